@@ -1,0 +1,196 @@
+//! Control protocol v1: newline-delimited JSON over a Unix stream socket.
+//!
+//! The client sends one `Request` per line; the server answers each with one `Reply` line.
+//! `events` and `logs` with `follow` keep the connection open after the reply and send
+//! one `StreamItem` per line until either side closes.
+
+use serde::{Deserialize, Serialize};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+/// A request line longer than this is rejected and the connection closed.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// One request. Unknown fields are rejected.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Protocol version; must be 1.
+    pub v: u32,
+    /// `status`, `start`, `stop`, `restart`, `kill`, `logs`, `events`, `health`, …
+    pub cmd: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<String>,
+    /// start/stop/restart: reply at once instead of waiting for the outcome.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_block: bool,
+    /// kill: signal name or number (default SIGTERM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// logs: how many last lines (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<usize>,
+    /// logs: keep streaming new lines.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub follow: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Request {
+    pub fn new(cmd: &str) -> Request {
+        Request {
+            v: PROTOCOL_VERSION,
+            cmd: cmd.to_string(),
+            ..Request::default()
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    /// Malformed JSON, unknown command, bad field value, oversized request.
+    BadRequest,
+    /// A named unit does not exist.
+    NoSuchUnit,
+    /// The peer may only read.
+    PermissionDenied,
+    /// The operation was carried out and failed (a unit failed to start, …).
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Exit status of a unit's last main process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExitInfo {
+    Code(i32),
+    /// Signal name, e.g. `SIGKILL`.
+    Signal(String),
+}
+
+/// `UNIT_STATUS` of SPEC section 6.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitStatus {
+    pub name: String,
+    pub description: Option<String>,
+    /// inactive, waiting, starting, running, stopping, stopped, done, failed, backoff,
+    /// paused, invalid
+    pub state: String,
+    /// exit-code, signal, oom, start-limit, timeout, dependency, unhealthy, exec, or null.
+    pub reason: Option<String>,
+    /// Human detail: an exec error, the invalid-file message, a cycle, …
+    #[serde(default)]
+    pub message: Option<String>,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    pub ready: bool,
+    /// unknown, healthy, unhealthy
+    pub health: String,
+    pub exit: Option<ExitInfo>,
+    /// RFC 3339 time of the last state change.
+    pub since: String,
+    pub cgroup: Option<String>,
+    pub memory_bytes: Option<u64>,
+    pub cpu_usec: Option<u64>,
+    pub pids: Option<u64>,
+    pub oom_kills: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<Vec<String>>,
+}
+
+/// The outcome for one unit of start/stop/restart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpResult {
+    pub unit: String,
+    pub ok: bool,
+    /// The unit's state when the reply was sent.
+    pub state: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// One reply line.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub v: u32,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorReply>,
+    /// status
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<Vec<UnitStatus>>,
+    /// start, stop, restart, kill
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<OpResult>>,
+    /// logs: the last lines, oldest first, without trailing newlines
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<String>>,
+    /// health
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+}
+
+impl Reply {
+    pub fn ok() -> Reply {
+        Reply {
+            v: PROTOCOL_VERSION,
+            ok: true,
+            ..Reply::default()
+        }
+    }
+
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Reply {
+        Reply {
+            v: PROTOCOL_VERSION,
+            ok: false,
+            error: Some(ErrorReply {
+                code,
+                message: message.into(),
+            }),
+            ..Reply::default()
+        }
+    }
+}
+
+/// A lifecycle event, as streamed by `events`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// RFC 3339 with fractional seconds.
+    pub time: String,
+    pub unit: String,
+    /// `state` (a state change), `exit` (the main process ended), `restart` (a restart
+    /// was scheduled), `spawn` (a process was started), …
+    pub kind: String,
+    /// For `state`: the new state; the previous one in `from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One line of a stream after the initial reply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamItem {
+    Event(Event),
+    /// A log line (logs -f), without its trailing newline.
+    Line(String),
+    /// The server dropped this follower because it did not keep up; the stream ends.
+    Dropped(String),
+}

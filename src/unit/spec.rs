@@ -1,0 +1,279 @@
+//! Validated, typed unit and slice specifications: what the rest of sup works with.
+//!
+//! These types are produced by `unit::parse` from YAML; every value in them has already
+//! been checked (names, durations, sizes, signals, ranges). Nothing here touches the OS.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A unit or slice name: `[A-Za-z0-9][A-Za-z0-9_.-]*`, optionally with an `@N` instance
+/// suffix for instances of an instanced unit.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnitName(String);
+
+impl UnitName {
+    /// Checks the name grammar (without an instance suffix).
+    pub fn new(s: &str) -> Result<UnitName, String> {
+        let mut chars = s.chars();
+        match chars.next() {
+            Some(c) if c.is_ascii_alphanumeric() => {}
+            _ => return Err(format!("invalid unit name {s:?}: must start with a letter or digit")),
+        }
+        if let Some(bad) = chars.find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+            return Err(format!("invalid unit name {s:?}: character {bad:?} is not allowed"));
+        }
+        Ok(UnitName(s.to_string()))
+    }
+
+    /// The name of instance `n` of this unit: `NAME@n`.
+    pub fn instance(&self, n: u32) -> UnitName {
+        UnitName(format!("{}@{}", self.0, n))
+    }
+
+    /// For `NAME@N` returns `NAME`; otherwise the name itself.
+    pub fn template(&self) -> &str {
+        self.0.split('@').next().unwrap_or(&self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UnitName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnitType {
+    Simple,
+    Oneshot,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartPolicy {
+    Never,
+    OnFailure,
+    Always,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RestartSpec {
+    pub policy: RestartPolicy,
+    /// First restart delay (default 100ms); doubles per consecutive failure.
+    pub delay: Duration,
+    /// Cap for the doubled delay (default 30s).
+    pub max_delay: Duration,
+    /// A run at least this long resets the consecutive-failure counter (default 60s).
+    pub reset_after: Duration,
+    /// At most `limit_burst` starts within `limit_interval` (default 5 in 60s).
+    pub limit_burst: u32,
+    pub limit_interval: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StopSpec {
+    /// Signal number sent to the main process (default SIGTERM).
+    pub signal: i32,
+    /// Time after the signal before SIGKILL to every process of the unit (default 10s).
+    pub timeout: Duration,
+    /// Optional command run before the signal.
+    pub exec: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ready {
+    Started,
+    Notify,
+    Fd(i32),
+    Tcp(String),
+    Http(String),
+    Log(String),
+    Exec(Vec<String>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum HealthKind {
+    Exec(Vec<String>),
+    Tcp(String),
+    Http(String),
+    Log(String),
+    MemoryAbove(u64),
+    /// Fraction of one core: `"90%"` is 0.9, `"1.5"` is 1.5.
+    CpuAbove(f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    Critical,
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthCheck {
+    pub kind: HealthKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub start_period: Duration,
+    pub severity: Severity,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnUnhealthy {
+    Restart,
+    Stop,
+    Ignore,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IoMax {
+    pub device: PathBuf,
+    pub rbps: Option<u64>,
+    pub wbps: Option<u64>,
+    pub riops: Option<u64>,
+    pub wiops: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resources {
+    pub cpu_weight: Option<u32>,
+    /// Cores: `"50%"` is 0.5, `"1.5"` is 1.5.
+    pub cpu_max: Option<f64>,
+    pub memory_max: Option<u64>,
+    pub memory_high: Option<u64>,
+    pub memory_swap_max: Option<u64>,
+    pub io_weight: Option<u32>,
+    pub io_max: Vec<IoMax>,
+    pub pids_max: Option<u64>,
+}
+
+impl Resources {
+    pub fn is_empty(&self) -> bool {
+        *self == Resources::default()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Namespace {
+    Pid,
+    Mount,
+    Uts,
+    Ipc,
+    Net,
+    User,
+    Cgroup,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    /// `libc::RLIMIT_*` value.
+    pub resource: i32,
+    /// `u64::MAX` means infinity.
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogTarget {
+    /// `LOGDIR/NAME.log` (or `inherit` in entrypoint mode).
+    Default,
+    File(PathBuf),
+    /// Lines go to sup's own stdout/stderr prefixed `NAME: `.
+    Inherit,
+    /// `file: false`: output is discarded.
+    Discard,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogSpec {
+    pub target: LogTarget,
+    /// Rotate when the file would exceed this many bytes (default 10M).
+    pub max_size: u64,
+    /// Rotated files kept: NAME.log.1 … NAME.log.keep (default 5).
+    pub keep: u32,
+    /// Prefix each line with an RFC 3339 timestamp (default true).
+    pub timestamps: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WatchSpec {
+    pub paths: Vec<PathBuf>,
+    pub debounce: Duration,
+}
+
+/// One unit file, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnitSpec {
+    pub name: UnitName,
+    /// The file it came from.
+    pub path: PathBuf,
+    pub description: Option<String>,
+    /// The argv to execute; a string `exec` is already `["/bin/sh", "-c", STRING]`.
+    pub exec: Vec<String>,
+    pub kind: UnitType,
+    pub enabled: bool,
+    pub working_dir: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+    pub env_file: Vec<PathBuf>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub umask: Option<u32>,
+    pub restart: RestartSpec,
+    pub stop: StopSpec,
+    pub start_timeout: Duration,
+    pub requires: Vec<UnitName>,
+    pub wants: Vec<UnitName>,
+    pub after: Vec<UnitName>,
+    pub before: Vec<UnitName>,
+    pub conflicts: Vec<UnitName>,
+    pub ready: Ready,
+    pub health: Vec<HealthCheck>,
+    pub on_unhealthy: OnUnhealthy,
+    pub on_failure: Vec<UnitName>,
+    pub resources: Resources,
+    pub slice: Option<UnitName>,
+    pub namespaces: Vec<Namespace>,
+    pub hostname: Option<String>,
+    pub root: Option<PathBuf>,
+    pub private_tmp: bool,
+    /// `None`: unchanged for root, none for other users.
+    pub capabilities: Option<Vec<String>>,
+    pub no_new_privileges: bool,
+    pub rlimits: Vec<Rlimit>,
+    pub log: LogSpec,
+    pub instances: u32,
+    pub watch: Option<WatchSpec>,
+}
+
+/// A `kind: slice` file, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SliceSpec {
+    pub name: UnitName,
+    pub path: PathBuf,
+    pub description: Option<String>,
+    pub parent: Option<UnitName>,
+    pub resources: Resources,
+    pub max_units: Option<u32>,
+}
+
+/// A file that was rejected. `message` is `FILE:LINE:COL: message` (one per problem,
+/// joined with newlines when there are several).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvalidUnit {
+    pub name: String,
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// Everything found in a unit directory.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadResult {
+    pub units: Vec<UnitSpec>,
+    pub slices: Vec<SliceSpec>,
+    pub invalid: Vec<InvalidUnit>,
+}
