@@ -1,1 +1,71 @@
-//! engine
+//! The pure supervisor core: every unit's lifecycle, dependency ordering, restart policy
+//! and timers. `Engine::handle(input, now)` returns the effects to carry out; it never
+//! touches the OS and never reads the clock, so every transition is testable with a
+//! fake clock in microseconds.
+
+pub mod graph;
+mod machine;
+pub mod restart;
+pub mod state;
+mod timers;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+pub use machine::{Engine, Unit};
+pub use state::{signal_name, Exit, Reason, State};
+
+/// Monotonic time since the runtime started. The engine only ever compares and adds these.
+pub type Time = Duration;
+
+/// Which process of a unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Main,
+    /// The unit's `stop.exec` command.
+    StopExec,
+}
+
+/// Something that happened, fed to the engine.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// sup started: start every enabled unit (and what they require and want).
+    StartEnabled,
+    /// `supctl start`: start this unit and what it requires and wants.
+    Start(usize),
+    /// `supctl stop`: stop this unit and, first, the units that require it.
+    Stop(usize),
+    /// `supctl restart`: stop this unit and its live dependents, then start them again.
+    Restart(usize),
+    /// Shutdown: stop everything in reverse dependency order.
+    StopAll,
+    Spawned { unit: usize, role: Role, pid: u32 },
+    SpawnFailed { unit: usize, role: Role, message: String },
+    /// A child was reaped (it may belong to no unit: an orphan).
+    Exited { pid: u32, exit: Exit },
+    /// `now` reached the deadline given by `next_deadline`.
+    Tick,
+}
+
+/// What the runtime must do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    Spawn { unit: usize, role: Role },
+    /// Send `signal` to one process.
+    Signal { pid: u32, signal: i32 },
+    /// Send `signal` to every process of the unit (its process group `pgid`, or its
+    /// cgroup when it has one).
+    KillUnit { unit: usize, pgid: u32, signal: i32 },
+    Event { unit: usize, event: EventKind },
+}
+
+/// Observable lifecycle events (published to `supctl events` and the log).
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    State { from: State, to: State },
+    Spawned { pid: u32 },
+    Exited { pid: u32, exit: Exit },
+    RestartScheduled { delay: Duration },
+}

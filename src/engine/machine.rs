@@ -1,0 +1,620 @@
+//! The lifecycle state machine: per-unit goals (up or down), the rules that move units
+//! toward their goals in dependency order, restart decisions, and timer handling.
+//!
+//! Every input first updates goals or records a fact (a spawn, an exit, a timer), then
+//! `settle` applies the ordering rules to all units until nothing changes:
+//! - a `waiting` unit whose goal is up spawns once every unit it is ordered after that is
+//!   also going up is ready (`running`, or `done` for a oneshot), and fails with reason
+//!   `dependency` if something it requires is not going up;
+//! - a live unit whose goal is down starts stopping once every unit ordered after it that
+//!   is also going down has no live process (reverse dependency order);
+//! - a live unit whose required unit is no longer going up is stopped (reason `dependency`).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use super::graph::Graph;
+use super::restart::{backoff_delay, human_duration, start_allowed, Rng};
+use super::state::{Exit, Reason, State};
+use super::timers::{TimerKind, Timers};
+use super::{Effect, EventKind, Input, Role, Time};
+use crate::unit::{InvalidUnit, Ready, RestartPolicy, UnitName, UnitSpec, UnitType};
+
+/// Where the stop sequence is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StopPhase {
+    None,
+    /// `stop.exec` is running.
+    Exec,
+    /// The stop signal was sent; SIGKILL follows at the timer.
+    Signal,
+    /// SIGKILL was sent to every process of the unit.
+    Kill,
+}
+
+/// One unit as the engine tracks it. Public fields are for status reporting.
+#[derive(Debug)]
+pub struct Unit {
+    pub name: UnitName,
+    /// `None` when the file was rejected (`state` is then `invalid`).
+    pub spec: Option<UnitSpec>,
+    pub state: State,
+    pub reason: Option<Reason>,
+    pub message: Option<String>,
+    pub pid: Option<u32>,
+    pub exit: Option<Exit>,
+    /// Automatic restarts since sup started.
+    pub restarts: u32,
+    /// When `state` last changed.
+    pub since: Time,
+    /// Why this unit can never start (unsupported feature); it fails with this message.
+    unsupported: Option<String>,
+    goal_up: bool,
+    /// Go back up once the current stop completes (`restart`).
+    restart_on_stop: bool,
+    /// The reason recorded when the current stop completes.
+    stop_cause: Option<Reason>,
+    /// The current stop is a start timeout: treat its end as a failure.
+    timeout_stop: bool,
+    stop_phase: StopPhase,
+    stop_exec_pid: Option<u32>,
+    /// Consecutive failed runs (for the backoff exponent).
+    failures: u32,
+    /// Recent start times (for the start limit).
+    starts: VecDeque<Time>,
+    run_started: Time,
+}
+
+impl Unit {
+    fn new(name: UnitName, spec: Option<UnitSpec>) -> Unit {
+        Unit {
+            name,
+            spec,
+            state: State::Inactive,
+            reason: None,
+            message: None,
+            pid: None,
+            exit: None,
+            restarts: 0,
+            since: Duration::ZERO,
+            unsupported: None,
+            goal_up: false,
+            restart_on_stop: false,
+            stop_cause: None,
+            timeout_stop: false,
+            stop_phase: StopPhase::None,
+            stop_exec_pid: None,
+            failures: 0,
+            starts: VecDeque::new(),
+            run_started: Duration::ZERO,
+        }
+    }
+
+    /// Going up: its goal is up, or it will come back up after the current stop.
+    fn going_up(&self) -> bool {
+        self.goal_up || self.restart_on_stop
+    }
+
+    /// Ready means `running`, or `done` for a oneshot.
+    pub fn ready(&self) -> bool {
+        self.state.is_ready()
+    }
+}
+
+/// The supervisor core. See the module documentation.
+pub struct Engine {
+    units: Vec<Unit>,
+    graph: Graph,
+    index: HashMap<String, usize>,
+    pids: HashMap<u32, (usize, Role)>,
+    timers: Timers,
+    rng: Rng,
+    fx: Vec<Effect>,
+    now: Time,
+}
+
+impl Engine {
+    /// `unsupported(spec)` names a feature the platform cannot provide for that unit;
+    /// such a unit fails to start with that message instead of running unconfined.
+    pub fn new(
+        specs: Vec<UnitSpec>,
+        invalid: Vec<InvalidUnit>,
+        unsupported: impl Fn(&UnitSpec) -> Option<String>,
+        seed: u64,
+    ) -> Engine {
+        let mut units: Vec<Unit> = Vec::with_capacity(specs.len() + invalid.len());
+        for spec in specs {
+            let mut u = Unit::new(spec.name.clone(), None);
+            u.unsupported = unsupported(&spec);
+            u.spec = Some(spec);
+            units.push(u);
+        }
+        for bad in invalid {
+            let name = UnitName::new(&bad.name).unwrap_or_else(|_| UnitName::new("invalid").expect("valid literal"));
+            let mut u = Unit::new(name, None);
+            u.state = State::Invalid;
+            u.message = Some(bad.message);
+            units.push(u);
+        }
+        units.sort_by(|a, b| a.name.cmp(&b.name));
+        let names: Vec<UnitName> = units.iter().map(|u| u.name.clone()).collect();
+        let specs: Vec<Option<&UnitSpec>> = units.iter().map(|u| u.spec.as_ref()).collect();
+        let graph = Graph::build(&names, &specs);
+        let index = names.iter().enumerate().map(|(i, n)| (n.as_str().to_string(), i)).collect();
+        let n = units.len();
+        Engine {
+            units,
+            graph,
+            index,
+            pids: HashMap::new(),
+            timers: Timers::new(n),
+            rng: Rng::new(seed),
+            fx: Vec::new(),
+            now: Duration::ZERO,
+        }
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    pub fn units(&self) -> &[Unit] {
+        &self.units
+    }
+
+    pub fn unit(&self, id: usize) -> &Unit {
+        &self.units[id]
+    }
+
+    /// Which unit a pid belongs to.
+    pub fn pid_owner(&self, pid: u32) -> Option<(usize, Role)> {
+        self.pids.get(&pid).copied()
+    }
+
+    /// The earliest time at which `Input::Tick` must be delivered.
+    pub fn next_deadline(&mut self) -> Option<Time> {
+        self.timers.next_deadline()
+    }
+
+    /// No unit has a live process: shutdown may complete.
+    pub fn all_down(&self) -> bool {
+        self.pids.is_empty() && self.units.iter().all(|u| !u.state.is_live())
+    }
+
+    pub fn handle(&mut self, input: Input, now: Time) -> Vec<Effect> {
+        self.now = now;
+        match input {
+            Input::StartEnabled => {
+                for i in 0..self.units.len() {
+                    if self.units[i].spec.as_ref().is_some_and(|s| s.enabled) {
+                        self.request_start(i, false);
+                    }
+                }
+            }
+            Input::Start(i) => self.request_start(i, true),
+            Input::Stop(i) => self.request_stop(i, None),
+            Input::Restart(i) => self.request_restart(i),
+            Input::StopAll => {
+                for u in &mut self.units {
+                    u.goal_up = false;
+                    u.restart_on_stop = false;
+                }
+            }
+            Input::Spawned { unit, role, pid } => self.on_spawned(unit, role, pid),
+            Input::SpawnFailed { unit, role, message } => self.on_spawn_failed(unit, role, message),
+            Input::Exited { pid, exit } => self.on_exit(pid, exit),
+            Input::Tick => {
+                while let Some((unit, kind)) = self.timers.pop_due(now) {
+                    self.on_timer(unit, kind);
+                }
+            }
+        }
+        self.settle();
+        std::mem::take(&mut self.fx)
+    }
+
+    // ---- requests -------------------------------------------------------------------
+
+    /// Starts `target` and, transitively, what it requires and wants.
+    fn request_start(&mut self, target: usize, explicit: bool) {
+        let mut seen = vec![false; self.units.len()];
+        let mut stack = vec![target];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            self.activate(i, explicit && i == target);
+            stack.extend(self.graph.requires[i].iter().copied());
+            stack.extend(self.graph.wants[i].iter().copied());
+            for c in self.graph.conflicts[i].clone() {
+                self.request_stop(c, None);
+            }
+        }
+    }
+
+    fn activate(&mut self, i: usize, explicit: bool) {
+        let u = &mut self.units[i];
+        match u.state {
+            State::Invalid => return,
+            State::Stopping => u.restart_on_stop = true,
+            State::Backoff if explicit => {
+                self.timers.cancel(i);
+                self.set_state(i, State::Waiting);
+            }
+            State::Done if explicit => self.set_state(i, State::Waiting),
+            State::Inactive | State::Stopped | State::Failed => {
+                u.failures = 0;
+                u.starts.clear();
+                u.reason = None;
+                u.message = None;
+                self.set_state(i, State::Waiting);
+            }
+            _ => {}
+        }
+        let u = &mut self.units[i];
+        u.goal_up = true;
+        u.stop_cause = None;
+    }
+
+    /// Stops `target` with `cause` and, first, every unit that (transitively) requires it.
+    fn request_stop(&mut self, target: usize, cause: Option<Reason>) {
+        let mut seen = vec![false; self.units.len()];
+        let mut stack = vec![(target, cause)];
+        while let Some((i, cause)) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            let u = &mut self.units[i];
+            if !u.going_up() && !u.state.is_live() {
+                continue;
+            }
+            u.goal_up = false;
+            u.restart_on_stop = false;
+            if u.stop_cause.is_none() {
+                u.stop_cause = cause;
+            }
+            for &d in &self.graph.required_by[i] {
+                stack.push((d, Some(Reason::Dependency)));
+            }
+        }
+    }
+
+    /// Stops `target` and its live dependents, then brings them all back up.
+    fn request_restart(&mut self, target: usize) {
+        let mut seen = vec![false; self.units.len()];
+        let mut stack = vec![target];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            if i != target && !self.units[i].state.is_live() {
+                continue;
+            }
+            if self.units[i].state.is_live() {
+                let u = &mut self.units[i];
+                u.goal_up = false;
+                u.restart_on_stop = true;
+                u.stop_cause = None;
+            } else {
+                self.request_start(i, true);
+            }
+            stack.extend(self.graph.required_by[i].iter().copied());
+        }
+    }
+
+    // ---- facts ----------------------------------------------------------------------
+
+    fn on_spawned(&mut self, i: usize, role: Role, pid: u32) {
+        self.pids.insert(pid, (i, role));
+        self.emit(i, EventKind::Spawned { pid });
+        match role {
+            Role::StopExec => self.units[i].stop_exec_pid = Some(pid),
+            Role::Main => {
+                self.units[i].pid = Some(pid);
+                // A rule may have moved the unit while its spawn was being carried out;
+                // the process exists now, so it is starting (and is stopped if unwanted).
+                self.set_state(i, State::Starting);
+                let (kind, ready, timeout) = {
+                    let spec = self.spec(i);
+                    (spec.kind, spec.ready.clone(), spec.start_timeout)
+                };
+                if kind == UnitType::Simple && ready == Ready::Started {
+                    self.set_state(i, State::Running);
+                } else {
+                    self.timers.set(i, self.now + timeout, TimerKind::StartTimeout);
+                }
+            }
+        }
+    }
+
+    fn on_spawn_failed(&mut self, i: usize, role: Role, message: String) {
+        match role {
+            Role::Main => {
+                self.units[i].exit = None;
+                self.fail(i, Reason::Exec, Some(message));
+            }
+            Role::StopExec => {
+                log::warn!("{}: stop.exec: {message}", self.units[i].name);
+                self.send_stop_signal(i);
+            }
+        }
+    }
+
+    fn on_exit(&mut self, pid: u32, exit: Exit) {
+        let Some((i, role)) = self.pids.remove(&pid) else { return };
+        self.emit(i, EventKind::Exited { pid, exit });
+        if role == Role::StopExec {
+            self.units[i].stop_exec_pid = None;
+            if self.units[i].stop_phase == StopPhase::Exec {
+                self.timers.cancel(i);
+                self.send_stop_signal(i);
+            }
+            return;
+        }
+        // Whatever the main process left behind in its group goes with it.
+        self.fx.push(Effect::KillUnit { unit: i, pgid: pid, signal: libc::SIGKILL });
+        self.timers.cancel(i);
+        let u = &mut self.units[i];
+        u.pid = None;
+        u.exit = Some(exit);
+        if u.state == State::Stopping {
+            u.stop_phase = StopPhase::None;
+            if std::mem::take(&mut u.timeout_stop) {
+                self.run_ended(i, true, Reason::Timeout);
+            } else if std::mem::take(&mut u.restart_on_stop) {
+                u.goal_up = true;
+                u.reason = None;
+                self.set_state(i, State::Waiting);
+            } else {
+                u.reason = u.stop_cause.take();
+                self.set_state(i, State::Stopped);
+            }
+        } else {
+            self.run_ended(i, !exit.success(), exit.reason());
+        }
+    }
+
+    fn on_timer(&mut self, i: usize, kind: TimerKind) {
+        match kind {
+            TimerKind::StartTimeout => {
+                let msg = format!("not ready within {}", human_duration(self.spec(i).start_timeout));
+                let u = &mut self.units[i];
+                if u.state == State::Starting {
+                    u.timeout_stop = true;
+                    u.message = Some(msg);
+                    self.begin_stop(i);
+                }
+            }
+            TimerKind::StopExec => self.send_stop_signal(i),
+            TimerKind::StopKill => {
+                if let Some(pid) = self.units[i].pid {
+                    self.units[i].stop_phase = StopPhase::Kill;
+                    self.fx.push(Effect::KillUnit { unit: i, pgid: pid, signal: libc::SIGKILL });
+                }
+            }
+            TimerKind::Backoff => {
+                if self.units[i].state == State::Backoff {
+                    self.units[i].restarts += 1;
+                    self.set_state(i, State::Waiting);
+                }
+            }
+        }
+    }
+
+    // ---- transitions ----------------------------------------------------------------
+
+    /// A run ended on its own (or by start timeout): done, restart, stopped or failed.
+    fn run_ended(&mut self, i: usize, failed: bool, reason: Reason) {
+        let spec = self.spec(i).clone();
+        if spec.kind == UnitType::Oneshot && !failed {
+            let u = &mut self.units[i];
+            u.failures = 0;
+            u.reason = None;
+            u.message = None;
+            self.set_state(i, State::Done);
+            return;
+        }
+        let restart = self.units[i].goal_up
+            && match spec.restart.policy {
+                RestartPolicy::Always => true,
+                RestartPolicy::OnFailure => failed,
+                RestartPolicy::Never => false,
+            };
+        if !restart {
+            if failed {
+                let message = self.units[i].message.take();
+                self.fail(i, reason, message);
+            } else {
+                let u = &mut self.units[i];
+                u.goal_up = false;
+                u.reason = None;
+                self.set_state(i, State::Stopped);
+            }
+            return;
+        }
+        let now = self.now;
+        let u = &mut self.units[i];
+        if now.saturating_sub(u.run_started) >= spec.restart.reset_after {
+            u.failures = 0;
+        }
+        u.failures += 1;
+        u.reason = failed.then_some(reason);
+        if !start_allowed(&spec.restart, &mut u.starts, now) {
+            let msg = format!(
+                "started {} times within {}; not restarting",
+                spec.restart.limit_burst,
+                human_duration(spec.restart.limit_interval)
+            );
+            self.fail(i, Reason::StartLimit, Some(msg));
+            return;
+        }
+        let delay = backoff_delay(&spec.restart, u.failures, &mut self.rng);
+        self.emit(i, EventKind::RestartScheduled { delay });
+        if delay.is_zero() {
+            self.units[i].restarts += 1;
+            self.set_state(i, State::Waiting);
+        } else {
+            self.timers.set(i, now + delay, TimerKind::Backoff);
+            self.set_state(i, State::Backoff);
+        }
+    }
+
+    fn fail(&mut self, i: usize, reason: Reason, message: Option<String>) {
+        self.timers.cancel(i);
+        let u = &mut self.units[i];
+        u.goal_up = false;
+        u.restart_on_stop = false;
+        u.reason = Some(reason);
+        u.message = message;
+        self.set_state(i, State::Failed);
+        for j in self.graph.on_failure[i].clone() {
+            self.request_start(j, false);
+        }
+    }
+
+    fn spawn_main(&mut self, i: usize) {
+        if let Some(msg) = self.units[i].unsupported.clone() {
+            self.fail(i, Reason::Exec, Some(msg));
+            return;
+        }
+        let now = self.now;
+        let u = &mut self.units[i];
+        u.starts.push_back(now);
+        u.run_started = now;
+        u.exit = None;
+        self.set_state(i, State::Starting);
+        self.fx.push(Effect::Spawn { unit: i, role: Role::Main });
+    }
+
+    fn begin_stop(&mut self, i: usize) {
+        self.timers.cancel(i);
+        if self.units[i].pid.is_none() {
+            let u = &mut self.units[i];
+            u.reason = u.stop_cause.take();
+            self.set_state(i, State::Stopped);
+            return;
+        }
+        self.set_state(i, State::Stopping);
+        if self.spec(i).stop.exec.is_some() {
+            self.units[i].stop_phase = StopPhase::Exec;
+            let timeout = self.spec(i).stop.timeout;
+            self.timers.set(i, self.now + timeout, TimerKind::StopExec);
+            self.fx.push(Effect::Spawn { unit: i, role: Role::StopExec });
+        } else {
+            self.send_stop_signal(i);
+        }
+    }
+
+    fn send_stop_signal(&mut self, i: usize) {
+        let Some(pid) = self.units[i].pid else { return };
+        let (signal, timeout) = (self.spec(i).stop.signal, self.spec(i).stop.timeout);
+        self.units[i].stop_phase = StopPhase::Signal;
+        self.fx.push(Effect::Signal { pid, signal });
+        self.timers.set(i, self.now + timeout, TimerKind::StopKill);
+    }
+
+    // ---- ordering rules -------------------------------------------------------------
+
+    fn settle(&mut self) {
+        loop {
+            let mut changed = false;
+            for i in 0..self.units.len() {
+                changed |= self.evaluate(i);
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    /// Applies the ordering rules to one unit; true if it changed anything.
+    fn evaluate(&mut self, i: usize) -> bool {
+        let u = &self.units[i];
+        match (u.goal_up, u.state) {
+            (true, State::Waiting) => {
+                if let Some(problem) = self.graph.problems[i].clone() {
+                    self.fail(i, Reason::Dependency, Some(problem));
+                    return true;
+                }
+                for &r in &self.graph.requires[i] {
+                    let ru = &self.units[r];
+                    if ru.state == State::Invalid || !ru.going_up() {
+                        let msg = format!("required unit {} is {}", ru.name, ru.state);
+                        self.fail(i, Reason::Dependency, Some(msg));
+                        return true;
+                    }
+                }
+                let blocked = self.graph.preds[i].iter().any(|&p| {
+                    let pu = &self.units[p];
+                    (pu.going_up() && !pu.ready()) || (pu.state.is_live() && !pu.goal_up)
+                });
+                if blocked {
+                    return false;
+                }
+                self.spawn_main(i);
+                true
+            }
+            (false, State::Waiting | State::Backoff) => {
+                self.timers.cancel(i);
+                let u = &mut self.units[i];
+                u.reason = u.stop_cause.take();
+                self.set_state(i, State::Stopped);
+                true
+            }
+            (false, State::Done) => {
+                let u = &mut self.units[i];
+                u.reason = u.stop_cause.take();
+                self.set_state(i, State::Stopped);
+                true
+            }
+            (false, State::Starting | State::Running | State::Paused) => {
+                if u.pid.is_none() {
+                    // Its spawn is being carried out; decide once the pid is known.
+                    return false;
+                }
+                let dependents_live = self.graph.succs[i].iter().any(|&s| {
+                    let su = &self.units[s];
+                    !su.goal_up && su.state.is_live()
+                });
+                if dependents_live {
+                    return false;
+                }
+                self.begin_stop(i);
+                true
+            }
+            (true, State::Starting | State::Running | State::Paused) => {
+                let lost = self.graph.requires[i].iter().any(|&r| !self.units[r].going_up());
+                if lost {
+                    self.request_stop(i, Some(Reason::Dependency));
+                    return true;
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    // ---- helpers --------------------------------------------------------------------
+
+    fn spec(&self, i: usize) -> &UnitSpec {
+        self.units[i].spec.as_ref().expect("only valid units reach the lifecycle")
+    }
+
+    fn set_state(&mut self, i: usize, to: State) {
+        let u = &mut self.units[i];
+        let from = u.state;
+        if from == to {
+            return;
+        }
+        u.state = to;
+        u.since = self.now;
+        if to != State::Stopping {
+            u.stop_phase = if to.is_live() { u.stop_phase } else { StopPhase::None };
+        }
+        self.emit(i, EventKind::State { from, to });
+    }
+
+    fn emit(&mut self, unit: usize, event: EventKind) {
+        self.fx.push(Effect::Event { unit, event });
+    }
+}

@@ -1,0 +1,149 @@
+//! Unit states, failure reasons and exit records: the vocabulary of the lifecycle.
+
+use std::fmt;
+
+/// The states of SPEC section 3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Inactive,
+    Waiting,
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+    Done,
+    Failed,
+    Backoff,
+    Paused,
+    Invalid,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Inactive => "inactive",
+            State::Waiting => "waiting",
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Stopping => "stopping",
+            State::Stopped => "stopped",
+            State::Done => "done",
+            State::Failed => "failed",
+            State::Backoff => "backoff",
+            State::Paused => "paused",
+            State::Invalid => "invalid",
+        }
+    }
+
+    /// The unit has (or may have) a live main process.
+    pub fn is_live(self) -> bool {
+        matches!(self, State::Starting | State::Running | State::Stopping | State::Paused)
+    }
+
+    /// Ready in the sense of ordering: dependents ordered after it may start.
+    pub fn is_ready(self) -> bool {
+        matches!(self, State::Running | State::Done)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a unit failed or stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    ExitCode,
+    Signal,
+    Oom,
+    StartLimit,
+    Timeout,
+    Dependency,
+    Unhealthy,
+    /// The process could not be started (exec or setup failed, feature unsupported).
+    Exec,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::ExitCode => "exit-code",
+            Reason::Signal => "signal",
+            Reason::Oom => "oom",
+            Reason::StartLimit => "start-limit",
+            Reason::Timeout => "timeout",
+            Reason::Dependency => "dependency",
+            Reason::Unhealthy => "unhealthy",
+            Reason::Exec => "exec",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    pub fn success(self) -> bool {
+        self == Exit::Code(0)
+    }
+
+    pub fn reason(self) -> Reason {
+        match self {
+            Exit::Code(_) => Reason::ExitCode,
+            Exit::Signal(_) => Reason::Signal,
+        }
+    }
+}
+
+/// `SIGTERM`-style name of a signal number (or the number as text when unknown).
+pub fn signal_name(sig: i32) -> String {
+    const NAMES: &[(i32, &str)] = &[
+        (libc::SIGHUP, "SIGHUP"),
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGQUIT, "SIGQUIT"),
+        (libc::SIGILL, "SIGILL"),
+        (libc::SIGTRAP, "SIGTRAP"),
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGBUS, "SIGBUS"),
+        (libc::SIGFPE, "SIGFPE"),
+        (libc::SIGKILL, "SIGKILL"),
+        (libc::SIGUSR1, "SIGUSR1"),
+        (libc::SIGSEGV, "SIGSEGV"),
+        (libc::SIGUSR2, "SIGUSR2"),
+        (libc::SIGPIPE, "SIGPIPE"),
+        (libc::SIGALRM, "SIGALRM"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGCHLD, "SIGCHLD"),
+        (libc::SIGCONT, "SIGCONT"),
+        (libc::SIGSTOP, "SIGSTOP"),
+        (libc::SIGTSTP, "SIGTSTP"),
+        (libc::SIGTTIN, "SIGTTIN"),
+        (libc::SIGTTOU, "SIGTTOU"),
+        (libc::SIGURG, "SIGURG"),
+        (libc::SIGXCPU, "SIGXCPU"),
+        (libc::SIGXFSZ, "SIGXFSZ"),
+        (libc::SIGVTALRM, "SIGVTALRM"),
+        (libc::SIGPROF, "SIGPROF"),
+        (libc::SIGWINCH, "SIGWINCH"),
+        (libc::SIGIO, "SIGIO"),
+        (libc::SIGPWR, "SIGPWR"),
+        (libc::SIGSYS, "SIGSYS"),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == sig)
+        .map(|(_, s)| s.to_string())
+        .unwrap_or_else(|| sig.to_string())
+}

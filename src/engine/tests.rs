@@ -1,0 +1,600 @@
+//! Pure tests of the engine: every transition driven by inputs and a fake clock.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::*;
+use crate::unit::*;
+
+pub(crate) fn spec(name: &str) -> UnitSpec {
+    UnitSpec {
+        name: UnitName::new(name).unwrap(),
+        path: format!("/test/{name}.yaml").into(),
+        description: None,
+        exec: vec!["/bin/true".into()],
+        kind: UnitType::Simple,
+        enabled: true,
+        working_dir: None,
+        env: BTreeMap::new(),
+        env_file: vec![],
+        user: None,
+        group: None,
+        umask: None,
+        restart: RestartSpec {
+            policy: RestartPolicy::OnFailure,
+            delay: ms(100),
+            max_delay: Duration::from_secs(30),
+            reset_after: Duration::from_secs(60),
+            limit_burst: 5,
+            limit_interval: Duration::from_secs(60),
+        },
+        stop: StopSpec { signal: libc::SIGTERM, timeout: Duration::from_secs(10), exec: None },
+        start_timeout: Duration::from_secs(90),
+        requires: vec![],
+        wants: vec![],
+        after: vec![],
+        before: vec![],
+        conflicts: vec![],
+        ready: Ready::Started,
+        health: vec![],
+        on_unhealthy: OnUnhealthy::Restart,
+        on_failure: vec![],
+        resources: Resources::default(),
+        slice: None,
+        namespaces: vec![],
+        hostname: None,
+        root: None,
+        private_tmp: false,
+        capabilities: None,
+        no_new_privileges: false,
+        rlimits: vec![],
+        log: LogSpec { target: LogTarget::Default, max_size: 10 << 20, keep: 5, timestamps: true },
+        instances: 1,
+        watch: None,
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn names(list: &[&str]) -> Vec<UnitName> {
+    list.iter().map(|n| UnitName::new(n).unwrap()).collect()
+}
+
+/// An engine plus a fake platform: spawns succeed with increasing pids.
+struct Sim {
+    e: Engine,
+    now: Duration,
+    next_pid: u32,
+    /// Every effect other than events and spawns, in order.
+    actions: Vec<Effect>,
+    /// Units spawned (main role), in order.
+    spawned: Vec<String>,
+    fail_spawn: Option<String>,
+}
+
+impl Sim {
+    fn new(specs: Vec<UnitSpec>) -> Sim {
+        Sim {
+            e: Engine::new(specs, vec![], |_| None, 7),
+            now: Duration::ZERO,
+            next_pid: 100,
+            actions: vec![],
+            spawned: vec![],
+            fail_spawn: None,
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        let mut queue = vec![input];
+        while let Some(input) = queue.pop() {
+            for fx in self.e.handle(input, self.now) {
+                match fx {
+                    Effect::Spawn { unit, role } => {
+                        if let Some(msg) = self.fail_spawn.clone() {
+                            queue.insert(0, Input::SpawnFailed { unit, role, message: msg });
+                            continue;
+                        }
+                        self.next_pid += 1;
+                        if role == Role::Main {
+                            self.spawned.push(self.e.unit(unit).name.to_string());
+                        }
+                        queue.insert(0, Input::Spawned { unit, role, pid: self.next_pid });
+                    }
+                    Effect::Event { .. } => {}
+                    other => self.actions.push(other),
+                }
+            }
+        }
+    }
+
+    fn id(&self, name: &str) -> usize {
+        self.e.lookup(name).unwrap()
+    }
+
+    fn state(&self, name: &str) -> State {
+        self.e.unit(self.id(name)).state
+    }
+
+    fn pid(&self, name: &str) -> u32 {
+        self.e.unit(self.id(name)).pid.expect("unit has a pid")
+    }
+
+    fn exit(&mut self, name: &str, exit: Exit) {
+        let pid = self.pid(name);
+        self.feed(Input::Exited { pid, exit });
+    }
+
+    /// Advances the fake clock to the next deadline and ticks.
+    fn advance(&mut self) -> Duration {
+        let at = self.e.next_deadline().expect("a timer is pending");
+        let step = at - self.now;
+        self.now = at;
+        self.feed(Input::Tick);
+        step
+    }
+}
+
+#[test]
+fn simple_unit_runs_once_spawned() {
+    let mut s = Sim::new(vec![spec("web")]);
+    s.feed(Input::StartEnabled);
+    assert_eq!(s.state("web"), State::Running);
+    assert_eq!(s.spawned, ["web"]);
+}
+
+#[test]
+fn disabled_unit_stays_inactive_until_started() {
+    let mut w = spec("web");
+    w.enabled = false;
+    let mut s = Sim::new(vec![w]);
+    s.feed(Input::StartEnabled);
+    assert_eq!(s.state("web"), State::Inactive);
+    s.feed(Input::Start(s.id("web")));
+    assert_eq!(s.state("web"), State::Running);
+}
+
+#[test]
+fn dependencies_start_in_order_and_wait_for_oneshots() {
+    let mut a = spec("a");
+    a.requires = names(&["b"]);
+    let mut b = spec("b");
+    b.after = names(&["c"]);
+    b.enabled = false;
+    let mut c = spec("c");
+    c.kind = UnitType::Oneshot;
+    let mut s = Sim::new(vec![a, b, c]);
+    s.feed(Input::StartEnabled);
+    assert_eq!(s.spawned, ["c"]);
+    assert_eq!(s.state("a"), State::Waiting);
+    assert_eq!(s.state("b"), State::Waiting);
+    assert_eq!(s.state("c"), State::Starting);
+    s.exit("c", Exit::Code(0));
+    assert_eq!(s.state("c"), State::Done);
+    assert_eq!(s.spawned, ["c", "b", "a"]);
+    assert_eq!(s.state("a"), State::Running);
+}
+
+#[test]
+fn before_orders_like_after() {
+    let mut x = spec("x");
+    x.before = names(&["y"]);
+    x.kind = UnitType::Oneshot;
+    let s_y = spec("y");
+    let mut s = Sim::new(vec![s_y, x]);
+    s.feed(Input::StartEnabled);
+    assert_eq!(s.spawned, ["x"]);
+    s.exit("x", Exit::Code(0));
+    assert_eq!(s.spawned, ["x", "y"]);
+}
+
+#[test]
+fn independent_units_start_together() {
+    let specs = (0..50).map(|i| spec(&format!("u{i}"))).collect();
+    let mut s = Sim::new(specs);
+    s.feed(Input::StartEnabled);
+    assert_eq!(s.spawned.len(), 50);
+}
+
+#[test]
+fn crash_restarts_with_doubling_jittered_delay() {
+    let mut s = Sim::new(vec![spec("w")]);
+    s.feed(Input::StartEnabled);
+    let mut delays = vec![];
+    for _ in 0..4 {
+        s.exit("w", Exit::Code(3));
+        assert_eq!(s.state("w"), State::Backoff);
+        let u = s.e.unit(s.id("w"));
+        assert_eq!(u.reason, Some(Reason::ExitCode));
+        assert_eq!(u.exit, Some(Exit::Code(3)));
+        delays.push(s.advance());
+        assert_eq!(s.state("w"), State::Running);
+    }
+    for (n, d) in delays.iter().enumerate() {
+        let base = 100.0 * f64::from(1u32 << n);
+        let got = d.as_secs_f64() * 1000.0;
+        assert!(got >= base * 0.9 - 0.001 && got <= base * 1.1 + 0.001, "delay {n}: {got}ms vs {base}ms");
+    }
+    assert_eq!(s.e.unit(s.id("w")).restarts, 4);
+}
+
+#[test]
+fn delay_is_capped_at_max_delay() {
+    let mut w = spec("w");
+    w.restart.max_delay = ms(300);
+    w.restart.limit_burst = 100;
+    let mut s = Sim::new(vec![w]);
+    s.feed(Input::StartEnabled);
+    let mut last = Duration::ZERO;
+    for _ in 0..8 {
+        s.exit("w", Exit::Signal(libc::SIGKILL));
+        last = s.advance();
+    }
+    assert!(last <= ms(330) && last >= ms(270), "{last:?}");
+}
+
+#[test]
+fn zero_delay_restarts_in_the_same_step() {
+    let mut w = spec("w");
+    w.restart.delay = Duration::ZERO;
+    let mut s = Sim::new(vec![w]);
+    s.feed(Input::StartEnabled);
+    s.exit("w", Exit::Signal(libc::SIGKILL));
+    assert_eq!(s.state("w"), State::Running);
+    assert_eq!(s.spawned.len(), 2);
+}
+
+#[test]
+fn start_limit_fails_the_unit() {
+    let mut w = spec("w");
+    w.restart.policy = RestartPolicy::Always;
+    w.restart.delay = Duration::ZERO;
+    w.restart.limit_burst = 3;
+    let mut s = Sim::new(vec![w]);
+    s.feed(Input::StartEnabled);
+    for _ in 0..3 {
+        s.exit("w", Exit::Code(1));
+    }
+    assert_eq!(s.state("w"), State::Failed);
+    assert_eq!(s.e.unit(s.id("w")).reason, Some(Reason::StartLimit));
+    assert_eq!(s.spawned.len(), 3);
+    // A manual start clears the limit.
+    s.feed(Input::Start(s.id("w")));
+    assert_eq!(s.state("w"), State::Running);
+}
+
+#[test]
+fn start_limit_window_slides() {
+    let mut w = spec("w");
+    w.restart.delay = ms(10);
+    w.restart.max_delay = ms(10);
+    w.restart.limit_burst = 3;
+    w.restart.limit_interval = ms(100);
+    let mut s = Sim::new(vec![w]);
+    s.feed(Input::StartEnabled);
+    for _ in 0..10 {
+        s.now += ms(60);
+        s.exit("w", Exit::Code(1));
+        s.advance();
+        assert_eq!(s.state("w"), State::Running);
+    }
+}
+
+#[test]
+fn reset_after_resets_the_backoff_exponent() {
+    let mut w = spec("w");
+    w.restart.reset_after = Duration::from_secs(5);
+    let mut s = Sim::new(vec![w]);
+    s.feed(Input::StartEnabled);
+    s.exit("w", Exit::Code(1));
+    s.advance();
+    s.exit("w", Exit::Code(1));
+    let second = s.advance();
+    assert!(second >= ms(180), "{second:?}");
+    s.now += Duration::from_secs(6);
+    s.exit("w", Exit::Code(1));
+    let after_reset = s.advance();
+    assert!(after_reset <= ms(110), "{after_reset:?}");
+}
+
+#[test]
+fn clean_exit_with_on_failure_stops() {
+    let mut s = Sim::new(vec![spec("w")]);
+    s.feed(Input::StartEnabled);
+    s.exit("w", Exit::Code(0));
+    assert_eq!(s.state("w"), State::Stopped);
+    assert_eq!(s.e.unit(s.id("w")).reason, None);
+}
+
+#[test]
+fn never_policy_fails_with_signal_reason() {
+    let mut w = spec("w");
+    w.restart.policy = RestartPolicy::Never;
+    let mut s = Sim::new(vec![w]);
+    s.feed(Input::StartEnabled);
+    s.exit("w", Exit::Signal(libc::SIGSEGV));
+    assert_eq!(s.state("w"), State::Failed);
+    assert_eq!(s.e.unit(s.id("w")).reason, Some(Reason::Signal));
+}
+
+#[test]
+fn stop_escalates_to_sigkill_of_the_group() {
+    let mut s = Sim::new(vec![spec("w")]);
+    s.feed(Input::StartEnabled);
+    let pid = s.pid("w");
+    s.feed(Input::Stop(s.id("w")));
+    assert_eq!(s.state("w"), State::Stopping);
+    assert_eq!(s.actions, [Effect::Signal { pid, signal: libc::SIGTERM }]);
+    let waited = s.advance();
+    assert_eq!(waited, Duration::from_secs(10));
+    assert_eq!(s.actions[1], Effect::KillUnit { unit: s.id("w"), pgid: pid, signal: libc::SIGKILL });
+    s.exit("w", Exit::Signal(libc::SIGKILL));
+    assert_eq!(s.state("w"), State::Stopped);
+    assert!(s.e.all_down());
+}
+
+#[test]
+fn stop_exec_runs_before_the_signal() {
+    let mut w = spec("w");
+    w.stop.exec = Some(vec!["/bin/true".into()]);
+    w.stop.signal = libc::SIGINT;
+    let mut s = Sim::new(vec![w]);
+    s.feed(Input::StartEnabled);
+    let main = s.pid("w");
+    s.feed(Input::Stop(s.id("w")));
+    assert!(s.actions.is_empty(), "signal waits for stop.exec");
+    let helper = s.next_pid;
+    s.feed(Input::Exited { pid: helper, exit: Exit::Code(0) });
+    assert_eq!(s.actions, [Effect::Signal { pid: main, signal: libc::SIGINT }]);
+    s.exit("w", Exit::Code(0));
+    assert_eq!(s.state("w"), State::Stopped);
+}
+
+#[test]
+fn shutdown_stops_in_reverse_dependency_order() {
+    let mut a = spec("a");
+    a.requires = names(&["b"]);
+    let mut b = spec("b");
+    b.after = names(&["c"]);
+    let c = spec("c");
+    let mut s = Sim::new(vec![a, b, c]);
+    s.feed(Input::StartEnabled);
+    let (pa, pb, pc) = (s.pid("a"), s.pid("b"), s.pid("c"));
+    s.feed(Input::StopAll);
+    assert_eq!(s.actions, [Effect::Signal { pid: pa, signal: libc::SIGTERM }]);
+    s.exit("a", Exit::Code(0));
+    assert_eq!(s.actions.last(), Some(&Effect::Signal { pid: pb, signal: libc::SIGTERM }));
+    s.exit("b", Exit::Code(0));
+    assert_eq!(s.actions.last(), Some(&Effect::Signal { pid: pc, signal: libc::SIGTERM }));
+    s.exit("c", Exit::Code(0));
+    assert!(s.e.all_down());
+}
+
+#[test]
+fn stopping_a_unit_stops_its_dependents_first() {
+    let mut a = spec("a");
+    a.requires = names(&["b"]);
+    let mut s = Sim::new(vec![a, spec("b")]);
+    s.feed(Input::StartEnabled);
+    let pa = s.pid("a");
+    s.feed(Input::Stop(s.id("b")));
+    assert_eq!(s.actions, [Effect::Signal { pid: pa, signal: libc::SIGTERM }]);
+    assert_eq!(s.state("b"), State::Running);
+    s.exit("a", Exit::Code(0));
+    assert_eq!(s.state("a"), State::Stopped);
+    assert_eq!(s.e.unit(s.id("a")).reason, Some(Reason::Dependency));
+    s.exit("b", Exit::Code(0));
+    assert_eq!(s.state("b"), State::Stopped);
+    assert_eq!(s.e.unit(s.id("b")).reason, None);
+}
+
+#[test]
+fn a_failed_requirement_stops_dependents() {
+    let mut a = spec("a");
+    a.requires = names(&["b"]);
+    let mut b = spec("b");
+    b.restart.policy = RestartPolicy::Never;
+    let mut s = Sim::new(vec![a, b]);
+    s.feed(Input::StartEnabled);
+    s.exit("b", Exit::Code(2));
+    assert_eq!(s.state("b"), State::Failed);
+    assert_eq!(s.state("a"), State::Stopping);
+    s.exit("a", Exit::Signal(libc::SIGTERM));
+    assert_eq!(s.state("a"), State::Stopped);
+    assert_eq!(s.e.unit(s.id("a")).reason, Some(Reason::Dependency));
+}
+
+#[test]
+fn a_restarting_requirement_keeps_dependents() {
+    let mut a = spec("a");
+    a.requires = names(&["b"]);
+    let mut s = Sim::new(vec![a, spec("b")]);
+    s.feed(Input::StartEnabled);
+    s.exit("b", Exit::Code(2));
+    assert_eq!(s.state("b"), State::Backoff);
+    assert_eq!(s.state("a"), State::Running);
+}
+
+#[test]
+fn wanted_unit_failure_does_not_stop_the_wanter() {
+    let mut a = spec("a");
+    a.wants = names(&["b"]);
+    a.after = names(&["b"]);
+    let mut b = spec("b");
+    b.kind = UnitType::Oneshot;
+    b.restart.policy = RestartPolicy::Never;
+    b.enabled = false;
+    let mut s = Sim::new(vec![a, b]);
+    s.feed(Input::StartEnabled);
+    assert_eq!(s.spawned, ["b"]);
+    s.exit("b", Exit::Code(1));
+    assert_eq!(s.state("b"), State::Failed);
+    assert_eq!(s.state("a"), State::Running);
+}
+
+#[test]
+fn waiting_unit_fails_when_its_requirement_fails() {
+    let mut a = spec("a");
+    a.requires = names(&["b"]);
+    let mut b = spec("b");
+    b.kind = UnitType::Oneshot;
+    b.restart.policy = RestartPolicy::Never;
+    let mut s = Sim::new(vec![a, b]);
+    s.feed(Input::StartEnabled);
+    s.exit("b", Exit::Code(1));
+    assert_eq!(s.state("a"), State::Failed);
+    assert_eq!(s.e.unit(s.id("a")).reason, Some(Reason::Dependency));
+}
+
+#[test]
+fn cycles_block_their_members_only() {
+    let mut x = spec("x");
+    x.after = names(&["y"]);
+    let mut y = spec("y");
+    y.requires = names(&["z"]);
+    let mut z = spec("z");
+    z.after = names(&["x"]);
+    let mut s = Sim::new(vec![x, y, z, spec("free")]);
+    s.feed(Input::StartEnabled);
+    for n in ["x", "y", "z"] {
+        assert_eq!(s.state(n), State::Failed, "{n}");
+        let u = s.e.unit(s.id(n));
+        assert_eq!(u.reason, Some(Reason::Dependency));
+        assert_eq!(u.message.as_deref(), Some("dependency cycle between x, y, z"));
+    }
+    assert_eq!(s.state("free"), State::Running);
+}
+
+#[test]
+fn unknown_requirement_fails_the_unit() {
+    let mut a = spec("a");
+    a.requires = names(&["ghost"]);
+    let mut s = Sim::new(vec![a]);
+    s.feed(Input::StartEnabled);
+    assert_eq!(s.state("a"), State::Failed);
+    assert!(s.e.unit(s.id("a")).message.as_deref().unwrap().contains("ghost"));
+}
+
+#[test]
+fn spawn_failure_fails_with_exec_reason() {
+    let mut s = Sim::new(vec![spec("w")]);
+    s.fail_spawn = Some("exec /x/y: No such file or directory".into());
+    s.feed(Input::StartEnabled);
+    assert_eq!(s.state("w"), State::Failed);
+    let u = s.e.unit(s.id("w"));
+    assert_eq!(u.reason, Some(Reason::Exec));
+    assert_eq!(u.message.as_deref(), Some("exec /x/y: No such file or directory"));
+}
+
+#[test]
+fn unsupported_feature_fails_instead_of_running() {
+    let specs = vec![spec("w")];
+    let mut e = Engine::new(specs, vec![], |_| Some("resources: not supported yet".into()), 1);
+    let fx = e.handle(Input::StartEnabled, Duration::ZERO);
+    assert!(!fx.iter().any(|f| matches!(f, Effect::Spawn { .. })));
+    assert_eq!(e.unit(0).state, State::Failed);
+}
+
+#[test]
+fn oneshot_start_timeout_kills_and_fails() {
+    let mut w = spec("w");
+    w.kind = UnitType::Oneshot;
+    w.restart.policy = RestartPolicy::Never;
+    w.start_timeout = Duration::from_secs(2);
+    w.stop.timeout = Duration::from_secs(1);
+    let mut s = Sim::new(vec![w]);
+    s.feed(Input::StartEnabled);
+    let pid = s.pid("w");
+    assert_eq!(s.advance(), Duration::from_secs(2));
+    assert_eq!(s.actions, [Effect::Signal { pid, signal: libc::SIGTERM }]);
+    s.advance();
+    s.exit("w", Exit::Signal(libc::SIGKILL));
+    assert_eq!(s.state("w"), State::Failed);
+    assert_eq!(s.e.unit(s.id("w")).reason, Some(Reason::Timeout));
+}
+
+#[test]
+fn conflicts_stop_the_other_unit() {
+    let mut a = spec("a");
+    a.conflicts = names(&["b"]);
+    a.enabled = false;
+    let mut s = Sim::new(vec![a, spec("b")]);
+    s.feed(Input::StartEnabled);
+    assert_eq!(s.state("b"), State::Running);
+    s.feed(Input::Start(s.id("a")));
+    assert_eq!(s.state("b"), State::Stopping);
+    assert_eq!(s.state("a"), State::Running);
+}
+
+#[test]
+fn on_failure_units_start_when_a_unit_fails() {
+    let mut w = spec("w");
+    w.restart.policy = RestartPolicy::Never;
+    w.on_failure = names(&["alert"]);
+    let mut alert = spec("alert");
+    alert.enabled = false;
+    let mut s = Sim::new(vec![w, alert]);
+    s.feed(Input::StartEnabled);
+    assert_eq!(s.state("alert"), State::Inactive);
+    s.exit("w", Exit::Code(1));
+    assert_eq!(s.state("alert"), State::Running);
+}
+
+#[test]
+fn restart_brings_dependents_back_after_the_unit() {
+    let mut a = spec("a");
+    a.requires = names(&["b"]);
+    let mut s = Sim::new(vec![a, spec("b")]);
+    s.feed(Input::StartEnabled);
+    s.feed(Input::Restart(s.id("b")));
+    s.exit("a", Exit::Code(0));
+    assert_eq!(s.state("a"), State::Waiting);
+    s.exit("b", Exit::Code(0));
+    assert_eq!(s.state("b"), State::Running);
+    assert_eq!(s.state("a"), State::Running);
+    assert_eq!(s.spawned, ["b", "a", "b", "a"]);
+}
+
+#[test]
+fn explicit_start_skips_the_backoff_delay() {
+    let mut s = Sim::new(vec![spec("w")]);
+    s.feed(Input::StartEnabled);
+    s.exit("w", Exit::Code(1));
+    assert_eq!(s.state("w"), State::Backoff);
+    s.feed(Input::Start(s.id("w")));
+    assert_eq!(s.state("w"), State::Running);
+}
+
+#[test]
+fn stop_during_backoff_cancels_the_restart() {
+    let mut s = Sim::new(vec![spec("w")]);
+    s.feed(Input::StartEnabled);
+    s.exit("w", Exit::Code(1));
+    s.feed(Input::Stop(s.id("w")));
+    assert_eq!(s.state("w"), State::Stopped);
+    assert_eq!(s.e.next_deadline(), None);
+}
+
+#[test]
+fn orphan_exits_are_ignored() {
+    let mut s = Sim::new(vec![spec("w")]);
+    s.feed(Input::StartEnabled);
+    s.feed(Input::Exited { pid: 99_999, exit: Exit::Code(0) });
+    assert_eq!(s.state("w"), State::Running);
+}
+
+#[test]
+fn invalid_units_are_listed_and_never_start() {
+    let bad = InvalidUnit { name: "bad".into(), path: "/x/bad.yaml".into(), message: "/x/bad.yaml:1:1: boom".into() };
+    let mut a = spec("a");
+    a.requires = names(&["bad"]);
+    let mut e = Engine::new(vec![a, spec("ok")], vec![bad], |_| None, 1);
+    e.handle(Input::StartEnabled, Duration::ZERO);
+    let bad = e.lookup("bad").unwrap();
+    assert_eq!(e.unit(bad).state, State::Invalid);
+    e.handle(Input::Start(bad), Duration::ZERO);
+    assert_eq!(e.unit(bad).state, State::Invalid);
+    assert_eq!(e.unit(e.lookup("a").unwrap()).state, State::Failed);
+    assert_eq!(e.unit(e.lookup("ok").unwrap()).state, State::Starting);
+}
