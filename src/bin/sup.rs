@@ -1,1 +1,101 @@
-fn main() {}
+//! `sup`: parse the command line, set up logging, and run the supervisor (or `sup check`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "sup", version, about = "A small, event-driven init and process supervisor")]
+struct Cli {
+    /// Unit directory.
+    #[arg(long, env = "SUP_UNITS", default_value = "/etc/sup.d", global = true)]
+    units: PathBuf,
+    /// Control socket path [default: /run/sup/control.sock for root, else $XDG_RUNTIME_DIR/sup/control.sock].
+    #[arg(long, env = "SUP_SOCKET")]
+    socket: Option<PathBuf>,
+    /// Log directory for unit output [default: /var/log/sup for root, else $XDG_STATE_HOME/sup/log].
+    #[arg(long = "log-dir", env = "SUP_LOG_DIR")]
+    log_dir: Option<PathBuf>,
+    /// Members of this group (name or number) may use mutating commands.
+    #[arg(long = "control-group")]
+    control_group: Option<String>,
+    /// sup's own log filter (env_logger syntax: error, warn, info, debug, trace).
+    #[arg(long = "log-level", env = "SUP_LOG", default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Entrypoint mode: the main command to run after `--`.
+    #[arg(last = true)]
+    main: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate every unit file; print each problem as FILE:LINE:COL: message.
+    Check,
+}
+
+fn default_log_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/log/sup");
+    }
+    match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("sup/log"),
+        None => {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+            home.join(".local/state/sup/log")
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::new()
+        .parse_filters(&cli.log_level)
+        .format(|buf, record| writeln!(buf, "sup: {}: {}", record.level().as_str().to_lowercase(), record.args()))
+        .init();
+
+    if let Some(Command::Check) = cli.command {
+        return match sup::unit::check_dir(&cli.units) {
+            Ok(problems) if problems.is_empty() => ExitCode::SUCCESS,
+            Ok(problems) => {
+                for p in problems {
+                    println!("{p}");
+                }
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("sup: cannot read {}: {e}", cli.units.display());
+                ExitCode::from(1)
+            }
+        };
+    }
+    if !cli.main.is_empty() {
+        eprintln!("sup: entrypoint mode (sup -- CMD) is not supported yet by this build of sup");
+        return ExitCode::from(2);
+    }
+    let control_gid = match cli.control_group.as_deref() {
+        None => None,
+        Some(g) => match sup::platform::linux::users::resolve(None, Some(g)) {
+            Ok(c) => Some(c.gid),
+            Err(e) => {
+                eprintln!("sup: --control-group: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let config = sup::runtime::Config {
+        units_dir: cli.units,
+        socket: cli.socket.unwrap_or_else(sup::ctl::default_socket_path),
+        log_dir: cli.log_dir.unwrap_or_else(default_log_dir),
+        control_gid,
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        log::warn!("running as a non-root user: units that ask for another user, raised limits or isolation will fail to start");
+    }
+    ExitCode::from(sup::runtime::run(config) as u8)
+}

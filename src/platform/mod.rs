@@ -1,1 +1,58 @@
-//! platform
+//! The platform seam: everything sup asks of the operating system to run units.
+//!
+//! Contract (every backend):
+//! - `spawn` starts one process as described by `SpawnSpec`, in a new session and process
+//!   group, with a clean signal mask and default dispositions, and returns only once the
+//!   program was executed or the setup failed. A failure is an `Err` whose message names
+//!   the step and the cause (`exec /x/y: No such file or directory`); no process is left.
+//! - `kill_unit` signals every process of a unit; a unit with no process left is not an
+//!   error. `signal` targets one process.
+//! - `reap` collects every exited child (units' and orphans') without blocking.
+//! - `unsupported` names what a unit asks for that this backend cannot enforce; such a unit
+//!   must fail instead of running unconfined.
+//!
+//! Backends are chosen at compile time; the engine never sees them.
+
+pub mod fake;
+#[cfg(target_os = "linux")]
+pub mod linux;
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use crate::engine::Exit;
+use crate::unit::{Rlimit, UnitSpec};
+
+/// Everything needed to start one process, resolved by the runtime from a unit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SpawnSpec {
+    pub argv: Vec<String>,
+    /// The complete environment of the new process.
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<PathBuf>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub umask: Option<u32>,
+    pub rlimits: Vec<Rlimit>,
+    pub no_new_privileges: bool,
+    /// Capture stdout/stderr through pipes (else they are inherited from sup).
+    pub capture: bool,
+}
+
+/// A started process.
+#[derive(Debug)]
+pub struct Child {
+    pub pid: u32,
+    /// Read ends (non-blocking) of the stdout/stderr pipes when captured.
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+pub trait Platform {
+    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child, String>;
+    fn signal(&mut self, pid: u32, signal: i32);
+    /// Every process of the unit whose process group is `pgid`.
+    fn kill_unit(&mut self, pgid: u32, signal: i32);
+    fn reap(&mut self) -> Vec<(u32, Exit)>;
+    fn unsupported(&self, spec: &UnitSpec) -> Option<String>;
+}

@@ -1,1 +1,279 @@
-//! runtime
+//! The event loop: the only caller of `Poll::poll`. It turns OS events (signals, child
+//! exits, pipe data, control connections, timer deadlines) into engine inputs and
+//! carries out the engine's effects through the platform. Single-threaded; it sleeps in
+//! `epoll_wait` with the engine's next deadline as timeout and wakes for nothing else.
+
+mod control;
+mod launch;
+mod status;
+
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::sys::signalfd::SignalFd;
+
+use crate::engine::{Effect, Engine, EventKind, Input, Time};
+use crate::output::{ReadOutcome, Stream, UnitOutput};
+use crate::platform::linux::{signals, LinuxPlatform};
+use crate::platform::Platform;
+
+const SIGNAL_TOKEN: Token = Token(0);
+const LISTENER_TOKEN: Token = Token(1);
+const FIRST_DYNAMIC_TOKEN: usize = 16;
+/// Bytes read from one pipe per turn of the loop, so one chatty unit cannot starve others.
+const PIPE_BUDGET: usize = 1 << 20;
+
+/// How sup was asked to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub units_dir: PathBuf,
+    pub socket: PathBuf,
+    pub log_dir: PathBuf,
+    /// Members of this group may use mutating commands; the socket becomes 0660.
+    pub control_gid: Option<u32>,
+}
+
+/// A unit's output pipe registered with the poller.
+struct Pipe {
+    unit: usize,
+    stream: Stream,
+    fd: OwnedFd,
+}
+
+pub struct Runtime {
+    config: Config,
+    poll: Poll,
+    sigfd: SignalFd,
+    engine: Engine,
+    platform: LinuxPlatform,
+    clock_base: Instant,
+    wall_base: SystemTime,
+    outputs: Vec<Option<UnitOutput>>,
+    pipes: HashMap<Token, Pipe>,
+    /// Pipes whose budget ran out with data left: read again before sleeping.
+    pending_reads: Vec<Token>,
+    control: Option<control::Server>,
+    next_token: usize,
+    shutting_down: bool,
+}
+
+/// Runs sup until it is told to stop; returns the process exit code.
+pub fn run(config: Config) -> i32 {
+    let mut rt = match Runtime::new(config) {
+        Ok(rt) => rt,
+        Err(e) => {
+            log::error!("{e}");
+            return 1;
+        }
+    };
+    rt.feed(Input::StartEnabled);
+    rt.main_loop();
+    rt.finish();
+    0
+}
+
+impl Runtime {
+    fn new(config: Config) -> Result<Runtime, String> {
+        let sigfd = signals::signal_fd().map_err(|e| format!("cannot set up signal handling: {e}"))?;
+        if let Err(e) = signals::become_subreaper() {
+            log::warn!("cannot become child subreaper ({e}); orphans of units will not be reaped by sup");
+        }
+        let poll = Poll::new().map_err(|e| format!("cannot create poller: {e}"))?;
+        poll.registry()
+            .register(&mut SourceFd(&sigfd.as_fd().as_raw_fd()), SIGNAL_TOKEN, Interest::READABLE)
+            .map_err(|e| format!("cannot register signalfd: {e}"))?;
+        let loaded = crate::unit::load_dir(&config.units_dir)
+            .map_err(|e| format!("cannot read unit directory {}: {e}", config.units_dir.display()))?;
+        for bad in &loaded.invalid {
+            log::error!("{}", bad.message);
+        }
+        if !loaded.slices.is_empty() {
+            log::warn!("slices are not supported yet by this build of sup; units that name one will fail");
+        }
+        let platform = LinuxPlatform::new();
+        let seed = u64::from(std::process::id()) ^ SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+        let engine = Engine::new(loaded.units, loaded.invalid, |s| platform.unsupported(s), seed);
+        log::info!("loaded {} units from {}", engine.units().len(), config.units_dir.display());
+        let control = match control::Server::bind(&config.socket, config.control_gid, poll.registry(), LISTENER_TOKEN) {
+            Ok(server) => Some(server),
+            Err(e) => return Err(format!("control socket {}: {e}", config.socket.display())),
+        };
+        let n = engine.units().len();
+        Ok(Runtime {
+            config,
+            poll,
+            sigfd,
+            engine,
+            platform,
+            clock_base: Instant::now(),
+            wall_base: SystemTime::now(),
+            outputs: (0..n).map(|_| None).collect(),
+            pipes: HashMap::new(),
+            pending_reads: Vec::new(),
+            control,
+            next_token: FIRST_DYNAMIC_TOKEN,
+            shutting_down: false,
+        })
+    }
+
+    fn now(&self) -> Time {
+        self.clock_base.elapsed()
+    }
+
+    /// Wall-clock time of an engine timestamp.
+    fn wall(&self, t: Time) -> SystemTime {
+        self.wall_base + t
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        Token(self.next_token)
+    }
+
+    fn main_loop(&mut self) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            if self.shutting_down && self.engine.all_down() {
+                return;
+            }
+            let timeout = if !self.pending_reads.is_empty() {
+                Some(Duration::ZERO)
+            } else {
+                self.engine.next_deadline().map(|at| at.saturating_sub(self.now()))
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    log::error!("poll: {e}");
+                }
+                continue;
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    SIGNAL_TOKEN => self.on_signals(),
+                    LISTENER_TOKEN => self.accept(),
+                    t if self.pipes.contains_key(&t) => self.read_pipe(t),
+                    t => self.on_conn_event(t, ev.is_readable() || ev.is_read_closed(), ev.is_writable()),
+                }
+            }
+            for t in std::mem::take(&mut self.pending_reads) {
+                self.read_pipe(t);
+            }
+            if self.engine.next_deadline().is_some_and(|at| at <= self.now()) {
+                self.feed(Input::Tick);
+            }
+        }
+    }
+
+    fn on_signals(&mut self) {
+        for sig in signals::drain(&mut self.sigfd) {
+            match sig {
+                libc::SIGCHLD => {
+                    for (pid, exit) in self.platform.reap() {
+                        self.feed(Input::Exited { pid, exit });
+                    }
+                }
+                libc::SIGTERM | libc::SIGINT => {
+                    if self.shutting_down {
+                        log::warn!("second stop signal: killing every unit now");
+                        for u in self.engine.units() {
+                            if let Some(pid) = u.pid {
+                                self.platform.kill_unit(pid, libc::SIGKILL);
+                            }
+                        }
+                    } else {
+                        log::info!("received {}: stopping all units", crate::engine::signal_name(sig));
+                        self.shutting_down = true;
+                        self.feed(Input::StopAll);
+                    }
+                }
+                libc::SIGHUP => log::warn!("SIGHUP: reload is not supported yet by this build of sup"),
+                other => log::debug!("ignoring signal {}", crate::engine::signal_name(other)),
+            }
+        }
+    }
+
+    /// Feeds one input and carries out the effects, feeding back spawn results.
+    fn feed(&mut self, input: Input) {
+        let mut queue = VecDeque::from([input]);
+        while let Some(input) = queue.pop_front() {
+            let now = self.now();
+            for fx in self.engine.handle(input, now) {
+                match fx {
+                    Effect::Spawn { unit, role } => match self.launch(unit, role) {
+                        Ok(pid) => queue.push_back(Input::Spawned { unit, role, pid }),
+                        Err(message) => queue.push_back(Input::SpawnFailed { unit, role, message }),
+                    },
+                    Effect::Signal { pid, signal } => self.platform.signal(pid, signal),
+                    Effect::KillUnit { pgid, signal, .. } => self.platform.kill_unit(pgid, signal),
+                    Effect::Event { unit, event } => self.publish(unit, &event),
+                }
+            }
+        }
+        self.check_waiters();
+    }
+
+    fn publish(&mut self, unit: usize, event: &EventKind) {
+        let name = self.engine.unit(unit).name.to_string();
+        match event {
+            EventKind::State { from, to } => {
+                let u = self.engine.unit(unit);
+                let why = match (u.reason, &u.message) {
+                    (Some(r), Some(m)) => format!(" ({r}: {m})"),
+                    (Some(r), None) => format!(" ({r})"),
+                    (None, Some(m)) if *to == crate::engine::State::Failed => format!(" ({m})"),
+                    _ => String::new(),
+                };
+                log::info!("{name}: {from} -> {to}{why}");
+            }
+            EventKind::Exited { pid, exit } => log::debug!("{name}: process {pid} exited: {exit:?}"),
+            EventKind::Spawned { pid } => log::debug!("{name}: started process {pid}"),
+            EventKind::RestartScheduled { delay } => log::info!("{name}: restarting in {delay:?}"),
+        }
+        let ev = status::event(self, unit, event);
+        self.broadcast_event(ev);
+    }
+
+    /// Reads one pipe (up to the budget); on EOF it is closed.
+    fn read_pipe(&mut self, token: Token) {
+        let Some(pipe) = self.pipes.get(&token) else { return };
+        let (unit, stream) = (pipe.unit, pipe.stream);
+        let mut tap = self.wants_tap(unit).then(Vec::new);
+        let result = match self.outputs[unit].as_mut() {
+            Some(out) => out.read_from(stream, pipe.fd.as_fd(), PIPE_BUDGET, tap.as_mut()),
+            None => Ok(ReadOutcome { eof: true, ..ReadOutcome::default() }),
+        };
+        if let Some(bytes) = tap.filter(|t| !t.is_empty()) {
+            self.forward_log(unit, &bytes);
+        }
+        match result {
+            Ok(ReadOutcome { eof: true, .. }) | Err(_) => {
+                if let Err(e) = &result {
+                    log::warn!("{}: reading output: {e}", self.engine.unit(unit).name);
+                }
+                if let Some(pipe) = self.pipes.remove(&token) {
+                    let _ = self.poll.registry().deregister(&mut SourceFd(&pipe.fd.as_raw_fd()));
+                }
+            }
+            Ok(ReadOutcome { more: true, .. }) => self.pending_reads.push(token),
+            Ok(_) => {}
+        }
+    }
+
+    /// Shutdown is complete: release the socket.
+    fn finish(&mut self) {
+        for (_, pipe) in std::mem::take(&mut self.pipes) {
+            if let Some(out) = self.outputs[pipe.unit].as_mut() {
+                let _ = out.read_from(pipe.stream, pipe.fd.as_fd(), usize::MAX, None);
+                let _ = out.flush_partial(pipe.stream, None);
+            }
+        }
+        if let Some(server) = self.control.take() {
+            server.close();
+        }
+        log::info!("all units stopped; exiting");
+    }
+}

@@ -1,0 +1,56 @@
+//! A fake platform for tests of everything above the OS: records what it was asked to do
+//! and hands out pids, without creating processes.
+
+use super::{Child, Platform, SpawnSpec};
+use crate::engine::Exit;
+use crate::unit::UnitSpec;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    Spawn(Vec<String>),
+    Signal(u32, i32),
+    KillUnit(u32, i32),
+}
+
+#[derive(Debug, Default)]
+pub struct FakePlatform {
+    pub calls: Vec<Call>,
+    next_pid: u32,
+    /// When set, every spawn fails with this message.
+    pub fail_spawn: Option<String>,
+    /// Exits that the next `reap` returns.
+    pub exits: Vec<(u32, Exit)>,
+}
+
+impl FakePlatform {
+    pub fn new() -> FakePlatform {
+        FakePlatform { next_pid: 1000, ..FakePlatform::default() }
+    }
+}
+
+impl Platform for FakePlatform {
+    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child, String> {
+        self.calls.push(Call::Spawn(spec.argv.clone()));
+        if let Some(msg) = &self.fail_spawn {
+            return Err(msg.clone());
+        }
+        self.next_pid += 1;
+        Ok(Child { pid: self.next_pid, stdout: None, stderr: None })
+    }
+
+    fn signal(&mut self, pid: u32, signal: i32) {
+        self.calls.push(Call::Signal(pid, signal));
+    }
+
+    fn kill_unit(&mut self, pgid: u32, signal: i32) {
+        self.calls.push(Call::KillUnit(pgid, signal));
+    }
+
+    fn reap(&mut self) -> Vec<(u32, Exit)> {
+        std::mem::take(&mut self.exits)
+    }
+
+    fn unsupported(&self, _spec: &UnitSpec) -> Option<String> {
+        None
+    }
+}

@@ -1,0 +1,298 @@
+//! fork + exec of a unit's process. Everything the child needs is prepared before `fork`;
+//! between `fork` and `exec` the child makes only async-signal-safe system calls and, on
+//! failure, reports `(step, errno)` through a close-on-exec pipe, so the parent learns
+//! exactly which step failed and why.
+
+use std::ffi::{CString, OsStr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::users::{self, Creds};
+use crate::platform::{Child, SpawnSpec};
+
+/// Steps of child setup, reported back on failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+enum Step {
+    Signals = 1,
+    Setsid,
+    Stdio,
+    Chdir,
+    Rlimit,
+    Setgroups,
+    Setgid,
+    Setuid,
+    NoNewPrivs,
+    Exec,
+}
+
+impl Step {
+    fn from_u32(n: u32) -> Option<Step> {
+        use Step::*;
+        [Signals, Setsid, Stdio, Chdir, Rlimit, Setgroups, Setgid, Setuid, NoNewPrivs, Exec]
+            .into_iter()
+            .find(|s| *s as u32 == n)
+    }
+}
+
+/// Turns a `-1` return into `io::Error`.
+fn cvt(ret: libc::c_int) -> std::io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A pipe, both ends close-on-exec: (read, write).
+pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid, writable array of two ints, as pipe2 requires.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+pub fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: F_GETFL/F_SETFL on an fd we own; no memory is passed.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    Ok(())
+}
+
+fn cstring(s: impl AsRef<OsStr>, what: &str) -> Result<CString, String> {
+    CString::new(s.as_ref().as_bytes()).map_err(|_| format!("{what} contains a NUL byte"))
+}
+
+/// Finds `prog` on `PATH` (from the unit's environment) unless it contains a slash.
+fn resolve_program(prog: &str, env: &[(String, String)]) -> Result<PathBuf, String> {
+    if prog.is_empty() {
+        return Err("exec: empty program name".into());
+    }
+    if prog.contains('/') {
+        return Ok(PathBuf::from(prog));
+    }
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(prog);
+        if let Ok(meta) = std::fs::metadata(&candidate) {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+                return Ok(candidate);
+            }
+        }
+    }
+    Err(format!("exec {prog}: not found in PATH ({path})"))
+}
+
+/// Starts the process. See `platform` for the contract.
+pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
+    let prog = spec.argv.first().ok_or("exec: empty command")?;
+    let mut env = spec.env.clone();
+    let creds: Option<Creds> = if spec.user.is_some() || spec.group.is_some() {
+        let c = users::resolve(spec.user.as_deref(), spec.group.as_deref())?;
+        for (key, value) in [("HOME", c.home.clone()), ("USER", c.name.clone()), ("LOGNAME", c.name.clone())] {
+            if let (Some(v), true) = (value, spec.user.is_some()) {
+                if !env.iter().any(|(k, _)| k == key) {
+                    env.push((key.to_string(), v));
+                }
+            }
+        }
+        Some(c)
+    } else {
+        None
+    };
+    let path = resolve_program(prog, &env)?;
+    let c_path = cstring(&path, "exec path")?;
+    let c_argv: Vec<CString> = spec.argv.iter().map(|a| cstring(a, "argument")).collect::<Result<_, _>>()?;
+    let c_env: Vec<CString> =
+        env.iter().map(|(k, v)| cstring(format!("{k}={v}"), "environment")).collect::<Result<_, _>>()?;
+    let mut argv_ptrs: Vec<*const libc::c_char> = c_argv.iter().map(|c| c.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut env_ptrs: Vec<*const libc::c_char> = c_env.iter().map(|c| c.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
+    let c_dir = spec.working_dir.as_ref().map(|d| cstring(d, "working_dir")).transpose()?;
+    let rlimits: Vec<(libc::c_int, libc::rlimit)> = spec
+        .rlimits
+        .iter()
+        .map(|r| (r.resource, libc::rlimit { rlim_cur: r.soft as libc::rlim_t, rlim_max: r.hard as libc::rlim_t }))
+        .collect();
+    let groups: Vec<libc::gid_t> = creds.as_ref().map(|c| c.groups.clone()).unwrap_or_default();
+
+    let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+    let devnull = std::fs::File::open("/dev/null").map_err(|e| io("open /dev/null", e))?;
+    let (out_r, out_w) = if spec.capture { pipe().map(|(r, w)| (Some(r), Some(w))).map_err(|e| io("pipe", e))? } else { (None, None) };
+    let (err_r, err_w) = if spec.capture { pipe().map(|(r, w)| (Some(r), Some(w))).map_err(|e| io("pipe", e))? } else { (None, None) };
+    let (report_r, report_w) = pipe().map_err(|e| io("pipe", e))?;
+
+    let setup = ChildSetup {
+        path: c_path.as_ptr(),
+        argv: argv_ptrs.as_ptr(),
+        envp: env_ptrs.as_ptr(),
+        dir: c_dir.as_ref().map(|d| d.as_ptr()),
+        umask: spec.umask,
+        rlimits: &rlimits,
+        creds: creds.as_ref().map(|c| (c.uid, c.gid)),
+        set_groups: spec.user.is_some(),
+        groups: &groups,
+        no_new_privs: spec.no_new_privileges,
+        stdin: devnull.as_raw_fd(),
+        stdout: out_w.as_ref().map(|f| f.as_raw_fd()),
+        stderr: err_w.as_ref().map(|f| f.as_raw_fd()),
+        report: report_w.as_raw_fd(),
+    };
+
+    // SAFETY: sup is single-threaded, so the child is a full copy with no lock held by
+    // another thread; the child only runs `child_main`, which makes async-signal-safe
+    // system calls on data prepared above and never returns.
+    let pid = unsafe { libc::fork() };
+    if pid == -1 {
+        return Err(io("fork", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        // SAFETY: we are the freshly forked child; see `child_main`.
+        unsafe { child_main(&setup) }
+    }
+    drop((out_w, err_w, report_w, devnull));
+    let mut buf = [0u8; 8];
+    let n = read_full(report_r.as_raw_fd(), &mut buf);
+    if n == 0 {
+        for fd in [&out_r, &err_r].into_iter().flatten() {
+            set_nonblocking(fd.as_raw_fd()).map_err(|e| io("fcntl", e))?;
+        }
+        return Ok(Child { pid: pid as u32, stdout: out_r, stderr: err_r });
+    }
+    // The child failed before exec and has exited: collect it now so no zombie is left.
+    let mut status = 0;
+    // SAFETY: `pid` is our child; `status` is a valid out-pointer.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let step = Step::from_u32(u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]));
+    let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    let cause = std::io::Error::from_raw_os_error(errno);
+    let cause = cause.to_string();
+    let cause = cause.split(" (os error").next().unwrap_or(&cause).to_string();
+    Err(describe(step, spec, &path, creds.as_ref(), &cause))
+}
+
+fn describe(step: Option<Step>, spec: &SpawnSpec, path: &Path, creds: Option<&Creds>, cause: &str) -> String {
+    let who = |c: Option<&Creds>| c.map(|c| (c.uid, c.gid)).unwrap_or((0, 0));
+    match step {
+        Some(Step::Exec) => format!("exec {}: {cause}", path.display()),
+        Some(Step::Chdir) => {
+            format!("working_dir {}: {cause}", spec.working_dir.as_deref().unwrap_or(Path::new("")).display())
+        }
+        Some(Step::Setuid) => format!("user {}: cannot switch to uid {}: {cause}", spec.user.as_deref().unwrap_or(""), who(creds).0),
+        Some(Step::Setgid) | Some(Step::Setgroups) => format!("group: cannot switch to gid {}: {cause}", who(creds).1),
+        Some(Step::Rlimit) => format!("rlimits: {cause}"),
+        Some(Step::NoNewPrivs) => format!("no_new_privileges: {cause}"),
+        Some(s) => format!("{s:?}: {cause}").to_lowercase(),
+        None => format!("setup: {cause}"),
+    }
+}
+
+/// Reads until `buf` is full or EOF; returns the number of bytes read.
+fn read_full(fd: RawFd, buf: &mut [u8]) -> usize {
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: the pointer and length describe the unfilled tail of `buf`.
+        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        if n > 0 {
+            got += n as usize;
+        } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    got
+}
+
+/// Everything the child uses, as raw pointers and plain values prepared before fork.
+struct ChildSetup<'a> {
+    path: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    dir: Option<*const libc::c_char>,
+    umask: Option<u32>,
+    rlimits: &'a [(libc::c_int, libc::rlimit)],
+    creds: Option<(u32, u32)>,
+    set_groups: bool,
+    groups: &'a [libc::gid_t],
+    no_new_privs: bool,
+    stdin: RawFd,
+    stdout: Option<RawFd>,
+    stderr: Option<RawFd>,
+    report: RawFd,
+}
+
+/// The child between fork and exec.
+///
+/// # Safety
+/// Must be called only in a freshly forked child of a single-threaded process, with every
+/// pointer in `s` valid (they point into the parent's memory, which the child shares a
+/// copy of). Uses only async-signal-safe calls and never returns.
+unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
+    // SAFETY: every call below is async-signal-safe and receives pointers into `s`,
+    // valid per the function's contract; nothing allocates or takes a lock.
+    unsafe {
+        let fail = |step: Step| -> ! {
+            let errno = *libc::__errno_location();
+            let mut msg = [0u8; 8];
+            msg[..4].copy_from_slice(&(step as u32).to_ne_bytes());
+            msg[4..].copy_from_slice(&errno.to_ne_bytes());
+            libc::write(s.report, msg.as_ptr().cast(), msg.len());
+            libc::_exit(127);
+        };
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+            fail(Step::Signals);
+        }
+        for sig in 1..libc::SIGRTMIN() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        if libc::setsid() == -1 {
+            fail(Step::Setsid);
+        }
+        let out = s.stdout.unwrap_or(1);
+        let err = s.stderr.unwrap_or(2);
+        if libc::dup2(s.stdin, 0) == -1 || libc::dup2(out, 1) == -1 || libc::dup2(err, 2) == -1 {
+            fail(Step::Stdio);
+        }
+        if let Some(dir) = s.dir {
+            if libc::chdir(dir) == -1 {
+                fail(Step::Chdir);
+            }
+        }
+        if let Some(mask) = s.umask {
+            libc::umask(mask as libc::mode_t);
+        }
+        for (res, lim) in s.rlimits {
+            if libc::setrlimit(*res as _, lim) == -1 {
+                fail(Step::Rlimit);
+            }
+        }
+        if let Some((uid, gid)) = s.creds {
+            if s.set_groups && libc::setgroups(s.groups.len(), s.groups.as_ptr()) == -1 {
+                fail(Step::Setgroups);
+            }
+            if libc::setgid(gid) == -1 {
+                fail(Step::Setgid);
+            }
+            if libc::setuid(uid) == -1 {
+                fail(Step::Setuid);
+            }
+        }
+        if s.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 {
+            fail(Step::NoNewPrivs);
+        }
+        libc::execve(s.path, s.argv, s.envp);
+        fail(Step::Exec)
+    }
+}

@@ -1,0 +1,128 @@
+//! Turning a unit into a process: environment, credentials, limits, output pipes and
+//! the unit's log sink.
+
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use mio::unix::SourceFd;
+use mio::Interest;
+
+use super::{Pipe, Runtime};
+use crate::engine::Role;
+use crate::output::{Destination, Stream, UnitOutput};
+use crate::platform::{Platform, SpawnSpec};
+use crate::unit::{read_env_file, LogTarget, UnitSpec};
+
+/// Pipe capacity asked for unit output (fewer wakeups for chatty units); best effort.
+const PIPE_SIZE: libc::c_int = 1 << 20;
+
+/// Variables of sup's own environment that describe sup, not its units.
+const NOT_INHERITED: &[&str] = &["NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "SUP_SOCKET", "SUP_UNITS", "SUP_LOG_DIR", "SUP_LOG"];
+
+/// sup's environment as passed to units (non-UTF-8 entries are dropped).
+pub fn base_env() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| !NOT_INHERITED.contains(&k.as_str()))
+        .collect()
+}
+
+fn set_env(env: &mut Vec<(String, String)>, key: &str, value: &str) {
+    match env.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value.to_string(),
+        None => env.push((key.to_string(), value.to_string())),
+    }
+}
+
+/// The complete environment of a unit: sup's, then `env_file` entries, then `env`.
+fn unit_env(spec: &UnitSpec) -> Result<Vec<(String, String)>, String> {
+    let mut env = base_env();
+    for file in &spec.env_file {
+        for (k, v) in read_env_file(file)? {
+            set_env(&mut env, &k, &v);
+        }
+    }
+    for (k, v) in &spec.env {
+        set_env(&mut env, k, v);
+    }
+    Ok(env)
+}
+
+impl Runtime {
+    /// Where a unit's output goes.
+    fn destination(&self, spec: &UnitSpec) -> Destination {
+        match &spec.log.target {
+            LogTarget::Default => Destination::File {
+                path: self.config.log_dir.join(format!("{}.log", spec.name)),
+                max_size: spec.log.max_size,
+                keep: spec.log.keep,
+            },
+            LogTarget::File(path) => Destination::File { path: path.clone(), max_size: spec.log.max_size, keep: spec.log.keep },
+            LogTarget::Inherit => Destination::Inherit { prefix: format!("{}: ", spec.name) },
+            LogTarget::Discard => Destination::Discard,
+        }
+    }
+
+    /// The log file of a unit, if its output is kept in one.
+    pub(super) fn log_path(&self, unit: usize) -> Option<PathBuf> {
+        let spec = self.engine.unit(unit).spec.as_ref()?;
+        match self.destination(spec) {
+            Destination::File { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    fn ensure_output(&mut self, unit: usize, spec: &UnitSpec) {
+        if self.outputs[unit].is_some() {
+            return;
+        }
+        let dest = self.destination(spec);
+        let out = match UnitOutput::new(dest.clone(), spec.log.timestamps) {
+            Ok(out) => out,
+            Err(e) => {
+                log::error!("{}: cannot open log {dest:?}: {e}; writing its output to sup's own output instead", spec.name);
+                match UnitOutput::new(Destination::Inherit { prefix: format!("{}: ", spec.name) }, spec.log.timestamps) {
+                    Ok(out) => out,
+                    Err(_) => return,
+                }
+            }
+        };
+        self.outputs[unit] = Some(out);
+    }
+
+    /// Starts the unit's main process or its `stop.exec`; returns the pid.
+    pub(super) fn launch(&mut self, unit: usize, role: Role) -> Result<u32, String> {
+        let spec = self.engine.unit(unit).spec.clone().ok_or("unit file is invalid")?;
+        let argv = match role {
+            Role::Main => spec.exec.clone(),
+            Role::StopExec => spec.stop.exec.clone().unwrap_or_default(),
+        };
+        let req = SpawnSpec {
+            argv,
+            env: unit_env(&spec)?,
+            working_dir: spec.working_dir.clone(),
+            user: spec.user.clone(),
+            group: spec.group.clone(),
+            umask: spec.umask,
+            rlimits: spec.rlimits.clone(),
+            no_new_privileges: spec.no_new_privileges,
+            capture: true,
+        };
+        self.ensure_output(unit, &spec);
+        let child = self.platform.spawn(&req)?;
+        for (fd, stream) in [(child.stdout, Stream::Stdout), (child.stderr, Stream::Stderr)] {
+            let Some(fd) = fd else { continue };
+            // SAFETY: F_SETPIPE_SZ on a pipe fd we own; failure (e.g. above the
+            // unprivileged maximum) only leaves the default size.
+            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
+            let token = self.token();
+            match self.poll.registry().register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE) {
+                Ok(()) => {
+                    self.pipes.insert(token, Pipe { unit, stream, fd });
+                }
+                Err(e) => log::error!("{}: cannot watch output pipe: {e}", spec.name),
+            }
+        }
+        Ok(child.pid)
+    }
+}

@@ -1,0 +1,76 @@
+//! Engine state → protocol documents (`UnitStatus`, `Event`).
+
+use super::Runtime;
+use crate::ctl::proto::{Event, ExitInfo, UnitStatus};
+use crate::engine::{signal_name, EventKind, Exit, State};
+use crate::output::rfc3339;
+
+pub fn exit_info(exit: Exit) -> ExitInfo {
+    match exit {
+        Exit::Code(c) => ExitInfo::Code(c),
+        Exit::Signal(s) => ExitInfo::Signal(signal_name(s)),
+    }
+}
+
+pub fn unit_status(rt: &Runtime, i: usize) -> UnitStatus {
+    let u = rt.engine.unit(i);
+    UnitStatus {
+        name: u.name.to_string(),
+        description: u.spec.as_ref().and_then(|s| s.description.clone()),
+        state: u.state.as_str().to_string(),
+        reason: u.reason.map(|r| r.as_str().to_string()),
+        message: u.message.clone(),
+        pid: u.pid,
+        restarts: u.restarts,
+        ready: u.ready(),
+        health: "unknown".to_string(),
+        exit: u.exit.map(exit_info),
+        since: rfc3339(rt.wall(u.since)),
+        cgroup: None,
+        memory_bytes: None,
+        cpu_usec: None,
+        pids: None,
+        oom_kills: None,
+        instances: None,
+    }
+}
+
+pub fn event(rt: &Runtime, i: usize, kind: &EventKind) -> Event {
+    let u = rt.engine.unit(i);
+    let mut ev = Event {
+        time: rfc3339(std::time::SystemTime::now()),
+        unit: u.name.to_string(),
+        kind: String::new(),
+        state: None,
+        from: None,
+        reason: None,
+        exit: None,
+        pid: None,
+        message: None,
+    };
+    match kind {
+        EventKind::State { from, to } => {
+            ev.kind = "state".into();
+            ev.state = Some(to.as_str().into());
+            ev.from = Some(from.as_str().into());
+            if matches!(to, State::Failed | State::Stopped | State::Backoff | State::Invalid) {
+                ev.reason = u.reason.map(|r| r.as_str().into());
+                ev.message = u.message.clone();
+            }
+        }
+        EventKind::Spawned { pid } => {
+            ev.kind = "spawn".into();
+            ev.pid = Some(*pid);
+        }
+        EventKind::Exited { pid, exit } => {
+            ev.kind = "exit".into();
+            ev.pid = Some(*pid);
+            ev.exit = Some(exit_info(*exit));
+        }
+        EventKind::RestartScheduled { delay } => {
+            ev.kind = "restart".into();
+            ev.message = Some(format!("restarting in {}ms", delay.as_millis()));
+        }
+    }
+    ev
+}
