@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "sup", version, about = "A small, event-driven init and process supervisor")]
+#[command(
+    name = "sup",
+    version,
+    about = "A small, event-driven init and process supervisor"
+)]
 struct Cli {
     /// Unit directory.
     #[arg(long, env = "SUP_UNITS", default_value = "/etc/sup.d", global = true)]
@@ -45,7 +49,9 @@ fn default_log_dir() -> PathBuf {
     match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("sup/log"),
         None => {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/tmp"));
             home.join(".local/state/sup/log")
         }
     }
@@ -55,7 +61,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::new()
         .parse_filters(&cli.log_level)
-        .format(|buf, record| writeln!(buf, "sup: {}: {}", record.level().as_str().to_lowercase(), record.args()))
+        .format(|buf, record| {
+            writeln!(
+                buf,
+                "sup: {}: {}",
+                record.level().as_str().to_lowercase(),
+                record.args()
+            )
+        })
         .init();
 
     if let Some(Command::Check) = cli.command {

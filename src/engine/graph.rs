@@ -33,7 +33,11 @@ impl Graph {
     /// `specs[i]` is `None` for units whose file was rejected (they have no edges).
     pub fn build(names: &[UnitName], specs: &[Option<&UnitSpec>]) -> Graph {
         let n = names.len();
-        let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, u)| (u.as_str(), i)).collect();
+        let index: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.as_str(), i))
+            .collect();
         let mut g = Graph {
             preds: vec![Vec::new(); n],
             succs: vec![Vec::new(); n],
@@ -183,7 +187,9 @@ mod tests {
     #[test]
     fn deep_chain_does_not_overflow() {
         let n = 100_000;
-        let edges: Vec<Vec<usize>> = (0..n).map(|i| if i + 1 < n { vec![i + 1] } else { vec![] }).collect();
+        let edges: Vec<Vec<usize>> = (0..n)
+            .map(|i| if i + 1 < n { vec![i + 1] } else { vec![] })
+            .collect();
         assert!(find_cycles(&edges).is_empty());
     }
 }

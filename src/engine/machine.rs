@@ -130,7 +130,8 @@ impl Engine {
             units.push(u);
         }
         for bad in invalid {
-            let name = UnitName::new(&bad.name).unwrap_or_else(|_| UnitName::new("invalid").expect("valid literal"));
+            let name = UnitName::new(&bad.name)
+                .unwrap_or_else(|_| UnitName::new("invalid").expect("valid literal"));
             let mut u = Unit::new(name, None);
             u.state = State::Invalid;
             u.message = Some(bad.message);
@@ -140,7 +141,11 @@ impl Engine {
         let names: Vec<UnitName> = units.iter().map(|u| u.name.clone()).collect();
         let specs: Vec<Option<&UnitSpec>> = units.iter().map(|u| u.spec.as_ref()).collect();
         let graph = Graph::build(&names, &specs);
-        let index = names.iter().enumerate().map(|(i, n)| (n.as_str().to_string(), i)).collect();
+        let index = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str().to_string(), i))
+            .collect();
         let n = units.len();
         Engine {
             units,
@@ -201,7 +206,11 @@ impl Engine {
                 }
             }
             Input::Spawned { unit, role, pid } => self.on_spawned(unit, role, pid),
-            Input::SpawnFailed { unit, role, message } => self.on_spawn_failed(unit, role, message),
+            Input::SpawnFailed {
+                unit,
+                role,
+                message,
+            } => self.on_spawn_failed(unit, role, message),
             Input::Exited { pid, exit } => self.on_exit(pid, exit),
             Input::Tick => {
                 while let Some((unit, kind)) = self.timers.pop_due(now) {
@@ -321,7 +330,8 @@ impl Engine {
                 if kind == UnitType::Simple && ready == Ready::Started {
                     self.set_state(i, State::Running);
                 } else {
-                    self.timers.set(i, self.now + timeout, TimerKind::StartTimeout);
+                    self.timers
+                        .set(i, self.now + timeout, TimerKind::StartTimeout);
                 }
             }
         }
@@ -341,7 +351,9 @@ impl Engine {
     }
 
     fn on_exit(&mut self, pid: u32, exit: Exit) {
-        let Some((i, role)) = self.pids.remove(&pid) else { return };
+        let Some((i, role)) = self.pids.remove(&pid) else {
+            return;
+        };
         self.emit(i, EventKind::Exited { pid, exit });
         if role == Role::StopExec {
             self.units[i].stop_exec_pid = None;
@@ -352,7 +364,11 @@ impl Engine {
             return;
         }
         // Whatever the main process left behind in its group goes with it.
-        self.fx.push(Effect::KillUnit { unit: i, pgid: pid, signal: libc::SIGKILL });
+        self.fx.push(Effect::KillUnit {
+            unit: i,
+            pgid: pid,
+            signal: libc::SIGKILL,
+        });
         self.timers.cancel(i);
         let u = &mut self.units[i];
         u.pid = None;
@@ -377,7 +393,10 @@ impl Engine {
     fn on_timer(&mut self, i: usize, kind: TimerKind) {
         match kind {
             TimerKind::StartTimeout => {
-                let msg = format!("not ready within {}", human_duration(self.spec(i).start_timeout));
+                let msg = format!(
+                    "not ready within {}",
+                    human_duration(self.spec(i).start_timeout)
+                );
                 let u = &mut self.units[i];
                 if u.state == State::Starting {
                     u.timeout_stop = true;
@@ -389,7 +408,11 @@ impl Engine {
             TimerKind::StopKill => {
                 if let Some(pid) = self.units[i].pid {
                     self.units[i].stop_phase = StopPhase::Kill;
-                    self.fx.push(Effect::KillUnit { unit: i, pgid: pid, signal: libc::SIGKILL });
+                    self.fx.push(Effect::KillUnit {
+                        unit: i,
+                        pgid: pid,
+                        signal: libc::SIGKILL,
+                    });
                 }
             }
             TimerKind::Backoff => {
@@ -483,7 +506,10 @@ impl Engine {
         u.run_started = now;
         u.exit = None;
         self.set_state(i, State::Starting);
-        self.fx.push(Effect::Spawn { unit: i, role: Role::Main });
+        self.fx.push(Effect::Spawn {
+            unit: i,
+            role: Role::Main,
+        });
     }
 
     fn begin_stop(&mut self, i: usize) {
@@ -499,7 +525,10 @@ impl Engine {
             self.units[i].stop_phase = StopPhase::Exec;
             let timeout = self.spec(i).stop.timeout;
             self.timers.set(i, self.now + timeout, TimerKind::StopExec);
-            self.fx.push(Effect::Spawn { unit: i, role: Role::StopExec });
+            self.fx.push(Effect::Spawn {
+                unit: i,
+                role: Role::StopExec,
+            });
         } else {
             self.send_stop_signal(i);
         }
@@ -583,7 +612,9 @@ impl Engine {
                 true
             }
             (true, State::Starting | State::Running | State::Paused) => {
-                let lost = self.graph.requires[i].iter().any(|&r| !self.units[r].going_up());
+                let lost = self.graph.requires[i]
+                    .iter()
+                    .any(|&r| !self.units[r].going_up());
                 if lost {
                     self.request_stop(i, Some(Reason::Dependency));
                     return true;
@@ -597,7 +628,10 @@ impl Engine {
     // ---- helpers --------------------------------------------------------------------
 
     fn spec(&self, i: usize) -> &UnitSpec {
-        self.units[i].spec.as_ref().expect("only valid units reach the lifecycle")
+        self.units[i]
+            .spec
+            .as_ref()
+            .expect("only valid units reach the lifecycle")
     }
 
     fn set_state(&mut self, i: usize, to: State) {
@@ -609,7 +643,11 @@ impl Engine {
         u.state = to;
         u.since = self.now;
         if to != State::Stopping {
-            u.stop_phase = if to.is_live() { u.stop_phase } else { StopPhase::None };
+            u.stop_phase = if to.is_live() {
+                u.stop_phase
+            } else {
+                StopPhase::None
+            };
         }
         self.emit(i, EventKind::State { from, to });
     }

@@ -41,10 +41,21 @@ pub enum Input {
     Restart(usize),
     /// Shutdown: stop everything in reverse dependency order.
     StopAll,
-    Spawned { unit: usize, role: Role, pid: u32 },
-    SpawnFailed { unit: usize, role: Role, message: String },
+    Spawned {
+        unit: usize,
+        role: Role,
+        pid: u32,
+    },
+    SpawnFailed {
+        unit: usize,
+        role: Role,
+        message: String,
+    },
     /// A child was reaped (it may belong to no unit: an orphan).
-    Exited { pid: u32, exit: Exit },
+    Exited {
+        pid: u32,
+        exit: Exit,
+    },
     /// `now` reached the deadline given by `next_deadline`.
     Tick,
 }
@@ -52,13 +63,26 @@ pub enum Input {
 /// What the runtime must do.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    Spawn { unit: usize, role: Role },
+    Spawn {
+        unit: usize,
+        role: Role,
+    },
     /// Send `signal` to one process.
-    Signal { pid: u32, signal: i32 },
+    Signal {
+        pid: u32,
+        signal: i32,
+    },
     /// Send `signal` to every process of the unit (its process group `pgid`, or its
     /// cgroup when it has one).
-    KillUnit { unit: usize, pgid: u32, signal: i32 },
-    Event { unit: usize, event: EventKind },
+    KillUnit {
+        unit: usize,
+        pgid: u32,
+        signal: i32,
+    },
+    Event {
+        unit: usize,
+        event: EventKind,
+    },
 }
 
 /// Observable lifecycle events (published to `supctl events` and the log).

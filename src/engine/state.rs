@@ -37,7 +37,10 @@ impl State {
 
     /// The unit has (or may have) a live main process.
     pub fn is_live(self) -> bool {
-        matches!(self, State::Starting | State::Running | State::Stopping | State::Paused)
+        matches!(
+            self,
+            State::Starting | State::Running | State::Stopping | State::Paused
+        )
     }
 
     /// Ready in the sense of ordering: dependents ordered after it may start.

@@ -28,7 +28,11 @@ pub(crate) fn spec(name: &str) -> UnitSpec {
             limit_burst: 5,
             limit_interval: Duration::from_secs(60),
         },
-        stop: StopSpec { signal: libc::SIGTERM, timeout: Duration::from_secs(10), exec: None },
+        stop: StopSpec {
+            signal: libc::SIGTERM,
+            timeout: Duration::from_secs(10),
+            exec: None,
+        },
         start_timeout: Duration::from_secs(90),
         requires: vec![],
         wants: vec![],
@@ -48,7 +52,12 @@ pub(crate) fn spec(name: &str) -> UnitSpec {
         capabilities: None,
         no_new_privileges: false,
         rlimits: vec![],
-        log: LogSpec { target: LogTarget::Default, max_size: 10 << 20, keep: 5, timestamps: true },
+        log: LogSpec {
+            target: LogTarget::Default,
+            max_size: 10 << 20,
+            keep: 5,
+            timestamps: true,
+        },
         instances: 1,
         watch: None,
     }
@@ -93,14 +102,28 @@ impl Sim {
                 match fx {
                     Effect::Spawn { unit, role } => {
                         if let Some(msg) = self.fail_spawn.clone() {
-                            queue.insert(0, Input::SpawnFailed { unit, role, message: msg });
+                            queue.insert(
+                                0,
+                                Input::SpawnFailed {
+                                    unit,
+                                    role,
+                                    message: msg,
+                                },
+                            );
                             continue;
                         }
                         self.next_pid += 1;
                         if role == Role::Main {
                             self.spawned.push(self.e.unit(unit).name.to_string());
                         }
-                        queue.insert(0, Input::Spawned { unit, role, pid: self.next_pid });
+                        queue.insert(
+                            0,
+                            Input::Spawned {
+                                unit,
+                                role,
+                                pid: self.next_pid,
+                            },
+                        );
                     }
                     Effect::Event { .. } => {}
                     other => self.actions.push(other),
@@ -214,7 +237,10 @@ fn crash_restarts_with_doubling_jittered_delay() {
     for (n, d) in delays.iter().enumerate() {
         let base = 100.0 * f64::from(1u32 << n);
         let got = d.as_secs_f64() * 1000.0;
-        assert!(got >= base * 0.9 - 0.001 && got <= base * 1.1 + 0.001, "delay {n}: {got}ms vs {base}ms");
+        assert!(
+            got >= base * 0.9 - 0.001 && got <= base * 1.1 + 0.001,
+            "delay {n}: {got}ms vs {base}ms"
+        );
     }
     assert_eq!(s.e.unit(s.id("w")).restarts, 4);
 }
@@ -325,10 +351,23 @@ fn stop_escalates_to_sigkill_of_the_group() {
     let pid = s.pid("w");
     s.feed(Input::Stop(s.id("w")));
     assert_eq!(s.state("w"), State::Stopping);
-    assert_eq!(s.actions, [Effect::Signal { pid, signal: libc::SIGTERM }]);
+    assert_eq!(
+        s.actions,
+        [Effect::Signal {
+            pid,
+            signal: libc::SIGTERM
+        }]
+    );
     let waited = s.advance();
     assert_eq!(waited, Duration::from_secs(10));
-    assert_eq!(s.actions[1], Effect::KillUnit { unit: s.id("w"), pgid: pid, signal: libc::SIGKILL });
+    assert_eq!(
+        s.actions[1],
+        Effect::KillUnit {
+            unit: s.id("w"),
+            pgid: pid,
+            signal: libc::SIGKILL
+        }
+    );
     s.exit("w", Exit::Signal(libc::SIGKILL));
     assert_eq!(s.state("w"), State::Stopped);
     assert!(s.e.all_down());
@@ -345,8 +384,17 @@ fn stop_exec_runs_before_the_signal() {
     s.feed(Input::Stop(s.id("w")));
     assert!(s.actions.is_empty(), "signal waits for stop.exec");
     let helper = s.next_pid;
-    s.feed(Input::Exited { pid: helper, exit: Exit::Code(0) });
-    assert_eq!(s.actions, [Effect::Signal { pid: main, signal: libc::SIGINT }]);
+    s.feed(Input::Exited {
+        pid: helper,
+        exit: Exit::Code(0),
+    });
+    assert_eq!(
+        s.actions,
+        [Effect::Signal {
+            pid: main,
+            signal: libc::SIGINT
+        }]
+    );
     s.exit("w", Exit::Code(0));
     assert_eq!(s.state("w"), State::Stopped);
 }
@@ -362,11 +410,29 @@ fn shutdown_stops_in_reverse_dependency_order() {
     s.feed(Input::StartEnabled);
     let (pa, pb, pc) = (s.pid("a"), s.pid("b"), s.pid("c"));
     s.feed(Input::StopAll);
-    assert_eq!(s.actions, [Effect::Signal { pid: pa, signal: libc::SIGTERM }]);
+    assert_eq!(
+        s.actions,
+        [Effect::Signal {
+            pid: pa,
+            signal: libc::SIGTERM
+        }]
+    );
     s.exit("a", Exit::Code(0));
-    assert_eq!(s.actions.last(), Some(&Effect::Signal { pid: pb, signal: libc::SIGTERM }));
+    assert_eq!(
+        s.actions.last(),
+        Some(&Effect::Signal {
+            pid: pb,
+            signal: libc::SIGTERM
+        })
+    );
     s.exit("b", Exit::Code(0));
-    assert_eq!(s.actions.last(), Some(&Effect::Signal { pid: pc, signal: libc::SIGTERM }));
+    assert_eq!(
+        s.actions.last(),
+        Some(&Effect::Signal {
+            pid: pc,
+            signal: libc::SIGTERM
+        })
+    );
     s.exit("c", Exit::Code(0));
     assert!(s.e.all_down());
 }
@@ -379,7 +445,13 @@ fn stopping_a_unit_stops_its_dependents_first() {
     s.feed(Input::StartEnabled);
     let pa = s.pid("a");
     s.feed(Input::Stop(s.id("b")));
-    assert_eq!(s.actions, [Effect::Signal { pid: pa, signal: libc::SIGTERM }]);
+    assert_eq!(
+        s.actions,
+        [Effect::Signal {
+            pid: pa,
+            signal: libc::SIGTERM
+        }]
+    );
     assert_eq!(s.state("b"), State::Running);
     s.exit("a", Exit::Code(0));
     assert_eq!(s.state("a"), State::Stopped);
@@ -461,7 +533,10 @@ fn cycles_block_their_members_only() {
         assert_eq!(s.state(n), State::Failed, "{n}");
         let u = s.e.unit(s.id(n));
         assert_eq!(u.reason, Some(Reason::Dependency));
-        assert_eq!(u.message.as_deref(), Some("dependency cycle between x, y, z"));
+        assert_eq!(
+            u.message.as_deref(),
+            Some("dependency cycle between x, y, z")
+        );
     }
     assert_eq!(s.state("free"), State::Running);
 }
@@ -473,7 +548,13 @@ fn unknown_requirement_fails_the_unit() {
     let mut s = Sim::new(vec![a]);
     s.feed(Input::StartEnabled);
     assert_eq!(s.state("a"), State::Failed);
-    assert!(s.e.unit(s.id("a")).message.as_deref().unwrap().contains("ghost"));
+    assert!(s
+        .e
+        .unit(s.id("a"))
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("ghost"));
 }
 
 #[test]
@@ -484,13 +565,21 @@ fn spawn_failure_fails_with_exec_reason() {
     assert_eq!(s.state("w"), State::Failed);
     let u = s.e.unit(s.id("w"));
     assert_eq!(u.reason, Some(Reason::Exec));
-    assert_eq!(u.message.as_deref(), Some("exec /x/y: No such file or directory"));
+    assert_eq!(
+        u.message.as_deref(),
+        Some("exec /x/y: No such file or directory")
+    );
 }
 
 #[test]
 fn unsupported_feature_fails_instead_of_running() {
     let specs = vec![spec("w")];
-    let mut e = Engine::new(specs, vec![], |_| Some("resources: not supported yet".into()), 1);
+    let mut e = Engine::new(
+        specs,
+        vec![],
+        |_| Some("resources: not supported yet".into()),
+        1,
+    );
     let fx = e.handle(Input::StartEnabled, Duration::ZERO);
     assert!(!fx.iter().any(|f| matches!(f, Effect::Spawn { .. })));
     assert_eq!(e.unit(0).state, State::Failed);
@@ -507,7 +596,13 @@ fn oneshot_start_timeout_kills_and_fails() {
     s.feed(Input::StartEnabled);
     let pid = s.pid("w");
     assert_eq!(s.advance(), Duration::from_secs(2));
-    assert_eq!(s.actions, [Effect::Signal { pid, signal: libc::SIGTERM }]);
+    assert_eq!(
+        s.actions,
+        [Effect::Signal {
+            pid,
+            signal: libc::SIGTERM
+        }]
+    );
     s.advance();
     s.exit("w", Exit::Signal(libc::SIGKILL));
     assert_eq!(s.state("w"), State::Failed);
@@ -580,13 +675,20 @@ fn stop_during_backoff_cancels_the_restart() {
 fn orphan_exits_are_ignored() {
     let mut s = Sim::new(vec![spec("w")]);
     s.feed(Input::StartEnabled);
-    s.feed(Input::Exited { pid: 99_999, exit: Exit::Code(0) });
+    s.feed(Input::Exited {
+        pid: 99_999,
+        exit: Exit::Code(0),
+    });
     assert_eq!(s.state("w"), State::Running);
 }
 
 #[test]
 fn invalid_units_are_listed_and_never_start() {
-    let bad = InvalidUnit { name: "bad".into(), path: "/x/bad.yaml".into(), message: "/x/bad.yaml:1:1: boom".into() };
+    let bad = InvalidUnit {
+        name: "bad".into(),
+        path: "/x/bad.yaml".into(),
+        message: "/x/bad.yaml:1:1: boom".into(),
+    };
     let mut a = spec("a");
     a.requires = names(&["bad"]);
     let mut e = Engine::new(vec![a, spec("ok")], vec![bad], |_| None, 1);

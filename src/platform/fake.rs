@@ -24,7 +24,10 @@ pub struct FakePlatform {
 
 impl FakePlatform {
     pub fn new() -> FakePlatform {
-        FakePlatform { next_pid: 1000, ..FakePlatform::default() }
+        FakePlatform {
+            next_pid: 1000,
+            ..FakePlatform::default()
+        }
     }
 }
 
@@ -35,7 +38,11 @@ impl Platform for FakePlatform {
             return Err(msg.clone());
         }
         self.next_pid += 1;
-        Ok(Child { pid: self.next_pid, stdout: None, stderr: None })
+        Ok(Child {
+            pid: self.next_pid,
+            stdout: None,
+            stderr: None,
+        })
     }
 
     fn signal(&mut self, pid: u32, signal: i32) {

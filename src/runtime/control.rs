@@ -11,7 +11,9 @@ use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
 use super::{status, Runtime};
-use crate::ctl::proto::{ErrorCode, Event, OpResult, Reply, Request, StreamItem, MAX_REQUEST_BYTES, PROTOCOL_VERSION};
+use crate::ctl::proto::{
+    ErrorCode, Event, OpResult, Reply, Request, StreamItem, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
+};
 use crate::engine::{signal_name, Input, State, Time};
 use crate::output::tail_lines;
 
@@ -59,16 +61,27 @@ pub struct Server {
 
 impl Server {
     /// Binds the socket (mode 0600, or 0660 for `control_gid`), replacing a stale one.
-    pub fn bind(path: &Path, control_gid: Option<u32>, registry: &Registry, token: Token) -> io::Result<Server> {
+    pub fn bind(
+        path: &Path,
+        control_gid: Option<u32>,
+        registry: &Registry,
+        token: Token,
+    ) -> io::Result<Server> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
                 use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new().recursive(true).mode(0o755).create(dir)?;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(dir)?;
             }
         }
         if path.exists() {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(io::Error::new(io::ErrorKind::AddrInUse, "another sup is already serving this socket"));
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "another sup is already serving this socket",
+                ));
             }
             std::fs::remove_file(path)?;
         }
@@ -84,7 +97,12 @@ impl Server {
             std::os::unix::fs::chown(path, None, Some(gid))?;
         }
         registry.register(&mut listener, token, Interest::READABLE)?;
-        Ok(Server { listener, path: path.to_path_buf(), conns: HashMap::new(), control_gid })
+        Ok(Server {
+            listener,
+            path: path.to_path_buf(),
+            conns: HashMap::new(),
+            control_gid,
+        })
     }
 
     pub fn close(self) {
@@ -94,12 +112,22 @@ impl Server {
 
 /// May this peer mutate? Root, sup's own user, and members of the control group.
 fn peer_may_write(stream: &UnixStream, control_gid: Option<u32>) -> bool {
-    let mut cred = libc::ucred { pid: 0, uid: u32::MAX, gid: u32::MAX };
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: u32::MAX,
+        gid: u32::MAX,
+    };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: `cred` and `len` are valid out-pointers of the sizes getsockopt expects for
     // SO_PEERCRED on a connected Unix socket we own.
     let rc = unsafe {
-        libc::getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len)
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
     };
     if rc != 0 {
         return false;
@@ -115,7 +143,11 @@ fn peer_may_write(stream: &UnixStream, control_gid: Option<u32>) -> bool {
     // Supplementary groups of the peer process.
     std::fs::read_to_string(format!("/proc/{}/status", cred.pid))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Groups:")).map(|l| l[7..].split_whitespace().any(|g| g.parse() == Ok(gid))))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Groups:"))
+                .map(|l| l[7..].split_whitespace().any(|g| g.parse() == Ok(gid)))
+        })
         .unwrap_or(false)
 }
 
@@ -124,7 +156,11 @@ fn parse_signal(s: &str) -> Option<i32> {
         return (1..=64).contains(&n).then_some(n);
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     (1..32).find(|&n| signal_name(n) == name)
 }
 
@@ -137,15 +173,30 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
 impl Runtime {
     pub(super) fn accept(&mut self) {
         loop {
-            let Some(server) = self.control.as_mut() else { return };
+            let Some(server) = self.control.as_mut() else {
+                return;
+            };
             match server.listener.accept() {
                 Ok((mut stream, _)) => {
                     let rw = peer_may_write(&stream, server.control_gid);
                     self.next_token += 1;
                     let token = Token(self.next_token);
                     let server = self.control.as_mut().expect("checked above");
-                    if self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).is_ok() {
-                        let conn = Conn { stream, rbuf: Vec::new(), wbuf: Vec::new(), rw, follow: Follow::None, waiter: None, closing: false };
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                        .is_ok()
+                    {
+                        let conn = Conn {
+                            stream,
+                            rbuf: Vec::new(),
+                            wbuf: Vec::new(),
+                            rw,
+                            follow: Follow::None,
+                            waiter: None,
+                            closing: false,
+                        };
                         server.conns.insert(token, conn);
                     }
                 }
@@ -193,7 +244,9 @@ impl Runtime {
                     }
                     Ok(n) => {
                         conn.rbuf.extend_from_slice(&buf[..n]);
-                        if conn.rbuf.len() > MAX_REQUEST_BYTES && !conn.rbuf[..MAX_REQUEST_BYTES].contains(&b'\n') {
+                        if conn.rbuf.len() > MAX_REQUEST_BYTES
+                            && !conn.rbuf[..MAX_REQUEST_BYTES].contains(&b'\n')
+                        {
                             oversized = true;
                             break;
                         }
@@ -210,7 +263,10 @@ impl Runtime {
             return;
         }
         if oversized {
-            let reply = Reply::error(ErrorCode::BadRequest, format!("request larger than {MAX_REQUEST_BYTES} bytes"));
+            let reply = Reply::error(
+                ErrorCode::BadRequest,
+                format!("request larger than {MAX_REQUEST_BYTES} bytes"),
+            );
             self.send(token, &encode(&reply));
             if let Some(conn) = self.conn(token) {
                 conn.rbuf.clear();
@@ -233,7 +289,9 @@ impl Runtime {
                 if conn.waiter.is_some() || conn.follow != Follow::None || conn.closing {
                     return;
                 }
-                let Some(pos) = conn.rbuf.iter().position(|&b| b == b'\n') else { return };
+                let Some(pos) = conn.rbuf.iter().position(|&b| b == b'\n') else {
+                    return;
+                };
                 let line: Vec<u8> = conn.rbuf.drain(..=pos).collect();
                 line
             };
@@ -289,9 +347,15 @@ impl Runtime {
         conn.wbuf.extend_from_slice(&encode(item));
         if conn.wbuf.len() > FOLLOWER_BUFFER_LIMIT {
             // Keep the line being written (framing), replace the rest by the marker.
-            let keep = conn.wbuf.iter().position(|&b| b == b'\n').map_or(0, |p| p + 1);
+            let keep = conn
+                .wbuf
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
             conn.wbuf.truncate(keep);
-            let marker = StreamItem::Dropped(format!("follower fell more than {FOLLOWER_BUFFER_LIMIT} bytes behind; stream ended"));
+            let marker = StreamItem::Dropped(format!(
+                "follower fell more than {FOLLOWER_BUFFER_LIMIT} bytes behind; stream ended"
+            ));
             conn.wbuf.extend_from_slice(&encode(&marker));
             conn.closing = true;
             conn.follow = Follow::None;
@@ -302,7 +366,12 @@ impl Runtime {
 
     fn tokens_following(&self, pred: impl Fn(&Follow) -> bool) -> Vec<Token> {
         match &self.control {
-            Some(server) => server.conns.iter().filter(|(_, c)| pred(&c.follow)).map(|(t, _)| *t).collect(),
+            Some(server) => server
+                .conns
+                .iter()
+                .filter(|(_, c)| pred(&c.follow))
+                .map(|(t, _)| *t)
+                .collect(),
             None => Vec::new(),
         }
     }
@@ -320,7 +389,9 @@ impl Runtime {
 
     /// Someone follows this unit's log.
     pub(super) fn wants_tap(&self, unit: usize) -> bool {
-        self.control.as_ref().is_some_and(|s| s.conns.values().any(|c| c.follow == Follow::Logs(unit)))
+        self.control
+            .as_ref()
+            .is_some_and(|s| s.conns.values().any(|c| c.follow == Follow::Logs(unit)))
     }
 
     pub(super) fn forward_log(&mut self, unit: usize, bytes: &[u8]) {
@@ -335,11 +406,23 @@ impl Runtime {
 
     /// Completes blocking start/stop/restart requests whose units reached an outcome.
     pub(super) fn check_waiters(&mut self) {
-        let Some(server) = self.control.as_ref() else { return };
-        let waiting: Vec<Token> = server.conns.iter().filter(|(_, c)| c.waiter.is_some()).map(|(t, _)| *t).collect();
+        let Some(server) = self.control.as_ref() else {
+            return;
+        };
+        let waiting: Vec<Token> = server
+            .conns
+            .iter()
+            .filter(|(_, c)| c.waiter.is_some())
+            .map(|(t, _)| *t)
+            .collect();
         for token in waiting {
-            let Some(waiter) = self.conn(token).and_then(|c| c.waiter.take()) else { continue };
-            let settled = waiter.units.iter().all(|&(u, since)| self.outcome(waiter.op, u, since).is_some());
+            let Some(waiter) = self.conn(token).and_then(|c| c.waiter.take()) else {
+                continue;
+            };
+            let settled = waiter
+                .units
+                .iter()
+                .all(|&(u, since)| self.outcome(waiter.op, u, since).is_some());
             if !settled {
                 if let Some(conn) = self.conn(token) {
                     conn.waiter = Some(waiter);
@@ -349,7 +432,9 @@ impl Runtime {
             let results: Vec<OpResult> = waiter
                 .units
                 .iter()
-                .map(|&(u, since)| self.op_result(u, self.outcome(waiter.op, u, since).unwrap_or(false)))
+                .map(|&(u, since)| {
+                    self.op_result(u, self.outcome(waiter.op, u, since).unwrap_or(false))
+                })
                 .collect();
             let reply = self.results_reply(results);
             self.send(token, &encode(&reply));
@@ -363,7 +448,9 @@ impl Runtime {
         let changed = u.since != since;
         match (op, u.state) {
             (_, State::Invalid) => Some(false),
-            (Op::Stop, State::Stopped | State::Failed | State::Inactive | State::Done) => Some(true),
+            (Op::Stop, State::Stopped | State::Failed | State::Inactive | State::Done) => {
+                Some(true)
+            }
             (Op::Stop, _) => None,
             (Op::Restart, _) if !changed => None,
             (_, State::Running | State::Done) => Some(true),
@@ -379,7 +466,12 @@ impl Runtime {
             (Some(r), None) if !ok => Some(r.as_str().to_string()),
             _ => None,
         };
-        OpResult { unit: u.name.to_string(), ok, state: u.state.as_str().to_string(), message }
+        OpResult {
+            unit: u.name.to_string(),
+            ok,
+            state: u.state.as_str().to_string(),
+            message,
+        }
     }
 
     fn results_reply(&self, results: Vec<OpResult>) -> Reply {
@@ -387,7 +479,11 @@ impl Runtime {
         let mut reply = if ok {
             Reply::ok()
         } else {
-            let failed: Vec<String> = results.iter().filter(|r| !r.ok).map(|r| r.unit.clone()).collect();
+            let failed: Vec<String> = results
+                .iter()
+                .filter(|r| !r.ok)
+                .map(|r| r.unit.clone())
+                .collect();
             Reply::error(ErrorCode::Failed, format!("failed: {}", failed.join(", ")))
         };
         reply.results = Some(results);
@@ -397,14 +493,21 @@ impl Runtime {
     fn resolve_units(&self, names: &[String]) -> Result<Vec<usize>, Reply> {
         names
             .iter()
-            .map(|n| self.engine.lookup(n).ok_or_else(|| Reply::error(ErrorCode::NoSuchUnit, format!("no such unit: {n}"))))
+            .map(|n| {
+                self.engine.lookup(n).ok_or_else(|| {
+                    Reply::error(ErrorCode::NoSuchUnit, format!("no such unit: {n}"))
+                })
+            })
             .collect()
     }
 
     fn one_unit(&self, req: &Request) -> Result<usize, Reply> {
         match req.units.as_slice() {
             [name] => self.resolve_units(std::slice::from_ref(name)).map(|v| v[0]),
-            _ => Err(Reply::error(ErrorCode::BadRequest, format!("{} takes exactly one unit", req.cmd))),
+            _ => Err(Reply::error(
+                ErrorCode::BadRequest,
+                format!("{} takes exactly one unit", req.cmd),
+            )),
         }
     }
 
@@ -412,21 +515,43 @@ impl Runtime {
     fn handle_request(&mut self, token: Token, line: &[u8]) -> Option<Reply> {
         let req: Request = match serde_json::from_slice(line) {
             Ok(r) => r,
-            Err(e) => return Some(Reply::error(ErrorCode::BadRequest, format!("malformed request: {e}"))),
+            Err(e) => {
+                return Some(Reply::error(
+                    ErrorCode::BadRequest,
+                    format!("malformed request: {e}"),
+                ))
+            }
         };
         if req.v != PROTOCOL_VERSION {
-            return Some(Reply::error(ErrorCode::BadRequest, format!("unsupported protocol version {} (this sup speaks {PROTOCOL_VERSION})", req.v)));
+            return Some(Reply::error(
+                ErrorCode::BadRequest,
+                format!(
+                    "unsupported protocol version {} (this sup speaks {PROTOCOL_VERSION})",
+                    req.v
+                ),
+            ));
         }
         let rw = self.conn(token).is_some_and(|c| c.rw);
-        let read_only = matches!(req.cmd.as_str(), "status" | "logs" | "events" | "health" | "metrics");
+        let read_only = matches!(
+            req.cmd.as_str(),
+            "status" | "logs" | "events" | "health" | "metrics"
+        );
         if !read_only && !rw {
             return Some(Reply::error(ErrorCode::PermissionDenied, format!("{}: permission denied (only root, sup's user and the control group may change state)", req.cmd)));
         }
         let result = match req.cmd.as_str() {
             "status" => self.resolve_units(&req.units).map(|ids| {
-                let ids: Vec<usize> = if req.units.is_empty() { (0..self.engine.units().len()).collect() } else { ids };
+                let ids: Vec<usize> = if req.units.is_empty() {
+                    (0..self.engine.units().len()).collect()
+                } else {
+                    ids
+                };
                 let mut reply = Reply::ok();
-                reply.units = Some(ids.into_iter().map(|i| status::unit_status(self, i)).collect());
+                reply.units = Some(
+                    ids.into_iter()
+                        .map(|i| status::unit_status(self, i))
+                        .collect(),
+                );
                 Some(reply)
             }),
             "start" | "stop" | "restart" => self.start_stop(token, &req),
@@ -445,15 +570,22 @@ impl Runtime {
                 Some(reply)
             }),
             "shutdown" | "poweroff" | "reboot" | "halt" => {
-                log::info!("{} requested over the control socket: stopping all units", req.cmd);
+                log::info!(
+                    "{} requested over the control socket: stopping all units",
+                    req.cmd
+                );
                 self.shutting_down = true;
                 self.feed(Input::StopAll);
                 Ok(Some(Reply::ok()))
             }
-            "reload" | "run" | "scale" | "metrics" | "pause" | "resume" => {
-                Err(Reply::error(ErrorCode::BadRequest, format!("{}: not supported yet by this build of sup", req.cmd)))
-            }
-            other => Err(Reply::error(ErrorCode::BadRequest, format!("unknown command {other:?}"))),
+            "reload" | "run" | "scale" | "metrics" | "pause" | "resume" => Err(Reply::error(
+                ErrorCode::BadRequest,
+                format!("{}: not supported yet by this build of sup", req.cmd),
+            )),
+            other => Err(Reply::error(
+                ErrorCode::BadRequest,
+                format!("unknown command {other:?}"),
+            )),
         };
         match result {
             Ok(reply) => reply,
@@ -463,7 +595,10 @@ impl Runtime {
 
     fn start_stop(&mut self, token: Token, req: &Request) -> Result<Option<Reply>, Reply> {
         if req.units.is_empty() {
-            return Err(Reply::error(ErrorCode::BadRequest, format!("{} needs at least one unit", req.cmd)));
+            return Err(Reply::error(
+                ErrorCode::BadRequest,
+                format!("{} needs at least one unit", req.cmd),
+            ));
         }
         let ids = self.resolve_units(&req.units)?;
         let op = match req.cmd.as_str() {
@@ -471,7 +606,10 @@ impl Runtime {
             "stop" => Op::Stop,
             _ => Op::Restart,
         };
-        let before: Vec<(usize, Time)> = ids.iter().map(|&u| (u, self.engine.unit(u).since)).collect();
+        let before: Vec<(usize, Time)> = ids
+            .iter()
+            .map(|&u| (u, self.engine.unit(u).since))
+            .collect();
         for &u in &ids {
             self.feed(match op {
                 Op::Start => Input::Start(u),
@@ -480,7 +618,10 @@ impl Runtime {
             });
         }
         if req.no_block {
-            let results = ids.iter().map(|&u| self.op_result(u, self.engine.unit(u).state != State::Invalid)).collect();
+            let results = ids
+                .iter()
+                .map(|&u| self.op_result(u, self.engine.unit(u).state != State::Invalid))
+                .collect();
             return Ok(Some(self.results_reply(results)));
         }
         if let Some(conn) = self.conn(token) {
@@ -493,10 +634,15 @@ impl Runtime {
     fn kill(&mut self, req: &Request) -> Result<Reply, Reply> {
         let u = self.one_unit(req)?;
         let name = req.signal.as_deref().unwrap_or("SIGTERM");
-        let sig = parse_signal(name).ok_or_else(|| Reply::error(ErrorCode::BadRequest, format!("unknown signal {name:?}")))?;
+        let sig = parse_signal(name).ok_or_else(|| {
+            Reply::error(ErrorCode::BadRequest, format!("unknown signal {name:?}"))
+        })?;
         let unit = self.engine.unit(u);
         let Some(pid) = unit.pid else {
-            return Err(Reply::error(ErrorCode::Failed, format!("{} has no running process", unit.name)));
+            return Err(Reply::error(
+                ErrorCode::Failed,
+                format!("{} has no running process", unit.name),
+            ));
         };
         crate::platform::Platform::kill_unit(&mut self.platform, pid, sig);
         Ok(self.results_reply(vec![self.op_result(u, true)]))
@@ -505,7 +651,13 @@ impl Runtime {
     fn logs(&mut self, token: Token, req: &Request) -> Result<Reply, Reply> {
         let u = self.one_unit(req)?;
         let Some(path) = self.log_path(u) else {
-            return Err(Reply::error(ErrorCode::Failed, format!("{}: output is not kept in a log file (see its log key)", self.engine.unit(u).name)));
+            return Err(Reply::error(
+                ErrorCode::Failed,
+                format!(
+                    "{}: output is not kept in a log file (see its log key)",
+                    self.engine.unit(u).name
+                ),
+            ));
         };
         let lines = tail_lines(&path, req.lines.unwrap_or(50))
             .map_err(|e| Reply::error(ErrorCode::Failed, format!("{}: {e}", path.display())))?;

@@ -17,7 +17,16 @@ use crate::unit::{read_env_file, LogTarget, UnitSpec};
 const PIPE_SIZE: libc::c_int = 1 << 20;
 
 /// Variables of sup's own environment that describe sup, not its units.
-const NOT_INHERITED: &[&str] = &["NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "SUP_SOCKET", "SUP_UNITS", "SUP_LOG_DIR", "SUP_LOG"];
+const NOT_INHERITED: &[&str] = &[
+    "NOTIFY_SOCKET",
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+    "SUP_SOCKET",
+    "SUP_UNITS",
+    "SUP_LOG_DIR",
+    "SUP_LOG",
+];
 
 /// sup's environment as passed to units (non-UTF-8 entries are dropped).
 pub fn base_env() -> Vec<(String, String)> {
@@ -57,8 +66,14 @@ impl Runtime {
                 max_size: spec.log.max_size,
                 keep: spec.log.keep,
             },
-            LogTarget::File(path) => Destination::File { path: path.clone(), max_size: spec.log.max_size, keep: spec.log.keep },
-            LogTarget::Inherit => Destination::Inherit { prefix: format!("{}: ", spec.name) },
+            LogTarget::File(path) => Destination::File {
+                path: path.clone(),
+                max_size: spec.log.max_size,
+                keep: spec.log.keep,
+            },
+            LogTarget::Inherit => Destination::Inherit {
+                prefix: format!("{}: ", spec.name),
+            },
             LogTarget::Discard => Destination::Discard,
         }
     }
@@ -81,7 +96,12 @@ impl Runtime {
             Ok(out) => out,
             Err(e) => {
                 log::error!("{}: cannot open log {dest:?}: {e}; writing its output to sup's own output instead", spec.name);
-                match UnitOutput::new(Destination::Inherit { prefix: format!("{}: ", spec.name) }, spec.log.timestamps) {
+                match UnitOutput::new(
+                    Destination::Inherit {
+                        prefix: format!("{}: ", spec.name),
+                    },
+                    spec.log.timestamps,
+                ) {
                     Ok(out) => out,
                     Err(_) => return,
                 }
@@ -92,7 +112,12 @@ impl Runtime {
 
     /// Starts the unit's main process or its `stop.exec`; returns the pid.
     pub(super) fn launch(&mut self, unit: usize, role: Role) -> Result<u32, String> {
-        let spec = self.engine.unit(unit).spec.clone().ok_or("unit file is invalid")?;
+        let spec = self
+            .engine
+            .unit(unit)
+            .spec
+            .clone()
+            .ok_or("unit file is invalid")?;
         let argv = match role {
             Role::Main => spec.exec.clone(),
             Role::StopExec => spec.stop.exec.clone().unwrap_or_default(),
@@ -110,13 +135,20 @@ impl Runtime {
         };
         self.ensure_output(unit, &spec);
         let child = self.platform.spawn(&req)?;
-        for (fd, stream) in [(child.stdout, Stream::Stdout), (child.stderr, Stream::Stderr)] {
+        for (fd, stream) in [
+            (child.stdout, Stream::Stdout),
+            (child.stderr, Stream::Stderr),
+        ] {
             let Some(fd) = fd else { continue };
             // SAFETY: F_SETPIPE_SZ on a pipe fd we own; failure (e.g. above the
             // unprivileged maximum) only leaves the default size.
             unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
             let token = self.token();
-            match self.poll.registry().register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE) {
+            match self.poll.registry().register(
+                &mut SourceFd(&fd.as_raw_fd()),
+                token,
+                Interest::READABLE,
+            ) {
                 Ok(()) => {
                     self.pipes.insert(token, Pipe { unit, stream, fd });
                 }

@@ -78,27 +78,58 @@ pub fn run(config: Config) -> i32 {
 
 impl Runtime {
     fn new(config: Config) -> Result<Runtime, String> {
-        let sigfd = signals::signal_fd().map_err(|e| format!("cannot set up signal handling: {e}"))?;
+        let sigfd =
+            signals::signal_fd().map_err(|e| format!("cannot set up signal handling: {e}"))?;
         if let Err(e) = signals::become_subreaper() {
-            log::warn!("cannot become child subreaper ({e}); orphans of units will not be reaped by sup");
+            log::warn!(
+                "cannot become child subreaper ({e}); orphans of units will not be reaped by sup"
+            );
         }
         let poll = Poll::new().map_err(|e| format!("cannot create poller: {e}"))?;
         poll.registry()
-            .register(&mut SourceFd(&sigfd.as_fd().as_raw_fd()), SIGNAL_TOKEN, Interest::READABLE)
+            .register(
+                &mut SourceFd(&sigfd.as_fd().as_raw_fd()),
+                SIGNAL_TOKEN,
+                Interest::READABLE,
+            )
             .map_err(|e| format!("cannot register signalfd: {e}"))?;
-        let loaded = crate::unit::load_dir(&config.units_dir)
-            .map_err(|e| format!("cannot read unit directory {}: {e}", config.units_dir.display()))?;
+        let loaded = crate::unit::load_dir(&config.units_dir).map_err(|e| {
+            format!(
+                "cannot read unit directory {}: {e}",
+                config.units_dir.display()
+            )
+        })?;
         for bad in &loaded.invalid {
             log::error!("{}", bad.message);
         }
         if !loaded.slices.is_empty() {
-            log::warn!("slices are not supported yet by this build of sup; units that name one will fail");
+            log::warn!(
+                "slices are not supported yet by this build of sup; units that name one will fail"
+            );
         }
         let platform = LinuxPlatform::new();
-        let seed = u64::from(std::process::id()) ^ SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-        let engine = Engine::new(loaded.units, loaded.invalid, |s| platform.unsupported(s), seed);
-        log::info!("loaded {} units from {}", engine.units().len(), config.units_dir.display());
-        let control = match control::Server::bind(&config.socket, config.control_gid, poll.registry(), LISTENER_TOKEN) {
+        let seed = u64::from(std::process::id())
+            ^ SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+        let engine = Engine::new(
+            loaded.units,
+            loaded.invalid,
+            |s| platform.unsupported(s),
+            seed,
+        );
+        log::info!(
+            "loaded {} units from {}",
+            engine.units().len(),
+            config.units_dir.display()
+        );
+        let control = match control::Server::bind(
+            &config.socket,
+            config.control_gid,
+            poll.registry(),
+            LISTENER_TOKEN,
+        ) {
             Ok(server) => Some(server),
             Err(e) => return Err(format!("control socket {}: {e}", config.socket.display())),
         };
@@ -143,7 +174,9 @@ impl Runtime {
             let timeout = if !self.pending_reads.is_empty() {
                 Some(Duration::ZERO)
             } else {
-                self.engine.next_deadline().map(|at| at.saturating_sub(self.now()))
+                self.engine
+                    .next_deadline()
+                    .map(|at| at.saturating_sub(self.now()))
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
@@ -156,13 +189,21 @@ impl Runtime {
                     SIGNAL_TOKEN => self.on_signals(),
                     LISTENER_TOKEN => self.accept(),
                     t if self.pipes.contains_key(&t) => self.read_pipe(t),
-                    t => self.on_conn_event(t, ev.is_readable() || ev.is_read_closed(), ev.is_writable()),
+                    t => self.on_conn_event(
+                        t,
+                        ev.is_readable() || ev.is_read_closed(),
+                        ev.is_writable(),
+                    ),
                 }
             }
             for t in std::mem::take(&mut self.pending_reads) {
                 self.read_pipe(t);
             }
-            if self.engine.next_deadline().is_some_and(|at| at <= self.now()) {
+            if self
+                .engine
+                .next_deadline()
+                .is_some_and(|at| at <= self.now())
+            {
                 self.feed(Input::Tick);
             }
         }
@@ -185,12 +226,17 @@ impl Runtime {
                             }
                         }
                     } else {
-                        log::info!("received {}: stopping all units", crate::engine::signal_name(sig));
+                        log::info!(
+                            "received {}: stopping all units",
+                            crate::engine::signal_name(sig)
+                        );
                         self.shutting_down = true;
                         self.feed(Input::StopAll);
                     }
                 }
-                libc::SIGHUP => log::warn!("SIGHUP: reload is not supported yet by this build of sup"),
+                libc::SIGHUP => {
+                    log::warn!("SIGHUP: reload is not supported yet by this build of sup")
+                }
                 other => log::debug!("ignoring signal {}", crate::engine::signal_name(other)),
             }
         }
@@ -205,7 +251,11 @@ impl Runtime {
                 match fx {
                     Effect::Spawn { unit, role } => match self.launch(unit, role) {
                         Ok(pid) => queue.push_back(Input::Spawned { unit, role, pid }),
-                        Err(message) => queue.push_back(Input::SpawnFailed { unit, role, message }),
+                        Err(message) => queue.push_back(Input::SpawnFailed {
+                            unit,
+                            role,
+                            message,
+                        }),
                     },
                     Effect::Signal { pid, signal } => self.platform.signal(pid, signal),
                     Effect::KillUnit { pgid, signal, .. } => self.platform.kill_unit(pgid, signal),
@@ -229,7 +279,9 @@ impl Runtime {
                 };
                 log::info!("{name}: {from} -> {to}{why}");
             }
-            EventKind::Exited { pid, exit } => log::debug!("{name}: process {pid} exited: {exit:?}"),
+            EventKind::Exited { pid, exit } => {
+                log::debug!("{name}: process {pid} exited: {exit:?}")
+            }
             EventKind::Spawned { pid } => log::debug!("{name}: started process {pid}"),
             EventKind::RestartScheduled { delay } => log::info!("{name}: restarting in {delay:?}"),
         }
@@ -239,12 +291,17 @@ impl Runtime {
 
     /// Reads one pipe (up to the budget); on EOF it is closed.
     fn read_pipe(&mut self, token: Token) {
-        let Some(pipe) = self.pipes.get(&token) else { return };
+        let Some(pipe) = self.pipes.get(&token) else {
+            return;
+        };
         let (unit, stream) = (pipe.unit, pipe.stream);
         let mut tap = self.wants_tap(unit).then(Vec::new);
         let result = match self.outputs[unit].as_mut() {
             Some(out) => out.read_from(stream, pipe.fd.as_fd(), PIPE_BUDGET, tap.as_mut()),
-            None => Ok(ReadOutcome { eof: true, ..ReadOutcome::default() }),
+            None => Ok(ReadOutcome {
+                eof: true,
+                ..ReadOutcome::default()
+            }),
         };
         if let Some(bytes) = tap.filter(|t| !t.is_empty()) {
             self.forward_log(unit, &bytes);
@@ -255,7 +312,10 @@ impl Runtime {
                     log::warn!("{}: reading output: {e}", self.engine.unit(unit).name);
                 }
                 if let Some(pipe) = self.pipes.remove(&token) {
-                    let _ = self.poll.registry().deregister(&mut SourceFd(&pipe.fd.as_raw_fd()));
+                    let _ = self
+                        .poll
+                        .registry()
+                        .deregister(&mut SourceFd(&pipe.fd.as_raw_fd()));
                 }
             }
             Ok(ReadOutcome { more: true, .. }) => self.pending_reads.push(token),

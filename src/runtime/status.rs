@@ -53,7 +53,10 @@ pub fn event(rt: &Runtime, i: usize, kind: &EventKind) -> Event {
             ev.kind = "state".into();
             ev.state = Some(to.as_str().into());
             ev.from = Some(from.as_str().into());
-            if matches!(to, State::Failed | State::Stopped | State::Backoff | State::Invalid) {
+            if matches!(
+                to,
+                State::Failed | State::Stopped | State::Backoff | State::Invalid
+            ) {
                 ev.reason = u.reason.map(|r| r.as_str().into());
                 ev.message = u.message.clone();
             }

@@ -44,8 +44,12 @@ impl Platform for LinuxPlatform {
         let mut out = Vec::new();
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => out.push((pid.as_raw() as u32, Exit::Code(code))),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => out.push((pid.as_raw() as u32, Exit::Signal(sig as i32))),
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    out.push((pid.as_raw() as u32, Exit::Code(code)))
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    out.push((pid.as_raw() as u32, Exit::Signal(sig as i32)))
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             }
@@ -93,7 +97,10 @@ impl Platform for LinuxPlatform {
         if missing.is_empty() {
             None
         } else {
-            Some(format!("{}: not supported yet by this build of sup", missing.join(", ")))
+            Some(format!(
+                "{}: not supported yet by this build of sup",
+                missing.join(", ")
+            ))
         }
     }
 }

@@ -30,9 +30,11 @@ enum Step {
 impl Step {
     fn from_u32(n: u32) -> Option<Step> {
         use Step::*;
-        [Signals, Setsid, Stdio, Chdir, Rlimit, Setgroups, Setgid, Setuid, NoNewPrivs, Exec]
-            .into_iter()
-            .find(|s| *s as u32 == n)
+        [
+            Signals, Setsid, Stdio, Chdir, Rlimit, Setgroups, Setgid, Setuid, NoNewPrivs, Exec,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == n)
     }
 }
 
@@ -97,7 +99,11 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     let mut env = spec.env.clone();
     let creds: Option<Creds> = if spec.user.is_some() || spec.group.is_some() {
         let c = users::resolve(spec.user.as_deref(), spec.group.as_deref())?;
-        for (key, value) in [("HOME", c.home.clone()), ("USER", c.name.clone()), ("LOGNAME", c.name.clone())] {
+        for (key, value) in [
+            ("HOME", c.home.clone()),
+            ("USER", c.name.clone()),
+            ("LOGNAME", c.name.clone()),
+        ] {
             if let (Some(v), true) = (value, spec.user.is_some()) {
                 if !env.iter().any(|(k, _)| k == key) {
                     env.push((key.to_string(), v));
@@ -110,25 +116,55 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     };
     let path = resolve_program(prog, &env)?;
     let c_path = cstring(&path, "exec path")?;
-    let c_argv: Vec<CString> = spec.argv.iter().map(|a| cstring(a, "argument")).collect::<Result<_, _>>()?;
-    let c_env: Vec<CString> =
-        env.iter().map(|(k, v)| cstring(format!("{k}={v}"), "environment")).collect::<Result<_, _>>()?;
+    let c_argv: Vec<CString> = spec
+        .argv
+        .iter()
+        .map(|a| cstring(a, "argument"))
+        .collect::<Result<_, _>>()?;
+    let c_env: Vec<CString> = env
+        .iter()
+        .map(|(k, v)| cstring(format!("{k}={v}"), "environment"))
+        .collect::<Result<_, _>>()?;
     let mut argv_ptrs: Vec<*const libc::c_char> = c_argv.iter().map(|c| c.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
     let mut env_ptrs: Vec<*const libc::c_char> = c_env.iter().map(|c| c.as_ptr()).collect();
     env_ptrs.push(std::ptr::null());
-    let c_dir = spec.working_dir.as_ref().map(|d| cstring(d, "working_dir")).transpose()?;
+    let c_dir = spec
+        .working_dir
+        .as_ref()
+        .map(|d| cstring(d, "working_dir"))
+        .transpose()?;
     let rlimits: Vec<(libc::c_int, libc::rlimit)> = spec
         .rlimits
         .iter()
-        .map(|r| (r.resource, libc::rlimit { rlim_cur: r.soft as libc::rlim_t, rlim_max: r.hard as libc::rlim_t }))
+        .map(|r| {
+            (
+                r.resource,
+                libc::rlimit {
+                    rlim_cur: r.soft as libc::rlim_t,
+                    rlim_max: r.hard as libc::rlim_t,
+                },
+            )
+        })
         .collect();
     let groups: Vec<libc::gid_t> = creds.as_ref().map(|c| c.groups.clone()).unwrap_or_default();
 
     let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
     let devnull = std::fs::File::open("/dev/null").map_err(|e| io("open /dev/null", e))?;
-    let (out_r, out_w) = if spec.capture { pipe().map(|(r, w)| (Some(r), Some(w))).map_err(|e| io("pipe", e))? } else { (None, None) };
-    let (err_r, err_w) = if spec.capture { pipe().map(|(r, w)| (Some(r), Some(w))).map_err(|e| io("pipe", e))? } else { (None, None) };
+    let (out_r, out_w) = if spec.capture {
+        pipe()
+            .map(|(r, w)| (Some(r), Some(w)))
+            .map_err(|e| io("pipe", e))?
+    } else {
+        (None, None)
+    };
+    let (err_r, err_w) = if spec.capture {
+        pipe()
+            .map(|(r, w)| (Some(r), Some(w)))
+            .map_err(|e| io("pipe", e))?
+    } else {
+        (None, None)
+    };
     let (report_r, report_w) = pipe().map_err(|e| io("pipe", e))?;
 
     let setup = ChildSetup {
@@ -166,7 +202,11 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         for fd in [&out_r, &err_r].into_iter().flatten() {
             set_nonblocking(fd.as_raw_fd()).map_err(|e| io("fcntl", e))?;
         }
-        return Ok(Child { pid: pid as u32, stdout: out_r, stderr: err_r });
+        return Ok(Child {
+            pid: pid as u32,
+            stdout: out_r,
+            stderr: err_r,
+        });
     }
     // The child failed before exec and has exited: collect it now so no zombie is left.
     let mut status = 0;
@@ -176,19 +216,41 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
     let cause = std::io::Error::from_raw_os_error(errno);
     let cause = cause.to_string();
-    let cause = cause.split(" (os error").next().unwrap_or(&cause).to_string();
+    let cause = cause
+        .split(" (os error")
+        .next()
+        .unwrap_or(&cause)
+        .to_string();
     Err(describe(step, spec, &path, creds.as_ref(), &cause))
 }
 
-fn describe(step: Option<Step>, spec: &SpawnSpec, path: &Path, creds: Option<&Creds>, cause: &str) -> String {
+fn describe(
+    step: Option<Step>,
+    spec: &SpawnSpec,
+    path: &Path,
+    creds: Option<&Creds>,
+    cause: &str,
+) -> String {
     let who = |c: Option<&Creds>| c.map(|c| (c.uid, c.gid)).unwrap_or((0, 0));
     match step {
         Some(Step::Exec) => format!("exec {}: {cause}", path.display()),
         Some(Step::Chdir) => {
-            format!("working_dir {}: {cause}", spec.working_dir.as_deref().unwrap_or(Path::new("")).display())
+            format!(
+                "working_dir {}: {cause}",
+                spec.working_dir
+                    .as_deref()
+                    .unwrap_or(Path::new(""))
+                    .display()
+            )
         }
-        Some(Step::Setuid) => format!("user {}: cannot switch to uid {}: {cause}", spec.user.as_deref().unwrap_or(""), who(creds).0),
-        Some(Step::Setgid) | Some(Step::Setgroups) => format!("group: cannot switch to gid {}: {cause}", who(creds).1),
+        Some(Step::Setuid) => format!(
+            "user {}: cannot switch to uid {}: {cause}",
+            spec.user.as_deref().unwrap_or(""),
+            who(creds).0
+        ),
+        Some(Step::Setgid) | Some(Step::Setgroups) => {
+            format!("group: cannot switch to gid {}: {cause}", who(creds).1)
+        }
         Some(Step::Rlimit) => format!("rlimits: {cause}"),
         Some(Step::NoNewPrivs) => format!("no_new_privileges: {cause}"),
         Some(s) => format!("{s:?}: {cause}").to_lowercase(),

@@ -28,7 +28,12 @@ fn passwd_entries(text: &str) -> impl Iterator<Item = Passwd> + '_ {
         if f.len() < 7 || line.starts_with('#') {
             return None;
         }
-        Some(Passwd { name: f[0].to_string(), uid: f[2].parse().ok()?, gid: f[3].parse().ok()?, home: f[5].to_string() })
+        Some(Passwd {
+            name: f[0].to_string(),
+            uid: f[2].parse().ok()?,
+            gid: f[3].parse().ok()?,
+            home: f[5].to_string(),
+        })
     })
 }
 
@@ -39,13 +44,22 @@ fn group_entries(text: &str) -> impl Iterator<Item = (String, u32, Vec<String>)>
         if f.len() < 4 || line.starts_with('#') {
             return None;
         }
-        let members = f[3].split(',').filter(|m| !m.is_empty()).map(str::to_string).collect();
+        let members = f[3]
+            .split(',')
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect();
         Some((f[0].to_string(), f[2].parse().ok()?, members))
     })
 }
 
 /// Resolves `user` and `group` (names or numbers) against the given file contents.
-pub fn resolve_in(passwd: &str, group_file: &str, user: Option<&str>, group: Option<&str>) -> Result<Creds, String> {
+pub fn resolve_in(
+    passwd: &str,
+    group_file: &str,
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<Creds, String> {
     let entry = match user {
         None => None,
         Some(u) => {
@@ -55,7 +69,12 @@ pub fn resolve_in(passwd: &str, group_file: &str, user: Option<&str>, group: Opt
             };
             match (found, u.parse::<u32>()) {
                 (Some(p), _) => Some(p),
-                (None, Ok(uid)) => Some(Passwd { name: String::new(), uid, gid: uid, home: String::new() }),
+                (None, Ok(uid)) => Some(Passwd {
+                    name: String::new(),
+                    uid,
+                    gid: uid,
+                    home: String::new(),
+                }),
                 (None, Err(_)) => return Err(format!("user {u:?} not found in /etc/passwd")),
             }
         }
@@ -94,7 +113,13 @@ pub fn resolve_in(passwd: &str, group_file: &str, user: Option<&str>, group: Opt
         },
         // Only a group: keep the uid.
         // SAFETY: getuid has no preconditions and cannot fail.
-        None => Creds { uid: unsafe { libc::getuid() }, gid, groups, home: None, name: None },
+        None => Creds {
+            uid: unsafe { libc::getuid() },
+            gid,
+            groups,
+            home: None,
+            name: None,
+        },
     })
 }
 
@@ -127,7 +152,11 @@ mod tests {
 
     #[test]
     fn unknown_names_are_errors() {
-        assert!(resolve_in(PASSWD, GROUP, Some("nobody2"), None).unwrap_err().contains("nobody2"));
-        assert!(resolve_in(PASSWD, GROUP, Some("www"), Some("nogroup2")).unwrap_err().contains("nogroup2"));
+        assert!(resolve_in(PASSWD, GROUP, Some("nobody2"), None)
+            .unwrap_err()
+            .contains("nobody2"));
+        assert!(resolve_in(PASSWD, GROUP, Some("www"), Some("nogroup2"))
+            .unwrap_err()
+            .contains("nogroup2"));
     }
 }
