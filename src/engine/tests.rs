@@ -1,9 +1,11 @@
 //! Pure tests of the engine: every transition driven by inputs and a fake clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use super::*;
+use crate::platform::fake::{Call, FakePlatform};
+use crate::platform::{Platform, SpawnSpec};
 use crate::unit::*;
 
 pub(crate) fn spec(name: &str) -> UnitSpec {
@@ -71,62 +73,68 @@ fn names(list: &[&str]) -> Vec<UnitName> {
     list.iter().map(|n| UnitName::new(n).unwrap()).collect()
 }
 
-/// An engine plus a fake platform: spawns succeed with increasing pids.
+/// The engine driven through the fake platform: spawns succeed with increasing pids
+/// (or all fail), signals and kills are recorded.
 struct Sim {
     e: Engine,
+    p: FakePlatform,
     now: Duration,
-    next_pid: u32,
     /// Every effect other than events and spawns, in order.
     actions: Vec<Effect>,
     /// Units spawned (main role), in order.
     spawned: Vec<String>,
-    fail_spawn: Option<String>,
 }
 
 impl Sim {
     fn new(specs: Vec<UnitSpec>) -> Sim {
         Sim {
             e: Engine::new(specs, vec![], |_| None, 7),
+            p: FakePlatform::new(),
             now: Duration::ZERO,
-            next_pid: 100,
             actions: vec![],
             spawned: vec![],
-            fail_spawn: None,
         }
     }
 
     fn feed(&mut self, input: Input) {
-        let mut queue = vec![input];
-        while let Some(input) = queue.pop() {
+        let mut queue = VecDeque::from([input]);
+        while let Some(input) = queue.pop_front() {
             for fx in self.e.handle(input, self.now) {
                 match fx {
                     Effect::Spawn { unit, role } => {
-                        if let Some(msg) = self.fail_spawn.clone() {
-                            queue.insert(
-                                0,
-                                Input::SpawnFailed {
+                        let argv = self.e.unit(unit).spec.as_ref().unwrap().exec.clone();
+                        match self.p.spawn(&SpawnSpec {
+                            argv,
+                            ..SpawnSpec::default()
+                        }) {
+                            Ok(child) => {
+                                if role == Role::Main {
+                                    self.spawned.push(self.e.unit(unit).name.to_string());
+                                }
+                                queue.push_back(Input::Spawned {
                                     unit,
                                     role,
-                                    message: msg,
-                                },
-                            );
-                            continue;
-                        }
-                        self.next_pid += 1;
-                        if role == Role::Main {
-                            self.spawned.push(self.e.unit(unit).name.to_string());
-                        }
-                        queue.insert(
-                            0,
-                            Input::Spawned {
+                                    pid: child.pid,
+                                });
+                            }
+                            Err(message) => queue.push_back(Input::SpawnFailed {
                                 unit,
                                 role,
-                                pid: self.next_pid,
-                            },
-                        );
+                                message,
+                            }),
+                        }
                     }
                     Effect::Event { .. } => {}
-                    other => self.actions.push(other),
+                    other => {
+                        match &other {
+                            Effect::Signal { pid, signal } => self.p.signal(*pid, *signal),
+                            Effect::KillUnit { pgid, signal, .. } => {
+                                self.p.kill_unit(*pgid, *signal)
+                            }
+                            _ => {}
+                        }
+                        self.actions.push(other);
+                    }
                 }
             }
         }
@@ -368,6 +376,7 @@ fn stop_escalates_to_sigkill_of_the_group() {
             signal: libc::SIGKILL
         }
     );
+    assert!(s.p.calls.contains(&Call::KillUnit(pid, libc::SIGKILL)));
     s.exit("w", Exit::Signal(libc::SIGKILL));
     assert_eq!(s.state("w"), State::Stopped);
     assert!(s.e.all_down());
@@ -383,7 +392,7 @@ fn stop_exec_runs_before_the_signal() {
     let main = s.pid("w");
     s.feed(Input::Stop(s.id("w")));
     assert!(s.actions.is_empty(), "signal waits for stop.exec");
-    let helper = s.next_pid;
+    let helper = s.p.last_pid();
     s.feed(Input::Exited {
         pid: helper,
         exit: Exit::Code(0),
@@ -560,7 +569,7 @@ fn unknown_requirement_fails_the_unit() {
 #[test]
 fn spawn_failure_fails_with_exec_reason() {
     let mut s = Sim::new(vec![spec("w")]);
-    s.fail_spawn = Some("exec /x/y: No such file or directory".into());
+    s.p.fail_spawn = Some("exec /x/y: No such file or directory".into());
     s.feed(Input::StartEnabled);
     assert_eq!(s.state("w"), State::Failed);
     let u = s.e.unit(s.id("w"));

@@ -29,6 +29,11 @@ impl FakePlatform {
             ..FakePlatform::default()
         }
     }
+
+    /// The pid handed out by the latest successful spawn.
+    pub fn last_pid(&self) -> u32 {
+        self.next_pid
+    }
 }
 
 impl Platform for FakePlatform {
