@@ -263,16 +263,28 @@ mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;
 
-    fn temp_socket(tag: &str) -> PathBuf {
+    /// A socket path in a fresh temp dir, removed again when the guard drops.
+    struct TempSocket(PathBuf);
+
+    impl Drop for TempSocket {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    fn temp_socket(tag: &str) -> TempSocket {
         let dir = std::env::temp_dir().join(format!("supctl-client-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        dir.join("s.sock")
+        TempSocket(dir.join("s.sock"))
     }
 
     #[test]
     fn missing_socket_is_unreachable() {
-        let path = temp_socket("missing");
+        let tmp = temp_socket("missing");
+        let path = tmp.0.clone();
         for timeout in [None, Some(Duration::from_secs(1))] {
             let err = Client::connect(&path, timeout).err().unwrap();
             assert!(matches!(err, ClientError::NoSocket { .. }), "{err:?}");
@@ -282,7 +294,8 @@ mod tests {
 
     #[test]
     fn dead_socket_is_refused() {
-        let path = temp_socket("refused");
+        let tmp = temp_socket("refused");
+        let path = tmp.0.clone();
         drop(UnixListener::bind(&path).unwrap());
         let err = Client::connect(&path, Some(Duration::from_secs(1)))
             .err()
@@ -292,7 +305,8 @@ mod tests {
 
     #[test]
     fn request_reply_and_stream() {
-        let path = temp_socket("stream");
+        let tmp = temp_socket("stream");
+        let path = tmp.0.clone();
         let listener = UnixListener::bind(&path).unwrap();
         let server = std::thread::spawn(move || {
             let (conn, _) = listener.accept().unwrap();
@@ -323,7 +337,8 @@ mod tests {
 
     #[test]
     fn close_before_reply() {
-        let path = temp_socket("close");
+        let tmp = temp_socket("close");
+        let path = tmp.0.clone();
         let listener = UnixListener::bind(&path).unwrap();
         let server = std::thread::spawn(move || {
             let (conn, _) = listener.accept().unwrap();
