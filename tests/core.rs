@@ -404,7 +404,7 @@ fn bad_unit_beside_good_ones() {
         &[
             ("good1", "exec: \"exec sleep 1000\"\n"),
             ("bad", "exec: \"exec sleep 1000\"\nbogus_key: 1\n"),
-            ("good2", "exec: [sleep, \"1000\"]\n"),
+            ("good2", "exec: [/bin/sh, -c, \"exec sleep 1000\"]\n"),
         ],
     );
     sup.wait_state("good1", "running");

@@ -26,6 +26,8 @@ pub const SUPCTL: &str = env!("CARGO_BIN_EXE_supctl");
 pub const WAIT: Duration = Duration::from_secs(10);
 /// Bound for one supctl invocation (start/stop block until the outcome).
 pub const SUPCTL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Environment variable set on sup (and so inherited by its units) to find leftovers.
+const STRAY_MARKER: &str = "SUP_TEST_DIR";
 /// Pause between polls of a bounded wait.
 const POLL: Duration = Duration::from_millis(25);
 
@@ -202,6 +204,8 @@ impl Sup {
             .env_remove("SUP_SOCKET")
             .env_remove("SUP_LOG_DIR")
             .env_remove("SUP_LOG")
+            // Inherited by every unit: lets `kill_strays` find them if sup dies.
+            .env(STRAY_MARKER, &self.dir)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -333,10 +337,12 @@ impl Sup {
         );
     }
 
-    /// Kills processes that mention this test's dir on their command line (units left
-    /// behind if sup died); best effort.
+    /// Kills processes that carry this test's marker in their environment or mention its
+    /// dir on their command line (units left behind if sup died); best effort.
     fn kill_strays(&self) {
-        let needle = self.dir.display().to_string();
+        let dir = self.dir.display().to_string();
+        let marker = format!("{STRAY_MARKER}={dir}\0");
+        let needle = format!("{dir}/");
         let Ok(entries) = fs::read_dir("/proc") else {
             return;
         };
@@ -347,10 +353,12 @@ impl Sup {
             if pid as u32 == std::process::id() {
                 continue;
             }
-            if let Ok(cmdline) = fs::read(e.path().join("cmdline")) {
-                if String::from_utf8_lossy(&cmdline).contains(&needle) {
-                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                }
+            let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let environ = fs::read(e.path().join("environ")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&needle)
+                || String::from_utf8_lossy(&environ).contains(&marker)
+            {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
     }
