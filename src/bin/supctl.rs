@@ -1,1 +1,556 @@
-fn main() {}
+//! supctl: the control client of sup — parses the command line, talks to the control socket
+//! (protocol v1, `sup::ctl::proto`) and prints tables or JSON.
+//!
+//! Exit codes (SPEC section 6):
+//! - 0 success;
+//! - 1 the operation failed: a `failed` or `permission-denied` reply, an `OpResult` with
+//!   `ok: false`, `health` answering not healthy, a dropped stream, an unreadable reply,
+//!   `check` finding problems;
+//! - 2 usage error (clap) or a `bad-request` reply;
+//! - 3 a `no-such-unit` reply;
+//! - 4 cannot reach sup: no socket, connection refused, permission denied or timeout on
+//!   connect, or the connection failing / closing before a reply.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use sup::ctl::client::{Client, ClientError, Response};
+use sup::ctl::proto::{ErrorCode, Event, ExitInfo, Reply, Request, StreamItem, UnitStatus};
+
+const EXIT_OK: u8 = 0;
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_NO_UNIT: u8 = 3;
+const EXIT_UNREACHABLE: u8 = 4;
+
+/// Bound on connecting only; requests themselves wait as long as the operation takes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Parser, Debug)]
+#[command(name = "supctl", version, about = "Control a running sup supervisor")]
+struct Cli {
+    /// Control socket of sup [default: /run/sup/control.sock for root,
+    /// $XDG_RUNTIME_DIR/sup/control.sock otherwise]
+    #[arg(long, env = "SUP_SOCKET", value_name = "PATH", global = true)]
+    socket: Option<PathBuf>,
+    /// Print JSON (one document, or one object per line for streams)
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Args, Debug)]
+struct OpArgs {
+    /// Return at once instead of waiting for the outcome
+    #[arg(long)]
+    no_block: bool,
+    #[arg(value_name = "UNIT", required = true)]
+    units: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Show the state of all units, or of the named ones
+    Status {
+        #[arg(value_name = "UNIT")]
+        units: Vec<String>,
+    },
+    /// Start units and wait until they are running (oneshots: done) or failed
+    Start(OpArgs),
+    /// Stop units and wait until they are stopped
+    Stop(OpArgs),
+    /// Restart units and wait for the outcome
+    Restart(OpArgs),
+    /// Send a signal to every process of a unit
+    Kill {
+        /// Signal name or number [default: SIGTERM]
+        #[arg(short = 's', long, value_name = "SIGNAL")]
+        signal: Option<String>,
+        #[arg(value_name = "UNIT")]
+        unit: String,
+    },
+    /// Show the last lines of a unit's output
+    Logs {
+        /// How many lines
+        #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 50)]
+        lines: usize,
+        /// Keep printing new lines as they come
+        #[arg(short = 'f', long)]
+        follow: bool,
+        #[arg(value_name = "UNIT")]
+        unit: String,
+    },
+    /// Stream lifecycle, health and OOM events
+    Events,
+    /// Exit 0 if the unit is running, ready and not unhealthy, 1 otherwise
+    Health {
+        #[arg(value_name = "UNIT")]
+        unit: String,
+    },
+    /// Validate unit files locally (no sup needed), like `sup check`
+    Check {
+        /// Unit directory
+        #[arg(value_name = "DIR", env = "SUP_UNITS", default_value = "/etc/sup.d")]
+        dir: PathBuf,
+    },
+    /// Re-read the unit directory
+    Reload,
+    /// Freeze a unit
+    Pause {
+        #[arg(value_name = "UNIT")]
+        unit: String,
+    },
+    /// Thaw a paused unit
+    Resume {
+        #[arg(value_name = "UNIT")]
+        unit: String,
+    },
+    /// Print metrics in the Prometheus text format
+    Metrics,
+    /// Stop everything and make sup exit (as PID 1: power off)
+    Shutdown,
+    /// Stop everything and power off
+    Poweroff,
+    /// Stop everything and reboot
+    Reboot,
+    /// Stop everything and halt
+    Halt,
+}
+
+fn main() -> ExitCode {
+    // Parse errors exit 2, --help / --version exit 0 (clap's behaviour).
+    let cli = Cli::parse();
+    ExitCode::from(run(cli))
+}
+
+fn run(cli: Cli) -> u8 {
+    let socket = cli
+        .socket
+        .clone()
+        .unwrap_or_else(sup::ctl::default_socket_path);
+    let json = cli.json;
+    let (req, kind) = match cli.command {
+        Cmd::Check { dir } => return check(&dir, json),
+        cmd => build_request(cmd),
+    };
+    match execute(&socket, &req, kind, json) {
+        Ok(code) => code,
+        Err(e) => {
+            if e.is_unreachable() {
+                fail(&e.to_string(), EXIT_UNREACHABLE)
+            } else {
+                fail(&e.to_string(), EXIT_FAILED)
+            }
+        }
+    }
+}
+
+/// How to present the reply of a request.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Status,
+    Op,
+    Logs,
+    Events,
+    Health,
+    /// reload, metrics, shutdown, …: print whatever the reply carries.
+    Generic,
+}
+
+fn build_request(cmd: Cmd) -> (Request, Kind) {
+    let with_units = |name: &str, units: Vec<String>| {
+        let mut r = Request::new(name);
+        r.units = units;
+        r
+    };
+    let op = |name: &str, a: OpArgs| {
+        let mut r = with_units(name, a.units);
+        r.no_block = a.no_block;
+        (r, Kind::Op)
+    };
+    match cmd {
+        Cmd::Status { units } => (with_units("status", units), Kind::Status),
+        Cmd::Start(a) => op("start", a),
+        Cmd::Stop(a) => op("stop", a),
+        Cmd::Restart(a) => op("restart", a),
+        Cmd::Kill { signal, unit } => {
+            let mut r = with_units("kill", vec![unit]);
+            r.signal = signal;
+            (r, Kind::Op)
+        }
+        Cmd::Logs {
+            lines,
+            follow,
+            unit,
+        } => {
+            let mut r = with_units("logs", vec![unit]);
+            r.lines = Some(lines);
+            r.follow = follow;
+            (r, Kind::Logs)
+        }
+        Cmd::Events => (Request::new("events"), Kind::Events),
+        Cmd::Health { unit } => (with_units("health", vec![unit]), Kind::Health),
+        Cmd::Pause { unit } => (with_units("pause", vec![unit]), Kind::Op),
+        Cmd::Resume { unit } => (with_units("resume", vec![unit]), Kind::Op),
+        Cmd::Reload => (Request::new("reload"), Kind::Generic),
+        Cmd::Metrics => (Request::new("metrics"), Kind::Generic),
+        Cmd::Shutdown => (Request::new("shutdown"), Kind::Generic),
+        Cmd::Poweroff => (Request::new("poweroff"), Kind::Generic),
+        Cmd::Reboot => (Request::new("reboot"), Kind::Generic),
+        Cmd::Halt => (Request::new("halt"), Kind::Generic),
+        Cmd::Check { .. } => unreachable!("check is handled locally"),
+    }
+}
+
+fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, ClientError> {
+    let mut client = Client::connect(socket, Some(CONNECT_TIMEOUT))?;
+    let Response { reply, json: raw } = client.call(req)?;
+
+    if !reply.ok {
+        return Ok(report_error(&reply, &raw, kind, json));
+    }
+    let code = match kind {
+        Kind::Status => {
+            let units = reply.units.as_deref().unwrap_or_default();
+            if json {
+                let units = raw.get("units").cloned().unwrap_or_else(|| json!([]));
+                out(&json!({ "units": units }).to_string());
+            } else {
+                print_status(units);
+            }
+            EXIT_OK
+        }
+        Kind::Op | Kind::Generic => {
+            if json {
+                out(&raw.to_string());
+            } else {
+                for line in reply.lines.iter().flatten() {
+                    out(line);
+                }
+            }
+            report_results(&reply, !json && kind == Kind::Generic)
+        }
+        Kind::Health => {
+            let healthy = reply.healthy.unwrap_or(false);
+            if json {
+                out(&raw.to_string());
+            } else {
+                out(if healthy { "healthy" } else { "not healthy" });
+            }
+            if healthy {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            }
+        }
+        Kind::Logs => {
+            for line in reply.lines.iter().flatten() {
+                print_log_line(line, json);
+            }
+            if req.follow {
+                follow(&mut client, kind, json)?
+            } else {
+                EXIT_OK
+            }
+        }
+        Kind::Events => follow(&mut client, kind, json)?,
+    };
+    Ok(code)
+}
+
+/// Prints stream items until sup closes the connection.
+fn follow(client: &mut Client, kind: Kind, json: bool) -> Result<u8, ClientError> {
+    while let Some(msg) = client.read_item()? {
+        match msg.item {
+            StreamItem::Line(line) if kind == Kind::Logs => print_log_line(&line, json),
+            StreamItem::Event(event) if kind == Kind::Events => {
+                if json {
+                    let obj = msg.json.get("event").cloned().unwrap_or(msg.json);
+                    out(&obj.to_string());
+                } else {
+                    out(&format_event(&event));
+                }
+            }
+            StreamItem::Dropped(why) => {
+                return Ok(fail(&format!("sup ended the stream: {why}"), EXIT_FAILED))
+            }
+            // An item of another stream kind: not ours to print.
+            _ => {}
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn print_log_line(line: &str, json: bool) {
+    if json {
+        out(&json!({ "line": line }).to_string());
+    } else {
+        out(line);
+    }
+}
+
+/// A reply with `ok: false`: print its message, map its code to an exit code.
+fn report_error(reply: &Reply, raw: &Value, kind: Kind, json: bool) -> u8 {
+    if json && kind != Kind::Logs && kind != Kind::Events {
+        out(&raw.to_string());
+    }
+    // A failed operation may still carry per-unit results worth showing.
+    report_results(reply, false);
+    match &reply.error {
+        Some(err) => {
+            let code = match err.code {
+                ErrorCode::BadRequest => EXIT_USAGE,
+                ErrorCode::NoSuchUnit => EXIT_NO_UNIT,
+                ErrorCode::PermissionDenied | ErrorCode::Failed => EXIT_FAILED,
+            };
+            fail(&err.message, code)
+        }
+        None => fail("request failed (no error detail from sup)", EXIT_FAILED),
+    }
+}
+
+/// Reports `OpResult`s with `ok: false` on stderr; `verbose` also lists the good ones on
+/// stdout (reload says what it did). Returns 1 if any failed.
+fn report_results(reply: &Reply, verbose: bool) -> u8 {
+    let mut code = EXIT_OK;
+    for r in reply.results.iter().flatten() {
+        let detail = r
+            .message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        if r.ok {
+            if verbose {
+                out(&format!("{}: {}{detail}", r.unit, r.state));
+            }
+        } else {
+            code = EXIT_FAILED;
+            eprintln!("supctl: {}: {}{detail}", r.unit, r.state);
+        }
+    }
+    code
+}
+
+/// `check [DIR]`: local validation with the same loader sup uses.
+fn check(dir: &Path, json: bool) -> u8 {
+    match sup::unit::check_dir(dir) {
+        Err(e) => fail(&format!("cannot read {}: {e}", dir.display()), EXIT_FAILED),
+        Ok(problems) => {
+            if json {
+                out(&json!({ "ok": problems.is_empty(), "problems": problems }).to_string());
+            } else {
+                for p in &problems {
+                    out(p);
+                }
+            }
+            if problems.is_empty() {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            }
+        }
+    }
+}
+
+fn print_status(units: &[UnitStatus]) {
+    let header = [
+        "UNIT", "STATE", "REASON", "PID", "RESTARTS", "HEALTH", "MEMORY", "CPU", "SINCE",
+    ];
+    let rows: Vec<[String; 9]> = units
+        .iter()
+        .map(|u| {
+            [
+                u.name.clone(),
+                u.state.clone(),
+                opt(u.reason.as_deref()),
+                u.pid.map_or("-".into(), |p| p.to_string()),
+                u.restarts.to_string(),
+                u.health.clone(),
+                u.memory_bytes.map_or("-".into(), human_bytes),
+                u.cpu_usec.map_or("-".into(), human_cpu),
+                short_time(&u.since),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    out(&table_line(&header.map(String::from), &widths));
+    for (row, u) in rows.iter().zip(units) {
+        out(&table_line(row, &widths));
+        if matches!(u.state.as_str(), "failed" | "invalid") {
+            if let Some(msg) = &u.message {
+                for line in msg.lines() {
+                    out(&format!("    {line}"));
+                }
+            }
+        }
+    }
+}
+
+fn table_line(cells: &[String; 9], widths: &[usize; 9]) -> String {
+    let mut line = String::new();
+    for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        if i + 1 == cells.len() {
+            line.push_str(cell);
+        } else {
+            let pad = w.saturating_sub(cell.chars().count());
+            line.push_str(cell);
+            line.push_str(&" ".repeat(pad + 2));
+        }
+    }
+    line.trim_end().to_string()
+}
+
+fn opt(s: Option<&str>) -> String {
+    s.unwrap_or("-").to_string()
+}
+
+/// `12.3M` style, powers of 1024.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1}{}", UNITS[i])
+}
+
+/// `1.25s` style.
+fn human_cpu(usec: u64) -> String {
+    format!("{:.2}s", usec as f64 / 1_000_000.0)
+}
+
+/// Drops fractional seconds from an RFC 3339 time: `2024-05-01T10:00:00.123Z` →
+/// `2024-05-01T10:00:00Z`.
+fn short_time(t: &str) -> String {
+    match t.find('.') {
+        Some(dot) if t[..dot].contains('T') => {
+            let rest = &t[dot + 1..];
+            let frac = rest.chars().take_while(char::is_ascii_digit).count();
+            format!("{}{}", &t[..dot], &rest[frac..])
+        }
+        _ => t.to_string(),
+    }
+}
+
+fn format_exit(exit: &ExitInfo) -> String {
+    match exit {
+        ExitInfo::Code(c) => format!("exit={c}"),
+        ExitInfo::Signal(s) => format!("signal={s}"),
+    }
+}
+
+/// `TIME UNIT kind state (from → to) reason exit pid message`, absent parts left out.
+fn format_event(e: &Event) -> String {
+    let mut parts = vec![e.time.clone(), e.unit.clone(), e.kind.clone()];
+    match (&e.from, &e.state) {
+        (Some(from), Some(to)) => parts.push(format!("{from} → {to}")),
+        (None, Some(to)) => parts.push(to.clone()),
+        (Some(from), None) => parts.push(format!("{from} →")),
+        (None, None) => {}
+    }
+    if let Some(r) = &e.reason {
+        parts.push(format!("reason={r}"));
+    }
+    if let Some(x) = &e.exit {
+        parts.push(format_exit(x));
+    }
+    if let Some(p) = e.pid {
+        parts.push(format!("pid={p}"));
+    }
+    if let Some(m) = &e.message {
+        parts.push(m.clone());
+    }
+    parts.join(" ")
+}
+
+/// Prints a line on stdout; a closed stdout (`supctl logs -f | head`) ends supctl quietly.
+fn out(line: &str) {
+    let mut stdout = io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(EXIT_OK.into());
+        }
+        eprintln!("supctl: cannot write output: {e}");
+        std::process::exit(EXIT_FAILED.into());
+    }
+}
+
+fn fail(message: &str, code: u8) -> u8 {
+    eprintln!("supctl: {message}");
+    code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn requests() {
+        let parse = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("supctl").chain(args.iter().copied())).unwrap();
+            build_request(cli.command).0
+        };
+        let r = parse(&["start", "--no-block", "a", "b"]);
+        assert_eq!((r.cmd.as_str(), r.no_block), ("start", true));
+        assert_eq!(r.units, ["a", "b"]);
+        let r = parse(&["kill", "-s", "HUP", "web"]);
+        assert_eq!((r.cmd.as_str(), r.signal.as_deref()), ("kill", Some("HUP")));
+        let r = parse(&["logs", "-n", "3", "-f", "web"]);
+        assert_eq!((r.lines, r.follow), (Some(3), true));
+        assert_eq!(parse(&["logs", "web"]).lines, Some(50));
+        assert_eq!(parse(&["--json", "status"]).units, Vec::<String>::new());
+        assert_eq!(parse(&["pause", "x"]).cmd, "pause");
+        assert!(Cli::try_parse_from(["supctl", "start"]).is_err());
+        assert!(Cli::try_parse_from(["supctl", "kill"]).is_err());
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(human_bytes(512), "512B");
+        assert_eq!(human_bytes(12_900_000), "12.3M");
+        assert_eq!(human_cpu(1_250_000), "1.25s");
+        assert_eq!(
+            short_time("2024-05-01T10:00:00.123+02:00"),
+            "2024-05-01T10:00:00+02:00"
+        );
+        assert_eq!(short_time("2024-05-01T10:00:00Z"), "2024-05-01T10:00:00Z");
+        let e = Event {
+            time: "T".into(),
+            unit: "web".into(),
+            kind: "state".into(),
+            state: Some("backoff".into()),
+            from: Some("running".into()),
+            reason: Some("exit-code".into()),
+            exit: Some(ExitInfo::Code(3)),
+            pid: None,
+            message: None,
+        };
+        assert_eq!(
+            format_event(&e),
+            "T web state running → backoff reason=exit-code exit=3"
+        );
+    }
+}

@@ -1,1 +1,353 @@
 //! Client side of the control protocol: connect, send a request, read replies and streams.
+//!
+//! A blocking client over a Unix stream socket. One [`Client`] is one connection: send a
+//! [`Request`] line, read one [`Reply`] line, and for `events` / `logs --follow` keep reading
+//! [`StreamItem`] lines until the server closes the connection. Reads have no timeout (start
+//! and stop wait for their outcome); only connecting may be bounded.
+//!
+//! Every reply and stream item is returned both typed and as the raw JSON value, so callers
+//! that print JSON keep fields this version of the types does not know about.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
+use nix::sys::time::TimeVal;
+
+use super::proto::{Reply, Request, StreamItem, MAX_REQUEST_BYTES, PROTOCOL_VERSION};
+
+/// A reply or stream line longer than this is treated as a protocol error (a sane server
+/// never sends one; this only stops a broken peer from exhausting memory).
+pub const MAX_REPLY_BYTES: u64 = 256 * 1024 * 1024;
+
+/// What can go wrong talking to sup.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The socket file (or a directory on its path) does not exist.
+    #[error("cannot reach sup: no control socket at {path}")]
+    NoSocket {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The socket file exists but nobody listens on it (a dead sup).
+    #[error("cannot reach sup: connection refused at {path} (is sup running?)")]
+    Refused {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The socket (or a directory on its path) is not accessible to this user.
+    #[error("cannot reach sup: permission denied on {path}")]
+    PermissionDenied {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// Connecting did not complete within the connect timeout (sup's backlog is full).
+    #[error("cannot reach sup: connecting to {path} timed out")]
+    ConnectTimeout { path: PathBuf },
+    /// Any other failure to connect (path too long, not a socket, …).
+    #[error("cannot reach sup at {path}: {source}")]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// sup closed the connection before sending a reply line.
+    #[error("cannot reach sup: connection closed before a reply")]
+    ClosedBeforeReply,
+    /// Reading or writing the connection failed.
+    #[error("connection to sup failed: {0}")]
+    Io(#[source] io::Error),
+    /// The serialized request is longer than the server accepts.
+    #[error("request too large ({size} bytes, limit {MAX_REQUEST_BYTES})")]
+    RequestTooLarge { size: usize },
+    /// A line from sup is not valid JSON of the expected shape.
+    #[error("invalid reply from sup: {source}")]
+    BadReply {
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A line from sup is longer than [`MAX_REPLY_BYTES`].
+    #[error("invalid reply from sup: line longer than {MAX_REPLY_BYTES} bytes")]
+    ReplyTooLarge,
+    /// The reply carries a protocol version this client does not speak.
+    #[error("sup speaks protocol version {got}, supctl speaks {PROTOCOL_VERSION}")]
+    Version { got: u32 },
+}
+
+impl ClientError {
+    /// True for the "cannot reach sup" class: no socket, refused, permission denied or a
+    /// timeout on connect, or the connection closing before a reply (supctl exit code 4).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ClientError::NoSocket { .. }
+                | ClientError::Refused { .. }
+                | ClientError::PermissionDenied { .. }
+                | ClientError::ConnectTimeout { .. }
+                | ClientError::Connect { .. }
+                | ClientError::ClosedBeforeReply
+                | ClientError::Io(_)
+        )
+    }
+
+    fn connect(path: &Path, err: io::Error) -> ClientError {
+        let path = path.to_path_buf();
+        match err.raw_os_error().map(Errno::from_raw) {
+            Some(Errno::ENOENT) | Some(Errno::ENOTDIR) => {
+                ClientError::NoSocket { path, source: err }
+            }
+            Some(Errno::ECONNREFUSED) => ClientError::Refused { path, source: err },
+            Some(Errno::EACCES) | Some(Errno::EPERM) => {
+                ClientError::PermissionDenied { path, source: err }
+            }
+            Some(Errno::EAGAIN) | Some(Errno::ETIMEDOUT) | Some(Errno::EINPROGRESS) => {
+                ClientError::ConnectTimeout { path }
+            }
+            _ => ClientError::Connect { path, source: err },
+        }
+    }
+}
+
+/// A reply, typed and as sent.
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub reply: Reply,
+    pub json: serde_json::Value,
+}
+
+/// One stream line, typed and as sent.
+#[derive(Clone, Debug)]
+pub struct StreamMessage {
+    pub item: StreamItem,
+    pub json: serde_json::Value,
+}
+
+/// One connection to sup.
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Client {
+    /// Connects to the control socket. `timeout` bounds only the connect itself (a Unix
+    /// socket connect blocks only while sup's accept backlog is full).
+    pub fn connect(path: &Path, timeout: Option<Duration>) -> Result<Client, ClientError> {
+        let stream = connect_stream(path, timeout).map_err(|e| ClientError::connect(path, e))?;
+        let writer = stream.try_clone().map_err(ClientError::Io)?;
+        Ok(Client {
+            reader: BufReader::new(stream),
+            writer,
+        })
+    }
+
+    /// Sends one request line.
+    pub fn send(&mut self, req: &Request) -> Result<(), ClientError> {
+        let mut line =
+            serde_json::to_vec(req).map_err(|source| ClientError::BadReply { source })?;
+        if line.len() > MAX_REQUEST_BYTES {
+            return Err(ClientError::RequestTooLarge { size: line.len() });
+        }
+        line.push(b'\n');
+        self.writer.write_all(&line).map_err(|e| {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                ClientError::ClosedBeforeReply
+            } else {
+                ClientError::Io(e)
+            }
+        })?;
+        self.writer.flush().map_err(ClientError::Io)
+    }
+
+    /// Reads the reply line that answers the last request.
+    pub fn read_reply(&mut self) -> Result<Response, ClientError> {
+        let json = match self.read_json_line() {
+            Ok(Some(json)) => json,
+            Ok(None) => return Err(ClientError::ClosedBeforeReply),
+            Err(ClientError::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
+                return Err(ClientError::ClosedBeforeReply)
+            }
+            Err(e) => return Err(e),
+        };
+        let reply: Reply = serde_json::from_value(json.clone())
+            .map_err(|source| ClientError::BadReply { source })?;
+        if reply.v != PROTOCOL_VERSION {
+            return Err(ClientError::Version { got: reply.v });
+        }
+        Ok(Response { reply, json })
+    }
+
+    /// Sends a request and reads its reply.
+    pub fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
+        self.send(req)?;
+        self.read_reply()
+    }
+
+    /// Reads the next stream line after the reply; `None` once sup closes the connection.
+    pub fn read_item(&mut self) -> Result<Option<StreamMessage>, ClientError> {
+        let Some(json) = self.read_json_line()? else {
+            return Ok(None);
+        };
+        let item: StreamItem = serde_json::from_value(json.clone())
+            .map_err(|source| ClientError::BadReply { source })?;
+        Ok(Some(StreamMessage { item, json }))
+    }
+
+    /// Reads one non-empty line as JSON; `None` at end of stream. A final line without a
+    /// newline is still parsed.
+    fn read_json_line(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let n = (&mut self.reader)
+                .take(MAX_REPLY_BYTES + 1)
+                .read_until(b'\n', &mut buf)
+                .map_err(ClientError::Io)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if n as u64 > MAX_REPLY_BYTES {
+                return Err(ClientError::ReplyTooLarge);
+            }
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return serde_json::from_slice(&buf)
+                .map(Some)
+                .map_err(|source| ClientError::BadReply { source });
+        }
+    }
+}
+
+/// Sends one request on a fresh connection and returns the reply.
+pub fn call(
+    path: &Path,
+    timeout: Option<Duration>,
+    req: &Request,
+) -> Result<Response, ClientError> {
+    Client::connect(path, timeout)?.call(req)
+}
+
+/// Connects a close-on-exec Unix stream socket. With a timeout, `SO_SNDTIMEO` bounds the
+/// connect (Linux applies it to a Unix stream connect waiting for backlog room) and is
+/// cleared again afterwards so later writes block without a limit.
+fn connect_stream(path: &Path, timeout: Option<Duration>) -> io::Result<UnixStream> {
+    let Some(timeout) = timeout else {
+        return UnixStream::connect(path);
+    };
+    let addr = UnixAddr::new(path).map_err(io::Error::from)?;
+    let fd: OwnedFd = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let limit = TimeVal::new(
+        timeout.as_secs().try_into().unwrap_or(i64::MAX),
+        timeout.subsec_micros().into(),
+    );
+    socket::setsockopt(&fd, sockopt::SendTimeout, &limit)?;
+    socket::connect(fd.as_raw_fd(), &addr)?;
+    socket::setsockopt(&fd, sockopt::SendTimeout, &TimeVal::new(0, 0))?;
+    Ok(UnixStream::from(fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A socket path in a fresh temp dir, removed again when the guard drops.
+    struct TempSocket(PathBuf);
+
+    impl Drop for TempSocket {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
+    fn temp_socket(tag: &str) -> TempSocket {
+        let dir = std::env::temp_dir().join(format!("supctl-client-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempSocket(dir.join("s.sock"))
+    }
+
+    #[test]
+    fn missing_socket_is_unreachable() {
+        let tmp = temp_socket("missing");
+        let path = tmp.0.clone();
+        for timeout in [None, Some(Duration::from_secs(1))] {
+            let err = Client::connect(&path, timeout).err().unwrap();
+            assert!(matches!(err, ClientError::NoSocket { .. }), "{err:?}");
+            assert!(err.is_unreachable());
+        }
+    }
+
+    #[test]
+    fn dead_socket_is_refused() {
+        let tmp = temp_socket("refused");
+        let path = tmp.0.clone();
+        drop(UnixListener::bind(&path).unwrap());
+        let err = Client::connect(&path, Some(Duration::from_secs(1)))
+            .err()
+            .unwrap();
+        assert!(matches!(err, ClientError::Refused { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn request_reply_and_stream() {
+        let tmp = temp_socket("stream");
+        let path = tmp.0.clone();
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (conn, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let req: Request = serde_json::from_str(&line).unwrap();
+            let mut w = conn;
+            w.write_all(b"{\"v\":1,\"ok\":true,\"extra\":5}\n").unwrap();
+            w.write_all(b"{\"line\":\"hello\"}\n\n{\"dropped\":\"slow\"}")
+                .unwrap();
+            req
+        });
+        let mut client = Client::connect(&path, None).unwrap();
+        let mut req = Request::new("logs");
+        req.units = vec!["web".into()];
+        req.follow = true;
+        let resp = client.call(&req).unwrap();
+        assert!(resp.reply.ok);
+        assert_eq!(resp.json["extra"], 5);
+        let first = client.read_item().unwrap().unwrap();
+        assert_eq!(first.item, StreamItem::Line("hello".into()));
+        let second = client.read_item().unwrap().unwrap();
+        assert_eq!(second.item, StreamItem::Dropped("slow".into()));
+        assert!(client.read_item().unwrap().is_none());
+        assert_eq!(server.join().unwrap(), req);
+    }
+
+    #[test]
+    fn close_before_reply() {
+        let tmp = temp_socket("close");
+        let path = tmp.0.clone();
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (conn, _) = listener.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(conn).read_line(&mut line).unwrap();
+        });
+        let err = call(&path, None, &Request::new("status")).err().unwrap();
+        server.join().unwrap();
+        assert!(matches!(err, ClientError::ClosedBeforeReply), "{err:?}");
+        assert!(err.is_unreachable());
+    }
+}

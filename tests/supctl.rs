@@ -1,0 +1,239 @@
+//! supctl against a scripted fake server: the requests it sends, how it prints replies and
+//! streams, and how reply codes map to exit codes. Needs no engine.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use serde_json::{json, Value};
+
+use common::{supctl_at, unique_dir, Output};
+
+/// A one-connection fake sup: reads one request, writes the given lines, closes.
+struct Fake {
+    dir: PathBuf,
+    socket: PathBuf,
+    server: Option<JoinHandle<Value>>,
+}
+
+impl Fake {
+    fn new(lines: Vec<Value>) -> Fake {
+        let dir = unique_dir("fake");
+        let socket = dir.join("s.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let server = std::thread::spawn(move || {
+            let (conn, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut req = String::new();
+            reader.read_line(&mut req).unwrap();
+            let mut w = conn;
+            for l in lines {
+                let _ = writeln!(w, "{l}");
+            }
+            serde_json::from_str(&req).unwrap()
+        });
+        Fake {
+            dir,
+            socket,
+            server: Some(server),
+        }
+    }
+
+    /// Runs supctl against the fake; returns its output and the request it sent.
+    fn run(mut self, args: &[&str]) -> (Output, Value) {
+        let out = supctl_at(&self.socket, args);
+        let req = self.server.take().unwrap().join().unwrap();
+        (out, req)
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn unit(name: &str, state: &str) -> Value {
+    json!({
+        "name": name, "description": null, "state": state, "reason": null, "message": null,
+        "pid": null, "restarts": 0, "ready": false, "health": "unknown", "exit": null,
+        "since": "2024-05-01T10:00:00.123456Z", "cgroup": null, "memory_bytes": null,
+        "cpu_usec": null, "pids": null, "oom_kills": null
+    })
+}
+
+fn error(code: &str) -> Value {
+    json!({"v": 1, "ok": false, "error": {"code": code, "message": format!("it is {code}")}})
+}
+
+#[test]
+fn status_table_and_json() {
+    let mut web = unit("web", "running");
+    web["pid"] = json!(4242);
+    web["restarts"] = json!(2);
+    web["memory_bytes"] = json!(12_900_000);
+    web["cpu_usec"] = json!(1_250_000);
+    web["health"] = json!("healthy");
+    web["extra_field"] = json!("kept");
+    let mut bad = unit("broken", "invalid");
+    bad["message"] = json!("/etc/sup.d/broken.yaml:2:1: unknown key `bogus`");
+    let reply = json!({"v": 1, "ok": true, "units": [web, bad]});
+
+    let ((code, out, _), req) = Fake::new(vec![reply.clone()]).run(&["status"]);
+    assert_eq!(code, 0);
+    assert_eq!(req, json!({"v": 1, "cmd": "status"}));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("UNIT"), "{out}");
+    for col in [
+        "STATE", "REASON", "PID", "RESTARTS", "HEALTH", "MEMORY", "CPU", "SINCE",
+    ] {
+        assert!(lines[0].contains(col), "{out}");
+    }
+    let state_col = lines[0].find("STATE").unwrap();
+    assert_eq!(&lines[1][state_col..state_col + 7], "running", "{out}");
+    for cell in ["4242", "12.3M", "1.25s", "healthy", "2024-05-01T10:00:00Z"] {
+        assert!(lines[1].contains(cell), "{cell} missing: {out}");
+    }
+    assert!(lines[2].starts_with("broken"), "{out}");
+    assert!(
+        lines[3].starts_with("    /etc/sup.d/broken.yaml:2:1:"),
+        "{out}"
+    );
+
+    let ((code, out, _), req) = Fake::new(vec![reply.clone()]).run(&["--json", "status", "web"]);
+    assert_eq!(code, 0);
+    assert_eq!(req, json!({"v": 1, "cmd": "status", "units": ["web"]}));
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc, json!({"units": reply["units"]}));
+}
+
+#[test]
+fn error_codes_map_to_exit_codes() {
+    for (code, exit) in [
+        ("bad-request", 2),
+        ("no-such-unit", 3),
+        ("permission-denied", 1),
+        ("failed", 1),
+    ] {
+        let ((got, _, err), _) = Fake::new(vec![error(code)]).run(&["stop", "x"]);
+        assert_eq!(got, exit, "{code}: {err}");
+        assert_eq!(err.trim(), format!("supctl: it is {code}"));
+    }
+}
+
+#[test]
+fn operations() {
+    let results = json!({"v": 1, "ok": true, "results": [
+        {"unit": "a", "ok": true, "state": "running", "message": null},
+        {"unit": "b", "ok": false, "state": "failed", "message": "exited with code 1"}
+    ]});
+    let ((code, _, err), req) = Fake::new(vec![results]).run(&["start", "--no-block", "a", "b"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("b: failed: exited with code 1"), "{err}");
+    assert_eq!(
+        req,
+        json!({"v": 1, "cmd": "start", "units": ["a", "b"], "no_block": true})
+    );
+
+    let ok = json!({"v": 1, "ok": true, "results": [
+        {"unit": "a", "ok": true, "state": "stopped"}
+    ]});
+    let ((code, _, _), req) = Fake::new(vec![ok.clone()]).run(&["restart", "a"]);
+    assert_eq!(code, 0);
+    assert_eq!(req, json!({"v": 1, "cmd": "restart", "units": ["a"]}));
+    let ((code, _, _), req) = Fake::new(vec![ok.clone()]).run(&["kill", "-s", "HUP", "a"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        req,
+        json!({"v": 1, "cmd": "kill", "units": ["a"], "signal": "HUP"})
+    );
+    let ((_, _, _), req) = Fake::new(vec![ok.clone()]).run(&["kill", "a"]);
+    assert_eq!(req, json!({"v": 1, "cmd": "kill", "units": ["a"]}));
+    for cmd in ["pause", "resume"] {
+        let (_, req) = Fake::new(vec![ok.clone()]).run(&[cmd, "a"]);
+        assert_eq!(req, json!({"v": 1, "cmd": cmd, "units": ["a"]}));
+    }
+    for cmd in [
+        "reload", "metrics", "shutdown", "poweroff", "reboot", "halt",
+    ] {
+        let ((code, _, _), req) = Fake::new(vec![error("bad-request")]).run(&[cmd]);
+        assert_eq!(code, 2);
+        assert_eq!(req, json!({"v": 1, "cmd": cmd}));
+    }
+}
+
+#[test]
+fn health() {
+    let ((code, _, _), req) =
+        Fake::new(vec![json!({"v": 1, "ok": true, "healthy": true})]).run(&["health", "a"]);
+    assert_eq!(code, 0);
+    assert_eq!(req, json!({"v": 1, "cmd": "health", "units": ["a"]}));
+    let ((code, _, _), _) =
+        Fake::new(vec![json!({"v": 1, "ok": true, "healthy": false})]).run(&["health", "a"]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn logs_and_follow() {
+    let reply = json!({"v": 1, "ok": true, "lines": ["one", "two"]});
+    let ((code, out, _), req) = Fake::new(vec![reply.clone()]).run(&["logs", "-n", "2", "a"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "one\ntwo\n");
+    assert_eq!(
+        req,
+        json!({"v": 1, "cmd": "logs", "units": ["a"], "lines": 2})
+    );
+
+    let stream = vec![reply, json!({"line": "three"})];
+    let ((code, out, _), req) = Fake::new(stream).run(&["--json", "logs", "-f", "a"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "{\"line\":\"one\"}\n{\"line\":\"two\"}\n{\"line\":\"three\"}\n"
+    );
+    assert_eq!(
+        req,
+        json!({"v": 1, "cmd": "logs", "units": ["a"], "lines": 50, "follow": true})
+    );
+
+    let dropped = vec![
+        json!({"v": 1, "ok": true, "lines": []}),
+        json!({"dropped": "too slow"}),
+    ];
+    let ((code, _, err), _) = Fake::new(dropped).run(&["logs", "-f", "a"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("too slow"), "{err}");
+}
+
+#[test]
+fn events_stream() {
+    let event = json!({"time": "2024-05-01T10:00:00.5Z", "unit": "web", "kind": "state",
+        "state": "backoff", "from": "running", "reason": "exit-code", "exit": {"code": 3}});
+    let stream = vec![json!({"v": 1, "ok": true}), json!({ "event": event })];
+    let ((code, out, _), req) = Fake::new(stream.clone()).run(&["events"]);
+    assert_eq!(code, 0);
+    assert_eq!(req, json!({"v": 1, "cmd": "events"}));
+    assert_eq!(
+        out.trim(),
+        "2024-05-01T10:00:00.5Z web state running → backoff reason=exit-code exit=3"
+    );
+    let ((code, out, _), _) = Fake::new(stream).run(&["--json", "events"]);
+    assert_eq!(code, 0);
+    let printed: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(printed, event);
+}
+
+#[test]
+fn bad_replies() {
+    // Closed before a reply → cannot reach sup.
+    let ((code, _, _), _) = Fake::new(vec![]).run(&["status"]);
+    assert_eq!(code, 4);
+    // A reply that is not the protocol → the operation failed.
+    let ((code, _, err), _) = Fake::new(vec![json!({"hello": 1})]).run(&["status"]);
+    assert_eq!(code, 1, "{err}");
+    let ((code, _, err), _) = Fake::new(vec![json!({"v": 2, "ok": true})]).run(&["status"]);
+    assert_eq!(code, 1, "{err}");
+}
