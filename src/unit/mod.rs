@@ -1,9 +1,21 @@
 //! Unit files: typed specs (`spec`), YAML parsing and validation with `FILE:LINE:COL`
 //! errors (`parse`), and loading a unit directory (`load`).
+//!
+//! Inside: `values` (the grammar of durations, sizes, signals, …), `de` and `nested`
+//! (serde types that validate while reading), `raw` (top-level maps), `convert`
+//! (defaults and cross-key checks).
 
+mod convert;
+mod de;
 pub mod load;
+mod nested;
 pub mod parse;
+mod raw;
 pub mod spec;
+pub mod values;
+
+#[cfg(test)]
+mod tests;
 
 pub use load::{check_dir, load_dir, read_env_file};
 pub use spec::*;
