@@ -55,7 +55,10 @@ pub fn unit(
     let exec = match raw.exec {
         Some(argv) => argv.0,
         None => {
-            if !skipped.contains("exec") {
+            let typo = errors
+                .iter()
+                .any(|e| e.contains("(did you mean \"exec\"?)"));
+            if !skipped.contains("exec") && !typo {
                 errors.push(format!("{}:1:1: missing required key \"exec\"", ctx.file));
             }
             Vec::new()
@@ -161,6 +164,7 @@ pub fn unit(
     let env: BTreeMap<String, String> = raw
         .env
         .unwrap_or_default()
+        .0
         .into_iter()
         .map(|(k, v)| (k.0, v.0))
         .collect();
@@ -168,6 +172,7 @@ pub fn unit(
     let rlimits = raw
         .rlimits
         .unwrap_or_default()
+        .0
         .into_iter()
         .map(|(name, value)| Rlimit {
             resource: name.0,

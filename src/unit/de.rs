@@ -306,12 +306,15 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
     }
 }
 
+/// Converts a word (`restart: always`) to a value.
+pub type WordFn<T> = fn(&str) -> Result<T, String>;
+
 /// A value written either as a word or as a map `M`, checked after the map is read so
 /// that a failed check points at the map.
 pub fn str_or_map<'de, D, M, T>(
     d: D,
     expecting: &'static str,
-    on_str: Option<fn(&str) -> Result<T, String>>,
+    on_str: Option<WordFn<T>>,
     on_map: fn(M) -> Result<T, String>,
 ) -> Result<T, D::Error>
 where
@@ -320,7 +323,7 @@ where
 {
     struct V<M, T> {
         expecting: &'static str,
-        on_str: Option<fn(&str) -> Result<T, String>>,
+        on_str: Option<WordFn<T>>,
         on_map: fn(M) -> Result<T, String>,
     }
     impl<'de, M: Deserialize<'de>, T> Visitor<'de> for V<M, T> {
@@ -346,19 +349,89 @@ where
     })
 }
 
-/// A map key that must be one of `keys`; the error points at the key itself.
-pub struct KeyIn(pub &'static [&'static str], pub &'static str);
+/// A map key that must be one of `keys` and not in `seen`; the error points at the key.
+pub struct KeyIn<'a>(
+    pub &'static [&'static str],
+    pub &'static str,
+    pub &'a [String],
+);
 
-impl<'de> DeserializeSeed<'de> for KeyIn {
+impl<'de> DeserializeSeed<'de> for KeyIn<'_> {
     type Value = String;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
-        let KeyIn(keys, what) = self;
+        let KeyIn(keys, what, seen) = self;
         from_text(d, "a key", |s| {
-            if keys.contains(&s) {
-                Ok(s.to_string())
-            } else {
+            if !keys.contains(&s) {
                 Err(super::parse::unknown_key_message(s, keys, what))
+            } else if seen.iter().any(|k| k == s) {
+                Err(format!("duplicate key {s:?}"))
+            } else {
+                Ok(s.to_string())
             }
         })
+    }
+}
+
+/// Keys of a `DistinctMap`: parsed from the key's text.
+pub trait MapKey: Sized + PartialEq {
+    const WHAT: &'static str;
+    fn parse_key(s: &str) -> Result<Self, String>;
+}
+
+impl MapKey for EnvName {
+    const WHAT: &'static str = "variable";
+    fn parse_key(s: &str) -> Result<Self, String> {
+        env_name(s).map(EnvName)
+    }
+}
+
+impl MapKey for RlimitName {
+    const WHAT: &'static str = "rlimit";
+    fn parse_key(s: &str) -> Result<Self, String> {
+        values::parse_rlimit_name(s).map(RlimitName)
+    }
+}
+
+/// A map with checked keys, each allowed once (in file order).
+pub struct DistinctMap<K, V>(pub Vec<(K, V)>);
+
+impl<K, V> Default for DistinctMap<K, V> {
+    fn default() -> Self {
+        DistinctMap(Vec::new())
+    }
+}
+
+impl<'de, K: MapKey, V: Deserialize<'de>> Deserialize<'de> for DistinctMap<K, V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Key<'a, K, V>(&'a [(K, V)]);
+        impl<'de, K: MapKey, V> DeserializeSeed<'de> for Key<'_, K, V> {
+            type Value = K;
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<K, D::Error> {
+                from_text(d, K::WHAT, |s| {
+                    let key = K::parse_key(s)?;
+                    if self.0.iter().any(|(k, _)| *k == key) {
+                        Err(format!("duplicate {} {s:?}", K::WHAT))
+                    } else {
+                        Ok(key)
+                    }
+                })
+            }
+        }
+        struct V<K, T>(PhantomData<(K, T)>);
+        impl<'de, K: MapKey, T: Deserialize<'de>> Visitor<'de> for V<K, T> {
+            type Value = DistinctMap<K, T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out: Vec<(K, T)> = Vec::new();
+                while let Some(key) = map.next_key_seed(Key(&out))? {
+                    let value = map.next_value()?;
+                    out.push((key, value));
+                }
+                Ok(DistinctMap(out))
+            }
+        }
+        d.deserialize_map(V(PhantomData))
     }
 }

@@ -15,9 +15,12 @@ struct Entry {
     text: String,
 }
 
+/// `(stem, path)` of the `NAME.yaml` files.
+type YamlFiles = Vec<(String, PathBuf)>;
+
 /// The `NAME.yaml` files of `dir` sorted by name, plus other `*.yml` files (ignored, but
 /// worth a warning in `sup check`).
-fn list_dir(dir: &Path) -> std::io::Result<(Vec<(String, PathBuf)>, Vec<PathBuf>)> {
+fn list_dir(dir: &Path) -> std::io::Result<(YamlFiles, Vec<PathBuf>)> {
     let mut yaml = Vec::new();
     let mut yml = Vec::new();
     for entry in fs::read_dir(dir)? {

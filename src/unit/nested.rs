@@ -1,7 +1,6 @@
 //! Serde types for the structured unit keys (`restart`, `stop`, `ready`, `health`,
 //! `resources`, `log`, `watch`): each checks its own consistency while it is read.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -134,7 +133,9 @@ impl<'de> Deserialize<'de> for ReadyDe {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ReadyDe, A::Error> {
                 let mut ready = None;
-                while let Some(key) = map.next_key_seed(KeyIn(READY_KEYS, "readiness probe"))? {
+                while let Some(key) =
+                    map.next_key_seed(KeyIn(READY_KEYS, "readiness probe", &[]))?
+                {
                     let value = match key.as_str() {
                         "fd" => Ready::Fd(map.next_value::<Int<3, 65535>>()?.0 as i32),
                         "tcp" => Ready::Tcp(map.next_value::<Address>()?.0),
@@ -197,10 +198,9 @@ impl<'de> Deserialize<'de> for HealthDe {
                     start_period: Duration::ZERO,
                     severity: Severity::Critical,
                 };
-                while let Some(key) = map.next_key_seed(KeyIn(HEALTH_KEYS, "health check key"))? {
-                    if seen.contains(&key) {
-                        return Err(de::Error::custom(format!("duplicate key {key:?}")));
-                    }
+                while let Some(key) =
+                    map.next_key_seed(KeyIn(HEALTH_KEYS, "health check key", &seen))?
+                {
                     seen.push(key.clone());
                     let kind = match key.as_str() {
                         "exec" => HealthKind::Exec(map.next_value::<Argv>()?.0),
@@ -435,4 +435,4 @@ impl<'de> Deserialize<'de> for WatchDe {
 }
 
 /// `env`: names checked as keys, any scalar value kept as its text.
-pub type EnvMap = BTreeMap<super::de::EnvName, super::de::Text>;
+pub type EnvMap = super::de::DistinctMap<super::de::EnvName, super::de::Text>;

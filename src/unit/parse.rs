@@ -2,10 +2,12 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::fmt;
 use std::marker::PhantomData;
 use std::path::Path;
 
-use serde::de::DeserializeSeed;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::convert;
@@ -14,6 +16,7 @@ use super::spec::{SliceSpec, UnitName, UnitSpec};
 
 /// What one file holds.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     Unit(Box<UnitSpec>),
     Slice(SliceSpec),
@@ -24,19 +27,18 @@ pub enum Parsed {
 /// A file with `kind: slice` is a slice; anything else (including `kind: unit`) a unit.
 pub fn parse_file(path: &Path, name: &UnitName, text: &str) -> Result<Parsed, Vec<String>> {
     let file = path.display().to_string();
-    let doc: Value = serde_yaml::from_str(text).map_err(|e| vec![format_error(&file, &e)])?;
-    let map = match doc {
-        Value::Mapping(map) => map,
-        Value::Null => {
+    let shape: Shape = serde_yaml::from_str(text).map_err(|e| vec![format_error(&file, &e)])?;
+    let is_slice = match shape {
+        Shape::Map { slice } => slice,
+        Shape::Empty => {
             return Err(vec![format!(
                 "{file}:1:1: empty file (a unit needs at least an exec key)"
             )])
         }
-        other => {
+        Shape::Other(found) => {
             let (line, col) = first_content(text);
             return Err(vec![format!(
-                "{file}:{line}:{col}: expected a map of keys, found {}",
-                describe(&other)
+                "{file}:{line}:{col}: expected a map of keys, found {found}"
             )]);
         }
     };
@@ -46,7 +48,7 @@ pub fn parse_file(path: &Path, name: &UnitName, text: &str) -> Result<Parsed, Ve
         path,
         name,
     };
-    if map.get("kind").and_then(Value::as_str) == Some("slice") {
+    if is_slice {
         let (raw, mut errors, skipped) = read_all::<RawSlice>(&file, text);
         let slice = raw.and_then(|raw| convert::slice(&ctx, raw, &skipped, &mut errors));
         match slice {
@@ -165,7 +167,7 @@ pub fn unknown_key_message(key: &str, keys: &[&str], what: &str) -> String {
     let best = keys
         .iter()
         .map(|k| (edit_distance(key, k), *k))
-        .filter(|&(d, k)| d <= 2 && d < k.len().max(2) / 2 + 1)
+        .filter(|&(d, k)| d > 0 && d <= 2 && d * 3 <= key.len().max(k.len()))
         .min();
     match best {
         Some((_, k)) => format!("unknown {what} {key:?} (did you mean {k:?}?)"),
@@ -188,32 +190,89 @@ pub fn or_list(words: &[&str]) -> String {
     }
 }
 
+/// Optimal string alignment distance: edits, counting a swap of neighbours as one.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1)
-                .min(row[j] + 1)
-                .min(prev + usize::from(ca != *cb));
-            prev = row[j + 1];
-            row[j + 1] = next;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
         }
     }
-    row[b.len()]
+    d[a.len()][b.len()]
 }
 
-fn describe(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a map",
-        Value::Tagged(_) => "a tagged value",
+/// What a document is, read before choosing between unit and slice (this also reports
+/// YAML syntax errors).
+enum Shape {
+    Empty,
+    /// A map; `slice` when it has `kind: slice`.
+    Map {
+        slice: bool,
+    },
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Shape;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of keys")
+            }
+            fn visit_unit<E>(self) -> Result<Shape, E> {
+                Ok(Shape::Empty)
+            }
+            fn visit_none<E>(self) -> Result<Shape, E> {
+                Ok(Shape::Empty)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+                Ok(Shape::Other("a boolean"))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+                Ok(Shape::Other("a number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+                Ok(Shape::Other("a number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+                Ok(Shape::Other("a number"))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+                Ok(Shape::Other("a string"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Shape::Other("a list"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+                let mut slice = false;
+                while let Some(key) = map.next_key::<Value>()? {
+                    if key.as_str() == Some("kind") {
+                        slice |= map.next_value::<Value>()?.as_str() == Some("slice");
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Shape::Map { slice })
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 

@@ -108,7 +108,7 @@ top_level!(RawSlice, "slice key", {
 });
 
 /// `rlimits`: names checked as keys, values `N`, `"SOFT:HARD"` or `infinity`.
-pub type RlimitMap = std::collections::BTreeMap<RlimitName, RlimitValue>;
+pub type RlimitMap = super::de::DistinctMap<RlimitName, RlimitValue>;
 
 /// Reads a whole document as `T`, honouring `ctx`.
 pub struct Top<'a, T>(pub &'a ReadCtx<'a>, pub PhantomData<T>);
