@@ -33,7 +33,7 @@ impl Ctx<'_> {
     }
 }
 
-fn names(list: Option<super::de::OneOrMany<super::de::Name>>) -> Vec<UnitName> {
+fn names(list: Option<super::shapes::OneOrMany<super::de::Name>>) -> Vec<UnitName> {
     let mut out: Vec<UnitName> = Vec::new();
     for super::de::Name(n) in list.map(|l| l.0).unwrap_or_default() {
         if !out.contains(&n) {

@@ -1,8 +1,8 @@
 //! Unit files: typed specs (`spec`), YAML parsing and validation with `FILE:LINE:COL`
 //! errors (`parse`), and loading a unit directory (`load`).
 //!
-//! Inside: `values` (the grammar of durations, sizes, signals, …), `de` and `nested`
-//! (serde types that validate while reading), `raw` (top-level maps), `convert`
+//! Inside: `values` (the grammar of durations, sizes, signals, …), `de`, `shapes`,
+//! `nested` and `probes` (serde types that validate while reading), `raw` (top-level maps), `convert`
 //! (defaults and cross-key checks).
 
 mod convert;
@@ -10,7 +10,9 @@ mod de;
 pub mod load;
 mod nested;
 pub mod parse;
+mod probes;
 mod raw;
+mod shapes;
 pub mod spec;
 pub mod values;
 

@@ -10,10 +10,12 @@ use std::marker::PhantomData;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::de::{
-    from_text, AbsPath, AnyPath, Argv, Capability, Dur, Hostname, Ident, Int, KindDe, Name,
-    NamespaceDe, OnUnhealthyDe, OneOrMany, RlimitName, RlimitValue, Text, Umask, UnitTypeDe,
+    from_text, AbsPath, AnyPath, Capability, Dur, Hostname, Ident, Int, KindDe, Name, NamespaceDe,
+    OnUnhealthyDe, RlimitName, RlimitValue, Text, Umask, UnitTypeDe,
 };
-use super::nested::{EnvMap, HealthDe, LogDe, RawRestart, RawStop, ReadyDe, ResourcesDe, WatchDe};
+use super::nested::{EnvMap, LogDe, RawRestart, RawStop, ResourcesDe, WatchDe};
+use super::probes::{HealthDe, ReadyDe};
+use super::shapes::{Argv, OneOrMany};
 
 /// How to read a top-level map: which keys to pass over, and where to note the key being
 /// read (so the caller knows which key a deserialization error belongs to).
@@ -108,7 +110,7 @@ top_level!(RawSlice, "slice key", {
 });
 
 /// `rlimits`: names checked as keys, values `N`, `"SOFT:HARD"` or `infinity`.
-pub type RlimitMap = super::de::DistinctMap<RlimitName, RlimitValue>;
+pub type RlimitMap = super::shapes::DistinctMap<RlimitName, RlimitValue>;
 
 /// Reads a whole document as `T`, honouring `ctx`.
 pub struct Top<'a, T>(pub &'a ReadCtx<'a>, pub PhantomData<T>);
