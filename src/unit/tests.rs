@@ -8,6 +8,7 @@ use super::parse::{parse_file, Parsed};
 use super::spec::*;
 
 mod errors;
+mod feature_errors;
 mod loading;
 mod values;
 
