@@ -19,5 +19,5 @@ pub mod values;
 #[cfg(test)]
 mod tests;
 
-pub use load::{check_dir, load_dir, read_env_file};
+pub use load::{check_dir, is_warning, load_dir, read_env_file};
 pub use spec::*;

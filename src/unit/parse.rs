@@ -154,6 +154,7 @@ fn plain_message(message: &str) -> String {
                     "map" => "a map".to_string(),
                     other => other.replace('`', ""),
                 };
+                let expected = expected.replace("a sequence", "a list");
                 format!("expected {expected}, found {found}")
             }
             None => body.to_string(),

@@ -10,6 +10,7 @@ use super::spec::*;
 mod errors;
 mod feature_errors;
 mod loading;
+mod robustness;
 mod values;
 
 /// Parses `text` as `t.yaml` (unit name `t`).
@@ -106,7 +107,7 @@ fn explicit_kind_unit_is_a_unit() {
     assert_eq!(unit("kind: unit\nexec: x\n").exec[2], "x");
 }
 
-const EVERY_KEY: &str = r#"
+pub(super) const EVERY_KEY: &str = r#"
 kind: unit
 description: "Web server"
 exec: [/usr/bin/web, --port, 8080]

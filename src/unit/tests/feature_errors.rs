@@ -111,7 +111,7 @@ fn ready_and_health_errors() {
     );
     check(
         "exec: x\nhealth: {tcp: \"a:1\"}\n",
-        &[(2, 9, "health: expected a sequence, found a map")],
+        &[(2, 9, "health: expected a list, found a map")],
     );
 }
 
