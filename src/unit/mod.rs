@@ -1,9 +1,23 @@
 //! Unit files: typed specs (`spec`), YAML parsing and validation with `FILE:LINE:COL`
 //! errors (`parse`), and loading a unit directory (`load`).
+//!
+//! Inside: `values` (the grammar of durations, sizes, signals, …), `de`, `shapes`,
+//! `nested` and `probes` (serde types that validate while reading), `raw` (top-level maps), `convert`
+//! (defaults and cross-key checks).
 
+mod convert;
+mod de;
 pub mod load;
+mod nested;
 pub mod parse;
+mod probes;
+mod raw;
+mod shapes;
 pub mod spec;
+pub mod values;
 
-pub use load::{check_dir, load_dir, read_env_file};
+#[cfg(test)]
+mod tests;
+
+pub use load::{check_dir, is_warning, load_dir, read_env_file};
 pub use spec::*;

@@ -1,0 +1,289 @@
+//! Raw top-level maps → `UnitSpec` / `SliceSpec`: defaults from the SPEC, and the checks
+//! that involve several keys (namespaces needed by `hostname`, self-dependencies, …).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use super::nested::{default_log, RawRestart, RawStop};
+use super::parse::key_position;
+use super::raw::{RawSlice, RawUnit};
+use super::spec::{
+    Namespace, OnUnhealthy, Ready, RestartPolicy, RestartSpec, Rlimit, SliceSpec, StopSpec,
+    UnitName, UnitSpec, UnitType,
+};
+
+/// The file being converted, for error positions and relative paths.
+pub struct Ctx<'a> {
+    pub file: &'a str,
+    pub text: &'a str,
+    pub path: &'a Path,
+    pub name: &'a UnitName,
+}
+
+impl Ctx<'_> {
+    /// Records `key: message` at the key's position in the file.
+    fn error(&self, errors: &mut Vec<String>, key: &str, message: impl AsRef<str>) {
+        let (line, col) = key_position(self.text, key);
+        errors.push(format!(
+            "{}:{line}:{col}: {key}: {}",
+            self.file,
+            message.as_ref()
+        ));
+    }
+}
+
+fn names(list: Option<super::shapes::OneOrMany<super::de::Name>>) -> Vec<UnitName> {
+    let mut out: Vec<UnitName> = Vec::new();
+    for super::de::Name(n) in list.map(|l| l.0).unwrap_or_default() {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// Builds the unit; problems are appended to `errors` (keys in `skipped` were already
+/// reported as bad and are not checked again). `None` when the unit is unusable.
+pub fn unit(
+    ctx: &Ctx,
+    raw: RawUnit,
+    skipped: &HashSet<String>,
+    errors: &mut Vec<String>,
+) -> Option<UnitSpec> {
+    let kind = raw.unit_type.map_or(UnitType::Simple, |t| t.0);
+    let exec = match raw.exec {
+        Some(argv) => argv.0,
+        None => {
+            let typo = errors
+                .iter()
+                .any(|e| e.contains("(did you mean \"exec\"?)"));
+            if !skipped.contains("exec") && !typo {
+                errors.push(format!("{}:1:1: missing required key \"exec\"", ctx.file));
+            }
+            Vec::new()
+        }
+    };
+
+    let restart_raw = raw.restart.unwrap_or_default();
+    let restart = restart_spec(ctx, kind, restart_raw, errors);
+    let stop = stop_spec(raw.stop.unwrap_or_default());
+
+    let start_timeout = raw.start_timeout.map_or(Duration::from_secs(90), |d| d.0);
+    if start_timeout.is_zero() {
+        ctx.error(errors, "start_timeout", "must be greater than 0");
+    }
+
+    let deps = [
+        ("requires", names(raw.requires)),
+        ("wants", names(raw.wants)),
+        ("after", names(raw.after)),
+        ("before", names(raw.before)),
+        ("conflicts", names(raw.conflicts)),
+        ("on_failure", names(raw.on_failure)),
+    ];
+    for (key, list) in &deps {
+        if list.contains(ctx.name) {
+            ctx.error(
+                errors,
+                key,
+                format!("unit {:?} cannot list itself", ctx.name.as_str()),
+            );
+        }
+    }
+    let both = |a: usize, b: usize| deps[a].1.iter().find(|n| deps[b].1.contains(n)).cloned();
+    if let Some(n) = both(0, 4) {
+        ctx.error(
+            errors,
+            "conflicts",
+            format!("{:?} is also in requires", n.as_str()),
+        );
+    }
+    if let Some(n) = both(2, 3) {
+        ctx.error(
+            errors,
+            "before",
+            format!("{:?} is also in after (an ordering cycle)", n.as_str()),
+        );
+    }
+    let [requires, wants, after, before, conflicts, on_failure] = deps.map(|(_, list)| list);
+
+    let ready = raw.ready.map_or(Ready::Started, |r| r.0);
+    if kind == UnitType::Oneshot && ready != Ready::Started {
+        ctx.error(
+            errors,
+            "ready",
+            "a oneshot is ready when it exits successfully; remove ready",
+        );
+    }
+
+    let mut namespaces: Vec<Namespace> = Vec::new();
+    for ns in raw.namespaces.map(|l| l.0).unwrap_or_default() {
+        if namespaces.contains(&ns.0) {
+            let word = format!("{:?}", ns.0).to_lowercase();
+            ctx.error(errors, "namespaces", format!("{word:?} is listed twice"));
+        } else {
+            namespaces.push(ns.0);
+        }
+    }
+    let needs = |key: &str, ns: Namespace, word: &str, errors: &mut Vec<String>| {
+        if !skipped.contains("namespaces") && !namespaces.contains(&ns) {
+            ctx.error(
+                errors,
+                key,
+                format!("needs the {word} namespace (add {word} to namespaces)"),
+            );
+        }
+    };
+    let hostname = raw.hostname.map(|h| h.0);
+    if hostname.is_some() {
+        needs("hostname", Namespace::Uts, "uts", errors);
+    }
+    let root = raw.root.map(|r| r.0);
+    if root.is_some() {
+        needs("root", Namespace::Mount, "mount", errors);
+    }
+    let private_tmp = raw.private_tmp.unwrap_or(false);
+    if private_tmp {
+        needs("private_tmp", Namespace::Mount, "mount", errors);
+    }
+
+    let capabilities = raw.capabilities.map(|caps| {
+        let mut out: Vec<String> = Vec::new();
+        for super::de::Capability(c) in caps.0 {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        out
+    });
+
+    let dir = ctx.path.parent().unwrap_or(Path::new(""));
+    let env_file = raw.env_file.map(|l| l.0).unwrap_or_default();
+    let env_file = env_file.into_iter().map(|p| dir.join(p.0)).collect();
+    let env: BTreeMap<String, String> = raw
+        .env
+        .unwrap_or_default()
+        .0
+        .into_iter()
+        .map(|(k, v)| (k.0, v.0))
+        .collect();
+
+    let rlimits = raw
+        .rlimits
+        .unwrap_or_default()
+        .0
+        .into_iter()
+        .map(|(name, value)| Rlimit {
+            resource: name.0,
+            soft: value.0 .0,
+            hard: value.0 .1,
+        })
+        .collect();
+
+    let spec = UnitSpec {
+        name: ctx.name.clone(),
+        path: ctx.path.to_path_buf(),
+        description: raw.description.map(|d| d.0),
+        exec,
+        kind,
+        enabled: raw.enabled.unwrap_or(true),
+        working_dir: raw.working_dir.map(|p| p.0),
+        env,
+        env_file,
+        user: raw.user.map(|u| u.0),
+        group: raw.group.map(|g| g.0),
+        umask: raw.umask.map(|u| u.0),
+        restart,
+        stop,
+        start_timeout,
+        requires,
+        wants,
+        after,
+        before,
+        conflicts,
+        ready,
+        health: raw
+            .health
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| h.0)
+            .collect(),
+        on_unhealthy: raw.on_unhealthy.map_or(OnUnhealthy::Restart, |o| o.0),
+        on_failure,
+        resources: raw.resources.map(|r| r.0).unwrap_or_default(),
+        slice: raw.slice.map(|s| s.0),
+        namespaces,
+        hostname,
+        root,
+        private_tmp,
+        capabilities,
+        no_new_privileges: raw.no_new_privileges.unwrap_or(false),
+        rlimits,
+        log: raw.log.map_or_else(default_log, |l| l.0),
+        instances: raw.instances.map_or(1, |i| i.u32()),
+        watch: raw.watch.map(|w| w.0),
+    };
+    errors.is_empty().then_some(spec)
+}
+
+fn restart_spec(
+    ctx: &Ctx,
+    kind: UnitType,
+    raw: RawRestart,
+    errors: &mut Vec<String>,
+) -> RestartSpec {
+    let policy = raw.policy.unwrap_or(match kind {
+        UnitType::Simple => RestartPolicy::OnFailure,
+        UnitType::Oneshot => RestartPolicy::Never,
+    });
+    if kind == UnitType::Oneshot && policy == RestartPolicy::Always {
+        ctx.error(
+            errors,
+            "restart",
+            "policy \"always\" is not allowed for a oneshot (use on-failure or never)",
+        );
+    }
+    RestartSpec {
+        policy,
+        delay: raw.delay,
+        max_delay: raw.max_delay,
+        reset_after: raw.reset_after,
+        limit_burst: raw.limit_burst,
+        limit_interval: raw.limit_interval,
+    }
+}
+
+fn stop_spec(raw: RawStop) -> StopSpec {
+    StopSpec {
+        signal: raw.signal.map_or(libc::SIGTERM, |s| s.0),
+        timeout: raw.timeout.map_or(Duration::from_secs(10), |d| d.0),
+        exec: raw.exec.map(|a| a.0),
+    }
+}
+
+/// Builds the slice; like `unit`.
+pub fn slice(
+    ctx: &Ctx,
+    raw: RawSlice,
+    _skipped: &HashSet<String>,
+    errors: &mut Vec<String>,
+) -> Option<SliceSpec> {
+    let parent = raw.slice.map(|s| s.0);
+    if parent.as_ref() == Some(ctx.name) {
+        ctx.error(
+            errors,
+            "slice",
+            format!("slice {:?} cannot be its own parent", ctx.name.as_str()),
+        );
+    }
+    let spec = SliceSpec {
+        name: ctx.name.clone(),
+        path: ctx.path.to_path_buf(),
+        description: raw.description.map(|d| d.0),
+        parent,
+        resources: raw.resources.map(|r| r.0).unwrap_or_default(),
+        max_units: raw.max_units.map(|m| m.u32()),
+    };
+    errors.is_empty().then_some(spec)
+}

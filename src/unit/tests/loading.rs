@@ -1,0 +1,182 @@
+//! Loading and checking unit directories, and reading env files, on real temp files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::unit::load::{check_dir, is_warning, load_dir, read_env_file};
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("sup-unit-{tag}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        fs::write(&path, text).expect("write temp file");
+        path
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn good_and_bad_files_side_by_side() {
+    let dir = TempDir::new("load");
+    dir.write("web.yaml", "exec: [web]\nslice: apps\n");
+    let bad = dir.write("bad.yaml", "exec: x\nrestart: {delay: 10x}\nfoo: 1\n");
+    dir.write("apps.yaml", "kind: slice\nmax_units: 2\n");
+    dir.write("README.md", "not a unit");
+    dir.write("old.yaml.bak", "exec: x");
+    dir.write(".hidden.yaml", "exec: x");
+    dir.write("bad name.yaml", "exec: x\n");
+    fs::create_dir(dir.path().join("sub.yaml")).expect("mkdir");
+
+    let result = load_dir(dir.path()).expect("load");
+    let units: Vec<&str> = result.units.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(units, ["web"]);
+    assert_eq!(result.units[0].path, dir.path().join("web.yaml"));
+    assert_eq!(result.slices.len(), 1);
+    assert_eq!(result.slices[0].name.as_str(), "apps");
+    assert_eq!(result.slices[0].max_units, Some(2));
+    let invalid: Vec<&str> = result.invalid.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(invalid, ["bad", "bad name"]);
+
+    let bad_unit = &result.invalid[0];
+    assert_eq!(bad_unit.path, bad);
+    let lines: Vec<&str> = bad_unit.message.lines().collect();
+    let file = bad.display().to_string();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].starts_with(&format!("{file}:2:18: restart.delay: invalid duration")));
+    assert!(lines[1].starts_with(&format!("{file}:3:1: unknown unit key \"foo\"")));
+    let bad_name = &result.invalid[1].message;
+    assert!(
+        bad_name.contains("bad name.yaml:1:1: invalid unit name \"bad name\""),
+        "{bad_name}"
+    );
+}
+
+#[test]
+fn unreadable_directory_is_an_error() {
+    let dir = TempDir::new("missing");
+    assert!(load_dir(&dir.path().join("nope")).is_err());
+    assert!(check_dir(&dir.path().join("nope")).is_err());
+}
+
+#[test]
+fn empty_directory_loads_nothing() {
+    let dir = TempDir::new("empty");
+    let result = load_dir(dir.path()).expect("load");
+    assert!(result.units.is_empty() && result.slices.is_empty() && result.invalid.is_empty());
+    assert_eq!(check_dir(dir.path()).expect("check"), Vec::<String>::new());
+}
+
+#[test]
+fn check_reports_cross_file_problems() {
+    let dir = TempDir::new("check");
+    let a = dir.write("a.yaml", "exec: x\nslice: nowhere\nrequires: [ghost, b]\n");
+    dir.write("b.yaml", "exec: x\nslice: a\n");
+    let c = dir.write("c.yaml", "kind: slice\nslice: d\n");
+    dir.write("d.yaml", "kind: slice\nslice: c\n");
+    let e = dir.write("e.yaml", "kind: slice\nslice: missing\n");
+    let broken = dir.write("broken.yaml", "exec: [\n");
+    dir.write("f.yaml", "exec: x\nslice: broken\n");
+    let yml = dir.write("g.yml", "exec: x\n");
+    let lines = check_dir(dir.path()).expect("check");
+    let has = |path: &Path, tail: &str| {
+        let want = format!("{}:{tail}", path.display());
+        assert!(
+            lines.iter().any(|l| l.starts_with(&want)),
+            "missing {want:?} in {lines:#?}"
+        );
+    };
+    has(&broken, "2:1: did not find expected");
+    has(&a, "2:1: slice: unknown slice \"nowhere\"");
+    has(&a, "3:1: warning: requires unknown unit \"ghost\"");
+    has(
+        &dir.path().join("b.yaml"),
+        "2:1: slice: \"a\" is a unit, not a slice",
+    );
+    has(&c, "2:1: slice: parent loop (c -> d -> c)");
+    has(&e, "2:1: slice: parent unknown slice \"missing\"");
+    has(&yml, "1:1: warning: ignored");
+    assert_eq!(lines.len(), 8, "{lines:#?}");
+    assert_eq!(lines.iter().filter(|l| is_warning(l)).count(), 2);
+}
+
+#[test]
+fn check_is_empty_when_all_valid() {
+    let dir = TempDir::new("valid");
+    dir.write("db.yaml", "exec: [postgres]\nready: notify\n");
+    dir.write(
+        "web.yaml",
+        "exec: [web]\nrequires: [db]\nafter: [db]\nslice: apps\n",
+    );
+    dir.write("apps.yaml", "kind: slice\nresources: {memory_max: 1G}\n");
+    assert_eq!(check_dir(dir.path()).expect("check"), Vec::<String>::new());
+}
+
+#[test]
+fn env_files() {
+    let dir = TempDir::new("env");
+    let text = "# comment\n\nA=1\nexport B = two words \nC=\"quoted # not a comment\"\nD='single $X'\nE=\"esc \\\"q\\\" \\n\"\nF=\nG=a=b\n  H=x # kept\n";
+    let path = dir.write("app.env", text);
+    let vars = read_env_file(&path).expect("read");
+    let expected = [
+        ("A", "1"),
+        ("B", "two words"),
+        ("C", "quoted # not a comment"),
+        ("D", "single $X"),
+        ("E", "esc \"q\" \n"),
+        ("F", ""),
+        ("G", "a=b"),
+        ("H", "x # kept"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(vars, expected);
+}
+
+#[test]
+fn env_file_errors_name_file_and_line() {
+    let dir = TempDir::new("envbad");
+    let cases = [
+        ("A=1\n# c\nJUST TEXT\n", "3: expected KEY=VALUE"),
+        ("=1\n", "1: invalid variable name \"\""),
+        ("A B=1\n", "1: invalid variable name \"A B\""),
+        ("A=\"open\n", "1: unterminated \" quote"),
+        (
+            "A='x' y\n",
+            "1: unexpected text after the closing quote: \"y\"",
+        ),
+    ];
+    for (text, tail) in cases {
+        let path = dir.write("x.env", text);
+        let err = read_env_file(&path).expect_err(text);
+        assert_eq!(err, format!("{}:{tail}", path.display()), "{text:?}");
+    }
+    let missing = dir.path().join("missing.env");
+    let err = read_env_file(&missing).expect_err("missing");
+    assert!(
+        err.starts_with(&format!("{}: cannot read", missing.display())),
+        "{err}"
+    );
+}
