@@ -73,12 +73,15 @@ fn main() -> ExitCode {
 
     if let Some(Command::Check) = cli.command {
         return match sup::unit::check_dir(&cli.units) {
-            Ok(problems) if problems.is_empty() => ExitCode::SUCCESS,
             Ok(problems) => {
-                for p in problems {
+                for p in &problems {
                     println!("{p}");
                 }
-                ExitCode::from(1)
+                if problems.iter().all(|p| sup::unit::is_warning(p)) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
             }
             Err(e) => {
                 eprintln!("sup: cannot read {}: {e}", cli.units.display());

@@ -343,13 +343,14 @@ fn check(dir: &Path, json: bool) -> u8 {
         Err(e) => fail(&format!("cannot read {}: {e}", dir.display()), EXIT_FAILED),
         Ok(problems) => {
             if json {
-                out(&json!({ "ok": problems.is_empty(), "problems": problems }).to_string());
+                let ok = !problems.iter().any(|p| !sup::unit::is_warning(p));
+                out(&json!({ "ok": ok, "problems": problems }).to_string());
             } else {
                 for p in &problems {
                     out(p);
                 }
             }
-            if problems.is_empty() {
+            if problems.iter().all(|p| sup::unit::is_warning(p)) {
                 EXIT_OK
             } else {
                 EXIT_FAILED
