@@ -35,7 +35,7 @@ use sink::{Console, FileSink, Sink};
 use time::LineHead;
 
 /// Bytes asked of the pipe per `read(2)`.
-pub const READ_CHUNK: usize = 256 * 1024;
+pub const READ_CHUNK: usize = 64 * 1024;
 
 /// Where one unit's output goes (resolved by the runtime from the unit's `log` key).
 #[derive(Clone, Debug, PartialEq)]

@@ -34,7 +34,7 @@ pub(super) fn pipe() -> (OwnedFd, OwnedFd) {
     (rd, wr)
 }
 
-fn set_nonblocking(fd: &OwnedFd) {
+pub(super) fn set_nonblocking(fd: &OwnedFd) {
     // SAFETY: fcntl on an fd we own; F_SETFL with O_NONBLOCK touches only its flags.
     let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
     assert_eq!(r, 0);
