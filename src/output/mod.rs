@@ -10,6 +10,26 @@
 //! are dropped and counted ([`UnitOutput::dropped_bytes`]), so a full disk cannot
 //! make the runtime close a unit's pipe (which would kill the unit with SIGPIPE).
 //! Only pipe read errors are returned.
+//!
+//! # For the event loop
+//!
+//! - Call [`UnitOutput::read_from`] on every readiness event with a budget of about
+//!   1 MiB (16 reads of [`READ_CHUNK`]); when it returns `more: true`, requeue the fd
+//!   and serve other units first rather than looping on one busy unit.
+//! - After `eof: true` that stream is finished and flushed: close its read end. When
+//!   a unit exits while a stream has not reached EOF (a grandchild still holds the
+//!   pipe), call [`UnitOutput::flush_partial`] if no more output is wanted.
+//! - The tap receives each formatted line exactly as the sink gets it, head included
+//!   (prefix and timestamp): [`UnitOutput::line_head_len`] bytes to skip before the
+//!   message, e.g. for `ready: {log: REGEX}`. With `Discard` the tap still gets lines.
+//! - Read and format buffers are per thread (64 KiB + up to 2 MiB), not per unit.
+//! - `Inherit`: every write to fd 1/2 is at most `PIPE_BUF` bytes of whole lines
+//!   (atomic on a pipe, so never mixed with other writers mid-line) and preceded by
+//!   `poll(POLLOUT)`; a stream full for 50 ms has the rest of that batch dropped, and
+//!   while it stays full later batches are dropped without waiting, so a stalled
+//!   `docker logs` can delay the loop by at most 50 ms per stall, never block it.
+//!   Drops are counted in [`UnitOutput::dropped_bytes`]. SIGPIPE must stay ignored
+//!   (the Rust runtime ignores it): a closed stdout is EPIPE, i.e. a drop.
 
 mod lines;
 mod sink;
@@ -211,6 +231,17 @@ impl UnitOutput {
             + match &self.sink {
                 Sink::Inherit(c) => c.dropped,
                 _ => 0,
+            }
+    }
+
+    /// Bytes before the message in every formatted line: the `Inherit` prefix plus,
+    /// with timestamps, [`TIMESTAMP_PREFIX_LEN`] (years 0000–9999).
+    pub fn line_head_len(&self) -> usize {
+        self.head.prefix_len()
+            + if self.head.timestamps() {
+                TIMESTAMP_PREFIX_LEN
+            } else {
+                0
             }
     }
 

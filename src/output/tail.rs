@@ -41,7 +41,12 @@ fn tail_file(path: &Path, n: usize) -> io::Result<Vec<String>> {
     while pos > 0 && newlines < n {
         let start = pos.saturating_sub(BLOCK);
         let mut block = vec![0u8; (pos - start) as usize];
-        file.read_exact_at(&mut block, start)?;
+        match file.read_exact_at(&mut block, start) {
+            Ok(()) => {}
+            // Truncated under us (a `keep: 0` rotation): it is (nearly) empty now.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
         let mut count = block.iter().filter(|&&b| b == b'\n').count();
         if pos == size && block.last() == Some(&b'\n') {
             count -= 1;

@@ -325,6 +325,23 @@ fn tap_receives_exactly_what_the_file_receives() {
     drop(wr);
     read_all(&mut discard, Stream::Stdout, &rd, Some(&mut tap));
     assert_eq!(tap, b"a\nb\n");
+    assert_eq!(discard.line_head_len(), 0);
+
+    // line_head_len locates the message in tapped lines.
+    let mut stamped = UnitOutput::new(Destination::Discard, true).unwrap();
+    let (rd, wr) = pipe();
+    write_all(&wr, b"hello\n");
+    let mut tap = Vec::new();
+    read_all(&mut stamped, Stream::Stderr, &rd, Some(&mut tap));
+    assert_eq!(&tap[stamped.line_head_len()..], b"hello\n");
+    let inherit = UnitOutput::new(
+        Destination::Inherit {
+            prefix: "web: ".into(),
+        },
+        true,
+    )
+    .unwrap();
+    assert_eq!(inherit.line_head_len(), 5 + TIMESTAMP_PREFIX_LEN);
 }
 
 #[test]

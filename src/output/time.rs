@@ -116,6 +116,14 @@ impl LineHead {
         }
     }
 
+    pub(crate) fn prefix_len(&self) -> usize {
+        self.prefix_len
+    }
+
+    pub(crate) fn timestamps(&self) -> bool {
+        self.timestamps
+    }
+
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
