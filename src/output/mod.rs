@@ -107,6 +107,9 @@ struct Scratch {
     out: Vec<u8>,
 }
 
+/// Formatted lines are collected up to about this size before one write to the sink.
+const WRITE_BATCH: usize = 512 * 1024;
+
 /// Largest formatted-output buffer kept between calls.
 const OUT_KEEP: usize = 2 * 1024 * 1024;
 
@@ -175,8 +178,9 @@ impl UnitOutput {
     /// bytes were read; writes every complete line to the sink. If `tap` is given, the
     /// exact bytes written to the sink (formatted lines) are also appended to it.
     ///
-    /// Reads up to [`READ_CHUNK`] bytes at a time and writes each chunk's lines with
-    /// one write (more only when the file rotates). `budget == 0` means one read.
+    /// Reads up to [`READ_CHUNK`] bytes at a time (cache-sized) and collects the
+    /// formatted lines into writes of about 512 KiB, all issued before returning (a
+    /// file rotation splits a write at a line boundary). `budget == 0` means one read.
     /// With [`Destination::Discard`] lines are still formatted into `tap`, if given.
     pub fn read_from(
         &mut self,
@@ -187,33 +191,42 @@ impl UnitOutput {
     ) -> io::Result<ReadOutcome> {
         let mut outcome = ReadOutcome::default();
         let budget = budget.max(1);
+        let discard = matches!(self.sink, Sink::Discard) && tap.is_none();
         with_scratch(|s| {
-            while outcome.bytes < budget {
+            let result = loop {
+                if outcome.bytes >= budget {
+                    outcome.more = true;
+                    break Ok(());
+                }
                 let want = READ_CHUNK.min(budget - outcome.bytes);
                 let n = match read_fd(fd, &mut s.read[..want]) {
                     Ok(0) => {
-                        self.flush_partial_into(stream, &mut s.out, tap.as_deref_mut());
+                        self.head.refresh();
+                        let partial = &mut self.partial[stream.index()];
+                        lines::flush_partial(self.head.bytes(), partial, &mut s.out);
                         outcome.eof = true;
-                        return Ok(outcome);
+                        break Ok(());
                     }
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(outcome),
-                    Err(e) => return Err(e),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                    Err(e) => break Err(e),
                 };
                 outcome.bytes += n;
                 let partial = &mut self.partial[stream.index()];
-                if matches!(self.sink, Sink::Discard) && tap.is_none() {
+                if discard {
                     partial.clear();
                     continue;
                 }
                 self.head.refresh();
                 format_chunk(self.head.bytes(), partial, &s.read[..n], &mut s.out);
-                self.emit(stream, &s.out, tap.as_deref_mut());
-                s.out.clear();
-            }
-            outcome.more = true;
-            Ok(outcome)
+                if s.out.len() >= WRITE_BATCH {
+                    self.emit(stream, &s.out, tap.as_deref_mut());
+                    s.out.clear();
+                }
+            };
+            self.emit(stream, &s.out, tap.as_deref_mut());
+            result.map(|()| outcome)
         })
     }
 
