@@ -2,20 +2,75 @@
 //! (a rotated file, sup's own stdout/stderr with a `NAME: ` prefix, or nowhere).
 //! Built for throughput: one clock read and one write per batch of lines, never a
 //! blocking pipe read.
+//!
+//! Submodules: `lines` (newline scan, line formatting), `sink` (rotating file, console),
+//! `time` (RFC 3339, cached line timestamps), `tail` (`supctl logs`).
+//!
+//! Sink write errors (disk full, a closed stdout) never reach the caller: the lines
+//! are dropped and counted ([`UnitOutput::dropped_bytes`]), so a full disk cannot
+//! make the runtime close a unit's pipe (which would kill the unit with SIGPIPE).
+//! Only pipe read errors are returned.
+//!
+//! # For the event loop
+//!
+//! - Call [`UnitOutput::read_from`] on every readiness event with a budget of about
+//!   1 MiB (16 reads of [`READ_CHUNK`]); when it returns `more: true`, requeue the fd
+//!   and serve other units first rather than looping on one busy unit.
+//! - After `eof: true` that stream is finished and flushed: close its read end. When
+//!   a unit exits while a stream has not reached EOF (a grandchild still holds the
+//!   pipe), call [`UnitOutput::flush_partial`] if no more output is wanted.
+//! - The tap receives each formatted line exactly as the sink gets it, head included
+//!   (prefix and timestamp): [`UnitOutput::line_head_len`] bytes to skip before the
+//!   message, e.g. for `ready: {log: REGEX}`. With `Discard` the tap still gets lines.
+//! - Read and format buffers are per thread (64 KiB + up to 2 MiB), not per unit.
+//! - `Inherit`: every write to fd 1/2 is at most `PIPE_BUF` bytes of whole lines
+//!   (atomic on a pipe, so never mixed with other writers mid-line) and preceded by
+//!   `poll(POLLOUT)`; a stream full for 50 ms has the rest of that batch dropped, and
+//!   while it stays full later batches are dropped without waiting, so a stalled
+//!   `docker logs` can delay the loop by at most 50 ms per stall, never block it.
+//!   Drops are counted in [`UnitOutput::dropped_bytes`]. SIGPIPE must stay ignored
+//!   (the Rust runtime ignores it): a closed stdout is EPIPE, i.e. a drop.
 
+mod lines;
+mod sink;
+mod tail;
+mod time;
+
+#[cfg(test)]
+mod bench;
+#[cfg(test)]
+mod tests;
+
+use std::cell::RefCell;
 use std::io;
-use std::os::fd::BorrowedFd;
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::path::PathBuf;
+
+pub use lines::MAX_LINE;
+pub use tail::tail_lines;
+pub use time::{rfc3339, TIMESTAMP_PREFIX_LEN};
+
+use lines::format_chunk;
+use sink::{Console, FileSink, Sink};
+use time::LineHead;
+
+/// Bytes asked of the pipe per `read(2)`.
+pub const READ_CHUNK: usize = 64 * 1024;
 
 /// Where one unit's output goes (resolved by the runtime from the unit's `log` key).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Destination {
     /// Append to `path`; rotate to `path.1` … `path.keep` before exceeding `max_size`.
-    File { path: PathBuf, max_size: u64, keep: u32 },
+    File {
+        path: PathBuf,
+        max_size: u64,
+        keep: u32,
+    },
     /// Write to sup's own stdout (for the unit's stdout) or stderr (for its stderr),
     /// each line prefixed `prefix` (e.g. `web: `).
-    Inherit { prefix: String },
+    Inherit {
+        prefix: String,
+    },
     Discard,
 }
 
@@ -23,6 +78,15 @@ pub enum Destination {
 pub enum Stream {
     Stdout,
     Stderr,
+}
+
+impl Stream {
+    fn index(self) -> usize {
+        match self {
+            Stream::Stdout => 0,
+            Stream::Stderr => 1,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,46 +100,221 @@ pub struct ReadOutcome {
     pub more: bool,
 }
 
+/// Read and format buffers, shared by every unit handled on this thread (the event
+/// loop): the memory cost is paid once, not per unit.
+struct Scratch {
+    read: Vec<u8>,
+    out: Vec<u8>,
+}
+
+/// Formatted lines are collected up to about this size before one write to the sink.
+const WRITE_BATCH: usize = 512 * 1024;
+
+/// Largest formatted-output buffer kept between calls.
+const OUT_KEEP: usize = 2 * 1024 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = const {
+        RefCell::new(Scratch { read: Vec::new(), out: Vec::new() })
+    };
+}
+
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => {
+            if s.read.len() < READ_CHUNK {
+                s.read = vec![0; READ_CHUNK];
+            }
+            let r = f(&mut s);
+            s.out.clear();
+            if s.out.capacity() > OUT_KEEP {
+                s.out.shrink_to(OUT_KEEP);
+            }
+            r
+        }
+        // Never expected (no re-entry), but cheap to survive.
+        Err(_) => f(&mut Scratch {
+            read: vec![0; READ_CHUNK],
+            out: Vec::new(),
+        }),
+    })
+}
+
 /// One unit's output state: a partial-line buffer per stream and the sink.
-pub struct UnitOutput {}
+pub struct UnitOutput {
+    sink: Sink,
+    head: LineHead,
+    /// Incomplete last line of stdout / stderr (at most [`MAX_LINE`] bytes each).
+    partial: [Vec<u8>; 2],
+    dropped: u64,
+    last_error: Option<io::ErrorKind>,
+}
 
 impl UnitOutput {
     /// Opens the sink (creating the log file's directory if needed).
     pub fn new(dest: Destination, timestamps: bool) -> io::Result<UnitOutput> {
-        let _ = (dest, timestamps);
-        todo!("helper: output")
+        let (sink, prefix) = match dest {
+            Destination::File {
+                path,
+                max_size,
+                keep,
+            } => (
+                Sink::File(FileSink::open(path, max_size, keep)?),
+                String::new(),
+            ),
+            Destination::Inherit { prefix } => (Sink::Inherit(Console::default()), prefix),
+            Destination::Discard => (Sink::Discard, String::new()),
+        };
+        Ok(UnitOutput {
+            sink,
+            head: LineHead::new(prefix.as_bytes(), timestamps),
+            partial: [Vec::new(), Vec::new()],
+            dropped: 0,
+            last_error: None,
+        })
     }
 
     /// Reads from `fd` (non-blocking) until it would block, reaches EOF, or `budget`
     /// bytes were read; writes every complete line to the sink. If `tap` is given, the
     /// exact bytes written to the sink (formatted lines) are also appended to it.
+    ///
+    /// Reads up to [`READ_CHUNK`] bytes at a time (cache-sized) and collects the
+    /// formatted lines into writes of about 512 KiB, all issued before returning (a
+    /// file rotation splits a write at a line boundary). `budget == 0` means one read.
+    /// With [`Destination::Discard`] lines are still formatted into `tap`, if given.
     pub fn read_from(
         &mut self,
         stream: Stream,
         fd: BorrowedFd<'_>,
         budget: usize,
-        tap: Option<&mut Vec<u8>>,
+        mut tap: Option<&mut Vec<u8>>,
     ) -> io::Result<ReadOutcome> {
-        let _ = (stream, fd, budget, tap);
-        todo!("helper: output")
+        let mut outcome = ReadOutcome::default();
+        let budget = budget.max(1);
+        let discard = matches!(self.sink, Sink::Discard) && tap.is_none();
+        with_scratch(|s| {
+            let result = loop {
+                if outcome.bytes >= budget {
+                    outcome.more = true;
+                    break Ok(());
+                }
+                let want = READ_CHUNK.min(budget - outcome.bytes);
+                let n = match read_fd(fd, &mut s.read[..want]) {
+                    Ok(0) => {
+                        self.head.refresh();
+                        let partial = &mut self.partial[stream.index()];
+                        lines::flush_partial(self.head.bytes(), partial, &mut s.out);
+                        outcome.eof = true;
+                        break Ok(());
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                    Err(e) => break Err(e),
+                };
+                outcome.bytes += n;
+                let partial = &mut self.partial[stream.index()];
+                if discard {
+                    partial.clear();
+                    continue;
+                }
+                self.head.refresh();
+                format_chunk(self.head.bytes(), partial, &s.read[..n], &mut s.out);
+                if s.out.len() >= WRITE_BATCH {
+                    self.emit(stream, &s.out, tap.as_deref_mut());
+                    s.out.clear();
+                }
+            };
+            self.emit(stream, &s.out, tap.as_deref_mut());
+            result.map(|()| outcome)
+        })
     }
 
     /// Writes a partial last line of `stream`, if any, with a newline added.
     pub fn flush_partial(&mut self, stream: Stream, tap: Option<&mut Vec<u8>>) -> io::Result<()> {
-        let _ = (stream, tap);
-        todo!("helper: output")
+        let mut out = Vec::new();
+        self.flush_partial_into(stream, &mut out, tap);
+        Ok(())
+    }
+
+    /// Bytes of formatted output lost so far because the sink could not take them
+    /// (full disk, rotation failure, sup's stdout full or closed).
+    pub fn dropped_bytes(&self) -> u64 {
+        self.dropped
+            + match &self.sink {
+                Sink::Inherit(c) => c.dropped,
+                _ => 0,
+            }
+    }
+
+    /// Bytes before the message in every formatted line: the `Inherit` prefix plus,
+    /// with timestamps, [`TIMESTAMP_PREFIX_LEN`] (years 0000–9999).
+    pub fn line_head_len(&self) -> usize {
+        self.head.prefix_len()
+            + if self.head.timestamps() {
+                TIMESTAMP_PREFIX_LEN
+            } else {
+                0
+            }
+    }
+
+    /// Whether `stream` has an incomplete line pending.
+    pub fn has_partial(&self, stream: Stream) -> bool {
+        !self.partial[stream.index()].is_empty()
+    }
+
+    fn flush_partial_into(&mut self, stream: Stream, out: &mut Vec<u8>, tap: Option<&mut Vec<u8>>) {
+        let partial = &mut self.partial[stream.index()];
+        if partial.is_empty() {
+            return;
+        }
+        self.head.refresh();
+        lines::flush_partial(self.head.bytes(), partial, out);
+        self.emit(stream, out, tap);
+        out.clear();
+    }
+
+    /// Hands formatted complete lines to the sink and the tap.
+    fn emit(&mut self, stream: Stream, out: &[u8], tap: Option<&mut Vec<u8>>) {
+        if out.is_empty() {
+            return;
+        }
+        if let Some(tap) = tap {
+            tap.extend_from_slice(out);
+        }
+        let result = match &mut self.sink {
+            Sink::File(f) => f.write(out),
+            Sink::Inherit(c) => {
+                let fd = match stream {
+                    Stream::Stdout => libc::STDOUT_FILENO,
+                    Stream::Stderr => libc::STDERR_FILENO,
+                };
+                c.write(fd, out);
+                Ok(())
+            }
+            Sink::Discard => Ok(()),
+        };
+        match result {
+            Ok(()) => self.last_error = None,
+            Err(e) => {
+                self.dropped += out.len() as u64;
+                if self.last_error != Some(e.kind()) {
+                    log::warn!("unit output lost: {e}");
+                    self.last_error = Some(e.kind());
+                }
+            }
+        }
     }
 }
 
-/// The last `n` lines of the log file at `path` (and, if it has fewer, of `path.1`),
-/// oldest first, without newlines. A missing file gives an empty list.
-pub fn tail_lines(path: &Path, n: usize) -> io::Result<Vec<String>> {
-    let _ = (path, n);
-    todo!("helper: output")
-}
-
-/// RFC 3339 in UTC with microseconds: `2026-11-27T13:00:00.123456Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    let _ = t;
-    todo!("helper: output")
+/// One `read(2)` into `buf`.
+fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a live, exclusively borrowed region of `buf.len()` writable
+    // bytes for the whole call, and `fd` is borrowed, so it stays open during it.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }

@@ -1,0 +1,399 @@
+//! Tests of `UnitOutput` over real pipes and files: line reassembly, stream
+//! separation, timestamps, EOF, rotation, tail and the tap.
+
+use super::sink::Console;
+use super::*;
+use std::fs;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+/// A fresh, empty directory under the system temp dir.
+pub(super) fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "sup-output-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A pipe whose read end is non-blocking: (read, write).
+pub(super) fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(r, 0, "pipe2: {}", io::Error::last_os_error());
+    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    set_nonblocking(&rd);
+    (rd, wr)
+}
+
+pub(super) fn set_nonblocking(fd: &OwnedFd) {
+    // SAFETY: fcntl on an fd we own; F_SETFL with O_NONBLOCK touches only its flags.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    assert_eq!(r, 0);
+}
+
+pub(super) fn write_all(fd: &OwnedFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        // SAFETY: `data` is a live buffer of `data.len()` bytes; `fd` is open (owned).
+        let n = unsafe { libc::write(fd.as_raw_fd(), data.as_ptr().cast(), data.len()) };
+        assert!(n > 0, "write: {}", io::Error::last_os_error());
+        data = &data[n as usize..];
+    }
+}
+
+fn file_dest(path: &Path, max_size: u64, keep: u32) -> Destination {
+    Destination::File {
+        path: path.to_path_buf(),
+        max_size,
+        keep,
+    }
+}
+
+fn read_all(
+    out: &mut UnitOutput,
+    stream: Stream,
+    rd: &OwnedFd,
+    tap: Option<&mut Vec<u8>>,
+) -> ReadOutcome {
+    out.read_from(stream, rd.as_fd(), 1 << 20, tap).unwrap()
+}
+
+#[test]
+fn lines_split_across_reads_are_reassembled_and_eof_flushes() {
+    let dir = temp_dir("reassemble");
+    let path = dir.join("sub/dir/u.log");
+    let mut out = UnitOutput::new(file_dest(&path, 0, 5), false).unwrap();
+    let (rd, wr) = pipe();
+    for piece in [&b"ab"[..], b"c\nde", b"f\n\n", b"g"] {
+        write_all(&wr, piece);
+        let o = read_all(&mut out, Stream::Stdout, &rd, None);
+        assert_eq!(
+            o,
+            ReadOutcome {
+                bytes: piece.len(),
+                eof: false,
+                more: false
+            }
+        );
+    }
+    assert_eq!(fs::read(&path).unwrap(), b"abc\ndef\n\n");
+    assert!(out.has_partial(Stream::Stdout));
+    drop(wr);
+    let o = read_all(&mut out, Stream::Stdout, &rd, None);
+    assert!(o.eof && !o.more && o.bytes == 0);
+    assert_eq!(fs::read(&path).unwrap(), b"abc\ndef\n\ng\n");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    assert_eq!(
+        fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o755
+    );
+}
+
+#[test]
+fn stdout_and_stderr_partials_do_not_mix() {
+    let dir = temp_dir("streams");
+    let path = dir.join("u.log");
+    let mut out = UnitOutput::new(file_dest(&path, 0, 5), false).unwrap();
+    let (ord, owr) = pipe();
+    let (erd, ewr) = pipe();
+    write_all(&owr, b"out-start ");
+    read_all(&mut out, Stream::Stdout, &ord, None);
+    write_all(&ewr, b"err-start ");
+    read_all(&mut out, Stream::Stderr, &erd, None);
+    write_all(&owr, b"out-end\nout-2 ");
+    read_all(&mut out, Stream::Stdout, &ord, None);
+    write_all(&ewr, b"err-end\n");
+    read_all(&mut out, Stream::Stderr, &erd, None);
+    out.flush_partial(Stream::Stdout, None).unwrap();
+    out.flush_partial(Stream::Stderr, None).unwrap();
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "out-start out-end\nerr-start err-end\nout-2 \n"
+    );
+}
+
+#[test]
+fn timestamps_have_rfc3339_shape_and_do_not_go_back() {
+    let dir = temp_dir("ts");
+    let path = dir.join("u.log");
+    let mut out = UnitOutput::new(file_dest(&path, 0, 5), true).unwrap();
+    let (rd, wr) = pipe();
+    for i in 0..50 {
+        write_all(&wr, format!("line {i}\nx").as_bytes());
+        read_all(&mut out, Stream::Stdout, &rd, None);
+    }
+    let text = fs::read_to_string(&path).unwrap();
+    let mut last = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let (ts, rest) = line.split_at(TIMESTAMP_PREFIX_LEN);
+        let want = if i == 0 {
+            "line 0".to_string()
+        } else {
+            format!("xline {i}")
+        };
+        assert_eq!(rest, want);
+        let b = ts.as_bytes();
+        for (pos, c) in [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (26, b'Z'),
+            (27, b' '),
+        ] {
+            assert_eq!(b[pos], c, "{ts:?}");
+        }
+        assert!(b
+            .iter()
+            .enumerate()
+            .all(|(p, c)| [4, 7, 10, 13, 16, 19, 26, 27].contains(&p) || c.is_ascii_digit()));
+        assert!(*ts >= *last, "{ts} < {last}");
+        last = ts.to_string();
+    }
+    assert_eq!(text.lines().count(), 50);
+    let now = rfc3339(SystemTime::now());
+    assert_eq!(&last[..13], &now[..13], "timestamp is in UTC, now");
+}
+
+#[test]
+fn budget_stops_with_more() {
+    let dir = temp_dir("budget");
+    let path = dir.join("u.log");
+    let mut out = UnitOutput::new(file_dest(&path, 0, 5), false).unwrap();
+    let (rd, wr) = pipe();
+    write_all(&wr, &b"0123456789\n".repeat(100));
+    let o = out
+        .read_from(Stream::Stdout, rd.as_fd(), 300, None)
+        .unwrap();
+    assert_eq!(
+        o,
+        ReadOutcome {
+            bytes: 300,
+            eof: false,
+            more: true
+        }
+    );
+    let o = read_all(&mut out, Stream::Stdout, &rd, None);
+    assert_eq!(
+        o,
+        ReadOutcome {
+            bytes: 800,
+            eof: false,
+            more: false
+        }
+    );
+    assert_eq!(fs::read(&path).unwrap().len(), 1100);
+}
+
+fn numbered(range: std::ops::Range<usize>) -> Vec<u8> {
+    range
+        .flat_map(|i| format!("line {i:05}\n").into_bytes())
+        .collect()
+}
+
+#[test]
+fn rotation_keeps_at_most_keep_files_each_within_max_size() {
+    let dir = temp_dir("rotate");
+    let path = dir.join("u.log");
+    let (max, keep) = (200u64, 3u32);
+    let mut out = UnitOutput::new(file_dest(&path, max, keep), false).unwrap();
+    let (rd, wr) = pipe();
+    let mut tap = Vec::new();
+    for batch in 0..40 {
+        write_all(&wr, &numbered(batch * 7..batch * 7 + 7));
+        read_all(&mut out, Stream::Stdout, &rd, Some(&mut tap));
+    }
+    // A single line larger than max_size gets a file of its own.
+    let big = format!("{}\n", "B".repeat(300));
+    write_all(&wr, big.as_bytes());
+    write_all(&wr, b"after\n");
+    read_all(&mut out, Stream::Stdout, &rd, Some(&mut tap));
+    assert!(!rotated_exists(&path, keep + 1));
+    let mut all = Vec::new();
+    for n in (1..=keep).rev() {
+        let data = fs::read(super::sink::rotated_path(&path, n)).unwrap();
+        assert!(
+            data.len() as u64 <= max || data == big.as_bytes(),
+            "file .{n}: {}",
+            data.len()
+        );
+        assert!(data.ends_with(b"\n"));
+        all.extend_from_slice(&data);
+    }
+    assert_eq!(fs::read(&path).unwrap(), b"after\n");
+    all.extend_from_slice(b"after\n");
+    assert_eq!(
+        fs::read(super::sink::rotated_path(&path, 1)).unwrap(),
+        big.as_bytes()
+    );
+    // The kept files are exactly the newest part of everything written.
+    assert!(
+        tap.ends_with(&all),
+        "rotated files are the tail of the output"
+    );
+
+    // tail across the rotation boundary: `path` has 1 line, the rest comes from `.1`.
+    let lines = tail_lines(&path, 2).unwrap();
+    assert_eq!(lines, vec!["B".repeat(300), "after".to_string()]);
+    let lines = tail_lines(&path, 5).unwrap();
+    assert_eq!(lines.len(), 2, "only path and path.1 are read");
+}
+
+fn rotated_exists(path: &Path, n: u32) -> bool {
+    super::sink::rotated_path(path, n).exists()
+}
+
+#[test]
+fn rotation_with_keep_zero_truncates() {
+    let dir = temp_dir("keep0");
+    let path = dir.join("u.log");
+    let mut out = UnitOutput::new(file_dest(&path, 100, 0), false).unwrap();
+    let (rd, wr) = pipe();
+    for batch in 0..10 {
+        write_all(&wr, &numbered(batch * 5..batch * 5 + 5));
+        read_all(&mut out, Stream::Stdout, &rd, None);
+        assert!(fs::metadata(&path).unwrap().len() <= 100);
+    }
+    assert!(!rotated_exists(&path, 1));
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.ends_with("line 00049\n"), "{text}");
+}
+
+#[test]
+fn rotation_continues_an_existing_file_size() {
+    let dir = temp_dir("existing");
+    let path = dir.join("u.log");
+    fs::write(&path, "old line that is long enough\n".repeat(3)).unwrap();
+    let mut out = UnitOutput::new(file_dest(&path, 100, 2), false).unwrap();
+    let (rd, wr) = pipe();
+    write_all(&wr, b"new line that does not fit\n");
+    read_all(&mut out, Stream::Stdout, &rd, None);
+    assert_eq!(fs::read(&path).unwrap(), b"new line that does not fit\n");
+    assert_eq!(
+        fs::read(super::sink::rotated_path(&path, 1)).unwrap().len(),
+        87
+    );
+}
+
+#[test]
+fn tap_receives_exactly_what_the_file_receives() {
+    let dir = temp_dir("tap");
+    let path = dir.join("u.log");
+    let mut out = UnitOutput::new(file_dest(&path, 0, 5), true).unwrap();
+    let (ord, owr) = pipe();
+    let (erd, ewr) = pipe();
+    let mut tap = Vec::new();
+    write_all(&owr, b"one\ntw");
+    write_all(&ewr, b"err\npart");
+    read_all(&mut out, Stream::Stdout, &ord, Some(&mut tap));
+    read_all(&mut out, Stream::Stderr, &erd, Some(&mut tap));
+    write_all(&owr, b"o\n");
+    read_all(&mut out, Stream::Stdout, &ord, None);
+    let untapped = fs::read(&path).unwrap().len();
+    drop(ewr);
+    let before = tap.len();
+    assert!(read_all(&mut out, Stream::Stderr, &erd, Some(&mut tap)).eof);
+    let file = fs::read(&path).unwrap();
+    assert_eq!(&file[..before], &tap[..before]);
+    assert_eq!(&file[untapped..], &tap[before..]);
+    assert!(tap.ends_with(b"Z part\n"));
+
+    // Discard still feeds the tap, and nothing else.
+    let mut discard = UnitOutput::new(Destination::Discard, false).unwrap();
+    let (rd, wr) = pipe();
+    write_all(&wr, b"a\nb");
+    let mut tap = Vec::new();
+    read_all(&mut discard, Stream::Stdout, &rd, Some(&mut tap));
+    drop(wr);
+    read_all(&mut discard, Stream::Stdout, &rd, Some(&mut tap));
+    assert_eq!(tap, b"a\nb\n");
+    assert_eq!(discard.line_head_len(), 0);
+
+    // line_head_len locates the message in tapped lines.
+    let mut stamped = UnitOutput::new(Destination::Discard, true).unwrap();
+    let (rd, wr) = pipe();
+    write_all(&wr, b"hello\n");
+    let mut tap = Vec::new();
+    read_all(&mut stamped, Stream::Stderr, &rd, Some(&mut tap));
+    assert_eq!(&tap[stamped.line_head_len()..], b"hello\n");
+    let inherit = UnitOutput::new(
+        Destination::Inherit {
+            prefix: "web: ".into(),
+        },
+        true,
+    )
+    .unwrap();
+    assert_eq!(inherit.line_head_len(), 5 + TIMESTAMP_PREFIX_LEN);
+}
+
+#[test]
+fn tail_reads_backwards_and_handles_edges() {
+    let dir = temp_dir("tail");
+    let path = dir.join("u.log");
+    assert!(tail_lines(&path, 10).unwrap().is_empty(), "missing file");
+    fs::write(&path, "").unwrap();
+    assert!(tail_lines(&path, 10).unwrap().is_empty(), "empty file");
+    // Larger than several read blocks.
+    fs::write(&path, numbered(0..200_000)).unwrap();
+    let lines = tail_lines(&path, 3).unwrap();
+    assert_eq!(lines, vec!["line 199997", "line 199998", "line 199999"]);
+    assert_eq!(tail_lines(&path, 0).unwrap(), Vec::<String>::new());
+    let lines = tail_lines(&path, 10_000).unwrap();
+    assert_eq!(lines.len(), 10_000);
+    assert_eq!(lines[0], "line 190000");
+    // No trailing newline, empty lines, invalid UTF-8.
+    fs::write(&path, b"a\n\n\xffb\nlast").unwrap();
+    assert_eq!(
+        tail_lines(&path, 10).unwrap(),
+        vec!["a", "", "\u{fffd}b", "last"]
+    );
+    assert_eq!(tail_lines(&path, 2).unwrap(), vec!["\u{fffd}b", "last"]);
+    // Fewer lines than asked: the rest from path.1, oldest first.
+    fs::write(super::sink::rotated_path(&path, 1), "r1\nr2\nr3\n").unwrap();
+    fs::write(&path, "c1\n").unwrap();
+    assert_eq!(tail_lines(&path, 3).unwrap(), vec!["r2", "r3", "c1"]);
+    assert_eq!(tail_lines(&path, 9).unwrap(), vec!["r1", "r2", "r3", "c1"]);
+}
+
+#[test]
+fn console_drops_instead_of_blocking_on_a_full_pipe() {
+    let (rd, wr) = pipe();
+    let mut console = Console::default();
+    // Fill the pipe (made non-blocking for filling only).
+    set_nonblocking(&wr);
+    let block = [b'x'; 4096];
+    // SAFETY: `block` is a live 4096-byte buffer; `wr` is open.
+    while unsafe { libc::write(wr.as_raw_fd(), block.as_ptr().cast(), block.len()) } > 0 {}
+    // SAFETY: fcntl on an fd we own; clears O_NONBLOCK only.
+    unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_SETFL, 0) };
+    let start = std::time::Instant::now();
+    console.write(wr.as_raw_fd(), b"web: hello\n");
+    console.write(wr.as_raw_fd(), b"web: again\n");
+    assert_eq!(console.dropped, 22);
+    assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    // Drain; the next line gets through whole.
+    let mut buf = vec![0u8; 1 << 20];
+    while read_fd(rd.as_fd(), &mut buf).is_ok() {}
+    console.write(wr.as_raw_fd(), b"web: ok\n");
+    assert_eq!(console.dropped, 22);
+    let n = read_fd(rd.as_fd(), &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"web: ok\n");
+}
