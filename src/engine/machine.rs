@@ -504,7 +504,8 @@ impl Engine {
         let u = &mut self.units[i];
         u.starts.push_back(now);
         u.run_started = now;
-        u.exit = None;
+        u.reason = None;
+        u.message = None;
         self.set_state(i, State::Starting);
         self.fx.push(Effect::Spawn {
             unit: i,
