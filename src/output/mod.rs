@@ -225,7 +225,7 @@ impl UnitOutput {
                     s.out.clear();
                 }
             };
-            self.emit(stream, &s.out, tap.as_deref_mut());
+            self.emit(stream, &s.out, tap);
             result.map(|()| outcome)
         })
     }
