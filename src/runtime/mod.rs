@@ -283,7 +283,9 @@ impl Runtime {
                 log::debug!("{name}: process {pid} exited: {exit:?}")
             }
             EventKind::Spawned { pid } => log::debug!("{name}: started process {pid}"),
-            EventKind::RestartScheduled { delay } => log::info!("{name}: restarting in {}ms", delay.as_millis()),
+            EventKind::RestartScheduled { delay } => {
+                log::info!("{name}: restarting in {}ms", delay.as_millis())
+            }
         }
         let ev = status::event(self, unit, event);
         self.broadcast_event(ev);

@@ -19,10 +19,18 @@ impl UnitName {
         let mut chars = s.chars();
         match chars.next() {
             Some(c) if c.is_ascii_alphanumeric() => {}
-            _ => return Err(format!("invalid unit name {s:?}: must start with a letter or digit")),
+            _ => {
+                return Err(format!(
+                    "invalid unit name {s:?}: must start with a letter or digit"
+                ))
+            }
         }
-        if let Some(bad) = chars.find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
-            return Err(format!("invalid unit name {s:?}: character {bad:?} is not allowed"));
+        if let Some(bad) =
+            chars.find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        {
+            return Err(format!(
+                "invalid unit name {s:?}: character {bad:?} is not allowed"
+            ));
         }
         Ok(UnitName(s.to_string()))
     }

@@ -112,8 +112,8 @@ pub fn resolve_in(
             name: (!p.name.is_empty()).then_some(p.name),
         },
         // Only a group: keep the uid.
-        // SAFETY: getuid has no preconditions and cannot fail.
         None => Creds {
+            // SAFETY: getuid has no preconditions and cannot fail.
             uid: unsafe { libc::getuid() },
             gid,
             groups,
