@@ -58,6 +58,11 @@ pub enum Input {
     },
     /// `now` reached the deadline given by `next_deadline`.
     Tick,
+    /// The kernel OOM-killed a process in the unit's cgroup: its next exit is `oom`.
+    Oom(usize),
+    /// The unit's cgroup was frozen / thawed (`supctl pause` / `resume`).
+    Pause(usize),
+    Resume(usize),
 }
 
 /// What the runtime must do.

@@ -122,6 +122,7 @@ impl Runtime {
             Role::Main => spec.exec.clone(),
             Role::StopExec => spec.stop.exec.clone().unwrap_or_default(),
         };
+        let confine = self.confinement(unit, &spec, role)?;
         let req = SpawnSpec {
             argv,
             env: unit_env(&spec)?,
@@ -132,6 +133,7 @@ impl Runtime {
             rlimits: spec.rlimits.clone(),
             no_new_privileges: spec.no_new_privileges,
             capture: true,
+            confine,
         };
         self.ensure_output(unit, &spec);
         let child = self.platform.spawn(&req)?;
