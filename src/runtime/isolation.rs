@@ -151,7 +151,10 @@ impl Runtime {
             if !spec.resources.is_empty() || spec.slice.is_some() {
                 return Err(format!(
                     "resources/slice: cannot be enforced without a writable cgroup ({})",
-                    self.platform.cgroup_error.as_deref().unwrap_or("unavailable")
+                    self.platform
+                        .cgroup_error
+                        .as_deref()
+                        .unwrap_or("unavailable")
                 ));
             }
             return Ok(c);
@@ -187,10 +190,13 @@ impl Runtime {
                 .enumerate()
                 .filter(|(j, u)| {
                     *j != unit
-                        && u.state.is_live()
-                        && u.spec.as_ref().and_then(|sp| sp.slice.as_ref()).is_some_and(|us| {
-                            self.iso.chain(us.as_str()).iter().any(|c| c.name == s.name)
-                        })
+                        && self.occupies(*j)
+                        && u.spec
+                            .as_ref()
+                            .and_then(|sp| sp.slice.as_ref())
+                            .is_some_and(|us| {
+                                self.iso.chain(us.as_str()).iter().any(|c| c.name == s.name)
+                            })
                 })
                 .map(|(_, u)| u.name.to_string())
                 .collect();
@@ -206,6 +212,21 @@ impl Runtime {
             }
         }
         Ok(())
+    }
+
+    /// The unit counts toward quotas: live with a process (known to the engine, or
+    /// already in its cgroup while the engine has yet to learn its pid).
+    fn occupies(&self, j: usize) -> bool {
+        let u = self.engine.unit(j);
+        u.state.is_live()
+            && (u.pid.is_some()
+                || self
+                    .iso
+                    .units
+                    .get(&j)
+                    .and_then(|c| c.path.as_deref())
+                    .zip(self.cg())
+                    .is_some_and(|(p, cg)| !cg.pids(p).is_empty()))
     }
 
     fn watch_oom(&mut self, unit: usize, path: &str) -> Result<(), String> {
@@ -237,9 +258,14 @@ impl Runtime {
                 let c = std::ffi::CString::new(file.to_string_lossy().as_bytes())
                     .map_err(|_| "path contains NUL".to_string())?;
                 // SAFETY: a valid inotify fd and a NUL-terminated path.
-                let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) };
+                let wd =
+                    unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_MODIFY) };
                 if wd == -1 {
-                    return Err(format!("inotify {}: {}", file.display(), std::io::Error::last_os_error()));
+                    return Err(format!(
+                        "inotify {}: {}",
+                        file.display(),
+                        std::io::Error::last_os_error()
+                    ));
                 }
                 self.iso.wds.insert(wd, unit);
                 self.iso.units.entry(unit).or_default().wd = Some(wd);
@@ -273,7 +299,10 @@ impl Runtime {
                     .eventfd
                     .replace((token, efd, ofd))
                 {
-                    let _ = self.poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
+                    let _ = self
+                        .poll
+                        .registry()
+                        .deregister(&mut SourceFd(&fd.as_raw_fd()));
                     self.iso.tokens.remove(&old);
                 }
             }
@@ -302,7 +331,8 @@ impl Runtime {
                 let mut off = 0usize;
                 while off + 16 <= n as usize {
                     let wd = i32::from_ne_bytes(buf[off..off + 4].try_into().expect("4 bytes"));
-                    let len = u32::from_ne_bytes(buf[off + 12..off + 16].try_into().expect("4 bytes"));
+                    let len =
+                        u32::from_ne_bytes(buf[off + 12..off + 16].try_into().expect("4 bytes"));
                     if let Some(&u) = self.iso.wds.get(&wd) {
                         units.push(u);
                     }
@@ -410,7 +440,10 @@ impl Runtime {
                     }
                 }
                 if let Some((t, fd, _)) = c.eventfd {
-                    let _ = self.poll.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
+                    let _ = self
+                        .poll
+                        .registry()
+                        .deregister(&mut SourceFd(&fd.as_raw_fd()));
                     self.iso.tokens.remove(&t);
                 }
             }
@@ -492,11 +525,15 @@ impl Runtime {
                     .engine
                     .units()
                     .iter()
-                    .filter(|u| {
-                        u.state.is_live()
-                            && u.spec.as_ref().and_then(|sp| sp.slice.as_ref()).is_some_and(|us| {
-                                self.iso.chain(us.as_str()).iter().any(|c| c.name == s.name)
-                            })
+                    .enumerate()
+                    .filter(|(j, u)| {
+                        self.occupies(*j)
+                            && u.spec
+                                .as_ref()
+                                .and_then(|sp| sp.slice.as_ref())
+                                .is_some_and(|us| {
+                                    self.iso.chain(us.as_str()).iter().any(|c| c.name == s.name)
+                                })
                     })
                     .count() as u32;
                 SliceStatus {

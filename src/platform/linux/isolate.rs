@@ -66,7 +66,12 @@ pub fn describe(n: u32, c: &Confinement, cause: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let root = || c.root.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+    let root = || {
+        c.root
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    };
     Some(match step {
         IsoStep::Cgroup => format!("cgroup: cannot join the unit's cgroup: {cause}"),
         IsoStep::UserNs => format!("namespaces: user: setup by sup failed: {cause}"),
@@ -266,7 +271,20 @@ pub unsafe fn enter_cgroup(p: &Prep) -> ChildResult {
         if n != 1 {
             return Err(IsoStep::UserNs);
         }
-        return Ok(());
+        // Become the namespace's root (host ids of the mapped range): until now our
+        // ids were sup's, which the map does not cover.
+        // SAFETY: plain id system calls.
+        let r = unsafe {
+            if libc::setgroups(0, std::ptr::null()) == -1
+                || libc::setresgid(0, 0, 0) == -1
+                || libc::setresuid(0, 0, 0) == -1
+            {
+                -1
+            } else {
+                0
+            }
+        };
+        return ok_if(r, IsoStep::UserNs);
     }
     for fd in &p.cgroup_fds {
         // SAFETY: writes a static buffer to an fd opened before fork.
@@ -291,12 +309,24 @@ pub unsafe fn enter_namespaces(p: &Prep) -> ChildResult {
         let null = std::ptr::null::<libc::c_char>();
         if p.mount {
             ok_if(
-                libc::mount(null, SLASH.as_ptr(), null, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()),
+                libc::mount(
+                    null,
+                    SLASH.as_ptr(),
+                    null,
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ),
                 IsoStep::MountPrivate,
             )?;
             if let Some(root) = &p.root {
                 ok_if(
-                    libc::mount(root.as_ptr(), root.as_ptr(), null, libc::MS_BIND | libc::MS_REC, std::ptr::null()),
+                    libc::mount(
+                        root.as_ptr(),
+                        root.as_ptr(),
+                        null,
+                        libc::MS_BIND | libc::MS_REC,
+                        std::ptr::null(),
+                    ),
                     IsoStep::Root,
                 )?;
                 ok_if(libc::chdir(root.as_ptr()), IsoStep::Root)?;
@@ -439,7 +469,10 @@ pub unsafe fn caps_before_creds(p: &Prep, switching_user: bool) -> ChildResult {
     unsafe {
         caps::drop_bounding(c).map_err(|_| IsoStep::CapBounding)?;
         if switching_user {
-            ok_if(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0), IsoStep::KeepCaps)?;
+            ok_if(
+                libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0),
+                IsoStep::KeepCaps,
+            )?;
         }
     }
     Ok(())

@@ -204,7 +204,8 @@ impl Cgroups {
             write(&leaf.join("cgroup.procs"), &pid.to_string())?;
             v2::enable_down(root, &base, true);
             let enabled = read(&base.join("cgroup.subtree_control")).unwrap_or_default();
-            self.hierarchies[0].controllers = enabled.split_whitespace().map(String::from).collect();
+            self.hierarchies[0].controllers =
+                enabled.split_whitespace().map(String::from).collect();
         }
         Ok(())
     }
@@ -366,7 +367,10 @@ impl Cgroups {
             if self.version == Version::V2 {
                 // sup itself is in `supervisor`: move it back up first.
                 if let Some(parent) = h.base.parent() {
-                    let _ = write(&parent.join("cgroup.procs"), &std::process::id().to_string());
+                    let _ = write(
+                        &parent.join("cgroup.procs"),
+                        &std::process::id().to_string(),
+                    );
                 }
             }
             remove_tree(&h.base);
@@ -435,7 +439,13 @@ impl super::LinuxPlatform {
         let name = std::env::var("SUP_CGROUP")
             .ok()
             .filter(|n| !n.is_empty() && !n.contains('/'))
-            .unwrap_or_else(|| if pid == 1 { "sup".into() } else { format!("sup-{pid}") });
+            .unwrap_or_else(|| {
+                if pid == 1 {
+                    "sup".into()
+                } else {
+                    format!("sup-{pid}")
+                }
+            });
         self.cgroup_root = root.clone();
         let result = (|| -> Result<Cgroups> {
             let version = detect(&root).ok_or_else(|| {

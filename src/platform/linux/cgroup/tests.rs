@@ -53,7 +53,10 @@ fn v2_layout_files_and_limits() {
     let mut cg = Cgroups::plan(&root, Version::V2, &own, "sup").unwrap();
     // A plain directory tree does not propagate controllers: pretend it did.
     touch(&root.join("sup/cgroup.controllers"), "cpu io memory pids");
-    touch(&root.join("sup/cgroup.subtree_control"), "cpu io memory pids");
+    touch(
+        &root.join("sup/cgroup.subtree_control"),
+        "cpu io memory pids",
+    );
     cg.setup(&root, 4242).unwrap();
     assert_eq!(
         fs::read_to_string(root.join("sup/supervisor/cgroup.procs")).unwrap(),
@@ -87,7 +90,10 @@ fn v2_layout_files_and_limits() {
         vec![dir.join("cgroup.procs")]
     );
     assert_eq!(cg.display(&root, "web.slice/app"), "/sup/web.slice/app");
-    touch(&dir.join("memory.events"), "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n");
+    touch(
+        &dir.join("memory.events"),
+        "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n",
+    );
     touch(&dir.join("memory.current"), "1234\n");
     touch(&dir.join("cpu.stat"), "usage_usec 99\nuser_usec 1\n");
     touch(&dir.join("pids.current"), "3\n");
@@ -164,7 +170,10 @@ fn v1_layout_files_and_limits() {
     assert_eq!(r("cpu", "cpu.shares"), "2048");
     assert_eq!(r("cpu", "cpu.cfs_period_us"), "100000");
     assert_eq!(r("cpu", "cpu.cfs_quota_us"), "20000");
-    assert_eq!(r("memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
+    assert_eq!(
+        r("memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
     assert_eq!(
         r("memory", "memory.soft_limit_in_bytes"),
         (48u64 << 20).to_string()

@@ -38,22 +38,50 @@ fn set(cg: &Cgroups, path: &str, ctrl: &str, file: &str, value: &str, key: &str)
 pub fn apply(cg: &Cgroups, path: &str, res: &Resources, pre: &str) -> Result<()> {
     let key = |k: &str| format!("{pre}.{k}");
     if let Some(w) = res.cpu_weight {
-        set(cg, path, "cpu", "cpu.shares", &shares(w).to_string(), &key("cpu_weight"))?;
+        set(
+            cg,
+            path,
+            "cpu",
+            "cpu.shares",
+            &shares(w).to_string(),
+            &key("cpu_weight"),
+        )?;
     }
     if let Some(c) = res.cpu_max {
         let k = key("cpu_max");
         let period = 100_000u64;
         let quota = ((c * period as f64).round() as u64).max(1000);
-        set(cg, path, "cpu", "cpu.cfs_period_us", &period.to_string(), &k)?;
+        set(
+            cg,
+            path,
+            "cpu",
+            "cpu.cfs_period_us",
+            &period.to_string(),
+            &k,
+        )?;
         set(cg, path, "cpu", "cpu.cfs_quota_us", &quota.to_string(), &k)?;
     }
     if let Some(m) = res.memory_max {
         let k = key("memory_max");
-        set(cg, path, "memory", "memory.limit_in_bytes", &m.to_string(), &k)?;
+        set(
+            cg,
+            path,
+            "memory",
+            "memory.limit_in_bytes",
+            &m.to_string(),
+            &k,
+        )?;
     }
     if let Some(m) = res.memory_high {
         let k = key("memory_high");
-        set(cg, path, "memory", "memory.soft_limit_in_bytes", &m.to_string(), &k)?;
+        set(
+            cg,
+            path,
+            "memory",
+            "memory.soft_limit_in_bytes",
+            &m.to_string(),
+            &k,
+        )?;
     }
     if let Some(swap) = res.memory_swap_max {
         let k = key("memory_swap_max");
@@ -64,16 +92,30 @@ pub fn apply(cg: &Cgroups, path: &str, res: &Resources, pre: &str) -> Result<()>
             )));
         };
         let total = mem.saturating_add(swap);
-        set(cg, path, "memory", "memory.memsw.limit_in_bytes", &total.to_string(), &k)?;
+        set(
+            cg,
+            path,
+            "memory",
+            "memory.memsw.limit_in_bytes",
+            &total.to_string(),
+            &k,
+        )?;
     }
     if let Some(w) = res.io_weight {
         let k = key("io_weight");
-        set(cg, path, "blkio", "blkio.weight", &blkio_weight(w).to_string(), &k)?;
+        set(
+            cg,
+            path,
+            "blkio",
+            "blkio.weight",
+            &blkio_weight(w).to_string(),
+            &k,
+        )?;
     }
     for io in &res.io_max {
         let k = key("io_max");
-        let (maj, min) = device_numbers(&io.device)
-            .map_err(|e| CgroupError::Other(format!("{k}: {e}")))?;
+        let (maj, min) =
+            device_numbers(&io.device).map_err(|e| CgroupError::Other(format!("{k}: {e}")))?;
         for (file, v) in [
             ("blkio.throttle.read_bps_device", io.rbps),
             ("blkio.throttle.write_bps_device", io.wbps),
@@ -86,7 +128,14 @@ pub fn apply(cg: &Cgroups, path: &str, res: &Resources, pre: &str) -> Result<()>
         }
     }
     if let Some(p) = res.pids_max {
-        set(cg, path, "pids", "pids.max", &p.to_string(), &key("pids_max"))?;
+        set(
+            cg,
+            path,
+            "pids",
+            "pids.max",
+            &p.to_string(),
+            &key("pids_max"),
+        )?;
     }
     Ok(())
 }

@@ -80,32 +80,74 @@ pub fn io_max_line(maj: u64, min: u64, io: &crate::unit::IoMax) -> String {
 pub fn apply(cg: &Cgroups, path: &str, res: &Resources, pre: &str) -> Result<()> {
     let key = |k: &str| format!("{pre}.{k}");
     if let Some(w) = res.cpu_weight {
-        set(cg, path, "cpu", "cpu.weight", &w.to_string(), &key("cpu_weight"))?;
+        set(
+            cg,
+            path,
+            "cpu",
+            "cpu.weight",
+            &w.to_string(),
+            &key("cpu_weight"),
+        )?;
     }
     if let Some(c) = res.cpu_max {
-        set(cg, path, "cpu", "cpu.max", &cpu_max_value(c), &key("cpu_max"))?;
+        set(
+            cg,
+            path,
+            "cpu",
+            "cpu.max",
+            &cpu_max_value(c),
+            &key("cpu_max"),
+        )?;
     }
     if let Some(m) = res.memory_max {
-        set(cg, path, "memory", "memory.max", &m.to_string(), &key("memory_max"))?;
+        set(
+            cg,
+            path,
+            "memory",
+            "memory.max",
+            &m.to_string(),
+            &key("memory_max"),
+        )?;
     }
     if let Some(m) = res.memory_high {
-        set(cg, path, "memory", "memory.high", &m.to_string(), &key("memory_high"))?;
+        set(
+            cg,
+            path,
+            "memory",
+            "memory.high",
+            &m.to_string(),
+            &key("memory_high"),
+        )?;
     }
     if let Some(m) = res.memory_swap_max {
         let k = key("memory_swap_max");
         set(cg, path, "memory", "memory.swap.max", &m.to_string(), &k)?;
     }
     if let Some(w) = res.io_weight {
-        set(cg, path, "io", "io.weight", &format!("default {w}"), &key("io_weight"))?;
+        set(
+            cg,
+            path,
+            "io",
+            "io.weight",
+            &format!("default {w}"),
+            &key("io_weight"),
+        )?;
     }
     for io in &res.io_max {
         let k = key("io_max");
-        let (maj, min) = device_numbers(&io.device)
-            .map_err(|e| CgroupError::Other(format!("{k}: {e}")))?;
+        let (maj, min) =
+            device_numbers(&io.device).map_err(|e| CgroupError::Other(format!("{k}: {e}")))?;
         set(cg, path, "io", "io.max", &io_max_line(maj, min, io), &k)?;
     }
     if let Some(p) = res.pids_max {
-        set(cg, path, "pids", "pids.max", &p.to_string(), &key("pids_max"))?;
+        set(
+            cg,
+            path,
+            "pids",
+            "pids.max",
+            &p.to_string(),
+            &key("pids_max"),
+        )?;
     }
     Ok(())
 }
