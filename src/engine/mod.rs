@@ -11,6 +11,8 @@ mod timers;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_isolation;
 
 use std::time::Duration;
 
