@@ -226,7 +226,7 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
                 }
             } else {
                 print_status(units);
-                print_slices(reply.slices.as_deref().unwrap_or_default());
+                print_slices(reply.slices.as_deref().map_or(&[], Vec::as_slice));
             }
             EXIT_OK
         }

@@ -147,9 +147,11 @@ pub struct Reply {
     /// status
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub units: Option<Vec<UnitStatus>>,
-    /// status: the slices (when there are any)
+    /// status: the slices (when there are any). Boxed so `Reply` stays small (it is the
+    /// error type of the control handlers).
+    #[allow(clippy::box_collection)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slices: Option<Vec<SliceStatus>>,
+    pub slices: Option<Box<Vec<SliceStatus>>>,
     /// start, stop, restart, kill
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<OpResult>>,

@@ -554,7 +554,7 @@ impl Runtime {
                 );
                 let slices = self.slice_statuses();
                 if req.units.is_empty() && !slices.is_empty() {
-                    reply.slices = Some(slices);
+                    reply.slices = Some(Box::new(slices));
                 }
                 Some(reply)
             }),

@@ -56,17 +56,17 @@ const CAP_V3: u32 = 0x2008_0522;
 ///
 /// # Safety
 /// Async-signal-safe; only makes system calls with plain integers.
-pub unsafe fn drop_bounding(p: &CapsPrep) -> Result<(), ()> {
+pub unsafe fn drop_bounding(p: &CapsPrep) -> bool {
     for cap in 0..=p.last_cap {
         if p.keep & (1u64 << cap) == 0 {
             // SAFETY: prctl with integer arguments only.
             let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
             if r == -1 {
-                return Err(());
+                return false;
             }
         }
     }
-    Ok(())
+    true
 }
 
 /// Sets permitted = effective = inheritable = kept, then ambient = kept (so a non-root
@@ -74,7 +74,7 @@ pub unsafe fn drop_bounding(p: &CapsPrep) -> Result<(), ()> {
 ///
 /// # Safety
 /// Async-signal-safe; the pointers passed point to locals of this function.
-pub unsafe fn set_sets(p: &CapsPrep) -> Result<(), ()> {
+pub unsafe fn set_sets(p: &CapsPrep) -> bool {
     let mut hdr = CapHeader {
         version: CAP_V3,
         pid: 0,
@@ -97,7 +97,7 @@ pub unsafe fn set_sets(p: &CapsPrep) -> Result<(), ()> {
     // live until the call returns.
     let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) };
     if r == -1 {
-        return Err(());
+        return false;
     }
     // SAFETY: prctl with integer arguments only.
     unsafe {
@@ -109,7 +109,7 @@ pub unsafe fn set_sets(p: &CapsPrep) -> Result<(), ()> {
             0,
         ) == -1
         {
-            return Err(());
+            return false;
         }
         for cap in 0..=p.last_cap {
             if p.keep & (1u64 << cap) != 0
@@ -121,9 +121,9 @@ pub unsafe fn set_sets(p: &CapsPrep) -> Result<(), ()> {
                     0,
                 ) == -1
             {
-                return Err(());
+                return false;
             }
         }
     }
-    Ok(())
+    true
 }

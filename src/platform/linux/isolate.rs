@@ -467,7 +467,9 @@ pub unsafe fn caps_before_creds(p: &Prep, switching_user: bool) -> ChildResult {
     let Some(c) = &p.caps else { return Ok(()) };
     // SAFETY: integer-only prctl calls.
     unsafe {
-        caps::drop_bounding(c).map_err(|_| IsoStep::CapBounding)?;
+        if !caps::drop_bounding(c) {
+            return Err(IsoStep::CapBounding);
+        }
         if switching_user {
             ok_if(
                 libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0),
@@ -485,5 +487,9 @@ pub unsafe fn caps_before_creds(p: &Prep, switching_user: bool) -> ChildResult {
 pub unsafe fn caps_after_creds(p: &Prep) -> ChildResult {
     let Some(c) = &p.caps else { return Ok(()) };
     // SAFETY: see `caps::set_sets`.
-    unsafe { caps::set_sets(c).map_err(|_| IsoStep::Caps) }
+    if unsafe { caps::set_sets(c) } {
+        Ok(())
+    } else {
+        Err(IsoStep::Caps)
+    }
 }
