@@ -161,8 +161,10 @@ impl Runtime {
         };
         let path = self.iso.unit_path(spec);
         cg.create(&path).map_err(|e| format!("cgroup: {e}"))?;
-        cg.apply(&path, &spec.resources, "resources")
-            .map_err(|e| e.to_string())?;
+        if let Err(e) = cg.apply(&path, &spec.resources, "resources") {
+            let _ = cg.remove(&path);
+            return Err(e.to_string());
+        }
         c.cgroup_procs = cg.procs_files(&path);
         let oom_now = cg.stats(&path).oom_kills.unwrap_or(0);
         let entry = self.iso.units.entry(unit).or_default();
