@@ -410,3 +410,47 @@ fn without_a_cgroup_units_with_resources_fail_and_others_run() {
     assert!(msg.contains("resources") && msg.contains("cgroup"), "{msg}");
     assert!(plain.unwrap()["cgroup"].is_null());
 }
+
+/// `root` pivots into a directory holding a static busybox; `/proc` there is the new pid
+/// namespace's and `/tmp` a private tmpfs.
+#[test]
+fn root_pivots_into_a_directory() {
+    require_root!();
+    let busybox = ["/usr/bin/busybox", "/bin/busybox"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let Some(busybox) = busybox else {
+        eprintln!("skipped: no busybox to populate a root directory");
+        return;
+    };
+    let mut sup = Sup::prepare("root");
+    let rootfs = sup.path("rootfs");
+    for d in ["bin", "proc", "tmp"] {
+        fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+    fs::write(rootfs.join("marker"), "inside-the-root\n").unwrap();
+    sup.write_unit(
+        "jail",
+        &format!(
+            "exec: ['/bin/busybox', 'sh', '-c', 'cat /marker; echo \"ls $(/bin/busybox ls / | /bin/busybox tr \"\\n\" \" \")\"; echo \"procs $(/bin/busybox ls /proc | /bin/busybox grep -c \"^[0-9]\")\"; /bin/busybox touch /tmp/x && echo tmp-ok; echo done; /bin/busybox sleep 1000']\nnamespaces: [mount, pid]\nroot: {}\nprivate_tmp: true\nlog: {{timestamps: false}}\n",
+            rootfs.display()
+        ),
+    );
+    sup.launch();
+    let log = sup.logs.join("jail.log");
+    let done = || fs::read_to_string(&log).is_ok_and(|t| t.lines().any(|l| l == "done"));
+    assert!(wait_until(done, WAIT), "{}", sup.stderr_log());
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("inside-the-root"), "{text}");
+    assert!(text.contains("ls bin marker proc tmp"), "{text}");
+    // init (1) and the unit's shell (2), plus the ls/grep pipeline at most.
+    let procs: u32 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("procs "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(procs <= 5, "{text}");
+    assert!(text.contains("tmp-ok"), "{text}");
+    assert!(!rootfs.join("tmp/x").exists(), "/tmp was not private");
+}

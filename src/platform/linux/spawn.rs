@@ -192,7 +192,12 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     // system calls on data prepared above and never returns.
     let pid = unsafe { isolate::fork(&iso) };
     if pid == -1 {
-        return Err(io("fork", std::io::Error::last_os_error()));
+        let what = if iso.clone_flags != 0 {
+            "namespaces: clone (pid/user)"
+        } else {
+            "fork"
+        };
+        return Err(io(what, std::io::Error::last_os_error()));
     }
     if pid == 0 {
         // SAFETY: we are the freshly forked child; see `child_main`.
