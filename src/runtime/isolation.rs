@@ -390,12 +390,13 @@ impl Runtime {
         }
     }
 
-    /// `KillUnit`: the unit's cgroup when it has one, else its process group.
+    /// `KillUnit`: the unit's cgroup when it has one (each process signalled once), else
+    /// its process group.
     pub(super) fn kill_unit_fx(&mut self, unit: usize, pgid: u32, signal: i32) {
-        crate::platform::Platform::kill_unit(&mut self.platform, pgid, signal);
         let path = self.iso.units.get(&unit).and_then(|c| c.path.clone());
-        if let (Some(cg), Some(path)) = (self.platform.cgroups.as_ref(), path) {
-            cg.kill(&path, signal);
+        match (self.platform.cgroups.as_ref(), path) {
+            (Some(cg), Some(path)) => cg.kill(&path, signal),
+            _ => crate::platform::Platform::kill_unit(&mut self.platform, pgid, signal),
         }
     }
 
