@@ -226,3 +226,44 @@ fn v1_missing_memsw_says_swap_accounting_off() {
     assert!(err.contains("pids controller is not mounted"), "{err}");
     let _ = fs::remove_dir_all(&root);
 }
+
+#[test]
+fn value_conversions() {
+    assert_eq!(v2::cpu_max_value(1.5), "150000 100000");
+    assert_eq!(v2::cpu_max_value(0.001), "1000 100000");
+    let io = crate::unit::IoMax {
+        device: "/dev/sda".into(),
+        rbps: Some(1 << 20),
+        wiops: Some(100),
+        ..Default::default()
+    };
+    assert_eq!(v2::io_max_line(8, 0, &io), "8:0 rbps=1048576 wiops=100");
+    assert_eq!(v1::shares(100), 1024);
+    assert_eq!(v1::shares(1), 10);
+    assert_eq!(v1::blkio_weight(100), 500);
+    assert_eq!(v1::blkio_weight(1), 10);
+    assert_eq!(v1::blkio_weight(10000), 1000);
+    assert!(device_numbers(Path::new("/dev/null"))
+        .unwrap_err()
+        .contains("not a block device"));
+    assert_eq!(keyed("a 1\noom_kill 7\n", "oom_kill"), Some(7));
+    assert_eq!(keyed("oom_kill_disable 0\n", "oom_kill"), None);
+}
+
+#[test]
+fn stale_subtrees_of_dead_sups_are_removed() {
+    let root = tmp("stale");
+    touch(&root.join("pids/cgroup.procs"), "");
+    // pid 999999999 cannot exist; our own pid does.
+    fs::create_dir_all(root.join("pids/sup-999999999/app")).unwrap();
+    let mine = format!("sup-{}", std::process::id());
+    let own = parse_proc_cgroup("1:pids:/\n");
+    let cg = Cgroups::plan(&root, Version::V1, &own, "sup").unwrap();
+    fs::create_dir_all(root.join("pids").join(&mine)).unwrap();
+    fs::create_dir_all(root.join("pids/sup/old-unit")).unwrap();
+    cg.remove_stale();
+    assert!(!root.join("pids/sup-999999999").exists());
+    assert!(root.join("pids").join(&mine).exists());
+    assert!(!root.join("pids/sup/old-unit").exists());
+    let _ = fs::remove_dir_all(&root);
+}
