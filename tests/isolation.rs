@@ -303,8 +303,20 @@ fn pause_freezes_and_resume_thaws() {
     let s = sup.status("ticker");
     assert_eq!(s["state"], "paused");
     let pid = num(&s, "pid");
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    assert!(matches!(proc_state(&stat), Some('D' | 'T' | 'S')), "{stat}");
+    // The freezer itself says so (v1 freezer.state, v2 cgroup.events).
+    let freezer = format!(
+        "/sys/fs/cgroup/freezer/sup-{}/ticker/freezer.state",
+        sup.pid()
+    );
+    let events = format!(
+        "/sys/fs/cgroup{}/cgroup.events",
+        s["cgroup"].as_str().unwrap()
+    );
+    match (fs::read_to_string(&freezer), fs::read_to_string(&events)) {
+        (Ok(state), _) => assert_eq!(state.trim(), "FROZEN"),
+        (_, Ok(ev)) => assert!(ev.contains("frozen 1"), "{ev}"),
+        _ => panic!("neither {freezer} nor {events} readable"),
+    }
     let frozen = size();
     // Observation window: a running ticker appends every 20ms.
     std::thread::sleep(Duration::from_millis(300));
@@ -453,4 +465,41 @@ fn root_pivots_into_a_directory() {
     assert!(procs <= 5, "{text}");
     assert!(text.contains("tmp-ok"), "{text}");
     assert!(!rootfs.join("tmp/x").exists(), "/tmp was not private");
+}
+
+/// In a pid namespace sup's minimal init (PID 1 inside) reaps the unit's orphans and
+/// forwards the stop signal to the unit.
+#[test]
+fn pid_namespace_init_reaps_orphans_and_forwards_stop() {
+    require_root!();
+    let sup = Sup::start(
+        "pidinit",
+        &[(
+            "orphans",
+            "exec: 'for i in 1 2 3 4 5; do (sleep 0.1 &); done; exec sleep 1000'\nnamespaces: [pid, mount]\n",
+        )],
+    );
+    let init = num(&sup.wait_state("orphans", "running"), "pid") as u32;
+    let children = || -> Vec<i32> {
+        fs::read_to_string(format!("/proc/{init}/task/{init}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    };
+    assert!(
+        wait_until(
+            || children().len() == 1 && zombie_children(init).is_empty(),
+            WAIT
+        ),
+        "init {init} children: {:?}, zombies: {:?}",
+        children(),
+        zombie_children(init)
+    );
+    let (code, _, err) = sup.supctl(&["stop", "orphans"]);
+    assert_eq!(code, 0, "{err}");
+    let s = sup.status("orphans");
+    assert_eq!(s["state"], "stopped");
+    // The unit died of the forwarded SIGTERM: the init exits 128 + 15.
+    assert_eq!(s["exit"]["code"], 143, "{s}");
 }
