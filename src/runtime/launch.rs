@@ -26,6 +26,9 @@ const NOT_INHERITED: &[&str] = &[
     "SUP_UNITS",
     "SUP_LOG_DIR",
     "SUP_LOG",
+    "SUP_CGROUP",
+    "SUP_CGROUP_ROOT",
+    "SUP_USERNS_RANGE",
 ];
 
 /// sup's environment as passed to units (non-UTF-8 entries are dropped).
