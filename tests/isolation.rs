@@ -503,3 +503,30 @@ fn pid_namespace_init_reaps_orphans_and_forwards_stop() {
     // The unit died of the forwarded SIGTERM: the init exits 128 + 15.
     assert_eq!(s["exit"]["code"], 143, "{s}");
 }
+
+/// An OOM kill of a child (the main process survives) is noticed from the kernel's
+/// notification alone (no exit to trigger a check): `oom` event and `oom_kills` 1.
+#[test]
+fn oom_of_a_child_is_reported_by_notification() {
+    require_cgroups!();
+    let sup = Sup::start(
+        "oomchild",
+        &[(
+            "parent",
+            "exec: 'tail /dev/zero; exec sleep 1000'\nresources: {memory_max: 24M, memory_swap_max: 0}\nlog: {file: false}\n",
+        )],
+    );
+    // (The kill may precede any `events` subscription: check status and sup's log.)
+    let s = sup.wait_for("parent", |s| s["oom_kills"] == 1, WAIT);
+    assert_eq!(s["state"], "running", "{s}");
+    assert!(
+        wait_until(
+            || sup
+                .stderr_log()
+                .contains("parent: the kernel OOM killer killed 1"),
+            WAIT
+        ),
+        "{}",
+        sup.stderr_log()
+    );
+}

@@ -344,7 +344,27 @@ impl Runtime {
         }
         units.dedup();
         for u in units {
+            if self.iso.tokens.contains_key(&token) {
+                self.await_v1_oom_kill(u);
+            }
             self.check_oom(u);
+        }
+    }
+
+    /// v1 signals the eventfd when the cgroup *enters* OOM, just before the kernel picks
+    /// and kills a victim: wait (bounded, 100 ms) for `oom_kill` to move. Rare event; an
+    /// OOM that ends without a kill (memory freed meanwhile) only costs this wait.
+    fn await_v1_oom_kill(&self, unit: usize) {
+        let Some(path) = self.iso.units.get(&unit).and_then(|c| c.path.as_deref()) else {
+            return;
+        };
+        let Some(cg) = self.cg() else { return };
+        let seen = self.iso.units.get(&unit).map_or(0, |c| c.oom_seen);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
+        while cg.stats(path).oom_kills.is_some_and(|n| n <= seen)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 
