@@ -35,6 +35,8 @@ p=$(cat "/sys/fs/cgroup$cg/pids.current" 2>/dev/null)
 [ "$(awk '$1 == "max" {print $2}' "/sys/fs/cgroup$cg/pids.events")" -gt 0 ] 2>/dev/null || fail "pids.max never hit"
 t0=$(date +%s); supctl status >/dev/null || fail "status failed during the fork bomb"
 [ $(( $(date +%s) - t0 )) -le 2 ] || fail "status took more than 2s during the fork bomb"
+supctl stop iso-bomb >/dev/null || fail "stopping the fork bomb failed"
+[ -d "/sys/fs/cgroup$cg" ] && fail "/sys/fs/cgroup$cg left behind after stopping the fork bomb"
 
 # limits in files
 wait_state iso-limits running 10 || fail "iso-limits is $(field iso-limits state)"
