@@ -36,6 +36,7 @@ p=$(cat "/sys/fs/cgroup$cg/pids.current" 2>/dev/null)
 t0=$(date +%s); supctl status >/dev/null || fail "status failed during the fork bomb"
 [ $(( $(date +%s) - t0 )) -le 2 ] || fail "status took more than 2s during the fork bomb"
 supctl stop iso-bomb >/dev/null || fail "stopping the fork bomb failed"
+n=0; while [ $n -lt 30 ] && [ -d "/sys/fs/cgroup$cg" ]; do sleep 0.1; n=$((n+1)); done
 [ -d "/sys/fs/cgroup$cg" ] && fail "/sys/fs/cgroup$cg left behind after stopping the fork bomb"
 
 # limits in files
