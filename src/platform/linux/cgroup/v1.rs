@@ -27,7 +27,7 @@ fn set(cg: &Cgroups, path: &str, ctrl: &str, file: &str, value: &str, key: &str)
     if !f.exists() {
         let why = match file {
             "memory.memsw.limit_in_bytes" => " (swap accounting off)",
-            "blkio.weight" => " (no proportional I/O scheduler: needs CFQ or BFQ)",
+            "blkio.weight" => " (nor blkio.bfq.weight: no proportional I/O scheduler)",
             _ => "",
         };
         return Err(CgroupError::Other(format!("{key}: {file} missing{why}")));
@@ -103,14 +103,16 @@ pub fn apply(cg: &Cgroups, path: &str, res: &Resources, pre: &str) -> Result<()>
     }
     if let Some(w) = res.io_weight {
         let k = key("io_weight");
-        set(
-            cg,
-            path,
-            "blkio",
-            "blkio.weight",
-            &blkio_weight(w).to_string(),
-            &k,
-        )?;
+        // CFQ's blkio.weight, or BFQ's blkio.bfq.weight (same 10–1000 scale here).
+        let bfq = cg.dir("blkio", path).is_some_and(|d| {
+            !d.join("blkio.weight").exists() && d.join("blkio.bfq.weight").exists()
+        });
+        let file = if bfq {
+            "blkio.bfq.weight"
+        } else {
+            "blkio.weight"
+        };
+        set(cg, path, "blkio", file, &blkio_weight(w).to_string(), &k)?;
     }
     for io in &res.io_max {
         let k = key("io_max");
