@@ -530,3 +530,67 @@ fn oom_of_a_child_is_reported_by_notification() {
         sup.stderr_log()
     );
 }
+
+/// On a cgroup v1 host every key lands in its mapped file of the unit's cgroup.
+#[test]
+fn limits_land_in_the_v1_files() {
+    require_cgroups!();
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        eprintln!("skipped: cgroup v2 host (tests/vm/check-isolation.sh covers v2)");
+        return;
+    }
+    let loop0 = std::path::Path::new("/dev/loop0").exists();
+    let io = if loop0 {
+        ", io_max: [{device: /dev/loop0, rbps: 1M, wiops: 100}]"
+    } else {
+        ""
+    };
+    let sup = Sup::start(
+        "v1files",
+        &[(
+            "limited",
+            &format!("exec: [sleep, '1000']\nresources: {{cpu_weight: 200, cpu_max: \"1.5\", memory_max: 64M, memory_high: 48M, memory_swap_max: 16M, pids_max: 77{io}}}\n"),
+        )],
+    );
+    sup.wait_state("limited", "running");
+    let dir = |ctrl: &str| format!("/sys/fs/cgroup/{ctrl}/sup-{}/limited", sup.pid());
+    let mem = sup.status("limited")["cgroup"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let read = |path: String| fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(read(format!("{}/cpu.shares", dir("cpu"))).trim(), "2048");
+    assert_eq!(
+        read(format!("{}/cpu.cfs_quota_us", dir("cpu"))).trim(),
+        "150000"
+    );
+    assert_eq!(
+        read(format!("{}/cpu.cfs_period_us", dir("cpu"))).trim(),
+        "100000"
+    );
+    let m = format!("/sys/fs/cgroup/memory{mem}");
+    assert_eq!(
+        read(format!("{m}/memory.limit_in_bytes")).trim(),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(format!("{m}/memory.soft_limit_in_bytes")).trim(),
+        (48u64 << 20).to_string()
+    );
+    assert_eq!(
+        read(format!("{m}/memory.memsw.limit_in_bytes")).trim(),
+        (80u64 << 20).to_string()
+    );
+    assert_eq!(read(format!("{}/pids.max", dir("pids"))).trim(), "77");
+    if loop0 {
+        let b = dir("blkio");
+        assert_eq!(
+            read(format!("{b}/blkio.throttle.read_bps_device")).trim(),
+            "7:0 1048576"
+        );
+        assert_eq!(
+            read(format!("{b}/blkio.throttle.write_iops_device")).trim(),
+            "7:0 100"
+        );
+    }
+}
