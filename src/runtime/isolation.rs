@@ -414,7 +414,23 @@ impl Runtime {
     /// its process group.
     pub(super) fn kill_unit_fx(&mut self, unit: usize, pgid: u32, signal: i32) {
         let path = self.iso.units.get(&unit).and_then(|c| c.path.clone());
+        let pid_ns = self
+            .engine
+            .unit(unit)
+            .spec
+            .as_ref()
+            .is_some_and(|s| s.namespaces.contains(&crate::unit::Namespace::Pid));
         match (self.platform.cgroups.as_ref(), path) {
+            // sup's init in a pid namespace (the main pid) forwards what it gets to the
+            // unit's process: leave it out so nothing gets a signal twice.
+            (Some(cg), Some(path)) if pid_ns && signal != libc::SIGKILL => {
+                for pid in cg.pids(&path) {
+                    if pid as u32 != pgid {
+                        // SAFETY: kill takes plain integers; a vanished pid yields ESRCH.
+                        unsafe { libc::kill(pid, signal) };
+                    }
+                }
+            }
             (Some(cg), Some(path)) => cg.kill(&path, signal),
             _ => crate::platform::Platform::kill_unit(&mut self.platform, pgid, signal),
         }
