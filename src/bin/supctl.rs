@@ -220,9 +220,13 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
             let units = reply.units.as_deref().unwrap_or_default();
             if json {
                 let units = raw.get("units").cloned().unwrap_or_else(|| json!([]));
-                out(&json!({ "units": units }).to_string());
+                match raw.get("slices") {
+                    Some(slices) => out(&json!({ "units": units, "slices": slices }).to_string()),
+                    None => out(&json!({ "units": units }).to_string()),
+                }
             } else {
                 print_status(units);
+                print_slices(reply.slices.as_deref().map_or(&[], Vec::as_slice));
             }
             EXIT_OK
         }
@@ -394,6 +398,48 @@ fn print_status(units: &[UnitStatus]) {
                     out(&format!("    {line}"));
                 }
             }
+        }
+    }
+}
+
+/// Slices under the unit table: `SLICE  UNITS  MAX  MEMORY  CPU  CGROUP`.
+fn print_slices(slices: &[sup::ctl::proto::SliceStatus]) {
+    if slices.is_empty() {
+        return;
+    }
+    out("");
+    let rows: Vec<[String; 6]> = slices
+        .iter()
+        .map(|s| {
+            [
+                s.name.clone(),
+                s.units.to_string(),
+                s.max_units.map_or("-".into(), |m| m.to_string()),
+                s.memory_bytes.map_or("-".into(), human_bytes),
+                s.cpu_usec.map_or("-".into(), human_cpu),
+                s.cgroup.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let header = ["SLICE", "UNITS", "MAX", "MEMORY", "CPU", "CGROUP"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String; 6]| {
+        let mut l = String::new();
+        for (cell, w) in cells.iter().zip(widths) {
+            l.push_str(&format!("{cell:<w$}  "));
+        }
+        l.trim_end().to_string()
+    };
+    out(&line(&header));
+    for (row, s) in rows.iter().zip(slices) {
+        out(&line(row));
+        if let Some(m) = &s.message {
+            out(&format!("    {m}"));
         }
     }
 }

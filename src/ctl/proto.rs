@@ -106,6 +106,26 @@ pub struct UnitStatus {
     pub instances: Option<Vec<String>>,
 }
 
+/// A slice in `status` (SPEC §4): its cgroup, quota and aggregate usage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SliceStatus {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub parent: Option<String>,
+    pub cgroup: Option<String>,
+    pub max_units: Option<u32>,
+    /// Live units in it (nested slices included).
+    pub units: u32,
+    pub memory_bytes: Option<u64>,
+    pub cpu_usec: Option<u64>,
+    pub pids: Option<u64>,
+    /// Why its cgroup could not be set up.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
 /// The outcome for one unit of start/stop/restart.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpResult {
@@ -127,6 +147,11 @@ pub struct Reply {
     /// status
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub units: Option<Vec<UnitStatus>>,
+    /// status: the slices (when there are any). Boxed so `Reply` stays small (it is the
+    /// error type of the control handlers).
+    #[allow(clippy::box_collection)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slices: Option<Box<Vec<SliceStatus>>>,
     /// start, stop, restart, kill
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<OpResult>>,

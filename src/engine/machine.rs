@@ -63,6 +63,8 @@ pub struct Unit {
     /// Recent start times (for the start limit).
     starts: VecDeque<Time>,
     run_started: Time,
+    /// The kernel OOM-killed a process of the current run.
+    oom: bool,
 }
 
 impl Unit {
@@ -87,6 +89,7 @@ impl Unit {
             failures: 0,
             starts: VecDeque::new(),
             run_started: Duration::ZERO,
+            oom: false,
         }
     }
 
@@ -217,6 +220,14 @@ impl Engine {
                     self.on_timer(unit, kind);
                 }
             }
+            Input::Oom(i) => self.units[i].oom = self.units[i].state.is_live(),
+            Input::Pause(i) if self.units[i].state == State::Running => {
+                self.set_state(i, State::Paused)
+            }
+            Input::Resume(i) if self.units[i].state == State::Paused => {
+                self.set_state(i, State::Running)
+            }
+            Input::Pause(_) | Input::Resume(_) => {}
         }
         self.settle();
         std::mem::take(&mut self.fx)
@@ -320,6 +331,7 @@ impl Engine {
             Role::StopExec => self.units[i].stop_exec_pid = Some(pid),
             Role::Main => {
                 self.units[i].pid = Some(pid);
+                self.units[i].oom = false;
                 // A rule may have moved the unit while its spawn was being carried out;
                 // the process exists now, so it is starting (and is stopped if unwanted).
                 self.set_state(i, State::Starting);
@@ -373,6 +385,7 @@ impl Engine {
         let u = &mut self.units[i];
         u.pid = None;
         u.exit = Some(exit);
+        let oom = std::mem::take(&mut u.oom);
         if u.state == State::Stopping {
             u.stop_phase = StopPhase::None;
             if std::mem::take(&mut u.timeout_stop) {
@@ -385,6 +398,8 @@ impl Engine {
                 u.reason = u.stop_cause.take();
                 self.set_state(i, State::Stopped);
             }
+        } else if oom {
+            self.run_ended(i, true, Reason::Oom);
         } else {
             self.run_ended(i, !exit.success(), exit.reason());
         }

@@ -11,6 +11,8 @@ mod timers;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_isolation;
 
 use std::time::Duration;
 
@@ -58,6 +60,11 @@ pub enum Input {
     },
     /// `now` reached the deadline given by `next_deadline`.
     Tick,
+    /// The kernel OOM-killed a process in the unit's cgroup: its next exit is `oom`.
+    Oom(usize),
+    /// The unit's cgroup was frozen / thawed (`supctl pause` / `resume`).
+    Pause(usize),
+    Resume(usize),
 }
 
 /// What the runtime must do.

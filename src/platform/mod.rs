@@ -13,6 +13,7 @@
 //!
 //! Backends are chosen at compile time; the engine never sees them.
 
+pub mod confine;
 pub mod fake;
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -37,6 +38,8 @@ pub struct SpawnSpec {
     pub no_new_privileges: bool,
     /// Capture stdout/stderr through pipes (else they are inherited from sup).
     pub capture: bool,
+    /// cgroup, namespaces, capabilities.
+    pub confine: confine::Confinement,
 }
 
 /// A started process.

@@ -552,6 +552,10 @@ impl Runtime {
                         .map(|i| status::unit_status(self, i))
                         .collect(),
                 );
+                let slices = self.slice_statuses();
+                if req.units.is_empty() && !slices.is_empty() {
+                    reply.slices = Some(Box::new(slices));
+                }
                 Some(reply)
             }),
             "start" | "stop" | "restart" => self.start_stop(token, &req),
@@ -578,7 +582,11 @@ impl Runtime {
                 self.feed(Input::StopAll);
                 Ok(Some(Reply::ok()))
             }
-            "reload" | "run" | "scale" | "metrics" | "pause" | "resume" => Err(Reply::error(
+            "pause" | "resume" => self
+                .one_unit(&req)
+                .and_then(|u| self.pause_resume(u, req.cmd == "pause"))
+                .map(Some),
+            "reload" | "run" | "scale" | "metrics" => Err(Reply::error(
                 ErrorCode::BadRequest,
                 format!("{}: not supported yet by this build of sup", req.cmd),
             )),
@@ -644,7 +652,7 @@ impl Runtime {
                 format!("{} has no running process", unit.name),
             ));
         };
-        crate::platform::Platform::kill_unit(&mut self.platform, pid, sig);
+        self.kill_unit_fx(u, pid, sig);
         Ok(self.results_reply(vec![self.op_result(u, true)]))
     }
 

@@ -26,6 +26,9 @@ const NOT_INHERITED: &[&str] = &[
     "SUP_UNITS",
     "SUP_LOG_DIR",
     "SUP_LOG",
+    "SUP_CGROUP",
+    "SUP_CGROUP_ROOT",
+    "SUP_USERNS_RANGE",
 ];
 
 /// sup's environment as passed to units (non-UTF-8 entries are dropped).
@@ -122,6 +125,7 @@ impl Runtime {
             Role::Main => spec.exec.clone(),
             Role::StopExec => spec.stop.exec.clone().unwrap_or_default(),
         };
+        let confine = self.confinement(unit, &spec, role)?;
         let req = SpawnSpec {
             argv,
             env: unit_env(&spec)?,
@@ -132,6 +136,7 @@ impl Runtime {
             rlimits: spec.rlimits.clone(),
             no_new_privileges: spec.no_new_privileges,
             capture: true,
+            confine,
         };
         self.ensure_output(unit, &spec);
         let child = self.platform.spawn(&req)?;

@@ -4,6 +4,7 @@
 //! `epoll_wait` with the engine's next deadline as timeout and wakes for nothing else.
 
 mod control;
+mod isolation;
 mod launch;
 mod status;
 
@@ -59,6 +60,7 @@ pub struct Runtime {
     control: Option<control::Server>,
     next_token: usize,
     shutting_down: bool,
+    iso: isolation::Iso,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
@@ -93,7 +95,7 @@ impl Runtime {
                 Interest::READABLE,
             )
             .map_err(|e| format!("cannot register signalfd: {e}"))?;
-        let loaded = crate::unit::load_dir(&config.units_dir).map_err(|e| {
+        let mut loaded = crate::unit::load_dir(&config.units_dir).map_err(|e| {
             format!(
                 "cannot read unit directory {}: {e}",
                 config.units_dir.display()
@@ -102,12 +104,8 @@ impl Runtime {
         for bad in &loaded.invalid {
             log::error!("{}", bad.message);
         }
-        if !loaded.slices.is_empty() {
-            log::warn!(
-                "slices are not supported yet by this build of sup; units that name one will fail"
-            );
-        }
-        let platform = LinuxPlatform::new();
+        let mut platform = LinuxPlatform::new();
+        let iso = isolation::Iso::new(&mut platform, std::mem::take(&mut loaded.slices));
         let seed = u64::from(std::process::id())
             ^ SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -148,6 +146,7 @@ impl Runtime {
             control,
             next_token: FIRST_DYNAMIC_TOKEN,
             shutting_down: false,
+            iso,
         })
     }
 
@@ -189,6 +188,7 @@ impl Runtime {
                     SIGNAL_TOKEN => self.on_signals(),
                     LISTENER_TOKEN => self.accept(),
                     t if self.pipes.contains_key(&t) => self.read_pipe(t),
+                    t if self.iso.owns(t) => self.on_iso_event(t),
                     t => self.on_conn_event(
                         t,
                         ev.is_readable() || ev.is_read_closed(),
@@ -214,16 +214,19 @@ impl Runtime {
             match sig {
                 libc::SIGCHLD => {
                     for (pid, exit) in self.platform.reap() {
+                        self.check_oom_for_pid(pid);
                         self.feed(Input::Exited { pid, exit });
                     }
+                    self.retry_removals();
                 }
                 libc::SIGTERM | libc::SIGINT => {
                     if self.shutting_down {
                         log::warn!("second stop signal: killing every unit now");
-                        for u in self.engine.units() {
-                            if let Some(pid) = u.pid {
-                                self.platform.kill_unit(pid, libc::SIGKILL);
-                            }
+                        let live: Vec<(usize, u32)> = (0..self.engine.units().len())
+                            .filter_map(|i| Some((i, self.engine.unit(i).pid?)))
+                            .collect();
+                        for (i, pid) in live {
+                            self.kill_unit_fx(i, pid, libc::SIGKILL);
                         }
                     } else {
                         log::info!(
@@ -258,7 +261,9 @@ impl Runtime {
                         }),
                     },
                     Effect::Signal { pid, signal } => self.platform.signal(pid, signal),
-                    Effect::KillUnit { pgid, signal, .. } => self.platform.kill_unit(pgid, signal),
+                    Effect::KillUnit { unit, pgid, signal } => {
+                        self.kill_unit_fx(unit, pgid, signal)
+                    }
                     Effect::Event { unit, event } => self.publish(unit, &event),
                 }
             }
@@ -270,6 +275,7 @@ impl Runtime {
         let name = self.engine.unit(unit).name.to_string();
         match event {
             EventKind::State { from, to } => {
+                self.iso_state_changed(unit, *from, *to);
                 let u = self.engine.unit(unit);
                 let why = match (u.reason, &u.message) {
                     (Some(r), Some(m)) => format!(" ({r}: {m})"),
@@ -336,6 +342,7 @@ impl Runtime {
         if let Some(server) = self.control.take() {
             server.close();
         }
+        self.iso_finish();
         log::info!("all units stopped; exiting");
     }
 }

@@ -14,7 +14,7 @@ pub fn exit_info(exit: Exit) -> ExitInfo {
 
 pub fn unit_status(rt: &Runtime, i: usize) -> UnitStatus {
     let u = rt.engine.unit(i);
-    UnitStatus {
+    let mut st = UnitStatus {
         name: u.name.to_string(),
         description: u.spec.as_ref().and_then(|s| s.description.clone()),
         state: u.state.as_str().to_string(),
@@ -32,7 +32,9 @@ pub fn unit_status(rt: &Runtime, i: usize) -> UnitStatus {
         pids: None,
         oom_kills: None,
         instances: None,
-    }
+    };
+    rt.fill_status(i, &mut st);
+    st
 }
 
 pub fn event(rt: &Runtime, i: usize, kind: &EventKind) -> Event {

@@ -1,6 +1,9 @@
 //! The Linux backend: fork/exec with setup in the child, process-group signalling,
 //! reaping with `waitpid(-1, WNOHANG)`, signals through a signalfd.
 
+pub mod caps;
+pub mod cgroup;
+pub mod isolate;
 pub mod signals;
 pub mod spawn;
 pub mod users;
@@ -12,11 +15,18 @@ use crate::engine::Exit;
 use crate::unit::{Ready, UnitSpec};
 
 #[derive(Debug, Default)]
-pub struct LinuxPlatform {}
+pub struct LinuxPlatform {
+    /// sup's cgroup subtree, once `init_cgroups` found a writable hierarchy.
+    pub cgroups: Option<cgroup::Cgroups>,
+    /// Why there is none (units with resources or a slice fail with it).
+    pub cgroup_error: Option<String>,
+    /// Where the cgroup hierarchies are mounted (`/sys/fs/cgroup`).
+    pub cgroup_root: std::path::PathBuf,
+}
 
 impl LinuxPlatform {
     pub fn new() -> LinuxPlatform {
-        LinuxPlatform {}
+        LinuxPlatform::default()
     }
 }
 
@@ -61,26 +71,11 @@ impl Platform for LinuxPlatform {
     /// with a message instead of running without them.
     fn unsupported(&self, spec: &UnitSpec) -> Option<String> {
         let mut missing: Vec<&str> = Vec::new();
-        if !spec.resources.is_empty() {
-            missing.push("resources");
-        }
-        if spec.slice.is_some() {
-            missing.push("slice");
-        }
-        if !spec.namespaces.is_empty() {
-            missing.push("namespaces");
-        }
-        if spec.hostname.is_some() {
-            missing.push("hostname");
-        }
-        if spec.root.is_some() {
-            missing.push("root");
-        }
-        if spec.private_tmp {
-            missing.push("private_tmp");
-        }
-        if spec.capabilities.is_some() {
-            missing.push("capabilities");
+        if (!spec.resources.is_empty() || spec.slice.is_some()) && self.cgroups.is_none() {
+            return Some(format!(
+                "resources/slice: cannot be enforced: no writable cgroup ({})",
+                self.cgroup_error.as_deref().unwrap_or("not set up")
+            ));
         }
         if spec.ready != Ready::Started {
             missing.push("ready (other than started)");

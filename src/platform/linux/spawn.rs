@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::isolate::{self, IsoStep};
 use super::users::{self, Creds};
 use crate::platform::{Child, SpawnSpec};
 
@@ -166,6 +167,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         (None, None)
     };
     let (report_r, report_w) = pipe().map_err(|e| io("pipe", e))?;
+    let iso = isolate::prepare(&spec.confine)?;
 
     let setup = ChildSetup {
         path: c_path.as_ptr(),
@@ -182,20 +184,36 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         stdout: out_w.as_ref().map(|f| f.as_raw_fd()),
         stderr: err_w.as_ref().map(|f| f.as_raw_fd()),
         report: report_w.as_raw_fd(),
+        iso: &iso,
     };
 
     // SAFETY: sup is single-threaded, so the child is a full copy with no lock held by
     // another thread; the child only runs `child_main`, which makes async-signal-safe
     // system calls on data prepared above and never returns.
-    let pid = unsafe { libc::fork() };
+    let pid = unsafe { isolate::fork(&iso) };
     if pid == -1 {
-        return Err(io("fork", std::io::Error::last_os_error()));
+        let what = if iso.clone_flags != 0 {
+            "namespaces: clone (pid/user)"
+        } else {
+            "fork"
+        };
+        return Err(io(what, std::io::Error::last_os_error()));
     }
     if pid == 0 {
         // SAFETY: we are the freshly forked child; see `child_main`.
         unsafe { child_main(&setup) }
     }
     drop((out_w, err_w, report_w, devnull));
+    if let Err(e) = isolate::parent_release(&iso, pid) {
+        // SAFETY: `pid` is our child, still waiting for the release; `status` is a
+        // valid out-pointer.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, &mut 0, 0);
+        }
+        return Err(e);
+    }
+    drop(iso);
     let mut buf = [0u8; 8];
     let n = read_full(report_r.as_raw_fd(), &mut buf);
     if n == 0 {
@@ -212,7 +230,8 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     let mut status = 0;
     // SAFETY: `pid` is our child; `status` is a valid out-pointer.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    let step = Step::from_u32(u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]));
+    let step_no = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let step = Step::from_u32(step_no);
     let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
     let cause = std::io::Error::from_raw_os_error(errno);
     let cause = cause.to_string();
@@ -221,6 +240,9 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         .next()
         .unwrap_or(&cause)
         .to_string();
+    if let Some(msg) = isolate::describe(step_no, &spec.confine, &cause) {
+        return Err(msg);
+    }
     Err(describe(step, spec, &path, creds.as_ref(), &cause))
 }
 
@@ -289,6 +311,7 @@ struct ChildSetup<'a> {
     stdout: Option<RawFd>,
     stderr: Option<RawFd>,
     report: RawFd,
+    iso: &'a isolate::Prep,
 }
 
 /// The child between fork and exec.
@@ -301,14 +324,20 @@ unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
     // SAFETY: every call below is async-signal-safe and receives pointers into `s`,
     // valid per the function's contract; nothing allocates or takes a lock.
     unsafe {
-        let fail = |step: Step| -> ! {
+        let fail_n = |step: u32| -> ! {
             let errno = *libc::__errno_location();
             let mut msg = [0u8; 8];
-            msg[..4].copy_from_slice(&(step as u32).to_ne_bytes());
+            msg[..4].copy_from_slice(&step.to_ne_bytes());
             msg[4..].copy_from_slice(&errno.to_ne_bytes());
             libc::write(s.report, msg.as_ptr().cast(), msg.len());
             libc::_exit(127);
         };
+        let fail = |step: Step| -> ! { fail_n(step as u32) };
+        let iso_fail = |step: IsoStep| -> ! { fail_n(step as u32) };
+        // First of all: into the unit's cgroup, before anything could fork.
+        if let Err(step) = isolate::enter_cgroup(s.iso) {
+            iso_fail(step);
+        }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
@@ -327,6 +356,12 @@ unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
         if libc::dup2(s.stdin, 0) == -1 || libc::dup2(out, 1) == -1 || libc::dup2(err, 2) == -1 {
             fail(Step::Stdio);
         }
+        if let Err(step) = isolate::enter_namespaces(s.iso) {
+            iso_fail(step);
+        }
+        if let Err(step) = isolate::pid_init(s.iso, s.report) {
+            iso_fail(step);
+        }
         if let Some(dir) = s.dir {
             if libc::chdir(dir) == -1 {
                 fail(Step::Chdir);
@@ -340,6 +375,10 @@ unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
                 fail(Step::Rlimit);
             }
         }
+        let switching = s.creds.is_some_and(|(uid, _)| uid != 0);
+        if let Err(step) = isolate::caps_before_creds(s.iso, switching) {
+            iso_fail(step);
+        }
         if let Some((uid, gid)) = s.creds {
             if s.set_groups && libc::setgroups(s.groups.len(), s.groups.as_ptr()) == -1 {
                 fail(Step::Setgroups);
@@ -350,6 +389,9 @@ unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
             if libc::setuid(uid) == -1 {
                 fail(Step::Setuid);
             }
+        }
+        if let Err(step) = isolate::caps_after_creds(s.iso) {
+            iso_fail(step);
         }
         if s.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 {
             fail(Step::NoNewPrivs);

@@ -1,0 +1,482 @@
+//! sup's cgroup subtree: layout detection (v2 unified, or v1 controller hierarchies),
+//! creating and removing unit and slice cgroups, limits, accounting, kill and freeze.
+//!
+//! A small file layer of our own (no `cgroups-rs`): every operation is a handful of
+//! reads and writes of cgroup files, and owning them lets every error name the exact
+//! path and resource key. The hierarchy root is a parameter, so tests build a fake tree
+//! in a temp dir.
+//!
+//! Layout: sup's base is `<cgroup sup runs in>/<name>` in every hierarchy it uses (`name`
+//! is `sup` as PID 1, `sup-<pid>` otherwise, or `$SUP_CGROUP`). On v2 sup moves itself into
+//! `<base>/supervisor` so that `<base>` may delegate controllers (no internal processes).
+//! A unit lives in `<base>/[<slice>.slice/...]<unit>`.
+
+pub mod v1;
+pub mod v2;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::unit::Resources;
+
+/// The controllers sup uses on v1 (each is its own hierarchy, or a co-mounted one).
+pub const V1_CONTROLLERS: &[&str] = &["cpu", "cpuacct", "memory", "pids", "blkio", "freezer"];
+/// The controllers sup enables on v2.
+pub const V2_CONTROLLERS: &[&str] = &["cpu", "memory", "io", "pids"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, CgroupError>;
+
+pub fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CgroupError + 'a {
+    move |source| CgroupError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub fn write(path: &Path, value: &str) -> Result<()> {
+    fs::write(path, value).map_err(io_err("write", path))
+}
+
+pub fn read(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(io_err("read", path))
+}
+
+/// `key value` lines (memory.events, cpu.stat, memory.oom_control) → the value of `key`.
+pub fn keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let mut it = l.split_whitespace();
+        (it.next() == Some(key)).then(|| it.next()?.parse().ok())?
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// Usage of one cgroup; `None` where the host does not account it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub memory_bytes: Option<u64>,
+    pub cpu_usec: Option<u64>,
+    pub pids: Option<u64>,
+    pub oom_kills: Option<u64>,
+}
+
+/// What sup runs in according to `/proc/self/cgroup`: the v2 path and the v1 path of
+/// each controller.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OwnCgroup {
+    pub unified: Option<String>,
+    pub v1: BTreeMap<String, String>,
+}
+
+pub fn parse_proc_cgroup(text: &str) -> OwnCgroup {
+    let mut own = OwnCgroup::default();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if ctrls.is_empty() {
+            own.unified = Some(path.to_string());
+        } else {
+            for c in ctrls.split(',') {
+                own.v1.insert(c.to_string(), path.to_string());
+            }
+        }
+    }
+    own
+}
+
+/// Which layout `root` (normally `/sys/fs/cgroup`) has: v2 if it is a unified mount,
+/// v1 if controller hierarchies are mounted below it.
+pub fn detect(root: &Path) -> Option<Version> {
+    if root.join("cgroup.controllers").exists() {
+        Some(Version::V2)
+    } else if V1_CONTROLLERS
+        .iter()
+        .any(|c| root.join(c).join("cgroup.procs").exists())
+    {
+        Some(Version::V1)
+    } else {
+        None
+    }
+}
+
+/// One hierarchy sup uses: the controllers it carries and sup's base dir in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hierarchy {
+    pub controllers: Vec<String>,
+    pub base: PathBuf,
+    /// The hierarchy's mount point (canonical on v1).
+    pub mount: PathBuf,
+}
+
+/// sup's cgroup subtree.
+#[derive(Debug)]
+pub struct Cgroups {
+    pub version: Version,
+    pub hierarchies: Vec<Hierarchy>,
+    /// The name of sup's base dir (`sup`, `sup-<pid>`).
+    pub name: String,
+}
+
+fn rel(path: &str) -> &str {
+    path.trim_start_matches('/')
+}
+
+impl Cgroups {
+    /// Plans sup's subtree under `root` from `/proc/self/cgroup` text; touches nothing.
+    pub fn plan(root: &Path, version: Version, own: &OwnCgroup, name: &str) -> Result<Cgroups> {
+        let mut hierarchies: Vec<Hierarchy> = Vec::new();
+        match version {
+            Version::V2 => {
+                let own_path = own.unified.as_deref().unwrap_or("/");
+                hierarchies.push(Hierarchy {
+                    controllers: V2_CONTROLLERS.iter().map(|s| s.to_string()).collect(),
+                    base: root.join(rel(own_path)).join(name),
+                    mount: root.to_path_buf(),
+                });
+            }
+            Version::V1 => {
+                for ctrl in V1_CONTROLLERS {
+                    let mount = root.join(ctrl);
+                    if !mount.join("cgroup.procs").exists() {
+                        continue;
+                    }
+                    let own_path = own.v1.get(*ctrl).map(String::as_str).unwrap_or("/");
+                    let base = mount.join(rel(own_path)).join(name);
+                    // Co-mounted controllers (cpu,cpuacct) share one hierarchy.
+                    let canon = fs::canonicalize(&mount).unwrap_or(mount.clone());
+                    if let Some(h) = hierarchies.iter_mut().find(|h| h.mount == canon) {
+                        h.controllers.push(ctrl.to_string());
+                        continue;
+                    }
+                    hierarchies.push(Hierarchy {
+                        controllers: vec![ctrl.to_string()],
+                        base,
+                        mount: canon,
+                    });
+                }
+                if hierarchies.is_empty() {
+                    return Err(CgroupError::Other(format!(
+                        "no cgroup v1 controller mounted under {}",
+                        root.display()
+                    )));
+                }
+            }
+        }
+        Ok(Cgroups {
+            version,
+            hierarchies,
+            name: name.to_string(),
+        })
+    }
+
+    /// Creates the base dirs; on v2 moves `pid` (sup) into `<base>/supervisor` and
+    /// enables the controllers from the root down to the base (those that can be).
+    pub fn setup(&mut self, root: &Path, pid: u32) -> Result<()> {
+        for h in &self.hierarchies {
+            fs::create_dir_all(&h.base).map_err(io_err("create", &h.base))?;
+        }
+        if self.version == Version::V2 {
+            let base = self.hierarchies[0].base.clone();
+            let leaf = base.join("supervisor");
+            fs::create_dir_all(&leaf).map_err(io_err("create", &leaf))?;
+            write(&leaf.join("cgroup.procs"), &pid.to_string())?;
+            v2::enable_down(root, &base, true);
+            let enabled = read(&base.join("cgroup.subtree_control")).unwrap_or_default();
+            self.hierarchies[0].controllers =
+                enabled.split_whitespace().map(String::from).collect();
+        }
+        Ok(())
+    }
+
+    /// Controllers usable for units.
+    pub fn has(&self, ctrl: &str) -> bool {
+        self.hierarchies
+            .iter()
+            .any(|h| h.controllers.iter().any(|c| c == ctrl))
+    }
+
+    /// The dir of cgroup `path` (e.g. `web.slice/app`) in the hierarchy carrying `ctrl`.
+    pub fn dir(&self, ctrl: &str, path: &str) -> Option<PathBuf> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.controllers.iter().any(|c| c == ctrl))
+            .map(|h| h.base.join(path))
+    }
+
+    /// The dir of `path` in every hierarchy.
+    pub fn dirs(&self, path: &str) -> Vec<PathBuf> {
+        self.hierarchies.iter().map(|h| h.base.join(path)).collect()
+    }
+
+    /// The path shown in status: relative to the first hierarchy's mount (v2: the
+    /// unified path; v1: the memory hierarchy's, or the first one's).
+    pub fn display(&self, root: &Path, path: &str) -> String {
+        let dir = self
+            .dir("memory", path)
+            .unwrap_or_else(|| self.hierarchies[0].base.join(path));
+        let shown = match self.version {
+            Version::V2 => dir.strip_prefix(root).ok().map(|p| p.to_path_buf()),
+            Version::V1 => dir
+                .strip_prefix(root)
+                .ok()
+                .map(|p| p.iter().skip(1).collect::<PathBuf>()),
+        };
+        format!("/{}", shown.unwrap_or(dir).display())
+    }
+
+    /// Creates cgroup `path`, enabling controllers in intermediate (slice) dirs on v2.
+    pub fn create(&self, path: &str) -> Result<()> {
+        for h in &self.hierarchies {
+            let dir = h.base.join(path);
+            fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+            if self.version == Version::V2 {
+                v2::enable_down(&h.base, &dir, false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `res` to cgroup `path`; `key_prefix` names the keys in errors
+    /// (`resources`, `slice web: resources`).
+    pub fn apply(&self, path: &str, res: &Resources, key_prefix: &str) -> Result<()> {
+        match self.version {
+            Version::V2 => v2::apply(self, path, res, key_prefix),
+            Version::V1 => v1::apply(self, path, res, key_prefix),
+        }
+    }
+
+    /// The `cgroup.procs` file of `path` in every hierarchy (a process joins by writing
+    /// to each).
+    pub fn procs_files(&self, path: &str) -> Vec<PathBuf> {
+        self.dirs(path)
+            .into_iter()
+            .map(|d| d.join("cgroup.procs"))
+            .collect()
+    }
+
+    /// Every pid in cgroup `path` (and its descendants).
+    pub fn pids(&self, path: &str) -> Vec<i32> {
+        let mut out = Vec::new();
+        for dir in self.dirs(path) {
+            collect_pids(&dir, &mut out);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    pub fn stats(&self, path: &str) -> Stats {
+        match self.version {
+            Version::V2 => v2::stats(self, path),
+            Version::V1 => v1::stats(self, path),
+        }
+    }
+
+    /// Sends `signal` to every process of `path`; SIGKILL uses `cgroup.kill` (v2) or
+    /// freeze, kill, thaw (v1) so nothing can fork away meanwhile.
+    pub fn kill(&self, path: &str, signal: i32) {
+        match self.version {
+            Version::V2 => v2::kill(self, path, signal),
+            Version::V1 => v1::kill(self, path, signal),
+        }
+    }
+
+    pub fn freeze(&self, path: &str, frozen: bool) -> Result<()> {
+        match self.version {
+            Version::V2 => v2::freeze(self, path, frozen),
+            Version::V1 => v1::freeze(self, path, frozen),
+        }
+    }
+
+    /// Removes cgroup `path` in every hierarchy; `Ok(false)` while processes remain.
+    pub fn remove(&self, path: &str) -> Result<bool> {
+        let mut gone = true;
+        for dir in self.dirs(path) {
+            match fs::remove_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => gone = false,
+                Err(e) => return Err(io_err("remove", &dir)(e)),
+            }
+        }
+        Ok(gone)
+    }
+
+    /// Removes what a previous sup left: in sup's parent cgroup, `sup-<pid>` dirs of
+    /// processes that no longer exist; in sup's own base, everything but `supervisor`.
+    /// Leftover processes are killed first.
+    pub fn remove_stale(&self) {
+        for h in &self.hierarchies {
+            let mut stale: Vec<PathBuf> = Vec::new();
+            if let Some(parent) = h.base.parent() {
+                for e in fs::read_dir(parent).into_iter().flatten().flatten() {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    let dead = name
+                        .strip_prefix("sup-")
+                        .and_then(|p| p.parse::<u32>().ok())
+                        .is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
+                    if dead && e.path() != h.base {
+                        stale.push(e.path());
+                    }
+                }
+            }
+            for e in fs::read_dir(&h.base).into_iter().flatten().flatten() {
+                if e.path().is_dir() && e.file_name() != "supervisor" {
+                    stale.push(e.path());
+                }
+            }
+            for dir in stale {
+                log::info!("removing stale cgroup {}", dir.display());
+                let rel = dir.strip_prefix(&h.base).ok().map(|p| p.to_path_buf());
+                match rel {
+                    Some(r) if !r.as_os_str().is_empty() => {
+                        self.kill(&r.to_string_lossy(), libc::SIGKILL)
+                    }
+                    _ => kill_tree(&dir),
+                }
+                remove_tree(&dir);
+            }
+        }
+    }
+
+    /// Removes sup's whole subtree (at exit; best effort).
+    pub fn remove_all(&self) {
+        for h in &self.hierarchies {
+            if self.version == Version::V2 {
+                // sup itself is in `supervisor`: move it back up first.
+                if let Some(parent) = h.base.parent() {
+                    let _ = write(
+                        &parent.join("cgroup.procs"),
+                        &std::process::id().to_string(),
+                    );
+                }
+            }
+            remove_tree(&h.base);
+        }
+    }
+}
+
+fn collect_pids(dir: &Path, out: &mut Vec<i32>) {
+    if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            collect_pids(&e.path(), out);
+        }
+    }
+}
+
+fn kill_tree(dir: &Path) {
+    let mut pids = Vec::new();
+    collect_pids(dir, &mut pids);
+    for pid in pids {
+        // SAFETY: kill takes plain integers; a vanished pid only yields ESRCH.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// Removes `dir` and its sub-cgroups, deepest first; retries briefly while killed
+/// processes are still exiting (bounded: about a second).
+pub fn remove_tree(dir: &Path) {
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&e.path());
+        }
+    }
+    for _ in 0..100 {
+        match fs::remove_dir(dir) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            _ => return,
+        }
+    }
+    log::warn!("cannot remove cgroup {}: still busy", dir.display());
+}
+
+/// `major:minor` of a block device, from `stat`.
+pub fn device_numbers(dev: &Path) -> std::result::Result<(u64, u64), String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = fs::metadata(dev).map_err(|e| format!("{}: {e}", dev.display()))?;
+    if !meta.file_type().is_block_device() {
+        return Err(format!("{} is not a block device", dev.display()));
+    }
+    let rdev = meta.rdev();
+    Ok((libc::major(rdev) as u64, libc::minor(rdev) as u64))
+}
+
+impl super::LinuxPlatform {
+    /// Detects the layout under `$SUP_CGROUP_ROOT` (default `/sys/fs/cgroup`) and sets
+    /// up sup's subtree; on failure units without resources still run.
+    pub fn init_cgroups(&mut self) {
+        let root = std::env::var_os("SUP_CGROUP_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+        let pid = std::process::id();
+        let name = std::env::var("SUP_CGROUP")
+            .ok()
+            .filter(|n| !n.is_empty() && !n.contains('/'))
+            .unwrap_or_else(|| {
+                if pid == 1 {
+                    "sup".into()
+                } else {
+                    format!("sup-{pid}")
+                }
+            });
+        self.cgroup_root = root.clone();
+        let result = (|| -> Result<Cgroups> {
+            let version = detect(&root).ok_or_else(|| {
+                CgroupError::Other(format!("no cgroup hierarchy mounted at {}", root.display()))
+            })?;
+            let own = parse_proc_cgroup(&read(Path::new("/proc/self/cgroup"))?);
+            let mut cg = Cgroups::plan(&root, version, &own, &name)?;
+            cg.remove_stale();
+            cg.setup(&root, pid)?;
+            Ok(cg)
+        })();
+        match result {
+            Ok(cg) => {
+                log::info!(
+                    "cgroup {:?}: {}",
+                    cg.version,
+                    cg.hierarchies
+                        .iter()
+                        .map(|h| format!("{} [{}]", h.base.display(), h.controllers.join(" ")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                self.cgroups = Some(cg);
+            }
+            Err(e) => {
+                log::warn!("no cgroups for units ({e}): units are tracked by process group; units with resources or a slice will fail");
+                self.cgroup_error = Some(e.to_string());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,269 @@
+//! The cgroup layer on fake trees in a temp dir: which v1 and v2 files get written.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::unit::Resources;
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "sup-cg-{tag}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn touch(p: &Path, content: &str) {
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    fs::write(p, content).unwrap();
+}
+
+fn res() -> Resources {
+    Resources {
+        cpu_weight: Some(200),
+        cpu_max: Some(0.2),
+        memory_max: Some(64 << 20),
+        memory_high: Some(48 << 20),
+        memory_swap_max: Some(0),
+        io_weight: Some(50),
+        io_max: Vec::new(),
+        pids_max: Some(32),
+    }
+}
+
+#[test]
+fn parses_proc_self_cgroup() {
+    let own = parse_proc_cgroup("4:memory:/a/b\n1:cpu,cpuacct:/\n0::/user.slice\n");
+    assert_eq!(own.unified.as_deref(), Some("/user.slice"));
+    assert_eq!(own.v1["memory"], "/a/b");
+    assert_eq!(own.v1["cpuacct"], "/");
+}
+
+#[test]
+fn v2_layout_files_and_limits() {
+    let root = tmp("v2");
+    touch(&root.join("cgroup.controllers"), "cpu io memory pids");
+    touch(&root.join("cgroup.subtree_control"), "");
+    assert_eq!(detect(&root), Some(Version::V2));
+    let own = parse_proc_cgroup("0::/\n");
+    let mut cg = Cgroups::plan(&root, Version::V2, &own, "sup").unwrap();
+    // A plain directory tree does not propagate controllers: pretend it did.
+    touch(&root.join("sup/cgroup.controllers"), "cpu io memory pids");
+    touch(
+        &root.join("sup/cgroup.subtree_control"),
+        "cpu io memory pids",
+    );
+    cg.setup(&root, 4242).unwrap();
+    assert_eq!(
+        fs::read_to_string(root.join("sup/supervisor/cgroup.procs")).unwrap(),
+        "4242"
+    );
+    assert!(cg.has("memory") && cg.has("pids"));
+    cg.create("web.slice/app").unwrap();
+    let dir = root.join("sup/web.slice/app");
+    for f in [
+        "cpu.weight",
+        "cpu.max",
+        "memory.max",
+        "memory.high",
+        "memory.swap.max",
+        "io.weight",
+        "pids.max",
+    ] {
+        touch(&dir.join(f), "");
+    }
+    cg.apply("web.slice/app", &res(), "resources").unwrap();
+    let r = |f: &str| fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(r("cpu.weight"), "200");
+    assert_eq!(r("cpu.max"), "20000 100000");
+    assert_eq!(r("memory.max"), (64u64 << 20).to_string());
+    assert_eq!(r("memory.high"), (48u64 << 20).to_string());
+    assert_eq!(r("memory.swap.max"), "0");
+    assert_eq!(r("io.weight"), "default 50");
+    assert_eq!(r("pids.max"), "32");
+    assert_eq!(
+        cg.procs_files("web.slice/app"),
+        vec![dir.join("cgroup.procs")]
+    );
+    assert_eq!(cg.display(&root, "web.slice/app"), "/sup/web.slice/app");
+    touch(
+        &dir.join("memory.events"),
+        "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n",
+    );
+    touch(&dir.join("memory.current"), "1234\n");
+    touch(&dir.join("cpu.stat"), "usage_usec 99\nuser_usec 1\n");
+    touch(&dir.join("pids.current"), "3\n");
+    let st = cg.stats("web.slice/app");
+    assert_eq!(
+        st,
+        Stats {
+            memory_bytes: Some(1234),
+            cpu_usec: Some(99),
+            pids: Some(3),
+            oom_kills: Some(2)
+        }
+    );
+    cg.freeze("web.slice/app", true).unwrap();
+    assert_eq!(r("cgroup.freeze"), "1");
+    let _ = fs::remove_dir_all(&root);
+}
+
+#[test]
+fn v2_missing_file_names_key_and_file() {
+    let root = tmp("v2miss");
+    touch(&root.join("cgroup.controllers"), "cpu memory pids");
+    let own = parse_proc_cgroup("0::/\n");
+    let mut cg = Cgroups::plan(&root, Version::V2, &own, "sup").unwrap();
+    touch(&root.join("sup/cgroup.subtree_control"), "cpu memory pids");
+    cg.setup(&root, 1).unwrap();
+    cg.create("app").unwrap();
+    let r = Resources {
+        memory_swap_max: Some(0),
+        ..Resources::default()
+    };
+    let err = cg.apply("app", &r, "resources").unwrap_err().to_string();
+    assert!(err.starts_with("resources.memory_swap_max: "), "{err}");
+    assert!(err.contains("memory.swap.max missing"), "{err}");
+    let r = Resources {
+        io_weight: Some(10),
+        ..Resources::default()
+    };
+    let err = cg.apply("app", &r, "resources").unwrap_err().to_string();
+    assert!(err.contains("io controller is not enabled"), "{err}");
+    let _ = fs::remove_dir_all(&root);
+}
+
+#[test]
+fn v1_layout_files_and_limits() {
+    let root = tmp("v1");
+    for c in V1_CONTROLLERS {
+        touch(&root.join(c).join("cgroup.procs"), "");
+    }
+    assert_eq!(detect(&root), Some(Version::V1));
+    let own = parse_proc_cgroup("4:memory:/outer\n1:cpu:/\n");
+    let mut cg = Cgroups::plan(&root, Version::V1, &own, "sup-7").unwrap();
+    cg.setup(&root, 7).unwrap();
+    assert_eq!(cg.hierarchies.len(), V1_CONTROLLERS.len());
+    assert_eq!(
+        cg.dir("memory", "app").unwrap(),
+        root.join("memory/outer/sup-7/app")
+    );
+    cg.create("app").unwrap();
+    for (c, f) in [
+        ("cpu", "cpu.shares"),
+        ("cpu", "cpu.cfs_quota_us"),
+        ("cpu", "cpu.cfs_period_us"),
+        ("memory", "memory.limit_in_bytes"),
+        ("memory", "memory.soft_limit_in_bytes"),
+        ("memory", "memory.memsw.limit_in_bytes"),
+        ("blkio", "blkio.weight"),
+        ("pids", "pids.max"),
+    ] {
+        touch(&cg.dir(c, "app").unwrap().join(f), "");
+    }
+    cg.apply("app", &res(), "resources").unwrap();
+    let r = |c: &str, f: &str| fs::read_to_string(cg.dir(c, "app").unwrap().join(f)).unwrap();
+    assert_eq!(r("cpu", "cpu.shares"), "2048");
+    assert_eq!(r("cpu", "cpu.cfs_period_us"), "100000");
+    assert_eq!(r("cpu", "cpu.cfs_quota_us"), "20000");
+    assert_eq!(
+        r("memory", "memory.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(
+        r("memory", "memory.soft_limit_in_bytes"),
+        (48u64 << 20).to_string()
+    );
+    assert_eq!(
+        r("memory", "memory.memsw.limit_in_bytes"),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(r("blkio", "blkio.weight"), "250");
+    assert_eq!(r("pids", "pids.max"), "32");
+    assert_eq!(cg.procs_files("app").len(), V1_CONTROLLERS.len());
+    assert_eq!(cg.display(&root, "app"), "/outer/sup-7/app");
+    touch(
+        &cg.dir("memory", "app").unwrap().join("memory.oom_control"),
+        "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
+    );
+    assert_eq!(cg.stats("app").oom_kills, Some(1));
+    let _ = fs::remove_dir_all(&root);
+}
+
+#[test]
+fn v1_missing_memsw_says_swap_accounting_off() {
+    let root = tmp("v1memsw");
+    touch(&root.join("memory/cgroup.procs"), "");
+    let own = parse_proc_cgroup("4:memory:/\n");
+    let mut cg = Cgroups::plan(&root, Version::V1, &own, "sup").unwrap();
+    cg.setup(&root, 1).unwrap();
+    cg.create("app").unwrap();
+    let r = Resources {
+        memory_max: Some(1 << 20),
+        memory_swap_max: Some(0),
+        ..Resources::default()
+    };
+    touch(
+        &cg.dir("memory", "app")
+            .unwrap()
+            .join("memory.limit_in_bytes"),
+        "",
+    );
+    let err = cg.apply("app", &r, "resources").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "resources.memory_swap_max: memory.memsw.limit_in_bytes missing (swap accounting off)"
+    );
+    let r = Resources {
+        pids_max: Some(1),
+        ..Resources::default()
+    };
+    let err = cg.apply("app", &r, "resources").unwrap_err().to_string();
+    assert!(err.contains("pids controller is not mounted"), "{err}");
+    let _ = fs::remove_dir_all(&root);
+}
+
+#[test]
+fn value_conversions() {
+    assert_eq!(v2::cpu_max_value(1.5), "150000 100000");
+    assert_eq!(v2::cpu_max_value(0.001), "1000 100000");
+    let io = crate::unit::IoMax {
+        device: "/dev/sda".into(),
+        rbps: Some(1 << 20),
+        wiops: Some(100),
+        ..Default::default()
+    };
+    assert_eq!(v2::io_max_line(8, 0, &io), "8:0 rbps=1048576 wiops=100");
+    assert_eq!(v1::shares(100), 1024);
+    assert_eq!(v1::shares(1), 10);
+    assert_eq!(v1::blkio_weight(100), 500);
+    assert_eq!(v1::blkio_weight(1), 10);
+    assert_eq!(v1::blkio_weight(10000), 1000);
+    assert!(device_numbers(Path::new("/dev/null"))
+        .unwrap_err()
+        .contains("not a block device"));
+    assert_eq!(keyed("a 1\noom_kill 7\n", "oom_kill"), Some(7));
+    assert_eq!(keyed("oom_kill_disable 0\n", "oom_kill"), None);
+}
+
+#[test]
+fn stale_subtrees_of_dead_sups_are_removed() {
+    let root = tmp("stale");
+    touch(&root.join("pids/cgroup.procs"), "");
+    // pid 999999999 cannot exist; our own pid does.
+    fs::create_dir_all(root.join("pids/sup-999999999/app")).unwrap();
+    let mine = format!("sup-{}", std::process::id());
+    let own = parse_proc_cgroup("1:pids:/\n");
+    let cg = Cgroups::plan(&root, Version::V1, &own, "sup").unwrap();
+    fs::create_dir_all(root.join("pids").join(&mine)).unwrap();
+    fs::create_dir_all(root.join("pids/sup/old-unit")).unwrap();
+    cg.remove_stale();
+    assert!(!root.join("pids/sup-999999999").exists());
+    assert!(root.join("pids").join(&mine).exists());
+    assert!(!root.join("pids/sup/old-unit").exists());
+    let _ = fs::remove_dir_all(&root);
+}

@@ -1,0 +1,204 @@
+//! cgroup v1 files: the SPEC §4 mapping of resource keys (`cpu.shares`,
+//! `cpu.cfs_quota_us`, `memory.limit_in_bytes`, `blkio.throttle.*`, …), accounting, and
+//! freeze-kill-thaw through the freezer hierarchy.
+
+use std::time::{Duration, Instant};
+
+use super::{device_numbers, keyed, read, write, CgroupError, Cgroups, Result, Stats};
+use crate::unit::Resources;
+
+/// v2 `cpu.weight` (1–10000, default 100) → v1 `cpu.shares` (default 1024).
+pub fn shares(weight: u32) -> u64 {
+    (u64::from(weight) * 1024 / 100).clamp(2, 262_144)
+}
+
+/// v2 `io.weight` (1–10000, default 100) → v1 `blkio.weight` (10–1000, default 500).
+pub fn blkio_weight(weight: u32) -> u64 {
+    (u64::from(weight) * 5).clamp(10, 1000)
+}
+
+fn set(cg: &Cgroups, path: &str, ctrl: &str, file: &str, value: &str, key: &str) -> Result<()> {
+    let Some(dir) = cg.dir(ctrl, path) else {
+        return Err(CgroupError::Other(format!(
+            "{key}: the {ctrl} controller is not mounted (cgroup v1)"
+        )));
+    };
+    let f = dir.join(file);
+    if !f.exists() {
+        let why = match file {
+            "memory.memsw.limit_in_bytes" => " (swap accounting off)",
+            "blkio.weight" => " (nor blkio.bfq.weight: no proportional I/O scheduler)",
+            _ => "",
+        };
+        return Err(CgroupError::Other(format!("{key}: {file} missing{why}")));
+    }
+    write(&f, value).map_err(|e| CgroupError::Other(format!("{key}: {e}")))
+}
+
+pub fn apply(cg: &Cgroups, path: &str, res: &Resources, pre: &str) -> Result<()> {
+    let key = |k: &str| format!("{pre}.{k}");
+    if let Some(w) = res.cpu_weight {
+        set(
+            cg,
+            path,
+            "cpu",
+            "cpu.shares",
+            &shares(w).to_string(),
+            &key("cpu_weight"),
+        )?;
+    }
+    if let Some(c) = res.cpu_max {
+        let k = key("cpu_max");
+        let period = 100_000u64;
+        let quota = ((c * period as f64).round() as u64).max(1000);
+        set(
+            cg,
+            path,
+            "cpu",
+            "cpu.cfs_period_us",
+            &period.to_string(),
+            &k,
+        )?;
+        set(cg, path, "cpu", "cpu.cfs_quota_us", &quota.to_string(), &k)?;
+    }
+    if let Some(m) = res.memory_max {
+        let k = key("memory_max");
+        set(
+            cg,
+            path,
+            "memory",
+            "memory.limit_in_bytes",
+            &m.to_string(),
+            &k,
+        )?;
+    }
+    if let Some(m) = res.memory_high {
+        let k = key("memory_high");
+        set(
+            cg,
+            path,
+            "memory",
+            "memory.soft_limit_in_bytes",
+            &m.to_string(),
+            &k,
+        )?;
+    }
+    if let Some(swap) = res.memory_swap_max {
+        let k = key("memory_swap_max");
+        // memsw limits memory + swap together and must not be below the memory limit.
+        let Some(mem) = res.memory_max else {
+            return Err(CgroupError::Other(format!(
+                "{k}: needs memory_max on cgroup v1 (memory.memsw.limit_in_bytes limits memory and swap together)"
+            )));
+        };
+        let total = mem.saturating_add(swap);
+        set(
+            cg,
+            path,
+            "memory",
+            "memory.memsw.limit_in_bytes",
+            &total.to_string(),
+            &k,
+        )?;
+    }
+    if let Some(w) = res.io_weight {
+        let k = key("io_weight");
+        // CFQ's blkio.weight, or BFQ's blkio.bfq.weight (same 10–1000 scale here).
+        let bfq = cg.dir("blkio", path).is_some_and(|d| {
+            !d.join("blkio.weight").exists() && d.join("blkio.bfq.weight").exists()
+        });
+        let file = if bfq {
+            "blkio.bfq.weight"
+        } else {
+            "blkio.weight"
+        };
+        set(cg, path, "blkio", file, &blkio_weight(w).to_string(), &k)?;
+    }
+    for io in &res.io_max {
+        let k = key("io_max");
+        let (maj, min) =
+            device_numbers(&io.device).map_err(|e| CgroupError::Other(format!("{k}: {e}")))?;
+        for (file, v) in [
+            ("blkio.throttle.read_bps_device", io.rbps),
+            ("blkio.throttle.write_bps_device", io.wbps),
+            ("blkio.throttle.read_iops_device", io.riops),
+            ("blkio.throttle.write_iops_device", io.wiops),
+        ] {
+            if let Some(v) = v {
+                set(cg, path, "blkio", file, &format!("{maj}:{min} {v}"), &k)?;
+            }
+        }
+    }
+    if let Some(p) = res.pids_max {
+        set(
+            cg,
+            path,
+            "pids",
+            "pids.max",
+            &p.to_string(),
+            &key("pids_max"),
+        )?;
+    }
+    Ok(())
+}
+
+pub fn stats(cg: &Cgroups, path: &str) -> Stats {
+    let num = |ctrl: &str, f: &str| -> Option<u64> {
+        read(&cg.dir(ctrl, path)?.join(f))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+    };
+    let oom = cg
+        .dir("memory", path)
+        .and_then(|d| read(&d.join("memory.oom_control")).ok());
+    Stats {
+        memory_bytes: num("memory", "memory.usage_in_bytes"),
+        cpu_usec: num("cpuacct", "cpuacct.usage").map(|ns| ns / 1000),
+        pids: num("pids", "pids.current").or_else(|| Some(cg.pids(path).len() as u64)),
+        oom_kills: oom.as_deref().and_then(|t| keyed(t, "oom_kill")),
+    }
+}
+
+pub fn freeze(cg: &Cgroups, path: &str, frozen: bool) -> Result<()> {
+    let Some(dir) = cg.dir("freezer", path) else {
+        return Err(CgroupError::Other(
+            "the freezer controller is not mounted (cgroup v1)".into(),
+        ));
+    };
+    let state = dir.join("freezer.state");
+    write(&state, if frozen { "FROZEN" } else { "THAWED" })?;
+    if frozen {
+        // Freezing completes asynchronously (FREEZING → FROZEN); bounded wait.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while read(&state)?.trim() != "FROZEN" {
+            if Instant::now() >= deadline {
+                return Err(CgroupError::Other(format!(
+                    "{}: still FREEZING after 1s",
+                    state.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    Ok(())
+}
+
+pub fn kill(cg: &Cgroups, path: &str, signal: i32) {
+    let freeze_first = signal == libc::SIGKILL;
+    let frozen = freeze_first && freeze(cg, path, true).is_ok();
+    // Without a freezer, repeat until nothing is left that could still have forked.
+    let rounds = if frozen || !freeze_first { 1 } else { 20 };
+    for _ in 0..rounds {
+        let pids = cg.pids(path);
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            // SAFETY: kill takes plain integers; a vanished pid only yields ESRCH.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+    if frozen {
+        let _ = freeze(cg, path, false);
+    }
+}
