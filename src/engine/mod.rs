@@ -58,6 +58,19 @@ pub enum Input {
     },
     /// `now` reached the deadline given by `next_deadline`.
     Tick,
+    /// The unit's readiness probe succeeded: a `starting` service becomes `running`.
+    Ready(usize),
+    /// A critical health check (or the notify watchdog) failed: act per `on_unhealthy`
+    /// (restart: stop, then the run ends as a failure with reason `unhealthy`).
+    Unhealthy {
+        unit: usize,
+        message: String,
+    },
+    /// The unit named another process as its main process (`MAINPID=`).
+    MainPid {
+        unit: usize,
+        pid: u32,
+    },
 }
 
 /// What the runtime must do.
@@ -88,8 +101,20 @@ pub enum Effect {
 /// Observable lifecycle events (published to `supctl events` and the log).
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
-    State { from: State, to: State },
-    Spawned { pid: u32 },
-    Exited { pid: u32, exit: Exit },
-    RestartScheduled { delay: Duration },
+    State {
+        from: State,
+        to: State,
+    },
+    Spawned {
+        pid: u32,
+    },
+    Exited {
+        pid: u32,
+        exit: Exit,
+    },
+    RestartScheduled {
+        delay: Duration,
+    },
+    /// The unit became ready (its readiness probe succeeded).
+    Ready,
 }
