@@ -37,6 +37,9 @@ pub struct SpawnSpec {
     pub no_new_privileges: bool,
     /// Capture stdout/stderr through pipes (else they are inherited from sup).
     pub capture: bool,
+    /// `(fd, n)`: the open descriptor `fd` (owned by the caller) becomes fd `n` of the
+    /// new process, inherited across exec (the s6 readiness notification fd).
+    pub pass_fd: Option<(i32, i32)>,
 }
 
 /// A started process.

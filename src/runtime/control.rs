@@ -566,7 +566,11 @@ impl Runtime {
             "health" => self.one_unit(&req).map(|u| {
                 let unit = self.engine.unit(u);
                 let mut reply = Reply::ok();
-                reply.healthy = Some(unit.state == State::Running && unit.ready());
+                reply.healthy = Some(
+                    unit.state == State::Running
+                        && unit.ready()
+                        && self.probes.health(u) != super::health::Health::Unhealthy,
+                );
                 Some(reply)
             }),
             "shutdown" | "poweroff" | "reboot" | "halt" => {

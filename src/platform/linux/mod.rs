@@ -9,7 +9,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
 use super::{Child, Platform, SpawnSpec};
 use crate::engine::Exit;
-use crate::unit::{Ready, UnitSpec};
+use crate::unit::UnitSpec;
 
 #[derive(Debug, Default)]
 pub struct LinuxPlatform {}
@@ -81,12 +81,6 @@ impl Platform for LinuxPlatform {
         }
         if spec.capabilities.is_some() {
             missing.push("capabilities");
-        }
-        if spec.ready != Ready::Started {
-            missing.push("ready (other than started)");
-        }
-        if !spec.health.is_empty() {
-            missing.push("health");
         }
         if spec.instances != 1 {
             missing.push("instances");
