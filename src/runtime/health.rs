@@ -677,11 +677,12 @@ impl Runtime {
     fn publish_health(&mut self, unit: usize, new: Health, old: Health, message: String) {
         let name = self.engine.unit(unit).name.to_string();
         if new != old {
-            log::info!(
-                "{name}: health {} -> {}: {message}",
-                old.as_str(),
-                new.as_str()
-            );
+            let why = if message.is_empty() {
+                String::new()
+            } else {
+                format!(" ({message})")
+            };
+            log::info!("{name}: health {} -> {}{why}", old.as_str(), new.as_str());
         }
         let ev = Event {
             time: rfc3339(std::time::SystemTime::now()),
