@@ -543,3 +543,25 @@ fn memory_threshold_warning_reports_without_acting() {
     sup.wait_for("hog", |s| s["health"] == "healthy", WAIT);
     assert_eq!(sup.supctl(&["health", "hog"]).0, 0);
 }
+
+#[test]
+fn systemd_notify_from_a_shell_child_is_accepted() {
+    if std::process::Command::new("systemd-notify")
+        .arg("--help")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: systemd-notify is not installed");
+        return;
+    }
+    let sup = Sup::start(
+        "sdnotify",
+        &[(
+            "sh",
+            "ready: notify\nexec: \"sleep 0.3; systemd-notify --status='from a shell'; systemd-notify --ready; exec sleep 1000\"\n",
+        )],
+    );
+    let st = sup.wait_for("sh", |s| s["state"] == "running", WAIT);
+    assert_eq!(st["ready"], true);
+    sup.wait_for("sh", |s| s["status_text"] == "from a shell", WAIT);
+}

@@ -3,6 +3,7 @@
 //! carries out the engine's effects through the platform. Single-threaded; it sleeps in
 //! `epoll_wait` with the engine's next deadline as timeout and wakes for nothing else.
 
+mod attempts;
 mod control;
 mod health;
 mod launch;

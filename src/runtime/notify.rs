@@ -1,6 +1,12 @@
-//! Readiness reported by the unit itself: the sd_notify datagram protocol (one socket
-//! per unit, `NOTIFY_SOCKET` in its environment, senders checked by process group through
-//! `SO_PASSCRED`) and the s6 notification fd (a newline on fd N).
+//! Readiness reported by the unit itself: the sd_notify datagram protocol and the s6
+//! notification fd (a newline on fd N).
+//!
+//! Each unit that needs one gets its own notify socket, `DIR/notify/NAME` next to the
+//! control socket, so messages need no demultiplexing and any process of the unit (a
+//! shell's `systemd-notify` child too) may send. The socket is mode 0600, owned by the
+//! unit's user: only that user and root can send. `MAINPID=` must name a process in the
+//! unit's process group (checked through `/proc`); the sender's pid (`SO_PASSCRED`) is
+//! logged.
 
 use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -54,14 +60,14 @@ pub fn parse(bytes: &[u8]) -> Message {
 }
 
 /// A unit's notify socket: bound to a path (so it is reachable from a new network
-/// namespace too), mode 0666 so a unit running as another user can send.
+/// namespace too), mode 0600 and owned by `owner` (the unit's user).
 pub struct NotifySocket {
     pub sock: UnixDatagram,
     pub path: PathBuf,
 }
 
 impl NotifySocket {
-    pub fn bind(path: &Path) -> Result<NotifySocket, String> {
+    pub fn bind(path: &Path, owner: Option<u32>) -> Result<NotifySocket, String> {
         use std::os::unix::fs::PermissionsExt;
         let what = |e: std::io::Error| format!("notify socket {}: {e}", path.display());
         if let Some(dir) = path.parent() {
@@ -69,7 +75,10 @@ impl NotifySocket {
         }
         let _ = std::fs::remove_file(path);
         let sock = UnixDatagram::bind(path).map_err(what)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666)).map_err(what)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(what)?;
+        if let Some(uid) = owner {
+            std::os::unix::fs::chown(path, Some(uid), None).map_err(what)?;
+        }
         setsockopt(&sock.as_fd(), sockopt::PassCred, &true)
             .map_err(|e| what(std::io::Error::from(e)))?;
         Ok(NotifySocket {
@@ -133,7 +142,12 @@ impl Runtime {
                 path.display()
             ));
         }
-        let mut ns = NotifySocket::bind(&path)?;
+        let spec = self.engine.unit(unit).spec.as_ref();
+        let owner = match spec.and_then(|s| s.user.as_deref()) {
+            Some(user) => Some(crate::platform::linux::users::resolve(Some(user), None)?.uid),
+            None => None,
+        };
+        let mut ns = NotifySocket::bind(&path, owner)?;
         let token = self.token();
         self.poll
             .registry()
@@ -236,18 +250,12 @@ impl Runtime {
             let Some((bytes, sender)) = sock.recv() else {
                 return;
             };
-            let u = self.engine.unit(unit);
-            let name = u.name.to_string();
-            let from_unit = match (sender, u.pgid) {
-                (Some(pid), Some(pgid)) => Some(pid) == u.pid || pgid_of(pid) == Some(pgid),
-                _ => false,
-            };
-            if !from_unit {
-                log::debug!(
-                    "{name}: ignoring notify message from pid {sender:?} (not in the unit)"
-                );
-                continue;
-            }
+            let name = self.engine.unit(unit).name.to_string();
+            log::debug!(
+                "{name}: notify from pid {}: {:?}",
+                sender.unwrap_or(0),
+                String::from_utf8_lossy(&bytes)
+            );
             self.apply_notify(unit, &name, parse(&bytes));
         }
     }
