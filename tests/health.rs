@@ -94,6 +94,7 @@ fn notify_readiness_orders_dependents_and_shows_status_text() {
     let (code, out, _) = sup.supctl(&["status", "slow"]);
     assert_eq!(code, 0);
     assert!(out.contains("running"), "{out}");
+    assert!(out.contains("    status: serving 42 clients"), "{out}");
 }
 
 #[test]
@@ -330,22 +331,16 @@ fn events_stream_content_and_order() {
         "ready",
         "state:running",
         "exit",
-        "state:backoff",
         "restart",
+        "state:backoff",
         "state:waiting",
         "state:starting",
         "spawn",
         "ready",
         "state:running",
     ];
-    // `restart` is scheduled before the state turns to backoff.
-    let mut got = kinds.clone();
-    if let Some(i) = got.iter().position(|k| k == "restart") {
-        if i > 0 && got[i - 1] == "exit" {
-            got.swap(i, i + 1);
-        }
-    }
-    assert_eq!(got[..expected.len()], expected, "{kinds:?}");
+    // The restart is scheduled (with its delay) as the state turns to backoff.
+    assert_eq!(kinds[..expected.len()], expected, "{kinds:?}");
     for e in &evs {
         assert!(rfc3339_secs(e["time"].as_str().unwrap()).is_some(), "{e}");
     }
@@ -384,18 +379,11 @@ fn supctl_events_prints_human_and_json_lines() {
     };
     let mut human = spawn(false);
     let mut json = spawn(true);
-    // Both followers are subscribed once a status round trip after their connect
-    // succeeds; wait until sup counts three connections' worth of followers by retrying.
+    // A follower may not be subscribed yet when the first restart happens: restart
+    // again whenever nothing arrived for a while (bounded by WAIT overall).
     let mut lines_h = BufReader::new(human.stdout.take().unwrap());
     let mut lines_j = BufReader::new(json.stdout.take().unwrap());
-    let ok = wait_until(
-        || {
-            sup.supctl(&["restart", "--no-block", "x"]);
-            true
-        },
-        WAIT,
-    );
-    assert!(ok);
+    sup.supctl(&["restart", "--no-block", "x"]);
     let (tx, rx) = std::sync::mpsc::channel();
     let tx2 = tx.clone();
     std::thread::spawn(move || {
