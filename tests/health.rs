@@ -553,3 +553,79 @@ fn systemd_notify_from_a_shell_child_is_accepted() {
     assert_eq!(st["ready"], true);
     sup.wait_for("sh", |s| s["status_text"] == "from a shell", WAIT);
 }
+
+#[test]
+fn log_health_check_with_on_unhealthy_stop() {
+    let sup = Sup::start(
+        "hlog",
+        &[(
+            "app",
+            "on_unhealthy: stop\nhealth:\n  - {log: \"FATAL: .*\", retries: 1, interval: 1s}\n\
+             exec: \"echo fine; sleep 0.5; echo 'FATAL: disk gone'; exec sleep 1000\"\n",
+        )],
+    );
+    let st = sup.wait_for("app", |s| s["state"] == "stopped", WAIT);
+    assert_eq!(st["reason"], "unhealthy", "{st}");
+    assert!(
+        st["message"].as_str().unwrap().contains("FATAL: disk gone"),
+        "{st}"
+    );
+    assert_eq!(st["restarts"], 0);
+}
+
+#[test]
+fn exec_health_check_that_times_out_fails() {
+    let sup = Sup::start(
+        "hexec",
+        &[(
+            "app",
+            "restart: never\nhealth:\n  - {exec: [sleep, \"5\"], timeout: 200ms, interval: 300ms, retries: 2}\nexec: [sleep, \"1000\"]\n",
+        )],
+    );
+    let st = sup.wait_for("app", |s| s["state"] == "failed", WAIT);
+    assert_eq!(st["reason"], "unhealthy", "{st}");
+    let msg = st["message"].as_str().unwrap();
+    assert!(msg.contains("exec sleep 5: timed out after 200ms"), "{msg}");
+}
+
+#[test]
+fn tcp_health_check_follows_the_server() {
+    let p = port();
+    let sup = Sup::start(
+        "htcp",
+        &[
+            (
+                "server",
+                &format!("exec: [python3, -c, \"import socket,time\\ns=socket.socket()\\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\\ns.bind(('127.0.0.1', {p}))\\ns.listen()\\ntime.sleep(1000)\\n\"]\n"),
+            ),
+            (
+                "client",
+                &format!("on_unhealthy: ignore\nhealth:\n  - {{tcp: \"127.0.0.1:{p}\", interval: 200ms, retries: 2}}\nexec: [sleep, \"1000\"]\n"),
+            ),
+        ],
+    );
+    sup.wait_for("client", |s| s["health"] == "healthy", WAIT);
+    assert_eq!(sup.supctl(&["stop", "server"]).0, 0);
+    let st = sup.wait_for("client", |s| s["health"] == "unhealthy", WAIT);
+    assert_eq!(st["state"], "running");
+    assert_eq!(sup.supctl(&["health", "client"]).0, 1);
+    assert_eq!(sup.supctl(&["start", "server"]).0, 0);
+    sup.wait_for("client", |s| s["health"] == "healthy", WAIT);
+}
+
+#[test]
+fn cpu_above_check_stops_a_busy_unit() {
+    let sup = Sup::start(
+        "hcpu",
+        &[(
+            "busy",
+            "on_unhealthy: stop\nhealth:\n  - {cpu_above: \"20%\", interval: 500ms, retries: 1}\nexec: \"while :; do :; done\"\n",
+        )],
+    );
+    let st = sup.wait_for("busy", |s| s["state"] == "stopped", WAIT);
+    assert_eq!(st["reason"], "unhealthy", "{st}");
+    assert!(
+        st["message"].as_str().unwrap().contains("cpu_above 20%"),
+        "{st}"
+    );
+}
