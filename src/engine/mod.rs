@@ -98,23 +98,13 @@ pub enum Effect {
     },
 }
 
-/// Observable lifecycle events (published to `supctl events` and the log).
+/// Observable lifecycle events (published to `supctl events` and the log). `Ready`: the
+/// unit became ready (its readiness probe succeeded).
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
-    State {
-        from: State,
-        to: State,
-    },
-    Spawned {
-        pid: u32,
-    },
-    Exited {
-        pid: u32,
-        exit: Exit,
-    },
-    RestartScheduled {
-        delay: Duration,
-    },
-    /// The unit became ready (its readiness probe succeeded).
+    State { from: State, to: State },
+    Spawned { pid: u32 },
+    Exited { pid: u32, exit: Exit },
+    RestartScheduled { delay: Duration },
     Ready,
 }
