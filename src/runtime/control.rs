@@ -648,7 +648,8 @@ impl Runtime {
                 format!("{} has no running process", unit.name),
             ));
         };
-        crate::platform::Platform::kill_unit(&mut self.platform, pid, sig);
+        let pgid = unit.pgid.unwrap_or(pid);
+        crate::platform::Platform::kill_unit(&mut self.platform, pgid, sig);
         Ok(self.results_reply(vec![self.op_result(u, true)]))
     }
 

@@ -235,8 +235,8 @@ impl Runtime {
                     if self.shutting_down {
                         log::warn!("second stop signal: killing every unit now");
                         for u in self.engine.units() {
-                            if let Some(pid) = u.pid {
-                                self.platform.kill_unit(pid, libc::SIGKILL);
+                            if let Some(pgid) = u.pgid.or(u.pid) {
+                                self.platform.kill_unit(pgid, libc::SIGKILL);
                             }
                         }
                     } else {
