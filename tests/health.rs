@@ -629,3 +629,53 @@ fn cpu_above_check_stops_a_busy_unit() {
         "{st}"
     );
 }
+
+#[test]
+fn mainpid_moves_the_main_process() {
+    let mut sup = Sup::prepare("mainpid");
+    let flag = sup.p("LAUNCHER_MAY_EXIT");
+    sup.write_unit(
+        "d",
+        &format!(
+            "enabled: false\nready: notify\nrestart: {{policy: on-failure, delay: 10s}}\nexec: \"sleep 1000 & python3 -c \\\"import os,socket,sys\\ns=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\\ns.connect(os.environ['NOTIFY_SOCKET'])\\ns.send(('MAINPID=%s\\\\nSTATUS=daemon %s\\\\nREADY=1' % (sys.argv[1], sys.argv[1])).encode())\\\" $!; while [ ! -e {flag} ]; do sleep 0.05; done; exit 0\"\n"
+        ),
+    );
+    sup.launch();
+    let mut events = sup.events();
+    assert_eq!(sup.supctl(&["start", "d"]).0, 0);
+    let st = sup.wait_for(
+        "d",
+        |s| {
+            s["status_text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("daemon "))
+        },
+        WAIT,
+    );
+    let daemon: u64 = st["status_text"].as_str().unwrap()[7..].parse().unwrap();
+    let st = sup.wait_for("d", |s| s["pid"] == daemon, WAIT);
+    assert_eq!(st["state"], "running");
+    let launcher = events
+        .seen()
+        .iter()
+        .find(|e| e["unit"] == "d" && e["kind"] == "spawn")
+        .unwrap()["pid"]
+        .clone();
+    std::fs::write(&flag, "").unwrap();
+    // The launcher's exit does not end the run (sup reaps it; the engine ignores it).
+    wait_until(|| !process_alive(launcher.as_i64().unwrap() as i32), WAIT);
+    let st = sup.status("d");
+    assert_eq!(
+        (st["state"].as_str(), st["pid"].as_u64()),
+        (Some("running"), Some(daemon))
+    );
+    // The daemon's death does.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let st = sup.wait_for("d", |s| s["state"] == "backoff", WAIT);
+    assert_eq!(st["reason"], "signal", "{st}");
+    assert_eq!(st["exit"]["signal"], "SIGKILL");
+}
