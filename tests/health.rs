@@ -277,18 +277,36 @@ fn watchdog_expiry_restarts_the_unit() {
         "wdog",
         &[(
             "pinger",
-            &format!("ready: notify\nwatchdog: 1s\nrestart: {{delay: 200ms}}\nexec: {exec}\n"),
+            &format!("enabled: false\nready: notify\nwatchdog: 1s\nrestart: {{delay: 200ms}}\nexec: {exec}\n"),
         )],
     );
     let mut events = sup.events();
+    assert_eq!(sup.supctl(&["start", "pinger"]).0, 0);
     let evs = events.wait_until(
         |e| index(e, |x| is_state(x, "pinger", "backoff")).is_some(),
         WAIT,
     );
-    let b = &evs[index(&evs, |x| is_state(x, "pinger", "backoff")).unwrap()];
+    let running = index(&evs, |x| is_state(x, "pinger", "running")).unwrap();
+    let health = |h: &str| {
+        index(&evs, |x| {
+            x["unit"] == "pinger" && x["kind"] == "health" && x["state"] == h
+        })
+        .unwrap_or_else(|| panic!("no health {h} event: {evs:#?}"))
+    };
+    let (healthy, unhealthy) = (health("healthy"), health("unhealthy"));
+    let backoff = index(&evs, |x| is_state(x, "pinger", "backoff")).unwrap();
+    assert!(
+        running < healthy && healthy < unhealthy && unhealthy < backoff,
+        "{evs:#?}"
+    );
+    // Pinging kept it alive for 1.2 s, longer than the 1 s watchdog.
+    assert!(
+        secs(&evs[unhealthy]) - secs(&evs[running]) > 1.5,
+        "{evs:#?}"
+    );
+    let b = &evs[backoff];
     assert_eq!(b["reason"], "unhealthy", "{b}");
     assert!(b["message"].as_str().unwrap().contains("watchdog"), "{b}");
-    // It was pinging for 1.2 s: more than one watchdog period passed before expiry.
     let st = sup.wait_for(
         "pinger",
         |s| s["restarts"].as_u64() >= Some(1) && s["state"] == "running",

@@ -12,35 +12,20 @@ use std::time::Duration;
 use mio::Token;
 
 use super::attempts::{Attempt, Owner, Target};
+pub use super::checks::Health;
+use super::checks::{aggregate, CheckState};
 use super::notify::NotifySocket;
 use super::probe;
 use super::Runtime;
 use crate::ctl::proto::Event;
 use crate::engine::{EventKind, Input, State, Time};
 use crate::output::rfc3339;
-use crate::unit::{HealthCheck, HealthKind, Ready, Severity, UnitSpec};
+use crate::unit::{HealthKind, Ready, UnitSpec};
 
 /// Pause between failed readiness attempts.
 const READY_RETRY: Duration = Duration::from_millis(250);
 /// Longest a single readiness attempt may take.
 const READY_ATTEMPT: Duration = Duration::from_secs(1);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Health {
-    Unknown,
-    Healthy,
-    Unhealthy,
-}
-
-impl Health {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Unknown => "unknown",
-            Health::Healthy => "healthy",
-            Health::Unhealthy => "unhealthy",
-        }
-    }
-}
 
 /// What a loop token belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,19 +33,6 @@ pub enum Source {
     Attempt,
     Notify(usize),
     Fd(usize),
-}
-
-struct CheckState {
-    spec: HealthCheck,
-    next_at: Option<Time>,
-    failures: u32,
-    passed: bool,
-    failing: bool,
-    /// `log` checks: a line matched since the last interval.
-    matched: bool,
-    regex: Option<regex_lite::Regex>,
-    /// `cpu_above`: the previous (time, cpu µs) sample.
-    cpu_prev: Option<(Time, u64)>,
 }
 
 /// Probe state of one unit.
@@ -125,17 +97,6 @@ impl Probes {
     }
 }
 
-fn describe(kind: &HealthKind) -> String {
-    match kind {
-        HealthKind::Exec(argv) => format!("exec {}", argv.join(" ")),
-        HealthKind::Tcp(a) => format!("tcp {a}"),
-        HealthKind::Http(u) => format!("http {u}"),
-        HealthKind::Log(r) => format!("log {r:?}"),
-        HealthKind::MemoryAbove(b) => format!("memory_above {b}"),
-        HealthKind::CpuAbove(c) => format!("cpu_above {:.0}%", c * 100.0),
-    }
-}
-
 impl Runtime {
     /// Keeps the probes in step with the unit's lifecycle (called for every event).
     pub(super) fn probes_on_event(&mut self, unit: usize, event: &EventKind) {
@@ -184,19 +145,7 @@ impl Runtime {
         p.checks = spec
             .health
             .iter()
-            .map(|c| CheckState {
-                spec: c.clone(),
-                next_at: Some(now),
-                failures: 0,
-                passed: false,
-                failing: false,
-                matched: false,
-                regex: match &c.kind {
-                    HealthKind::Log(re) => regex_lite::Regex::new(re).ok(),
-                    _ => None,
-                },
-                cpu_prev: None,
-            })
+            .map(|c| CheckState::new(c, now))
             .collect();
     }
 
@@ -395,77 +344,33 @@ impl Runtime {
         let now = self.now();
         let name = self.engine.unit(unit).name.to_string();
         let p = self.probes.unit_mut(unit);
-        let running_since = p.running_since;
+        let since = p.running_since;
         let Some(check) = p.checks.get_mut(c) else {
             return;
         };
-        let what = describe(&check.spec.kind);
-        let mut changed: Option<String> = None;
-        match result {
-            Ok(()) => {
-                check.failures = 0;
-                check.passed = true;
-                if std::mem::take(&mut check.failing) {
-                    changed = Some(format!("{what}: passing again"));
-                }
-            }
-            Err(msg) => {
-                let starting = !check.passed && now < running_since + check.spec.start_period;
-                if !starting {
-                    check.failures += 1;
-                    log::debug!(
-                        "{name}: health check {what} failed ({}/{}): {msg}",
-                        check.failures,
-                        check.spec.retries
-                    );
-                    if check.failures >= check.spec.retries && !check.failing {
-                        check.failing = true;
-                        changed = Some(format!(
-                            "{what}: {msg} ({} consecutive failures)",
-                            check.failures
-                        ));
-                    }
-                }
-            }
+        if let Err(msg) = &result {
+            log::debug!("{name}: health check {c} failed: {msg}");
         }
-        let warning = check.spec.severity == Severity::Warning;
-        if warning {
-            if let Some(msg) = &changed {
+        let changed = check.record(result, now, since);
+        if !check.critical() {
+            if let Some(msg) = changed {
                 log::warn!("{name}: warning check {msg}");
                 let h = self.probes.health(unit);
                 self.publish_health(unit, h, h, format!("warning: {msg}"));
             }
+            return;
         }
-        self.update_health(unit, changed.filter(|_| !warning));
-    }
-
-    /// Recomputes the unit's health from its critical checks: unhealthy if one is
-    /// failing; healthy once each has passed; otherwise unknown.
-    fn update_health(&mut self, unit: usize, why: Option<String>) {
-        let p = self.probes.unit(unit);
-        let critical: Vec<&CheckState> = p
-            .checks
-            .iter()
-            .filter(|c| c.spec.severity == Severity::Critical)
-            .collect();
         let old = self.probes.health(unit);
-        let new = if old == Health::Unhealthy && p.checks.is_empty() {
-            old // the watchdog fired; only a new run clears it
-        } else if critical.iter().any(|c| c.failing) {
-            Health::Unhealthy
-        } else if critical.iter().all(|c| c.passed) {
-            if critical.is_empty() && !p.checks.iter().any(|c| c.passed) {
-                old
-            } else {
-                Health::Healthy
-            }
-        } else {
-            Health::Unknown
-        };
+        let p = self.probes.unit(unit);
+        // Once the watchdog fired (checks cleared) only a new run clears unhealthy.
+        if old == Health::Unhealthy && p.checks.is_empty() {
+            return;
+        }
+        let new = aggregate(&p.checks, old);
         if new == old {
             return;
         }
-        let message = why.unwrap_or_default();
+        let message = changed.unwrap_or_default();
         self.probes.unit_mut(unit).health = Some(new);
         self.publish_health(unit, new, old, message.clone());
         if new == Health::Unhealthy {
@@ -506,8 +411,19 @@ impl Runtime {
             .and_then(|s| s.watchdog);
         let now = self.now();
         let p = self.probes.unit_mut(unit);
-        if p.watchdog_at.is_some() {
-            p.watchdog_at = wd.map(|w| now + w);
+        if p.watchdog_at.is_none() {
+            return;
+        }
+        p.watchdog_at = wd.map(|w| now + w);
+        // With no checks, the watchdog alone decides health: alive means healthy.
+        if p.checks.is_empty() && p.health == Some(Health::Unknown) {
+            p.health = Some(Health::Healthy);
+            self.publish_health(
+                unit,
+                Health::Healthy,
+                Health::Unknown,
+                "watchdog: WATCHDOG=1 received".into(),
+            );
         }
     }
 

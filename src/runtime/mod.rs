@@ -4,6 +4,7 @@
 //! `epoll_wait` with the engine's next deadline as timeout and wakes for nothing else.
 
 mod attempts;
+mod checks;
 mod control;
 mod health;
 mod launch;
