@@ -194,10 +194,8 @@ fn failing_http_health_check_restarts_with_backoff() {
     std::fs::write(&flag, "").unwrap();
     let evs = events.wait_until(
         |e| {
-            e.iter()
-                .filter(|x| x["unit"] == "web" && x["kind"] == "restart")
-                .count()
-                >= 2
+            // `restart` is published just before the `state` event to backoff.
+            e.iter().filter(|x| is_state(x, "web", "backoff")).count() >= 2
         },
         Duration::from_secs(20),
     );
@@ -673,12 +671,9 @@ fn mainpid_moves_the_main_process() {
     let daemon: u64 = st["status_text"].as_str().unwrap()[7..].parse().unwrap();
     let st = sup.wait_for("d", |s| s["pid"] == daemon, WAIT);
     assert_eq!(st["state"], "running");
-    let launcher = events
-        .seen()
-        .iter()
-        .find(|e| e["unit"] == "d" && e["kind"] == "spawn")
-        .unwrap()["pid"]
-        .clone();
+    let is_spawn = |e: &Value| e["unit"] == "d" && e["kind"] == "spawn";
+    let evs = events.wait_until(|e| e.iter().any(is_spawn), WAIT);
+    let launcher = evs.iter().find(|e| is_spawn(e)).unwrap()["pid"].clone();
     std::fs::write(&flag, "").unwrap();
     // The launcher's exit does not end the run (sup reaps it; the engine ignores it).
     wait_until(|| !process_alive(launcher.as_i64().unwrap() as i32), WAIT);
