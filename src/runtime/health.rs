@@ -59,6 +59,7 @@ pub struct Probes {
 }
 
 impl Probes {
+    /// The probe state of `unit` (an empty one for a unit that never had any).
     pub fn unit(&self, unit: usize) -> &UnitProbes {
         static EMPTY: std::sync::OnceLock<UnitProbes> = std::sync::OnceLock::new();
         self.units
@@ -104,9 +105,13 @@ impl Runtime {
         let u = self.engine.unit(unit);
         let Some(spec) = u.spec.clone() else { return };
         match event {
-            EventKind::Spawned { pid } if u.pid == Some(*pid) && u.state == State::Starting => {
+            EventKind::Spawned { pid } if u.pid == Some(*pid) => {
+                let starting = u.state == State::Starting;
                 let p = self.probes.unit_mut(unit);
                 p.status_text = None;
+                if !starting {
+                    return;
+                }
                 p.ready = match &spec.ready {
                     Ready::Tcp(a) => Some((Target::Tcp(a.clone()), Some(now))),
                     Ready::Http(url) => Some((Target::Http(url.clone()), Some(now))),
