@@ -392,6 +392,9 @@ fn print_status(units: &[UnitStatus]) {
     out(&table_line(&header.map(String::from), &widths));
     for (row, u) in rows.iter().zip(units) {
         out(&table_line(row, &widths));
+        if let Some(text) = &u.status_text {
+            out(&format!("    status: {text}"));
+        }
         if matches!(u.state.as_str(), "failed" | "invalid") {
             if let Some(msg) = &u.message {
                 for line in msg.lines() {

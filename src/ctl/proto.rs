@@ -104,6 +104,9 @@ pub struct UnitStatus {
     pub oom_kills: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<Vec<String>>,
+    /// The latest `STATUS=` text a notify unit sent (omitted when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
 }
 
 /// A slice in `status` (SPEC §4): its cgroup, quota and aggregate usage.

@@ -18,7 +18,7 @@ use super::restart::{backoff_delay, human_duration, start_allowed, Rng};
 use super::state::{Exit, Reason, State};
 use super::timers::{TimerKind, Timers};
 use super::{Effect, EventKind, Input, Role, Time};
-use crate::unit::{InvalidUnit, Ready, RestartPolicy, UnitName, UnitSpec, UnitType};
+use crate::unit::{InvalidUnit, OnUnhealthy, Ready, RestartPolicy, UnitName, UnitSpec, UnitType};
 
 /// Where the stop sequence is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +42,8 @@ pub struct Unit {
     pub reason: Option<Reason>,
     pub message: Option<String>,
     pub pid: Option<u32>,
+    /// Process group of the current run (the first main pid; `MAINPID=` may move `pid`).
+    pub pgid: Option<u32>,
     pub exit: Option<Exit>,
     /// Automatic restarts since sup started.
     pub restarts: u32,
@@ -54,8 +56,9 @@ pub struct Unit {
     restart_on_stop: bool,
     /// The reason recorded when the current stop completes.
     stop_cause: Option<Reason>,
-    /// The current stop is a start timeout: treat its end as a failure.
-    timeout_stop: bool,
+    /// The current stop ends the run as a failure with this reason (start timeout,
+    /// unhealthy).
+    fail_stop: Option<Reason>,
     stop_phase: StopPhase,
     stop_exec_pid: Option<u32>,
     /// Consecutive failed runs (for the backoff exponent).
@@ -76,6 +79,7 @@ impl Unit {
             reason: None,
             message: None,
             pid: None,
+            pgid: None,
             exit: None,
             restarts: 0,
             since: Duration::ZERO,
@@ -83,7 +87,7 @@ impl Unit {
             goal_up: false,
             restart_on_stop: false,
             stop_cause: None,
-            timeout_stop: false,
+            fail_stop: None,
             stop_phase: StopPhase::None,
             stop_exec_pid: None,
             failures: 0,
@@ -228,6 +232,9 @@ impl Engine {
                 self.set_state(i, State::Running)
             }
             Input::Pause(_) | Input::Resume(_) => {}
+            Input::Ready(i) => self.on_ready(i),
+            Input::Unhealthy { unit, message } => self.on_unhealthy(unit, message),
+            Input::MainPid { unit, pid } => self.on_main_pid(unit, pid),
         }
         self.settle();
         std::mem::take(&mut self.fx)
@@ -332,6 +339,7 @@ impl Engine {
             Role::Main => {
                 self.units[i].pid = Some(pid);
                 self.units[i].oom = false;
+                self.units[i].pgid = Some(pid);
                 // A rule may have moved the unit while its spawn was being carried out;
                 // the process exists now, so it is starting (and is stopped if unwanted).
                 self.set_state(i, State::Starting);
@@ -376,9 +384,10 @@ impl Engine {
             return;
         }
         // Whatever the main process left behind in its group goes with it.
+        let pgid = self.units[i].pgid.take().unwrap_or(pid);
         self.fx.push(Effect::KillUnit {
             unit: i,
-            pgid: pid,
+            pgid,
             signal: libc::SIGKILL,
         });
         self.timers.cancel(i);
@@ -388,8 +397,8 @@ impl Engine {
         let oom = std::mem::take(&mut u.oom);
         if u.state == State::Stopping {
             u.stop_phase = StopPhase::None;
-            if std::mem::take(&mut u.timeout_stop) {
-                self.run_ended(i, true, Reason::Timeout);
+            if let Some(reason) = u.fail_stop.take() {
+                self.run_ended(i, true, reason);
             } else if std::mem::take(&mut u.restart_on_stop) {
                 u.goal_up = true;
                 u.reason = None;
@@ -414,7 +423,7 @@ impl Engine {
                 );
                 let u = &mut self.units[i];
                 if u.state == State::Starting {
-                    u.timeout_stop = true;
+                    u.fail_stop = Some(Reason::Timeout);
                     u.message = Some(msg);
                     self.begin_stop(i);
                 }
@@ -425,7 +434,7 @@ impl Engine {
                     self.units[i].stop_phase = StopPhase::Kill;
                     self.fx.push(Effect::KillUnit {
                         unit: i,
-                        pgid: pid,
+                        pgid: self.units[i].pgid.unwrap_or(pid),
                         signal: libc::SIGKILL,
                     });
                 }
@@ -437,6 +446,54 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Readiness reached: a starting service is running (its start timeout is over).
+    fn on_ready(&mut self, i: usize) {
+        let u = &self.units[i];
+        if u.state != State::Starting || u.pid.is_none() || !u.goal_up {
+            return;
+        }
+        if u.spec.as_ref().is_some_and(|s| s.kind == UnitType::Oneshot) {
+            return;
+        }
+        self.timers.cancel(i);
+        self.emit(i, EventKind::Ready);
+        self.set_state(i, State::Running);
+    }
+
+    /// A critical health check failed: restart (through the restart policy, reason
+    /// `unhealthy`), stop (reason `unhealthy`) or ignore, per `on_unhealthy`.
+    fn on_unhealthy(&mut self, i: usize, message: String) {
+        let u = &self.units[i];
+        if !matches!(u.state, State::Starting | State::Running) || u.pid.is_none() || !u.goal_up {
+            return;
+        }
+        match self.spec(i).on_unhealthy {
+            OnUnhealthy::Ignore => {}
+            OnUnhealthy::Stop => {
+                self.units[i].message = Some(message);
+                self.request_stop(i, Some(Reason::Unhealthy));
+            }
+            OnUnhealthy::Restart => {
+                let u = &mut self.units[i];
+                u.fail_stop = Some(Reason::Unhealthy);
+                u.message = Some(message);
+                self.begin_stop(i);
+            }
+        }
+    }
+
+    /// `MAINPID=`: another process of the unit is now its main process.
+    fn on_main_pid(&mut self, i: usize, pid: u32) {
+        let u = &mut self.units[i];
+        let Some(old) = u.pid else { return };
+        if old == pid || !u.state.is_live() || self.pids.contains_key(&pid) {
+            return;
+        }
+        self.pids.remove(&old);
+        self.pids.insert(pid, (i, Role::Main));
+        u.pid = Some(pid);
     }
 
     // ---- transitions ----------------------------------------------------------------
@@ -521,6 +578,7 @@ impl Engine {
         u.run_started = now;
         u.reason = None;
         u.message = None;
+        u.fail_stop = None;
         self.set_state(i, State::Starting);
         self.fx.push(Effect::Spawn {
             unit: i,

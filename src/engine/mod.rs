@@ -65,6 +65,19 @@ pub enum Input {
     /// The unit's cgroup was frozen / thawed (`supctl pause` / `resume`).
     Pause(usize),
     Resume(usize),
+    /// The unit's readiness probe succeeded: a `starting` service becomes `running`.
+    Ready(usize),
+    /// A critical health check (or the notify watchdog) failed: act per `on_unhealthy`
+    /// (restart: stop, then the run ends as a failure with reason `unhealthy`).
+    Unhealthy {
+        unit: usize,
+        message: String,
+    },
+    /// The unit named another process as its main process (`MAINPID=`).
+    MainPid {
+        unit: usize,
+        pid: u32,
+    },
 }
 
 /// What the runtime must do.
@@ -92,11 +105,13 @@ pub enum Effect {
     },
 }
 
-/// Observable lifecycle events (published to `supctl events` and the log).
+/// Observable lifecycle events (published to `supctl events` and the log). `Ready`: the
+/// unit became ready (its readiness probe succeeded).
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     State { from: State, to: State },
     Spawned { pid: u32 },
     Exited { pid: u32, exit: Exit },
     RestartScheduled { delay: Duration },
+    Ready,
 }

@@ -8,6 +8,8 @@ use crate::platform::fake::{Call, FakePlatform};
 use crate::platform::{Platform, SpawnSpec};
 use crate::unit::*;
 
+mod health;
+
 pub(crate) fn spec(name: &str) -> UnitSpec {
     UnitSpec {
         name: UnitName::new(name).unwrap(),
@@ -36,6 +38,7 @@ pub(crate) fn spec(name: &str) -> UnitSpec {
             exec: None,
         },
         start_timeout: Duration::from_secs(90),
+        watchdog: None,
         requires: vec![],
         wants: vec![],
         after: vec![],

@@ -40,6 +40,9 @@ pub struct SpawnSpec {
     pub capture: bool,
     /// cgroup, namespaces, capabilities.
     pub confine: confine::Confinement,
+    /// `(fd, n)`: the open descriptor `fd` (owned by the caller) becomes fd `n` of the
+    /// new process, inherited across exec (the s6 readiness notification fd).
+    pub pass_fd: Option<(i32, i32)>,
 }
 
 /// A started process.

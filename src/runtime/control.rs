@@ -570,7 +570,11 @@ impl Runtime {
             "health" => self.one_unit(&req).map(|u| {
                 let unit = self.engine.unit(u);
                 let mut reply = Reply::ok();
-                reply.healthy = Some(unit.state == State::Running && unit.ready());
+                reply.healthy = Some(
+                    unit.state == State::Running
+                        && unit.ready()
+                        && self.probes.health(u) != super::health::Health::Unhealthy,
+                );
                 Some(reply)
             }),
             "shutdown" | "poweroff" | "reboot" | "halt" => {
@@ -652,7 +656,8 @@ impl Runtime {
                 format!("{} has no running process", unit.name),
             ));
         };
-        self.kill_unit_fx(u, pid, sig);
+        let pgid = unit.pgid.unwrap_or(pid);
+        self.kill_unit_fx(u, pgid, sig);
         Ok(self.results_reply(vec![self.op_result(u, true)]))
     }
 

@@ -552,6 +552,13 @@ impl Runtime {
         st.oom_kills = stats.oom_kills;
     }
 
+    /// Memory and CPU of the unit's cgroup, when it has one (for resource health checks).
+    pub(super) fn cgroup_usage(&self, unit: usize) -> Option<(u64, u64)> {
+        let path = self.iso.units.get(&unit)?.path.as_deref()?;
+        let stats = self.cg()?.stats(path);
+        Some((stats.memory_bytes?, stats.cpu_usec?))
+    }
+
     /// Slices for `supctl status`.
     pub(super) fn slice_statuses(&self) -> Vec<SliceStatus> {
         self.iso

@@ -47,7 +47,7 @@ fn set_env(env: &mut Vec<(String, String)>, key: &str, value: &str) {
 }
 
 /// The complete environment of a unit: sup's, then `env_file` entries, then `env`.
-fn unit_env(spec: &UnitSpec) -> Result<Vec<(String, String)>, String> {
+pub(super) fn unit_env(spec: &UnitSpec) -> Result<Vec<(String, String)>, String> {
     let mut env = base_env();
     for file in &spec.env_file {
         for (k, v) in read_env_file(file)? {
@@ -126,9 +126,17 @@ impl Runtime {
             Role::StopExec => spec.stop.exec.clone().unwrap_or_default(),
         };
         let confine = self.confinement(unit, &spec, role)?;
+        let mut env = unit_env(&spec)?;
+        // Readiness the unit reports itself: NOTIFY_SOCKET, or the s6 fd (see notify.rs).
+        let notify_fd = if role == Role::Main {
+            self.readiness_setup(unit, &spec, &mut env)?
+        } else {
+            None
+        };
         let req = SpawnSpec {
             argv,
-            env: unit_env(&spec)?,
+            env,
+            pass_fd: notify_fd.as_ref().map(|(fd, n)| (fd.as_raw_fd(), *n)),
             working_dir: spec.working_dir.clone(),
             user: spec.user.clone(),
             group: spec.group.clone(),
@@ -140,6 +148,7 @@ impl Runtime {
         };
         self.ensure_output(unit, &spec);
         let child = self.platform.spawn(&req)?;
+        drop(notify_fd);
         for (fd, stream) in [
             (child.stdout, Stream::Stdout),
             (child.stderr, Stream::Stderr),

@@ -3,9 +3,14 @@
 //! carries out the engine's effects through the platform. Single-threaded; it sleeps in
 //! `epoll_wait` with the engine's next deadline as timeout and wakes for nothing else.
 
+mod attempts;
+mod checks;
 mod control;
+mod health;
 mod isolation;
 mod launch;
+mod notify;
+mod probe;
 mod status;
 
 use std::collections::{HashMap, VecDeque};
@@ -58,6 +63,8 @@ pub struct Runtime {
     /// Pipes whose budget ran out with data left: read again before sleeping.
     pending_reads: Vec<Token>,
     control: Option<control::Server>,
+    /// Readiness probes, health checks, notify sockets and the watchdog.
+    probes: health::Probes,
     next_token: usize,
     shutting_down: bool,
     iso: isolation::Iso,
@@ -144,6 +151,7 @@ impl Runtime {
             pipes: HashMap::new(),
             pending_reads: Vec::new(),
             control,
+            probes: health::Probes::default(),
             next_token: FIRST_DYNAMIC_TOKEN,
             shutting_down: false,
             iso,
@@ -173,9 +181,12 @@ impl Runtime {
             let timeout = if !self.pending_reads.is_empty() {
                 Some(Duration::ZERO)
             } else {
-                self.engine
-                    .next_deadline()
-                    .map(|at| at.saturating_sub(self.now()))
+                let probes = self.probes.next_deadline();
+                let at = match (self.engine.next_deadline(), probes) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                at.map(|at| at.saturating_sub(self.now()))
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
@@ -189,6 +200,7 @@ impl Runtime {
                     LISTENER_TOKEN => self.accept(),
                     t if self.pipes.contains_key(&t) => self.read_pipe(t),
                     t if self.iso.owns(t) => self.on_iso_event(t),
+                    t if self.probes.source(t).is_some() => self.on_probe_source(t),
                     t => self.on_conn_event(
                         t,
                         ev.is_readable() || ev.is_read_closed(),
@@ -199,6 +211,7 @@ impl Runtime {
             for t in std::mem::take(&mut self.pending_reads) {
                 self.read_pipe(t);
             }
+            self.run_probes();
             if self
                 .engine
                 .next_deadline()
@@ -214,8 +227,10 @@ impl Runtime {
             match sig {
                 libc::SIGCHLD => {
                     for (pid, exit) in self.platform.reap() {
-                        self.check_oom_for_pid(pid);
-                        self.feed(Input::Exited { pid, exit });
+                        if !self.probe_exited(pid, exit) {
+                            self.check_oom_for_pid(pid);
+                            self.feed(Input::Exited { pid, exit });
+                        }
                     }
                     self.retry_removals();
                 }
@@ -223,10 +238,13 @@ impl Runtime {
                     if self.shutting_down {
                         log::warn!("second stop signal: killing every unit now");
                         let live: Vec<(usize, u32)> = (0..self.engine.units().len())
-                            .filter_map(|i| Some((i, self.engine.unit(i).pid?)))
+                            .filter_map(|i| {
+                                let u = self.engine.unit(i);
+                                Some((i, u.pgid.or(u.pid)?))
+                            })
                             .collect();
-                        for (i, pid) in live {
-                            self.kill_unit_fx(i, pid, libc::SIGKILL);
+                        for (i, pgid) in live {
+                            self.kill_unit_fx(i, pgid, libc::SIGKILL);
                         }
                     } else {
                         log::info!(
@@ -272,6 +290,7 @@ impl Runtime {
     }
 
     fn publish(&mut self, unit: usize, event: &EventKind) {
+        self.probes_on_event(unit, event);
         let name = self.engine.unit(unit).name.to_string();
         match event {
             EventKind::State { from, to } => {
@@ -292,6 +311,7 @@ impl Runtime {
             EventKind::RestartScheduled { delay } => {
                 log::info!("{name}: restarting in {}ms", delay.as_millis())
             }
+            EventKind::Ready => log::info!("{name}: ready"),
         }
         let ev = status::event(self, unit, event);
         self.broadcast_event(ev);
@@ -303,7 +323,8 @@ impl Runtime {
             return;
         };
         let (unit, stream) = (pipe.unit, pipe.stream);
-        let mut tap = self.wants_tap(unit).then(Vec::new);
+        let probe_tap = self.probes.wants_lines(unit);
+        let mut tap = (self.wants_tap(unit) || probe_tap).then(Vec::new);
         let result = match self.outputs[unit].as_mut() {
             Some(out) => out.read_from(stream, pipe.fd.as_fd(), PIPE_BUDGET, tap.as_mut()),
             None => Ok(ReadOutcome {
@@ -312,6 +333,9 @@ impl Runtime {
             }),
         };
         if let Some(bytes) = tap.filter(|t| !t.is_empty()) {
+            if probe_tap {
+                self.probe_lines(unit, &bytes);
+            }
             self.forward_log(unit, &bytes);
         }
         match result {

@@ -23,7 +23,7 @@ pub fn unit_status(rt: &Runtime, i: usize) -> UnitStatus {
         pid: u.pid,
         restarts: u.restarts,
         ready: u.ready(),
-        health: "unknown".to_string(),
+        health: rt.probes.health(i).as_str().to_string(),
         exit: u.exit.map(exit_info),
         since: rfc3339(rt.wall(u.since)),
         cgroup: None,
@@ -32,6 +32,7 @@ pub fn unit_status(rt: &Runtime, i: usize) -> UnitStatus {
         pids: None,
         oom_kills: None,
         instances: None,
+        status_text: rt.probes.unit(i).status_text.clone(),
     };
     rt.fill_status(i, &mut st);
     st
@@ -75,6 +76,10 @@ pub fn event(rt: &Runtime, i: usize, kind: &EventKind) -> Event {
         EventKind::RestartScheduled { delay } => {
             ev.kind = "restart".into();
             ev.message = Some(format!("restarting in {}ms", delay.as_millis()));
+        }
+        EventKind::Ready => {
+            ev.kind = "ready".into();
+            ev.pid = u.pid;
         }
     }
     ev

@@ -74,6 +74,11 @@ pub fn unit(
         ctx.error(errors, "start_timeout", "must be greater than 0");
     }
 
+    let watchdog = raw.watchdog.map(|d| d.0);
+    if watchdog.is_some_and(|d| d.is_zero()) {
+        ctx.error(errors, "watchdog", "must be greater than 0");
+    }
+
     let deps = [
         ("requires", names(raw.requires)),
         ("wants", names(raw.wants)),
@@ -197,6 +202,7 @@ pub fn unit(
         restart,
         stop,
         start_timeout,
+        watchdog,
         requires,
         wants,
         after,

@@ -78,6 +78,7 @@ top_level!(RawUnit, "unit key", {
     "restart" => restart: RawRestart,
     "stop" => stop: RawStop,
     "start_timeout" => start_timeout: Dur,
+    "watchdog" => watchdog: Dur,
     "requires" => requires: OneOrMany<Name>,
     "wants" => wants: OneOrMany<Name>,
     "after" => after: OneOrMany<Name>,

@@ -234,6 +234,9 @@ pub struct UnitSpec {
     pub restart: RestartSpec,
     pub stop: StopSpec,
     pub start_timeout: Duration,
+    /// `watchdog`: with `NOTIFY_SOCKET`, the unit must send `WATCHDOG=1` at least this
+    /// often once running, or it counts as unhealthy.
+    pub watchdog: Option<Duration>,
     pub requires: Vec<UnitName>,
     pub wants: Vec<UnitName>,
     pub after: Vec<UnitName>,

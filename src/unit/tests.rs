@@ -12,6 +12,7 @@ mod feature_errors;
 mod loading;
 mod robustness;
 mod values;
+mod watchdog;
 
 /// Parses `text` as `t.yaml` (unit name `t`).
 fn parse(text: &str) -> Result<Parsed, Vec<String>> {

@@ -12,7 +12,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
 use super::{Child, Platform, SpawnSpec};
 use crate::engine::Exit;
-use crate::unit::{Ready, UnitSpec};
+use crate::unit::UnitSpec;
 
 #[derive(Debug, Default)]
 pub struct LinuxPlatform {
@@ -76,12 +76,6 @@ impl Platform for LinuxPlatform {
                 "resources/slice: cannot be enforced: no writable cgroup ({})",
                 self.cgroup_error.as_deref().unwrap_or("not set up")
             ));
-        }
-        if spec.ready != Ready::Started {
-            missing.push("ready (other than started)");
-        }
-        if !spec.health.is_empty() {
-            missing.push("health");
         }
         if spec.instances != 1 {
             missing.push("instances");

@@ -19,6 +19,7 @@ enum Step {
     Signals = 1,
     Setsid,
     Stdio,
+    PassFd,
     Chdir,
     Rlimit,
     Setgroups,
@@ -32,7 +33,8 @@ impl Step {
     fn from_u32(n: u32) -> Option<Step> {
         use Step::*;
         [
-            Signals, Setsid, Stdio, Chdir, Rlimit, Setgroups, Setgid, Setuid, NoNewPrivs, Exec,
+            Signals, Setsid, Stdio, PassFd, Chdir, Rlimit, Setgroups, Setgid, Setuid, NoNewPrivs,
+            Exec,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -185,6 +187,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         stderr: err_w.as_ref().map(|f| f.as_raw_fd()),
         report: report_w.as_raw_fd(),
         iso: &iso,
+        pass_fd: spec.pass_fd,
     };
 
     // SAFETY: sup is single-threaded, so the child is a full copy with no lock held by
@@ -275,6 +278,7 @@ fn describe(
         }
         Some(Step::Rlimit) => format!("rlimits: {cause}"),
         Some(Step::NoNewPrivs) => format!("no_new_privileges: {cause}"),
+        Some(Step::PassFd) => format!("ready fd: {cause}"),
         Some(s) => format!("{s:?}: {cause}").to_lowercase(),
         None => format!("setup: {cause}"),
     }
@@ -312,6 +316,8 @@ struct ChildSetup<'a> {
     stderr: Option<RawFd>,
     report: RawFd,
     iso: &'a isolate::Prep,
+    /// `(fd, n)`: make `fd` the child's fd `n`, without close-on-exec.
+    pass_fd: Option<(RawFd, RawFd)>,
 }
 
 /// The child between fork and exec.
@@ -324,12 +330,19 @@ unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
     // SAFETY: every call below is async-signal-safe and receives pointers into `s`,
     // valid per the function's contract; nothing allocates or takes a lock.
     unsafe {
+        let mut report = s.report;
+        if let Some((_, n)) = s.pass_fd {
+            // Fd `n` is about to be taken: move the report pipe out of its way first.
+            if report == n {
+                report = libc::fcntl(report, libc::F_DUPFD_CLOEXEC, n + 1);
+            }
+        }
         let fail_n = |step: u32| -> ! {
             let errno = *libc::__errno_location();
             let mut msg = [0u8; 8];
             msg[..4].copy_from_slice(&step.to_ne_bytes());
             msg[4..].copy_from_slice(&errno.to_ne_bytes());
-            libc::write(s.report, msg.as_ptr().cast(), msg.len());
+            libc::write(report, msg.as_ptr().cast(), msg.len());
             libc::_exit(127);
         };
         let fail = |step: Step| -> ! { fail_n(step as u32) };
@@ -359,8 +372,19 @@ unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
         if let Err(step) = isolate::enter_namespaces(s.iso) {
             iso_fail(step);
         }
-        if let Err(step) = isolate::pid_init(s.iso, s.report) {
+        if let Err(step) = isolate::pid_init(s.iso, report) {
             iso_fail(step);
+        }
+        if let Some((fd, n)) = s.pass_fd {
+            // dup2 clears close-on-exec on `n`; when `fd` already is `n`, clear it by hand.
+            let ok = if fd == n {
+                libc::fcntl(n, libc::F_SETFD, 0) != -1
+            } else {
+                libc::dup2(fd, n) != -1
+            };
+            if !ok {
+                fail(Step::PassFd);
+            }
         }
         if let Some(dir) = s.dir {
             if libc::chdir(dir) == -1 {
