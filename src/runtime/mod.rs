@@ -4,8 +4,12 @@
 //! `epoll_wait` with the engine's next deadline as timeout and wakes for nothing else.
 
 mod control;
+mod entry;
+mod init;
 mod launch;
 mod status;
+
+pub use entry::MainCmd;
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -35,6 +39,10 @@ pub struct Config {
     pub log_dir: PathBuf,
     /// Members of this group may use mutating commands; the socket becomes 0660.
     pub control_gid: Option<u32>,
+    /// Entrypoint mode (`sup -- CMD`): the main command.
+    pub main: Option<MainCmd>,
+    /// How long leftovers get between SIGTERM and SIGKILL (`--grace`).
+    pub grace: Duration,
 }
 
 /// A unit's output pipe registered with the poller.
@@ -59,25 +67,32 @@ pub struct Runtime {
     control: Option<control::Server>,
     next_token: usize,
     shutting_down: bool,
+    /// Role (supervisor, PID 1, entrypoint), the main command and the shutdown sweep.
+    life: init::Life,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
 pub fn run(config: Config) -> i32 {
-    let mut rt = match Runtime::new(config) {
+    let life = init::Life::prepare(&config);
+    let machine = life.role == init::Role::Machine;
+    let mut rt = match Runtime::new(config, life) {
         Ok(rt) => rt,
         Err(e) => {
             log::error!("{e}");
+            if machine {
+                crate::platform::linux::pid1::reap_forever();
+            }
             return 1;
         }
     };
-    rt.feed(Input::StartEnabled);
+    rt.guarded("start", |rt| rt.feed(Input::StartEnabled));
     rt.main_loop();
     rt.finish();
-    0
+    rt.end()
 }
 
 impl Runtime {
-    fn new(config: Config) -> Result<Runtime, String> {
+    fn new(config: Config, life: init::Life) -> Result<Runtime, String> {
         let sigfd =
             signals::signal_fd().map_err(|e| format!("cannot set up signal handling: {e}"))?;
         if let Err(e) = signals::become_subreaper() {
@@ -93,12 +108,10 @@ impl Runtime {
                 Interest::READABLE,
             )
             .map_err(|e| format!("cannot register signalfd: {e}"))?;
-        let loaded = crate::unit::load_dir(&config.units_dir).map_err(|e| {
-            format!(
-                "cannot read unit directory {}: {e}",
-                config.units_dir.display()
-            )
-        })?;
+        let loaded = match crate::unit::load_dir(&config.units_dir) {
+            Ok(loaded) => loaded,
+            Err(e) => life.no_units(&config, e)?,
+        };
         for bad in &loaded.invalid {
             log::error!("{}", bad.message);
         }
@@ -131,7 +144,7 @@ impl Runtime {
             LISTENER_TOKEN,
         ) {
             Ok(server) => Some(server),
-            Err(e) => return Err(format!("control socket {}: {e}", config.socket.display())),
+            Err(e) => life.no_socket(&config, e).map(|()| None)?,
         };
         let n = engine.units().len();
         Ok(Runtime {
@@ -148,6 +161,7 @@ impl Runtime {
             control,
             next_token: FIRST_DYNAMIC_TOKEN,
             shutting_down: false,
+            life,
         })
     }
 
@@ -168,14 +182,15 @@ impl Runtime {
     fn main_loop(&mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            if self.shutting_down && self.engine.all_down() {
+            let mut over = false;
+            self.guarded("shutdown", |rt| over = rt.life_step());
+            if over {
                 return;
             }
             let timeout = if !self.pending_reads.is_empty() {
                 Some(Duration::ZERO)
             } else {
-                self.engine
-                    .next_deadline()
+                init::earliest(self.engine.next_deadline(), self.life.deadline())
                     .map(|at| at.saturating_sub(self.now()))
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -185,35 +200,41 @@ impl Runtime {
                 continue;
             }
             for ev in events.iter() {
-                match ev.token() {
-                    SIGNAL_TOKEN => self.on_signals(),
-                    LISTENER_TOKEN => self.accept(),
-                    t if self.pipes.contains_key(&t) => self.read_pipe(t),
-                    t => self.on_conn_event(
+                self.guarded("an event", |rt| match ev.token() {
+                    SIGNAL_TOKEN => rt.on_signals(),
+                    LISTENER_TOKEN => rt.accept(),
+                    t if rt.pipes.contains_key(&t) => rt.read_pipe(t),
+                    t => rt.on_conn_event(
                         t,
                         ev.is_readable() || ev.is_read_closed(),
                         ev.is_writable(),
                     ),
-                }
+                });
             }
             for t in std::mem::take(&mut self.pending_reads) {
-                self.read_pipe(t);
+                self.guarded("output", |rt| rt.read_pipe(t));
             }
             if self
                 .engine
                 .next_deadline()
                 .is_some_and(|at| at <= self.now())
             {
-                self.feed(Input::Tick);
+                self.guarded("a timer", |rt| rt.feed(Input::Tick));
             }
         }
     }
 
     fn on_signals(&mut self) {
         for sig in signals::drain(&mut self.sigfd) {
+            if self.role_signal(sig) {
+                continue;
+            }
             match sig {
                 libc::SIGCHLD => {
                     for (pid, exit) in self.platform.reap() {
+                        if self.entry_reaped(pid, exit) {
+                            continue;
+                        }
                         self.feed(Input::Exited { pid, exit });
                     }
                 }

@@ -1,6 +1,7 @@
 //! The Linux backend: fork/exec with setup in the child, process-group signalling,
 //! reaping with `waitpid(-1, WNOHANG)`, signals through a signalfd.
 
+pub mod pid1;
 pub mod signals;
 pub mod spawn;
 pub mod users;
