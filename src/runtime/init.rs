@@ -318,7 +318,7 @@ impl Runtime {
         if self.life.role == Role::Machine {
             let action = self.life.action;
             log::info!(
-                "sup: {}: syncing, unmounting, calling reboot(2)",
+                "{}: syncing, unmounting, calling reboot(2)",
                 action.as_str()
             );
             let e = pid1::end_machine(action);
