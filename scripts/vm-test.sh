@@ -14,7 +14,6 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 vm=target/vm
-log=$vm/console.log
 timeout_s=${VM_TIMEOUT:-150}
 mkdir -p "$vm"
 
@@ -72,6 +71,13 @@ done
 cat > "$root/checks/run.sh" <<'RUN'
 #!/bin/sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+if [ "${vmend:-}" = sigint ]; then
+  # Second boot: a leftover that ignores SIGTERM, then Ctrl-Alt-Del's signal to PID 1.
+  setsid sh -c 'trap "" TERM; while :; do sleep 1; done' </dev/null >/dev/null 2>&1 &
+  echo "VM-END sigint"
+  kill -INT 1
+  exit 0
+fi
 for c in /checks/check-*.sh; do
   sh "$c" 2>&1 || true
 done
@@ -87,20 +93,33 @@ exec: ["/bin/sh", "/checks/run.sh"]
 UNIT
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) | gzip -1 > "$vm/initramfs.cpio.gz"
 
-# 4. Boot.
-echo "vm-test: booting $(basename "$(readlink -f "$kernel")") with $(du -h "$vm/initramfs.cpio.gz" | cut -f1) initramfs (TCG)"
-start=$(date +%s)
-set +e
-timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 512 \
-  -nographic -no-reboot -kernel "$kernel" -initrd "$vm/initramfs.cpio.gz" \
-  -append "console=ttyS0 panic=-1 quiet" </dev/null >"$log" 2>&1
-rc=$?
-set -e
-tr -d '\r' < "$log" > "$log.txt"
-elapsed=$(( $(date +%s) - start ))
-
-# 5. Verdict.
+# 4. Boot. boot NAME [KERNEL ARGS...]: runs the VM, console in target/vm/console-NAME.log.txt.
+rc=0
+boot() {
+  local name=$1; shift
+  log=$vm/console-$name.log
+  echo "vm-test: booting $(basename "$(readlink -f "$kernel")") with $(du -h "$vm/initramfs.cpio.gz" | cut -f1) initramfs (TCG): $name"
+  start=$(date +%s)
+  set +e
+  timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 512 \
+    -nographic -no-reboot -kernel "$kernel" -initrd "$vm/initramfs.cpio.gz" \
+    -append "console=ttyS0 panic=-1 quiet $*" </dev/null >"$log" 2>&1
+  rc=$?
+  set -e
+  tr -d '\r' < "$log" > "$log.txt"
+  elapsed=$(( $(date +%s) - start ))
+}
 problems=()
+fail_with_log() {
+  echo "---- console log ($log.txt) ----"
+  cat "$log.txt"
+  echo "---- end of console log ----"
+  for p in "${problems[@]}"; do echo "vm-test: FAIL: $p"; done
+  exit 1
+}
+
+# 5. First boot: the checks, then `supctl poweroff`.
+boot poweroff
 [ $rc -eq 0 ] || problems+=("qemu exited with $rc (124: timed out after ${timeout_s}s)")
 grep -q 'starting as PID 1 (machine init)' "$log.txt" || problems+=("sup did not start as the machine's PID 1")
 for n in "${expected[@]}"; do
@@ -109,7 +128,7 @@ for n in "${expected[@]}"; do
 done
 while IFS= read -r line; do problems+=("${line#*VM-CHECK FAIL }"); done < <(grep 'VM-CHECK FAIL' "$log.txt" || true)
 grep -q 'VM-CHECKS DONE' "$log.txt" || problems+=("the checks did not finish")
-grep -qE 'Kernel panic|end Kernel panic' "$log.txt" && problems+=("kernel panic")
+grep -qE 'Kernel panic' "$log.txt" && problems+=("kernel panic")
 grep -q 'reboot: Power down' "$log.txt" || problems+=("the VM did not power off")
 # Shutdown in reverse dependency order: c stopped before b stops, b stopped before a stops.
 line_of() { grep -n -m1 -- "$1" "$log.txt" | cut -d: -f1; }
@@ -122,15 +141,24 @@ if [ -z "$c_stopped" ] || [ -z "$b_stopping" ] || [ -z "$b_stopped" ] || [ -z "$
   problems+=("poweroff did not stop order-c, order-b, order-a in that order")
 fi
 grep -q 'poweroff: syncing, unmounting' "$log.txt" || problems+=("sup did not reach reboot(2)")
-
-skips=$(grep -o 'VM-CHECK SKIP .*' "$log.txt" || true)
-if [ ${#problems[@]} -gt 0 ]; then
-  echo "---- console log ($log.txt) ----"
-  cat "$log.txt"
-  echo "---- end of console log ----"
-  for p in "${problems[@]}"; do echo "vm-test: FAIL: $p"; done
-  exit 1
-fi
+[ ${#problems[@]} -eq 0 ] || fail_with_log
 grep -o 'VM-CHECK PASS .*' "$log.txt" | sed 's/^/vm-test: /'
+skips=$(grep -o 'VM-CHECK SKIP .*' "$log.txt" || true)
 [ -z "$skips" ] || echo "$skips" | sed 's/^/vm-test: /'
-echo "vm-test: ok: booted, checked and powered off in ${elapsed}s"
+echo "vm-test: poweroff boot ok: booted, checked and powered off in ${elapsed}s"
+total=$elapsed
+
+# 6. Second boot: SIGINT to PID 1 (Ctrl-Alt-Del) reboots, after sweeping a leftover
+# that ignores SIGTERM (SIGKILL after the 5 s grace period).
+boot sigint vmend=sigint
+[ $rc -eq 0 ] || problems+=("qemu exited with $rc (124: timed out after ${timeout_s}s)")
+grep -q 'VM-END sigint' "$log.txt" || problems+=("the second boot did not get to its end")
+grep -q 'received SIGINT' "$log.txt" || problems+=("sup did not take SIGINT")
+grep -q 'grace period over: killing what is left' "$log.txt" || problems+=("the stubborn leftover was not swept")
+grep -q 'reboot: syncing, unmounting' "$log.txt" || problems+=("sup did not reach reboot(2) with RESTART")
+grep -q 'reboot: Restarting system' "$log.txt" || problems+=("the kernel did not restart")
+grep -qE 'Kernel panic' "$log.txt" && problems+=("kernel panic")
+[ ${#problems[@]} -eq 0 ] || fail_with_log
+echo "vm-test: sigint boot ok: SIGINT swept and rebooted in ${elapsed}s"
+total=$((total + elapsed))
+echo "vm-test: ok (${total}s of VM time)"
