@@ -71,6 +71,8 @@ impl Life {
             log_fallback: false,
         };
         if role == Role::Machine {
+            // Before and after mounting /dev: the initramfs may have no /dev/console.
+            pid1::ensure_console();
             for note in pid1::mount_essentials() {
                 log::info!("{note}");
             }

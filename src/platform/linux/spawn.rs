@@ -342,7 +342,9 @@ unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
         }
         let out = s.stdout.unwrap_or(1);
         let err = s.stderr.unwrap_or(2);
-        if libc::dup2(s.stdin, 0) == -1 || libc::dup2(out, 1) == -1 || libc::dup2(err, 2) == -1 {
+        // An inherited fd stays where it is (it may even be closed: then it stays closed).
+        let dup = |from: RawFd, to: RawFd| from == to || libc::dup2(from, to) != -1;
+        if !dup(s.stdin, 0) || !dup(out, 1) || !dup(err, 2) {
             fail(Step::Stdio);
         }
         if let Some(dir) = s.dir {
