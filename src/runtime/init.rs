@@ -339,3 +339,33 @@ pub(super) fn action_for(cmd: &str) -> Action {
         _ => Action::Poweroff,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earliest_deadline() {
+        let s = Duration::from_secs;
+        assert_eq!(earliest(None, None), None);
+        assert_eq!(earliest(Some(s(3)), None), Some(s(3)));
+        assert_eq!(earliest(None, Some(s(2))), Some(s(2)));
+        assert_eq!(earliest(Some(s(3)), Some(s(2))), Some(s(2)));
+    }
+
+    #[test]
+    fn control_commands_map_to_actions() {
+        assert_eq!(action_for("shutdown"), Action::Poweroff);
+        assert_eq!(action_for("poweroff"), Action::Poweroff);
+        assert_eq!(action_for("reboot"), Action::Reboot);
+        assert_eq!(action_for("halt"), Action::Halt);
+    }
+
+    #[test]
+    fn writable_dir_probe() {
+        let dir = std::env::temp_dir().join(format!("sup-init-test-{}", std::process::id()));
+        assert!(writable_dir(&dir.join("log")).is_ok());
+        assert!(writable_dir(std::path::Path::new("/proc/sup-cannot-be-here")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
