@@ -178,12 +178,14 @@ fn stdio_is_passed_through_and_sup_is_silent() {
 fn signals_are_forwarded_to_the_group() {
     let env = Env::new("ep-signals");
     let script = format!(
-        "trap 'echo usr1 >> {m}' USR1; trap 'echo hup >> {m}' HUP; \
+        "trap 'echo usr1 >> {m}' USR1; trap 'echo hup >> {m}' HUP; trap 'echo winch >> {m}' WINCH; \
+         trap 'echo usr2 >> {m}' USR2; trap 'echo alrm >> {m}' ALRM; trap 'echo rt >> {m}' {rt}; \
          trap 'echo term >> {m}; exit 3' TERM; \
          sh -c 'trap \"echo child-usr1 >> {m}\" USR1; echo ready >> {m}.child; while :; do sleep 0.05; done' & \
          echo ready > {r}; while :; do sleep 0.05; done",
         m = env.p("marks"),
         r = env.p("ready"),
+        rt = libc::SIGRTMIN() + 2,
     );
     let mut child = env.spawn(env.sup(&[], &["sh", "-c", &script]));
     env.wait_file("ready");
@@ -200,13 +202,26 @@ fn signals_are_forwarded_to_the_group() {
         "USR1 did not reach the command and its group: {:?}",
         fs::read_to_string(env.dir.join("marks"))
     );
-    signal(child.id(), Signal::SIGHUP);
-    assert!(wait_until(
-        || fs::read_to_string(env.dir.join("marks"))
-            .unwrap_or_default()
-            .contains("hup"),
-        WAIT
-    ));
+    for (sig, mark) in [
+        (libc::SIGHUP, "hup"),
+        (libc::SIGWINCH, "winch"),
+        (libc::SIGUSR2, "usr2"),
+        (libc::SIGALRM, "alrm"),
+        (libc::SIGRTMIN() + 2, "rt"),
+    ] {
+        // SAFETY: kill takes plain integers.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        assert!(
+            wait_until(
+                || fs::read_to_string(env.dir.join("marks"))
+                    .unwrap_or_default()
+                    .contains(mark),
+                WAIT
+            ),
+            "signal {sig} was not forwarded; sup said:\n{}",
+            env.stderr()
+        );
+    }
     signal(child.id(), Signal::SIGTERM);
     assert_eq!(wait_exit(&mut child, WAIT), 3, "{}", env.stderr());
     assert_eq!(fs::read_to_string(env.dir.join("stdout")).unwrap(), "");
