@@ -623,3 +623,23 @@ fn pid_namespace_init_stops_and_exits() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(wait_exit(&mut child, WAIT), 0, "{}", env.stderr());
 }
+
+#[test]
+fn orphans_of_units_are_swept_at_the_end() {
+    let env = Env::new("ep-unit-orphan");
+    let pidfile = env.p("orphan.pid");
+    env.unit(
+        "spawner",
+        &format!(
+            "exec: [\"sh\", \"-c\", \"setsid sh -c 'trap \\\"\\\" TERM; echo $$ > {pidfile}; while :; do sleep 0.05; done' & exec sleep 1000\"]\n"
+        ),
+    );
+    let script = format!("while [ ! -s {pidfile} ]; do sleep 0.05; done; exit 0");
+    let started = Instant::now();
+    let (code, _, err) = run_bounded(env.sup(&["--grace", "1s"], &["sh", "-c", &script]), WAIT);
+    assert_eq!(code, 0, "{err}");
+    let pids = read_pids(Path::new(&pidfile));
+    assert_eq!(pids.len(), 1, "{err}");
+    assert!(!process_alive(pids[0]), "the unit's orphan survived sup");
+    assert!(started.elapsed() < Duration::from_secs(8));
+}

@@ -34,6 +34,9 @@ pub enum Role {
 #[derive(Debug)]
 pub(super) struct Sweep {
     kill_at: Time,
+    /// SIGKILL was sent at least once.
+    killed: bool,
+    /// SIGKILL rounds since every unit is down.
     kill_rounds: u32,
     /// The second SIGTERM round, once every unit is down, was sent.
     after_units: bool,
@@ -251,7 +254,7 @@ impl Runtime {
             sweep.after_units = true;
             if pid1::has_children() {
                 self.signal_leftovers(libc::SIGTERM, true);
-                if sweep.kill_rounds == 0 {
+                if !sweep.killed {
                     sweep.kill_at = sweep.kill_at.max(now + grace);
                 }
             }
@@ -263,11 +266,14 @@ impl Runtime {
                 log::warn!("processes left that SIGKILL does not end (stuck in the kernel?); giving up on them");
                 over = true;
             } else {
-                if sweep.kill_rounds == 0 {
+                if !sweep.killed {
                     log::info!("grace period over: killing what is left");
+                    sweep.killed = true;
                 }
                 self.signal_leftovers(libc::SIGKILL, down);
-                sweep.kill_rounds += 1;
+                if down {
+                    sweep.kill_rounds += 1;
+                }
                 sweep.kill_at = now + KILL_AGAIN;
             }
         }
@@ -284,6 +290,7 @@ impl Runtime {
         self.signal_leftovers(libc::SIGTERM, down);
         self.life.sweep = Some(Sweep {
             kill_at: self.now() + self.life.grace,
+            killed: false,
             kill_rounds: 0,
             after_units: false,
         });
