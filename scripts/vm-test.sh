@@ -74,6 +74,8 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 if [ "${vmend:-}" = sigint ]; then
   # Second boot: a leftover that ignores SIGTERM, then Ctrl-Alt-Del's signal to PID 1.
   setsid sh -c 'trap "" TERM; while :; do sleep 1; done' </dev/null >/dev/null 2>&1 &
+  # This boot's log directory cannot be written: sup's log must be in the kernel log too.
+  dmesg | grep -q 'sup: info: sup .* starting as PID 1' && echo "VM-KMSG ok"
   echo "VM-END sigint"
   kill -INT 1
   exit 0
@@ -149,11 +151,14 @@ echo "vm-test: poweroff boot ok: booted, checked and powered off in ${elapsed}s"
 total=$elapsed
 
 # 6. Second boot: SIGINT to PID 1 (Ctrl-Alt-Del) reboots, after sweeping a leftover
-# that ignores SIGTERM (SIGKILL after the 5 s grace period).
-boot sigint vmend=sigint
+# that ignores SIGTERM (SIGKILL after the 5 s grace period). Its log directory is not
+# writable, so sup logs to /dev/kmsg and the console.
+boot sigint vmend=sigint SUP_LOG_DIR=/proc/sup-cannot-log-here
 [ $rc -eq 0 ] || problems+=("qemu exited with $rc (124: timed out after ${timeout_s}s)")
 grep -q 'VM-END sigint' "$log.txt" || problems+=("the second boot did not get to its end")
 grep -q 'received SIGINT' "$log.txt" || problems+=("sup did not take SIGINT")
+grep -q 'logging to /dev/kmsg and the console' "$log.txt" || problems+=("no log fallback for an unwritable log directory")
+grep -q 'VM-KMSG ok' "$log.txt" || problems+=("sup's log did not reach /dev/kmsg")
 grep -q 'grace period over: killing what is left' "$log.txt" || problems+=("the stubborn leftover was not swept")
 grep -q 'reboot: syncing, unmounting' "$log.txt" || problems+=("sup did not reach reboot(2) with RESTART")
 grep -q 'reboot: Restarting system' "$log.txt" || problems+=("the kernel did not restart")
