@@ -159,6 +159,7 @@ grep -q 'VM-END sigint' "$log.txt" || problems+=("the second boot did not get to
 grep -q 'received SIGINT' "$log.txt" || problems+=("sup did not take SIGINT")
 grep -q 'logging to /dev/kmsg and the console' "$log.txt" || problems+=("no log fallback for an unwritable log directory")
 grep -q 'VM-KMSG ok' "$log.txt" || problems+=("sup's log did not reach /dev/kmsg")
+grep -q 'orphan-maker: .*orphan-maker-ran' "$log.txt" || problems+=("a unit's output did not reach the console")
 grep -q 'grace period over: killing what is left' "$log.txt" || problems+=("the stubborn leftover was not swept")
 grep -q 'reboot: syncing, unmounting' "$log.txt" || problems+=("sup did not reach reboot(2) with RESTART")
 grep -q 'reboot: Restarting system' "$log.txt" || problems+=("the kernel did not restart")
