@@ -369,6 +369,30 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_handler_is_contained() {
+        let dir = std::env::temp_dir().join(format!("sup-guard-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("units")).unwrap();
+        let config = Config {
+            units_dir: dir.join("units"),
+            socket: dir.join("s.sock"),
+            log_dir: dir.join("log"),
+            control_gid: None,
+            main: None,
+            grace: Duration::from_secs(1),
+        };
+        let life = Life::prepare(&config);
+        let mut rt = Runtime::new(config, life).unwrap();
+        let mut carried_on = false;
+        rt.guarded("a test", |_| panic!("deliberate panic in a handler"));
+        rt.guarded("a test", |_| carried_on = true);
+        assert!(carried_on);
+        // The runtime is still usable after the panic.
+        rt.feed(Input::StartEnabled);
+        assert!(rt.engine.all_down());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn writable_dir_probe() {
         let dir = std::env::temp_dir().join(format!("sup-init-test-{}", std::process::id()));
         assert!(writable_dir(&dir.join("log")).is_ok());
