@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, pure and integration tests.
+# The whole test suite: formatting, lints, pure and integration tests, the static build
+# and a VM boot with sup as PID 1 (needs qemu-system-x86, busybox-static, cpio: .ci/run).
 # Root-only integration tests skip (with a printed reason) when run as another user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,3 +12,7 @@ echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --all-targets -- --test-threads=2
+echo "== static build (scripts/build-static.sh)"
+scripts/build-static.sh
+echo "== VM boot with sup as PID 1 (scripts/vm-test.sh)"
+scripts/vm-test.sh

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -25,9 +26,13 @@ struct Cli {
     /// Members of this group (name or number) may use mutating commands.
     #[arg(long = "control-group")]
     control_group: Option<String>,
-    /// sup's own log filter (env_logger syntax: error, warn, info, debug, trace).
-    #[arg(long = "log-level", env = "SUP_LOG", default_value = "info")]
-    log_level: String,
+    /// sup's own log filter (env_logger syntax: error, warn, info, debug, trace)
+    /// [default: info; warn in entrypoint mode].
+    #[arg(long = "log-level", env = "SUP_LOG")]
+    log_level: Option<String>,
+    /// Entrypoint mode: time between SIGTERM and SIGKILL for processes left behind.
+    #[arg(long, env = "SUP_GRACE", default_value = "5s", value_parser = parse_grace)]
+    grace: Duration,
     #[command(subcommand)]
     command: Option<Command>,
     /// Entrypoint mode: the main command to run after `--`.
@@ -57,10 +62,32 @@ fn default_log_dir() -> PathBuf {
     }
 }
 
+fn parse_grace(s: &str) -> Result<Duration, String> {
+    sup::unit::values::parse_duration(s)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    env_logger::Builder::new()
-        .parse_filters(&cli.log_level)
+    // SAFETY: getpid has no preconditions and cannot fail.
+    let pid1 = unsafe { libc::getpid() } == 1;
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // As PID 1 the kernel passes unknown boot parameters as arguments; exiting would
+        // panic the kernel, so run with the defaults instead.
+        Err(e) if pid1 => {
+            eprintln!("sup: ignoring the command line ({e})");
+            Cli::parse_from(["sup"])
+        }
+        Err(e) => e.exit(),
+    };
+    let default_level = if cli.main.is_empty() { "info" } else { "warn" };
+    let mut logger = env_logger::Builder::new();
+    if pid1 {
+        logger.target(env_logger::Target::Pipe(Box::new(
+            sup::platform::linux::pid1::ConsoleKmsg,
+        )));
+    }
+    logger
+        .parse_filters(cli.log_level.as_deref().unwrap_or(default_level))
         .format(|buf, record| {
             writeln!(
                 buf,
@@ -89,10 +116,6 @@ fn main() -> ExitCode {
             }
         };
     }
-    if !cli.main.is_empty() {
-        eprintln!("sup: entrypoint mode (sup -- CMD) is not supported yet by this build of sup");
-        return ExitCode::from(2);
-    }
     let control_gid = match cli.control_group.as_deref() {
         None => None,
         Some(g) => match sup::platform::linux::users::resolve(None, Some(g)) {
@@ -108,10 +131,12 @@ fn main() -> ExitCode {
         socket: cli.socket.unwrap_or_else(sup::ctl::default_socket_path),
         log_dir: cli.log_dir.unwrap_or_else(default_log_dir),
         control_gid,
+        main: (!cli.main.is_empty()).then_some(sup::runtime::MainCmd { argv: cli.main }),
+        grace: cli.grace,
     };
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if unsafe { libc::geteuid() } != 0 && config.main.is_none() {
         log::warn!("running as a non-root user: units that ask for another user, raised limits or isolation will fail to start");
     }
-    ExitCode::from(sup::runtime::run(config) as u8)
+    ExitCode::from(sup::runtime::run(config).clamp(0, 255) as u8)
 }

@@ -43,6 +43,24 @@ pub struct SpawnSpec {
     /// `(fd, n)`: the open descriptor `fd` (owned by the caller) becomes fd `n` of the
     /// new process, inherited across exec (the s6 readiness notification fd).
     pub pass_fd: Option<(i32, i32)>,
+    /// stdin, session and terminal (entrypoint mode's main process differs from units).
+    pub stdin: StdinMode,
+}
+
+/// What the new process gets as stdin, and how it relates to sup's terminal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StdinMode {
+    /// `/dev/null`; a new session (every unit).
+    #[default]
+    Null,
+    /// sup's stdin, which is not a terminal; a new session.
+    Inherit,
+    /// sup's stdin is a terminal that sup has released: a new session that takes it as
+    /// its controlling terminal (and so is its foreground process group).
+    TakeTerminal,
+    /// sup's stdin is a terminal of another session (sup was started from a shell): a new
+    /// process group in sup's session, made the terminal's foreground group.
+    ForegroundGroup,
 }
 
 /// A started process.

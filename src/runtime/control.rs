@@ -578,12 +578,8 @@ impl Runtime {
                 Some(reply)
             }),
             "shutdown" | "poweroff" | "reboot" | "halt" => {
-                log::info!(
-                    "{} requested over the control socket: stopping all units",
-                    req.cmd
-                );
-                self.shutting_down = true;
-                self.feed(Input::StopAll);
+                log::info!("{} requested over the control socket", req.cmd);
+                self.request_end(super::init::action_for(&req.cmd));
                 Ok(Some(Reply::ok()))
             }
             "pause" | "resume" => self

@@ -64,6 +64,11 @@ impl Runtime {
     /// Where a unit's output goes.
     fn destination(&self, spec: &UnitSpec) -> Destination {
         match &spec.log.target {
+            LogTarget::Default if self.life.main.is_some() || self.life.log_fallback => {
+                Destination::Inherit {
+                    prefix: format!("{}: ", spec.name),
+                }
+            }
             LogTarget::Default => Destination::File {
                 path: self.config.log_dir.join(format!("{}.log", spec.name)),
                 max_size: spec.log.max_size,
@@ -145,6 +150,7 @@ impl Runtime {
             no_new_privileges: spec.no_new_privileges,
             capture: true,
             confine,
+            stdin: Default::default(),
         };
         self.ensure_output(unit, &spec);
         let child = self.platform.spawn(&req)?;

@@ -6,12 +6,16 @@
 mod attempts;
 mod checks;
 mod control;
+mod entry;
 mod health;
+mod init;
 mod isolation;
 mod launch;
 mod notify;
 mod probe;
 mod status;
+
+pub use entry::MainCmd;
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -41,6 +45,10 @@ pub struct Config {
     pub log_dir: PathBuf,
     /// Members of this group may use mutating commands; the socket becomes 0660.
     pub control_gid: Option<u32>,
+    /// Entrypoint mode (`sup -- CMD`): the main command.
+    pub main: Option<MainCmd>,
+    /// How long leftovers get between SIGTERM and SIGKILL (`--grace`).
+    pub grace: Duration,
 }
 
 /// A unit's output pipe registered with the poller.
@@ -68,25 +76,32 @@ pub struct Runtime {
     next_token: usize,
     shutting_down: bool,
     iso: isolation::Iso,
+    /// Role (supervisor, PID 1, entrypoint), the main command and the shutdown sweep.
+    life: init::Life,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
 pub fn run(config: Config) -> i32 {
-    let mut rt = match Runtime::new(config) {
+    let life = init::Life::prepare(&config);
+    let machine = life.role == init::Role::Machine;
+    let mut rt = match Runtime::new(config, life) {
         Ok(rt) => rt,
         Err(e) => {
             log::error!("{e}");
+            if machine {
+                crate::platform::linux::pid1::reap_forever();
+            }
             return 1;
         }
     };
-    rt.feed(Input::StartEnabled);
+    rt.guarded("start", |rt| rt.feed(Input::StartEnabled));
     rt.main_loop();
     rt.finish();
-    0
+    rt.end()
 }
 
 impl Runtime {
-    fn new(config: Config) -> Result<Runtime, String> {
+    fn new(config: Config, life: init::Life) -> Result<Runtime, String> {
         let sigfd =
             signals::signal_fd().map_err(|e| format!("cannot set up signal handling: {e}"))?;
         if let Err(e) = signals::become_subreaper() {
@@ -102,12 +117,10 @@ impl Runtime {
                 Interest::READABLE,
             )
             .map_err(|e| format!("cannot register signalfd: {e}"))?;
-        let mut loaded = crate::unit::load_dir(&config.units_dir).map_err(|e| {
-            format!(
-                "cannot read unit directory {}: {e}",
-                config.units_dir.display()
-            )
-        })?;
+        let mut loaded = match crate::unit::load_dir(&config.units_dir) {
+            Ok(loaded) => loaded,
+            Err(e) => life.no_units(&config, e)?,
+        };
         for bad in &loaded.invalid {
             log::error!("{}", bad.message);
         }
@@ -136,7 +149,7 @@ impl Runtime {
             LISTENER_TOKEN,
         ) {
             Ok(server) => Some(server),
-            Err(e) => return Err(format!("control socket {}: {e}", config.socket.display())),
+            Err(e) => life.no_socket(&config, e).map(|()| None)?,
         };
         let n = engine.units().len();
         Ok(Runtime {
@@ -155,6 +168,7 @@ impl Runtime {
             next_token: FIRST_DYNAMIC_TOKEN,
             shutting_down: false,
             iso,
+            life,
         })
     }
 
@@ -175,18 +189,23 @@ impl Runtime {
     fn main_loop(&mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            if self.shutting_down && self.engine.all_down() {
+            let mut over = false;
+            self.guarded("shutdown", |rt| over = rt.life_step());
+            if over {
                 return;
             }
             let timeout = if !self.pending_reads.is_empty() {
                 Some(Duration::ZERO)
             } else {
-                let probes = self.probes.next_deadline();
-                let at = match (self.engine.next_deadline(), probes) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                at.map(|at| at.saturating_sub(self.now()))
+                [
+                    self.engine.next_deadline(),
+                    self.probes.next_deadline(),
+                    self.life.deadline(),
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|at| at.saturating_sub(self.now()))
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
@@ -195,21 +214,21 @@ impl Runtime {
                 continue;
             }
             for ev in events.iter() {
-                match ev.token() {
-                    SIGNAL_TOKEN => self.on_signals(),
-                    LISTENER_TOKEN => self.accept(),
-                    t if self.pipes.contains_key(&t) => self.read_pipe(t),
-                    t if self.iso.owns(t) => self.on_iso_event(t),
-                    t if self.probes.source(t).is_some() => self.on_probe_source(t),
-                    t => self.on_conn_event(
+                self.guarded("an event", |rt| match ev.token() {
+                    SIGNAL_TOKEN => rt.on_signals(),
+                    LISTENER_TOKEN => rt.accept(),
+                    t if rt.pipes.contains_key(&t) => rt.read_pipe(t),
+                    t if rt.iso.owns(t) => rt.on_iso_event(t),
+                    t if rt.probes.source(t).is_some() => rt.on_probe_source(t),
+                    t => rt.on_conn_event(
                         t,
                         ev.is_readable() || ev.is_read_closed(),
                         ev.is_writable(),
                     ),
-                }
+                });
             }
             for t in std::mem::take(&mut self.pending_reads) {
-                self.read_pipe(t);
+                self.guarded("output", |rt| rt.read_pipe(t));
             }
             self.run_probes();
             if self
@@ -217,20 +236,24 @@ impl Runtime {
                 .next_deadline()
                 .is_some_and(|at| at <= self.now())
             {
-                self.feed(Input::Tick);
+                self.guarded("a timer", |rt| rt.feed(Input::Tick));
             }
         }
     }
 
     fn on_signals(&mut self) {
         for sig in signals::drain(&mut self.sigfd) {
+            if self.role_signal(sig) {
+                continue;
+            }
             match sig {
                 libc::SIGCHLD => {
                     for (pid, exit) in self.platform.reap() {
-                        if !self.probe_exited(pid, exit) {
-                            self.check_oom_for_pid(pid);
-                            self.feed(Input::Exited { pid, exit });
+                        if self.entry_reaped(pid, exit) || self.probe_exited(pid, exit) {
+                            continue;
                         }
+                        self.check_oom_for_pid(pid);
+                        self.feed(Input::Exited { pid, exit });
                     }
                     self.retry_removals();
                 }

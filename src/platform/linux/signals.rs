@@ -24,6 +24,9 @@ pub const HANDLED: &[Signal] = &[
     Signal::SIGVTALRM,
     Signal::SIGPROF,
     Signal::SIGIO,
+    Signal::SIGXCPU,
+    Signal::SIGXFSZ,
+    Signal::SIGSTKFLT,
 ];
 
 /// Blocks the handled signals (and ignores SIGPIPE) and returns a non-blocking signalfd
@@ -33,6 +36,15 @@ pub fn signal_fd() -> nix::Result<SignalFd> {
     for s in HANDLED {
         set.add(*s);
     }
+    // Real-time signals have no nix `Signal`: add them to the raw set, so they too are
+    // events (forwarded in entrypoint mode) instead of killing sup by default.
+    let mut raw: libc::sigset_t = *set.as_ref();
+    for sig in libc::SIGRTMIN()..=libc::SIGRTMAX() {
+        // SAFETY: `raw` is an initialised sigset_t and `sig` a valid signal number.
+        unsafe { libc::sigaddset(&mut raw, sig) };
+    }
+    // SAFETY: `raw` was initialised from a valid SigSet and only extended by sigaddset.
+    let set = unsafe { SigSet::from_sigset_t_unchecked(raw) };
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
     // SAFETY: installing SIG_IGN runs no code of ours asynchronously; a write to a closed
     // control connection then fails with EPIPE instead of killing sup.

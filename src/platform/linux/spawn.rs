@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::isolate::{self, IsoStep};
 use super::users::{self, Creds};
-use crate::platform::{Child, SpawnSpec};
+use crate::platform::{Child, SpawnSpec, StdinMode};
 
 /// Steps of child setup, reported back on failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,7 +182,12 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         set_groups: spec.user.is_some(),
         groups: &groups,
         no_new_privs: spec.no_new_privileges,
-        stdin: devnull.as_raw_fd(),
+        stdin: if spec.stdin == StdinMode::Null {
+            devnull.as_raw_fd()
+        } else {
+            0
+        },
+        stdin_mode: spec.stdin,
         stdout: out_w.as_ref().map(|f| f.as_raw_fd()),
         stderr: err_w.as_ref().map(|f| f.as_raw_fd()),
         report: report_w.as_raw_fd(),
@@ -312,6 +317,7 @@ struct ChildSetup<'a> {
     groups: &'a [libc::gid_t],
     no_new_privs: bool,
     stdin: RawFd,
+    stdin_mode: StdinMode,
     stdout: Option<RawFd>,
     stderr: Option<RawFd>,
     report: RawFd,
@@ -351,6 +357,14 @@ unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
         if let Err(step) = isolate::enter_cgroup(s.iso) {
             iso_fail(step);
         }
+        // A new process group taking the terminal: done while sup's mask (which blocks
+        // SIGTTOU) still holds, so tcsetpgrp from a background group does not stop us.
+        if s.stdin_mode == StdinMode::ForegroundGroup {
+            if libc::setpgid(0, 0) == -1 {
+                fail(Step::Setsid);
+            }
+            libc::tcsetpgrp(0, libc::getpid());
+        }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
@@ -361,12 +375,18 @@ unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
                 libc::signal(sig, libc::SIG_DFL);
             }
         }
-        if libc::setsid() == -1 {
+        if s.stdin_mode != StdinMode::ForegroundGroup && libc::setsid() == -1 {
             fail(Step::Setsid);
+        }
+        if s.stdin_mode == StdinMode::TakeTerminal {
+            // Best effort: without it the command still runs, just without job control.
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
         }
         let out = s.stdout.unwrap_or(1);
         let err = s.stderr.unwrap_or(2);
-        if libc::dup2(s.stdin, 0) == -1 || libc::dup2(out, 1) == -1 || libc::dup2(err, 2) == -1 {
+        // An inherited fd stays where it is (it may even be closed: then it stays closed).
+        let dup = |from: RawFd, to: RawFd| from == to || libc::dup2(from, to) != -1;
+        if !dup(s.stdin, 0) || !dup(out, 1) || !dup(err, 2) {
             fail(Step::Stdio);
         }
         if let Err(step) = isolate::enter_namespaces(s.iso) {

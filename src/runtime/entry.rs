@@ -1,0 +1,368 @@
+//! Entrypoint mode (`sup -- CMD`): the main command. It is not an engine unit: it runs
+//! once, after the enabled units are up, in its own session and process group (taking the
+//! terminal when stdin is one), receives every catchable signal sup gets, and its exit
+//! decides sup's exit code (N, 128+signal, 126 not executable, 127 not found).
+//!
+//! If an enabled unit fails before the command could start, the command is not started:
+//! sup says which unit failed on stderr, stops the rest and exits 1 (a container whose
+//! sidecar cannot start should fail loudly, not run half set up).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::launch::base_env;
+use super::Runtime;
+use crate::engine::{signal_name, Exit, Input, State};
+use crate::platform::{Platform, SpawnSpec, StdinMode};
+
+/// What `sup -- CMD` was asked to run.
+#[derive(Clone, Debug)]
+pub struct MainCmd {
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for the enabled units to be up.
+    Pending,
+    Running {
+        pid: u32,
+        stdin: StdinMode,
+    },
+    /// Exited (or never started); its process group may still have members.
+    Done {
+        pgid: Option<u32>,
+    },
+}
+
+#[derive(Debug)]
+pub(super) struct Main {
+    argv: Vec<String>,
+    phase: Phase,
+}
+
+impl Main {
+    pub(super) fn new(cmd: MainCmd) -> Main {
+        Main {
+            argv: cmd.argv,
+            phase: Phase::Pending,
+        }
+    }
+
+    /// The main command's process group (its pid), while it may have members.
+    pub(super) fn pgid(&self) -> Option<u32> {
+        match self.phase {
+            Phase::Running { pid, .. } => Some(pid),
+            Phase::Done { pgid } => pgid,
+            Phase::Pending => None,
+        }
+    }
+}
+
+/// Why a command cannot be run, with the shell's exit code for it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unrunnable {
+    NotFound,
+    NotExecutable,
+}
+
+impl Unrunnable {
+    pub fn code(&self) -> i32 {
+        match self {
+            Unrunnable::NotFound => 127,
+            Unrunnable::NotExecutable => 126,
+        }
+    }
+}
+
+fn is_executable_file(p: &Path) -> Option<bool> {
+    let meta = std::fs::metadata(p).ok()?;
+    Some(meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// Looks `prog` up as `execvp` would (PATH unless it has a slash): the file to run, or why
+/// there is none. A file found but not executable gives 126, like a shell.
+pub fn resolve(prog: &str, path_var: Option<&str>) -> Result<PathBuf, Unrunnable> {
+    if prog.is_empty() {
+        return Err(Unrunnable::NotFound);
+    }
+    if prog.contains('/') {
+        return match is_executable_file(Path::new(prog)) {
+            Some(true) => Ok(PathBuf::from(prog)),
+            Some(false) => Err(Unrunnable::NotExecutable),
+            None => Err(Unrunnable::NotFound),
+        };
+    }
+    let path = path_var.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let mut seen = false;
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(prog);
+        match is_executable_file(&candidate) {
+            Some(true) => return Ok(candidate),
+            Some(false) => seen = true,
+            None => {}
+        }
+    }
+    Err(if seen {
+        Unrunnable::NotExecutable
+    } else {
+        Unrunnable::NotFound
+    })
+}
+
+/// sup's exit code for the main command's exit.
+pub fn exit_code(exit: Exit) -> i32 {
+    match exit {
+        Exit::Code(n) => n,
+        Exit::Signal(s) => 128 + s,
+    }
+}
+
+/// How the command relates to the terminal on sup's stdin. When sup leads the terminal's
+/// session (a container's PID 1 with a tty, `script`), sup lets go of the terminal so the
+/// command's new session can take it. When the terminal belongs to another session (sup
+/// started from a shell), a new session could only steal it from that shell, so the
+/// command gets a new process group in sup's session, made the foreground group.
+fn terminal_mode() -> StdinMode {
+    // SAFETY: isatty, getpid, getsid and tcgetsid take integers and only query.
+    let (tty, me, my_sid, tty_sid) = unsafe {
+        (
+            libc::isatty(0) == 1,
+            libc::getpid(),
+            libc::getsid(0),
+            libc::tcgetsid(0),
+        )
+    };
+    if !tty {
+        return StdinMode::Inherit;
+    }
+    if tty_sid == me {
+        // SAFETY: TIOCNOTTY takes no argument. As session leader this sends SIGHUP and
+        // SIGCONT to sup's own (foreground) group; both are blocked and consumed below.
+        unsafe { libc::ioctl(0, libc::TIOCNOTTY) };
+        consume_pending(&[libc::SIGHUP, libc::SIGCONT]);
+        return StdinMode::TakeTerminal;
+    }
+    if tty_sid == my_sid {
+        return StdinMode::ForegroundGroup;
+    }
+    StdinMode::Inherit
+}
+
+/// Takes pending (blocked) instances of `sigs` off sup's queue without waiting.
+fn consume_pending(sigs: &[i32]) {
+    // SAFETY: a zeroed sigset_t is then initialised by sigemptyset/sigaddset.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t; the signals are valid numbers.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for s in sigs {
+            libc::sigaddset(&mut set, *s);
+        }
+    }
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `set` and `zero` are valid for the call; no siginfo is asked for. The
+    // signals are blocked in sup, so sigtimedwait takes them without any handler running.
+    while unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) } > 0 {}
+}
+
+impl Runtime {
+    fn enabled_units_up(&self) -> Result<bool, String> {
+        let mut up = true;
+        for u in self.engine.units() {
+            if !u.spec.as_ref().is_some_and(|s| s.enabled) {
+                continue;
+            }
+            match u.state {
+                State::Running | State::Done | State::Stopped => {}
+                State::Failed => {
+                    let why = match (u.reason, &u.message) {
+                        (_, Some(m)) => format!(": {m}"),
+                        (Some(r), None) => format!(" ({r})"),
+                        _ => String::new(),
+                    };
+                    return Err(format!("unit {} failed{why}", u.name));
+                }
+                _ => up = false,
+            }
+        }
+        Ok(up)
+    }
+
+    /// Starts the main command once every enabled unit is up; fails sup if one failed.
+    pub(super) fn entry_step(&mut self) {
+        if self.shutting_down
+            || !matches!(
+                self.life.main.as_ref().map(|m| &m.phase),
+                Some(Phase::Pending)
+            )
+        {
+            return;
+        }
+        match self.enabled_units_up() {
+            Ok(false) => {}
+            Ok(true) => self.start_main(),
+            Err(why) => {
+                eprintln!("sup: {why}; not starting the command");
+                self.abandon_main(1);
+            }
+        }
+    }
+
+    /// The command will not run: stop the units and exit with `code`.
+    fn abandon_main(&mut self, code: i32) {
+        if let Some(m) = self.life.main.as_mut() {
+            m.phase = Phase::Done { pgid: None };
+        }
+        self.life.exit_code = code;
+        self.shutting_down = true;
+        self.feed(Input::StopAll);
+    }
+
+    fn start_main(&mut self) {
+        let Some(argv) = self.life.main.as_ref().map(|m| m.argv.clone()) else {
+            return;
+        };
+        let env = base_env();
+        let path_var = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str());
+        let prog = &argv[0];
+        if let Err(why) = resolve(prog, path_var) {
+            match why {
+                Unrunnable::NotFound => eprintln!("sup: {prog}: command not found"),
+                Unrunnable::NotExecutable => eprintln!("sup: {prog}: permission denied"),
+            }
+            self.abandon_main(why.code());
+            return;
+        }
+        let stdin = terminal_mode();
+        let spec = SpawnSpec {
+            argv: argv.clone(),
+            env,
+            capture: false,
+            stdin,
+            ..SpawnSpec::default()
+        };
+        match self.platform.spawn(&spec) {
+            Ok(child) => {
+                log::debug!("started {prog} as process {}", child.pid);
+                if let Some(m) = self.life.main.as_mut() {
+                    m.phase = Phase::Running {
+                        pid: child.pid,
+                        stdin,
+                    };
+                }
+            }
+            Err(e) => {
+                // Resolved but refused by exec (bad interpreter, noexec mount, ...).
+                eprintln!("sup: {e}");
+                self.abandon_main(126);
+            }
+        }
+    }
+
+    pub(super) fn entry_running(&self) -> bool {
+        matches!(
+            self.life.main.as_ref().map(|m| &m.phase),
+            Some(Phase::Running { .. })
+        )
+    }
+
+    /// A reaped child: true when it was the main command (then sup begins to finish).
+    pub(super) fn entry_reaped(&mut self, pid: u32, exit: Exit) -> bool {
+        let Some(m) = self.life.main.as_mut() else {
+            return false;
+        };
+        let Phase::Running { pid: main, stdin } = m.phase else {
+            return false;
+        };
+        if pid != main {
+            return false;
+        }
+        m.phase = Phase::Done { pgid: Some(main) };
+        if stdin == StdinMode::ForegroundGroup {
+            // Take the terminal back for sup's group (SIGTTOU is blocked in sup).
+            // SAFETY: tcsetpgrp takes integers; failure only leaves the group as it was.
+            unsafe { libc::tcsetpgrp(0, libc::getpgrp()) };
+        }
+        self.life.exit_code = exit_code(exit);
+        log::debug!("main command exited: {exit:?}; stopping everything");
+        self.shutting_down = true;
+        self.begin_sweep();
+        self.feed(Input::StopAll);
+        true
+    }
+
+    /// Entrypoint mode's signals: forwarded to the command's process group; before it
+    /// started, a stop signal means "do not start it".
+    pub(super) fn entry_signal(&mut self, sig: i32) {
+        match self.life.main.as_ref().map(|m| &m.phase) {
+            Some(Phase::Running { pid, .. }) => {
+                let pgid = *pid as i32;
+                log::debug!("forwarding {} to process group {pgid}", signal_name(sig));
+                self.platform.kill_unit(pgid as u32, sig);
+            }
+            Some(Phase::Pending)
+                if matches!(
+                    sig,
+                    libc::SIGTERM | libc::SIGINT | libc::SIGQUIT | libc::SIGHUP
+                ) && !self.shutting_down =>
+            {
+                log::info!("received {} before the command started", signal_name(sig));
+                self.abandon_main(128 + sig);
+            }
+            _ => log::debug!("ignoring {}", signal_name(sig)),
+        }
+    }
+
+    /// A stop request in entrypoint mode: SIGTERM to the command, whose exit then stops the
+    /// units. True when that was done (the caller has nothing more to do).
+    pub(super) fn entry_stop(&mut self) -> bool {
+        match self.life.main.as_ref().map(|m| &m.phase) {
+            Some(Phase::Running { pid, .. }) => {
+                let pgid = *pid;
+                self.platform.kill_unit(pgid, libc::SIGTERM);
+                true
+            }
+            Some(Phase::Pending) => {
+                self.abandon_main(143);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(exit_code(Exit::Code(3)), 3);
+        assert_eq!(exit_code(Exit::Signal(libc::SIGKILL)), 137);
+    }
+
+    #[test]
+    fn resolution() {
+        assert!(resolve("sh", Some("/bin:/usr/bin")).is_ok());
+        assert_eq!(
+            resolve("no-such-program-xyz", Some("/bin")),
+            Err(Unrunnable::NotFound)
+        );
+        let plain = std::env::temp_dir().join(format!("sup-entry-test-{}", std::process::id()));
+        std::fs::write(&plain, "not a program").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let plain_s = plain.to_str().unwrap().to_string();
+        assert_eq!(resolve(&plain_s, None), Err(Unrunnable::NotExecutable));
+        let _ = std::fs::remove_file(&plain);
+        assert_eq!(resolve("/etc", None), Err(Unrunnable::NotExecutable));
+        assert_eq!(resolve("/no/such", None), Err(Unrunnable::NotFound));
+        assert_eq!(resolve("", None), Err(Unrunnable::NotFound));
+    }
+}

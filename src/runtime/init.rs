@@ -1,0 +1,385 @@
+//! How sup's life begins and ends in each role: a plain supervisor, the init of a machine
+//! (PID 1 in the initial pid namespace), the init of a container (PID 1 of a child pid
+//! namespace), or a container entrypoint (`sup -- CMD`, see `entry`).
+//!
+//! Shutdown has the same shape everywhere: units stop in reverse dependency order (the
+//! engine's `StopAll`), then the *sweep*: SIGTERM to every process left, SIGKILL after the
+//! grace period, and the end once no child is left. All of it is event driven: children
+//! exiting arrive as SIGCHLD, and the sweep's deadline joins the engine's in the one
+//! `epoll_wait` timeout. A machine then syncs, unmounts and calls `reboot(2)`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use super::{entry, Config, Runtime};
+use crate::engine::{signal_name, Input, Time};
+use crate::platform::linux::pid1::{self, Action};
+use crate::unit::LoadResult;
+
+/// After SIGKILL, how often the sweep kills again what is still there, and how many times
+/// before it gives up on processes that cannot die (stuck in the kernel).
+const KILL_AGAIN: Duration = Duration::from_secs(1);
+const KILL_ROUNDS: u32 = 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Supervisor,
+    /// PID 1 in the initial pid namespace: a machine's init.
+    Machine,
+    /// PID 1 in a child pid namespace: stop everything and exit when told to.
+    Container,
+}
+
+/// Terminating what is left after (or, in entrypoint mode, while) units stop.
+#[derive(Debug)]
+pub(super) struct Sweep {
+    kill_at: Time,
+    /// SIGKILL was sent at least once.
+    killed: bool,
+    /// SIGKILL rounds since every unit is down.
+    kill_rounds: u32,
+    /// The second SIGTERM round, once every unit is down, was sent.
+    after_units: bool,
+}
+
+pub(super) struct Life {
+    pub role: Role,
+    pub action: Action,
+    pub grace: Duration,
+    pub main: Option<entry::Main>,
+    pub sweep: Option<Sweep>,
+    pub exit_code: i32,
+    /// No log directory is writable: units' default log target is the console.
+    pub log_fallback: bool,
+}
+
+impl Life {
+    /// Works out sup's role and, as a machine's init, does the PID 1 setup: console,
+    /// mounts, PATH, hostname, log directory (falling back to /dev/kmsg and the console).
+    pub(super) fn prepare(config: &Config) -> Life {
+        let role = if std::process::id() != 1 {
+            Role::Supervisor
+        } else if pid1::is_machine_init() {
+            Role::Machine
+        } else {
+            Role::Container
+        };
+        let mut life = Life {
+            role,
+            action: Action::Poweroff,
+            grace: config.grace,
+            main: config.main.clone().map(entry::Main::new),
+            sweep: None,
+            exit_code: 0,
+            log_fallback: false,
+        };
+        if role == Role::Machine {
+            // Before and after mounting /dev: the initramfs may have no /dev/console.
+            pid1::ensure_console();
+            for note in pid1::mount_essentials() {
+                log::info!("{note}");
+            }
+            pid1::ensure_console();
+            if std::env::var_os("PATH").is_none() {
+                std::env::set_var(
+                    "PATH",
+                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                );
+            }
+            if let Some(note) = pid1::set_hostname_from(std::path::Path::new("/etc/hostname")) {
+                log::info!("{note}");
+            }
+            if let Err(e) = writable_dir(&config.log_dir) {
+                pid1::log_to_kmsg(true);
+                life.log_fallback = true;
+                log::warn!(
+                    "log directory {}: {e}; logging to /dev/kmsg and the console",
+                    config.log_dir.display()
+                );
+            }
+        }
+        log::info!(
+            "sup {} starting as {}",
+            env!("CARGO_PKG_VERSION"),
+            match (role, life.main.is_some()) {
+                (_, true) => "container entrypoint",
+                (Role::Machine, _) => "PID 1 (machine init)",
+                (Role::Container, _) => "PID 1 (container init)",
+                (Role::Supervisor, _) => "supervisor",
+            }
+        );
+        life
+    }
+
+    /// PID 1 and entrypoint mode run on without a socket or units rather than not at all.
+    fn lenient(&self) -> bool {
+        self.role != Role::Supervisor || self.main.is_some()
+    }
+
+    /// What to do when the unit directory cannot be read.
+    pub(super) fn no_units(
+        &self,
+        config: &Config,
+        e: std::io::Error,
+    ) -> Result<LoadResult, String> {
+        let dir = config.units_dir.display();
+        if self.main.is_some() && e.kind() == std::io::ErrorKind::NotFound {
+            return Ok(LoadResult::default());
+        }
+        if self.lenient() {
+            log::warn!("cannot read unit directory {dir}: {e}; running without units");
+            return Ok(LoadResult::default());
+        }
+        Err(format!("cannot read unit directory {dir}: {e}"))
+    }
+
+    /// What to do when the control socket cannot be bound.
+    pub(super) fn no_socket(&self, config: &Config, e: std::io::Error) -> Result<(), String> {
+        let path = config.socket.display();
+        if !self.lenient() {
+            return Err(format!("control socket {path}: {e}"));
+        }
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            log::warn!(
+                "control socket {path} is served by another sup; running without a control socket"
+            );
+        } else {
+            log::warn!("control socket {path}: {e}; running without a control socket");
+        }
+        Ok(())
+    }
+
+    /// The sweep's next deadline, to join the engine's.
+    pub(super) fn deadline(&self) -> Option<Time> {
+        self.sweep.as_ref().map(|s| s.kill_at)
+    }
+}
+
+/// Creates `dir` if needed and checks that a file can be created in it.
+fn writable_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(".sup-write-test");
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
+impl Runtime {
+    /// Runs one handler; a panic in it is logged and the loop goes on (PID 1 must never
+    /// die, and a supervisor that stops reaping is no better).
+    pub(super) fn guarded(&mut self, what: &str, f: impl FnOnce(&mut Runtime)) {
+        if catch_unwind(AssertUnwindSafe(|| f(self))).is_err() {
+            log::error!(
+                "internal error while handling {what} (a bug: please report it); carrying on"
+            );
+        }
+    }
+
+    /// Signals with a meaning of their own in this role; true when handled here.
+    pub(super) fn role_signal(&mut self, sig: i32) -> bool {
+        if sig == libc::SIGCHLD {
+            return false;
+        }
+        if self.life.main.is_some() {
+            self.entry_signal(sig);
+            return true;
+        }
+        let action = match (self.life.role, sig) {
+            (Role::Supervisor, _) => return false,
+            (_, libc::SIGTERM | libc::SIGPWR) => Action::Poweroff,
+            (_, libc::SIGINT) => Action::Reboot,
+            (_, libc::SIGUSR1) => Action::Halt,
+            _ => return false,
+        };
+        log::info!("received {}", signal_name(sig));
+        self.request_end(action);
+        true
+    }
+
+    /// `supctl shutdown|poweroff|reboot|halt` or an init signal: stop everything, then
+    /// end as the role says (a machine powers off, reboots or halts; otherwise sup exits).
+    pub(super) fn request_end(&mut self, action: Action) {
+        if self.shutting_down {
+            log::info!(
+                "{} requested; shutdown already in progress",
+                action.as_str()
+            );
+            return;
+        }
+        self.life.action = action;
+        if self.life.role == Role::Machine && self.life.main.is_none() {
+            log::info!("{}: stopping all units", action.as_str());
+        } else {
+            log::info!(
+                "{} requested: stopping everything and exiting",
+                action.as_str()
+            );
+        }
+        if self.entry_stop() {
+            // Entrypoint mode: the command goes first; units stop once it has exited.
+            return;
+        }
+        self.shutting_down = true;
+        self.feed(Input::StopAll);
+    }
+
+    /// Called at the top of every loop turn. Starts the main command when its turn comes,
+    /// drives the sweep, and says whether sup's work is over.
+    pub(super) fn life_step(&mut self) -> bool {
+        self.entry_step();
+        if !self.shutting_down {
+            return false;
+        }
+        let now = self.now();
+        let down = self.engine.all_down() && !self.entry_running();
+        if self.life.sweep.is_none() {
+            if !down {
+                return false;
+            }
+            self.begin_sweep();
+        }
+        let grace = self.life.grace;
+        let Some(mut sweep) = self.life.sweep.take() else {
+            return false;
+        };
+        let mut over = false;
+        if down && !sweep.after_units {
+            sweep.after_units = true;
+            if pid1::has_children() {
+                self.signal_leftovers(libc::SIGTERM, true);
+                if !sweep.killed {
+                    sweep.kill_at = sweep.kill_at.max(now + grace);
+                }
+            }
+        }
+        if down && !pid1::has_children() {
+            over = true;
+        } else if now >= sweep.kill_at {
+            if down && sweep.kill_rounds >= KILL_ROUNDS {
+                log::warn!("processes left that SIGKILL does not end (stuck in the kernel?); giving up on them");
+                over = true;
+            } else {
+                if !sweep.killed {
+                    log::info!("grace period over: killing what is left");
+                    sweep.killed = true;
+                }
+                self.signal_leftovers(libc::SIGKILL, down);
+                if down {
+                    sweep.kill_rounds += 1;
+                }
+                sweep.kill_at = now + KILL_AGAIN;
+            }
+        }
+        self.life.sweep = Some(sweep);
+        over
+    }
+
+    /// SIGTERM to what is left; SIGKILL follows after the grace period.
+    pub(super) fn begin_sweep(&mut self) {
+        if self.life.sweep.is_some() {
+            return;
+        }
+        let down = self.engine.all_down();
+        self.signal_leftovers(libc::SIGTERM, down);
+        self.life.sweep = Some(Sweep {
+            kill_at: self.now() + self.life.grace,
+            killed: false,
+            kill_rounds: 0,
+            after_units: false,
+        });
+    }
+
+    /// Signals the processes left over: the main command's group, and every child of sup
+    /// that belongs to no unit. Once units are down and sup is PID 1: everything
+    /// (`kill(-1)`), which also reaches orphans of orphans.
+    fn signal_leftovers(&mut self, sig: i32, units_down: bool) {
+        if let Some(pgid) = self.life.main.as_ref().and_then(|m| m.pgid()) {
+            self.platform_kill(-(pgid as i32), sig);
+        }
+        if units_down && self.life.role != Role::Supervisor {
+            pid1::kill_all(sig);
+            return;
+        }
+        for pid in pid1::children_of(std::process::id()) {
+            if units_down || self.engine.pid_owner(pid).is_none() {
+                self.platform_kill(pid as i32, sig);
+            }
+        }
+    }
+
+    fn platform_kill(&mut self, target: i32, sig: i32) {
+        if target != 0 && target != -1 {
+            // SAFETY: kill takes plain integers; a gone pid or group yields ESRCH.
+            unsafe { libc::kill(target, sig) };
+        }
+    }
+
+    /// The end: a machine syncs, unmounts and calls `reboot(2)` (and never returns); any
+    /// other role returns the exit code.
+    pub(super) fn end(&mut self) -> i32 {
+        if self.life.role == Role::Machine {
+            let action = self.life.action;
+            log::info!(
+                "{}: syncing, unmounting, calling reboot(2)",
+                action.as_str()
+            );
+            let e = pid1::end_machine(action);
+            log::error!("reboot(2) failed: {e}; staying up and reaping");
+            pid1::reap_forever();
+        }
+        self.life.exit_code
+    }
+}
+
+/// The end action a control command asks for (`shutdown` means power off).
+pub(super) fn action_for(cmd: &str) -> Action {
+    match cmd {
+        "reboot" => Action::Reboot,
+        "halt" => Action::Halt,
+        _ => Action::Poweroff,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_commands_map_to_actions() {
+        assert_eq!(action_for("shutdown"), Action::Poweroff);
+        assert_eq!(action_for("poweroff"), Action::Poweroff);
+        assert_eq!(action_for("reboot"), Action::Reboot);
+        assert_eq!(action_for("halt"), Action::Halt);
+    }
+
+    #[test]
+    fn a_panicking_handler_is_contained() {
+        let dir = std::env::temp_dir().join(format!("sup-guard-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("units")).unwrap();
+        let config = Config {
+            units_dir: dir.join("units"),
+            socket: dir.join("s.sock"),
+            log_dir: dir.join("log"),
+            control_gid: None,
+            main: None,
+            grace: Duration::from_secs(1),
+        };
+        let life = Life::prepare(&config);
+        let mut rt = Runtime::new(config, life).unwrap();
+        let mut carried_on = false;
+        rt.guarded("a test", |_| panic!("deliberate panic in a handler"));
+        rt.guarded("a test", |_| carried_on = true);
+        assert!(carried_on);
+        // The runtime is still usable after the panic.
+        rt.feed(Input::StartEnabled);
+        assert!(rt.engine.all_down());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn writable_dir_probe() {
+        let dir = std::env::temp_dir().join(format!("sup-init-test-{}", std::process::id()));
+        assert!(writable_dir(&dir.join("log")).is_ok());
+        assert!(writable_dir(std::path::Path::new("/proc/sup-cannot-be-here")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

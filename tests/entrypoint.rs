@@ -1,0 +1,645 @@
+//! Entrypoint mode (`sup -- CMD`) as tini and dumb-init users rely on it: exit codes,
+//! signal forwarding, leftovers, silence on stdout, terminals; and sup as PID 1 of a pid
+//! namespace (`unshare --pid --fork --mount-proc`, root only).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// A temp dir with a socket path and (empty unless written) unit dir for one test.
+struct Env {
+    dir: PathBuf,
+}
+
+impl Env {
+    fn new(tag: &str) -> Env {
+        Env {
+            dir: unique_dir(tag),
+        }
+    }
+
+    fn p(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    fn unit(&self, name: &str, yaml: &str) {
+        let units = self.dir.join("units");
+        fs::create_dir_all(&units).unwrap();
+        fs::write(units.join(format!("{name}.yaml")), yaml).unwrap();
+    }
+
+    /// `sup --units DIR/units --socket DIR/ctl.sock ARGS -- CMD...`
+    fn sup(&self, args: &[&str], cmd: &[&str]) -> Command {
+        let mut c = Command::new(SUP);
+        self.configure(&mut c, args, cmd);
+        c
+    }
+
+    fn configure(&self, c: &mut Command, args: &[&str], cmd: &[&str]) {
+        c.env_remove("SUP_UNITS")
+            .env_remove("SUP_SOCKET")
+            .env_remove("SUP_LOG")
+            .env("SUP_LOG_DIR", self.dir.join("logs"))
+            .arg("--units")
+            .arg(self.dir.join("units"))
+            .arg("--socket")
+            .arg(self.dir.join("ctl.sock"))
+            .args(args)
+            .arg("--")
+            .args(cmd);
+    }
+
+    /// Starts sup in the background, stdout and stderr to files.
+    fn spawn(&self, cmd: Command) -> Child {
+        let mut cmd = cmd;
+        cmd.stdin(Stdio::null())
+            .stdout(fs::File::create(self.dir.join("stdout")).unwrap())
+            .stderr(fs::File::create(self.dir.join("stderr")).unwrap())
+            .spawn()
+            .unwrap()
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+
+    fn wait_file(&self, name: &str) -> String {
+        let path = self.dir.join(name);
+        assert!(
+            wait_until(|| path.exists(), WAIT),
+            "{} did not appear; sup said:\n{}",
+            path.display(),
+            self.stderr()
+        );
+        // Give the writer a moment to finish the line it is writing.
+        wait_until(
+            || fs::read_to_string(&path).is_ok_and(|s| s.ends_with('\n')),
+            WAIT,
+        );
+        fs::read_to_string(path).unwrap_or_default()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Waits (bounded) for a child to exit; its exit code (-1 if killed).
+fn wait_exit(child: &mut Child, timeout: Duration) -> i32 {
+    let mut status = None;
+    if !wait_until(
+        || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        },
+        timeout,
+    ) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("sup did not exit within {timeout:?}");
+    }
+    status.unwrap().code().unwrap_or(-1)
+}
+
+fn signal(pid: u32, sig: Signal) {
+    kill(Pid::from_raw(pid as i32), sig).unwrap();
+}
+
+#[test]
+fn exit_codes() {
+    let env = Env::new("ep-codes");
+    for (cmd, want) in [
+        ("exit 0", 0),
+        ("exit 7", 7),
+        ("exit 255", 255),
+        ("kill -KILL $$", 137),
+        ("kill -TERM $$", 143),
+    ] {
+        let (code, out, err) = run_bounded(env.sup(&[], &["sh", "-c", cmd]), WAIT);
+        assert_eq!(code, want, "{cmd}: stderr: {err}");
+        assert_eq!(out, "", "{cmd}: sup printed on stdout");
+    }
+}
+
+#[test]
+fn not_found_and_not_executable() {
+    let env = Env::new("ep-exec");
+    let (code, out, err) = run_bounded(env.sup(&[], &["no-such-command-sup-test"]), WAIT);
+    assert_eq!(code, 127, "stderr: {err}");
+    assert_eq!(out, "");
+    assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
+    assert!(err.contains("no-such-command-sup-test"), "{err}");
+
+    let (code, _, err) = run_bounded(env.sup(&[], &["/no/such/path"]), WAIT);
+    assert_eq!(code, 127, "stderr: {err}");
+
+    let plain = env.dir.join("plain.txt");
+    fs::write(&plain, "just text\n").unwrap();
+    let (code, out, err) = run_bounded(env.sup(&[], &[plain.to_str().unwrap()]), WAIT);
+    assert_eq!(code, 126, "stderr: {err}");
+    assert_eq!(out, "");
+    assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
+    let (code, _, err) = run_bounded(env.sup(&[], &[env.dir.to_str().unwrap()]), WAIT);
+    assert_eq!(code, 126, "a directory: stderr: {err}");
+}
+
+#[test]
+fn stdio_is_passed_through_and_sup_is_silent() {
+    let env = Env::new("ep-stdio");
+    let mut cmd = env.sup(&[], &["sh", "-c", "cat; echo to-stderr >&2"]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"hello through stdin\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello through stdin\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to-stderr\n");
+}
+
+#[test]
+fn signals_are_forwarded_to_the_group() {
+    let env = Env::new("ep-signals");
+    let script = format!(
+        "trap 'echo usr1 >> {m}' USR1; trap 'echo hup >> {m}' HUP; trap 'echo winch >> {m}' WINCH; \
+         trap 'echo usr2 >> {m}' USR2; trap 'echo alrm >> {m}' ALRM; trap 'echo rt >> {m}' {rt}; \
+         trap 'echo term >> {m}; exit 3' TERM; \
+         sh -c 'trap \"echo child-usr1 >> {m}\" USR1; echo ready >> {m}.child; while :; do sleep 0.05; done' & \
+         echo ready > {r}; while :; do sleep 0.05; done",
+        m = env.p("marks"),
+        r = env.p("ready"),
+        rt = libc::SIGRTMIN() + 2,
+    );
+    let mut child = env.spawn(env.sup(&[], &["sh", "-c", &script]));
+    env.wait_file("ready");
+    env.wait_file("marks.child");
+    signal(child.id(), Signal::SIGUSR1);
+    assert!(
+        wait_until(
+            || {
+                let m = fs::read_to_string(env.dir.join("marks")).unwrap_or_default();
+                m.contains("usr1") && m.contains("child-usr1")
+            },
+            WAIT
+        ),
+        "USR1 did not reach the command and its group: {:?}",
+        fs::read_to_string(env.dir.join("marks"))
+    );
+    for (sig, mark) in [
+        (libc::SIGHUP, "hup"),
+        (libc::SIGWINCH, "winch"),
+        (libc::SIGUSR2, "usr2"),
+        (libc::SIGALRM, "alrm"),
+        (libc::SIGRTMIN() + 2, "rt"),
+    ] {
+        // SAFETY: kill takes plain integers.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        assert!(
+            wait_until(
+                || fs::read_to_string(env.dir.join("marks"))
+                    .unwrap_or_default()
+                    .contains(mark),
+                WAIT
+            ),
+            "signal {sig} was not forwarded; sup said:\n{}",
+            env.stderr()
+        );
+    }
+    signal(child.id(), Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut child, WAIT), 3, "{}", env.stderr());
+    assert_eq!(fs::read_to_string(env.dir.join("stdout")).unwrap(), "");
+}
+
+#[test]
+fn leftovers_are_terminated_then_killed_and_reaped() {
+    let env = Env::new("ep-left");
+    // A polite leftover (dies on TERM), a stubborn one (ignores TERM), and an orphan in a
+    // session of its own (reparented to sup, outside the command's group).
+    let script = format!(
+        "sleep 1000 & echo $! >> {p}; \
+         sh -c 'trap \"\" TERM; echo $$ >> {p}; while :; do sleep 0.05; done' & \
+         setsid sh -c 'trap \"\" TERM; echo $$ >> {p}; while :; do sleep 0.05; done' & \
+         while [ $(wc -l < {p}) -lt 3 ]; do sleep 0.05; done; exit 4",
+        p = env.p("pids"),
+    );
+    let started = Instant::now();
+    let mut child = env.spawn(env.sup(&["--grace", "1s"], &["sh", "-c", &script]));
+    let code = wait_exit(&mut child, Duration::from_secs(20));
+    let took = started.elapsed();
+    assert_eq!(code, 4, "{}", env.stderr());
+    let pids = read_pids(&env.dir.join("pids"));
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    for pid in pids {
+        assert!(!process_alive(pid), "leftover {pid} survived sup");
+        assert!(
+            fs::metadata(format!("/proc/{pid}")).is_err(),
+            "leftover {pid} was not reaped"
+        );
+    }
+    assert!(
+        took >= Duration::from_millis(900),
+        "stubborn leftovers were killed before the grace period: {took:?}"
+    );
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+}
+
+#[test]
+fn no_leftovers_means_immediate_exit() {
+    let env = Env::new("ep-quick");
+    let started = Instant::now();
+    let (code, _, err) = run_bounded(env.sup(&[], &["true"]), WAIT);
+    assert_eq!(code, 0, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn units_start_before_and_stop_after_the_command() {
+    let env = Env::new("ep-units");
+    env.unit(
+        "db",
+        &format!(
+            "exec: [\"sh\", \"-c\", \"trap 'echo db-stopped >> {m}; exit 0' TERM; echo db-up >> {m}; while :; do sleep 0.05; done\"]\n",
+            m = env.p("marks")
+        ),
+    );
+    env.unit(
+        "app-setup",
+        &format!(
+            "type: oneshot\nrequires: [db]\nexec: [\"sh\", \"-c\", \"echo setup-done >> {m}\"]\n",
+            m = env.p("marks")
+        ),
+    );
+    let script = format!(
+        "grep -q setup-done {m} && echo cmd-saw-units >> {m}; exit 0",
+        m = env.p("marks")
+    );
+    let (code, out, err) = run_bounded(env.sup(&[], &["sh", "-c", &script]), WAIT);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "", "units print nothing here; sup must not either");
+    let marks = fs::read_to_string(env.dir.join("marks")).unwrap();
+    let lines: Vec<&str> = marks.lines().collect();
+    assert_eq!(
+        lines,
+        ["db-up", "setup-done", "cmd-saw-units", "db-stopped"],
+        "{err}"
+    );
+}
+
+#[test]
+fn unit_log_default_is_inherit() {
+    let env = Env::new("ep-inherit");
+    env.unit(
+        "talker",
+        "type: oneshot\nexec: [\"sh\", \"-c\", \"echo hello-from-unit\"]\n",
+    );
+    let (code, out, err) = run_bounded(env.sup(&[], &["true"]), WAIT);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("talker: "), "stdout: {out:?}");
+    assert!(out.contains("hello-from-unit"), "stdout: {out:?}");
+}
+
+#[test]
+fn failed_unit_keeps_the_command_from_starting() {
+    let env = Env::new("ep-fail");
+    env.unit("broken", "restart: never\nexec: [\"/no/such/binary\"]\n");
+    let marker = env.p("cmd-ran");
+    let (code, out, err) = run_bounded(
+        env.sup(&[], &["sh", "-c", &format!("touch {marker}")]),
+        WAIT,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out, "");
+    assert!(err.contains("broken"), "stderr should name the unit: {err}");
+    assert!(!Path::new(&marker).exists(), "the command ran anyway");
+}
+
+#[test]
+fn live_socket_warns_once_and_runs_without() {
+    let mut other = Sup::start("ep-live", &[]);
+    let env = Env::new("ep-live2");
+    let mut cmd = Command::new(SUP);
+    cmd.env_remove("SUP_UNITS")
+        .env_remove("SUP_LOG")
+        .arg("--units")
+        .arg(env.dir.join("units"))
+        .arg("--socket")
+        .arg(&other.socket)
+        .args(["--", "sh", "-c", "exit 5"]);
+    let (code, out, err) = run_bounded(cmd, WAIT);
+    assert_eq!(code, 5, "{err}");
+    assert_eq!(out, "");
+    assert_eq!(
+        err.matches("served by another sup").count(),
+        1,
+        "one warning: {err}"
+    );
+    // The other sup still owns its socket.
+    let (code, _, _) = other.supctl(&["status"]);
+    assert_eq!(code, 0);
+    other.terminate(WAIT);
+}
+
+/// Runs `sup -- CMD` on a new pseudo-terminal through python's `pty`, as the session
+/// leader (`lead = true`, like a container's PID 1 with a tty) or under a shell that leads
+/// the session; types Ctrl-C once `READY` shows; returns (exit code, transcript).
+fn on_pty(env: &Env, cmd: &str, lead: bool) -> Option<(i32, String)> {
+    if Command::new("python3")
+        .arg("-c")
+        .arg("import pty")
+        .output()
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        eprintln!("skipped: python3 with the pty module is needed");
+        return None;
+    }
+    let sup = format!(
+        "{SUP} --units {} --socket {} -- sh -c {}",
+        env.p("units"),
+        env.p("ctl.sock"),
+        shell_quote(cmd)
+    );
+    let argv = if lead {
+        format!("['sh', '-c', 'exec ' + {sup:?}]")
+    } else {
+        format!("['sh', '-c', {sup:?} + '; echo SHELL-AFTER=$?']")
+    };
+    let py = format!(
+        r#"
+import os, pty, sys, time, select
+pid, fd = pty.fork()
+if pid == 0:
+    argv = {argv}
+    os.execvp(argv[0], argv)
+out = b''
+deadline = time.time() + 15
+sent = False
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if r:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    if not sent and b'READY' in out:
+        os.write(fd, b'\x03')
+        sent = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors='replace'))
+sys.stdout.write('\nEXIT=%d\n' % (os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)))
+"#
+    );
+    let (code, out, err) = run_bounded(
+        {
+            let mut c = Command::new("python3");
+            c.arg("-c").arg(py);
+            c
+        },
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, 0, "python pty driver failed: {err}");
+    let exit = out
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("EXIT="))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(-1);
+    Some((exit, out))
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The command checks it leads the terminal's foreground group, then waits for Ctrl-C.
+const FG_SCRIPT: &str = "set -- $(cat /proc/$$/stat); \
+    [ \"$5\" = \"$$\" ] && [ \"$8\" = \"$$\" ] && echo FOREGROUND-OK; \
+    [ \"$6\" = \"$$\" ] && echo OWN-SESSION; \
+    trap 'echo GOT-INT; exit 9' INT; echo READY; while :; do sleep 0.05; done";
+
+#[test]
+fn terminal_foreground_and_ctrl_c_as_session_leader() {
+    let env = Env::new("ep-pty1");
+    let Some((exit, out)) = on_pty(&env, FG_SCRIPT, true) else {
+        return;
+    };
+    assert!(out.contains("FOREGROUND-OK"), "{out}");
+    assert!(out.contains("OWN-SESSION"), "{out}");
+    assert!(
+        out.contains("GOT-INT"),
+        "Ctrl-C did not reach the command: {out}"
+    );
+    assert_eq!(exit, 9, "{out}");
+}
+
+#[test]
+fn terminal_foreground_and_ctrl_c_under_a_shell() {
+    let env = Env::new("ep-pty2");
+    let Some((exit, out)) = on_pty(&env, FG_SCRIPT, false) else {
+        return;
+    };
+    assert!(out.contains("FOREGROUND-OK"), "{out}");
+    assert!(
+        out.contains("GOT-INT"),
+        "Ctrl-C did not reach the command: {out}"
+    );
+    assert!(out.contains("SHELL-AFTER=9"), "{out}");
+    assert_eq!(exit, 0, "{out}");
+}
+
+// ---- sup as PID 1 of a pid namespace ----
+
+fn unshare_available() -> bool {
+    Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+macro_rules! require_unshare {
+    () => {
+        require_root!();
+        if !unshare_available() {
+            eprintln!("skipped: unshare --pid --fork --mount-proc does not work here");
+            return;
+        }
+    };
+}
+
+/// `unshare --pid --fork --mount-proc sup ... [-- CMD]`
+fn in_pid_ns(env: &Env, args: &[&str], cmd: Option<&[&str]>) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["--pid", "--fork", "--mount-proc", SUP]);
+    match cmd {
+        Some(cmd) => env.configure(&mut c, args, cmd),
+        None => {
+            c.env_remove("SUP_UNITS")
+                .env_remove("SUP_SOCKET")
+                .env("SUP_LOG_DIR", env.dir.join("logs"))
+                .arg("--units")
+                .arg(env.dir.join("units"))
+                .arg("--socket")
+                .arg(env.dir.join("ctl.sock"))
+                .args(args);
+        }
+    }
+    c
+}
+
+/// The pid (in our namespace) of sup, the only child of the `unshare` process.
+fn sup_under(unshare: u32) -> u32 {
+    let mut found = None;
+    assert!(
+        wait_until(
+            || {
+                found = fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+                    let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+                    let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+                    (proc_ppid(&stat) == Some(unshare as i32)).then_some(pid)
+                });
+                found.is_some()
+            },
+            WAIT
+        ),
+        "no child of unshare"
+    );
+    found.unwrap()
+}
+
+#[test]
+fn pid_namespace_exit_code_and_reaping() {
+    require_unshare!();
+    let env = Env::new("ep-ns1");
+    // Orphans that exit: PID 1 (sup) must reap them. The command then counts zombies in
+    // its namespace (its /proc is the namespace's, thanks to --mount-proc).
+    let script = format!(
+        "[ $PPID = 1 ] && echo parent-is-pid1 >> {m}; \
+         for i in 1 2 3 4 5; do (sleep 0.1 &) ; done; sleep 1; \
+         z=0; for s in /proc/[0-9]*/stat; do set -- $(cat $s 2>/dev/null); [ \"$3\" = Z ] && z=$((z+1)); done; \
+         echo zombies=$z >> {m}; exit 42",
+        m = env.p("marks")
+    );
+    let (code, out, err) = run_bounded(in_pid_ns(&env, &[], Some(&["sh", "-c", &script])), WAIT);
+    assert_eq!(code, 42, "{err}");
+    assert_eq!(out, "");
+    let marks = fs::read_to_string(env.dir.join("marks")).unwrap_or_default();
+    assert!(marks.contains("parent-is-pid1"), "{marks}");
+    assert!(marks.contains("zombies=0"), "{marks}\n{err}");
+}
+
+#[test]
+fn pid_namespace_forwards_signals() {
+    require_unshare!();
+    let env = Env::new("ep-ns2");
+    let script = format!(
+        "trap 'echo usr1 >> {m}' USR1; trap 'echo term >> {m}; exit 0' TERM; \
+         echo ready > {r}; while :; do sleep 0.05; done",
+        m = env.p("marks"),
+        r = env.p("ready")
+    );
+    let mut child = env.spawn(in_pid_ns(&env, &[], Some(&["sh", "-c", &script])));
+    let sup = sup_under(child.id());
+    env.wait_file("ready");
+    signal(sup, Signal::SIGUSR1);
+    assert!(wait_until(
+        || fs::read_to_string(env.dir.join("marks"))
+            .unwrap_or_default()
+            .contains("usr1"),
+        WAIT
+    ));
+    signal(sup, Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut child, WAIT), 0, "{}", env.stderr());
+    assert!(fs::read_to_string(env.dir.join("marks"))
+        .unwrap()
+        .contains("term"));
+}
+
+#[test]
+fn pid_namespace_init_stops_and_exits() {
+    require_unshare!();
+    let env = Env::new("ep-ns3");
+    env.unit(
+        "svc",
+        &format!(
+            "exec: [\"sh\", \"-c\", \"trap 'echo svc-stopped >> {m}; exit 0' TERM; echo up >> {m}; while :; do sleep 0.05; done\"]\n",
+            m = env.p("marks")
+        ),
+    );
+    // A process outside any unit, to be swept at the end.
+    let mut child = env.spawn(in_pid_ns(&env, &["--grace", "1s"], None));
+    let sup = sup_under(child.id());
+    env.wait_file("marks");
+    let socket = env.dir.join("ctl.sock");
+    assert!(wait_until(
+        || std::os::unix::net::UnixStream::connect(&socket).is_ok(),
+        WAIT
+    ));
+    let (code, out, _) = supctl_at(&socket, &["--json", "status", "svc"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"running\""), "{out}");
+    signal(sup, Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut child, WAIT), 0, "{}", env.stderr());
+    assert!(
+        env.stderr().contains("PID 1 (container init)"),
+        "{}",
+        env.stderr()
+    );
+    assert!(fs::read_to_string(env.dir.join("marks"))
+        .unwrap()
+        .contains("svc-stopped"));
+
+    // And `supctl poweroff` ends it the same way.
+    let env = Env::new("ep-ns4");
+    env.unit("svc", "exec: [\"sleep\", \"1000\"]\n");
+    let mut child = env.spawn(in_pid_ns(&env, &[], None));
+    let socket = env.dir.join("ctl.sock");
+    assert!(wait_until(
+        || std::os::unix::net::UnixStream::connect(&socket).is_ok(),
+        WAIT
+    ));
+    let (code, _, err) = supctl_at(&socket, &["poweroff"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(wait_exit(&mut child, WAIT), 0, "{}", env.stderr());
+}
+
+#[test]
+fn orphans_of_units_are_swept_at_the_end() {
+    let env = Env::new("ep-unit-orphan");
+    let pidfile = env.p("orphan.pid");
+    env.unit(
+        "spawner",
+        &format!(
+            "exec: [\"sh\", \"-c\", \"setsid sh -c 'trap \\\"\\\" TERM; echo $$ > {pidfile}; while :; do sleep 0.05; done' & exec sleep 1000\"]\n"
+        ),
+    );
+    let script = format!("while [ ! -s {pidfile} ]; do sleep 0.05; done; exit 0");
+    let started = Instant::now();
+    let (code, _, err) = run_bounded(env.sup(&["--grace", "1s"], &["sh", "-c", &script]), WAIT);
+    assert_eq!(code, 0, "{err}");
+    let pids = read_pids(Path::new(&pidfile));
+    assert_eq!(pids.len(), 1, "{err}");
+    assert!(!process_alive(pids[0]), "the unit's orphan survived sup");
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
