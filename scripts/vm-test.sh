@@ -73,8 +73,8 @@ cat > "$root/checks/run.sh" <<'RUN'
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 if [ "${vmend:-}" = sigint ]; then
   # Second boot: a leftover that ignores SIGTERM, then Ctrl-Alt-Del's signal to PID 1.
-  # It leaves this unit's cgroup (which stopping the unit would kill) for the root one,
-  # so only PID 1's final sweep can end it.
+  # It moves itself to the root cgroup: out of its unit, which would otherwise kill it
+  # when it stops (a unit's stop kills its whole cgroup).
   setsid sh -c 'echo $$ > /sys/fs/cgroup/cgroup.procs; trap "" TERM; while :; do sleep 1; done' </dev/null >/dev/null 2>&1 &
   # This boot's log directory cannot be written: sup's log must be in the kernel log too.
   dmesg | grep -q 'sup: info: sup .* starting as PID 1' && echo "VM-KMSG ok"
