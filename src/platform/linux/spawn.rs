@@ -195,10 +195,16 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         pass_fd: spec.pass_fd,
     };
 
-    // SAFETY: sup is single-threaded, so the child is a full copy with no lock held by
-    // another thread; the child only runs `child_main`, which makes async-signal-safe
-    // system calls on data prepared above and never returns.
-    let pid = unsafe { isolate::fork(&iso) };
+    let pid = if iso.clone_flags == 0 && iso.unshare_flags == 0 && iso.release.is_none() {
+        // The common case: no namespaces. Share memory with the child and stay suspended
+        // until it has executed (like posix_spawn): no page tables to copy.
+        vfork_child(&setup)
+    } else {
+        // SAFETY: sup is single-threaded, so the child is a full copy with no lock held by
+        // another thread; the child only runs `child_main`, which makes async-signal-safe
+        // system calls on data prepared above and never returns.
+        unsafe { isolate::fork(&iso) }
+    };
     if pid == -1 {
         let what = if iso.clone_flags != 0 {
             "namespaces: clone (pid/user)"
@@ -302,6 +308,38 @@ fn read_full(fd: RawFd, buf: &mut [u8]) -> usize {
         }
     }
     got
+}
+
+/// Stack of a child started by `vfork_child`; it only runs `child_main` up to `execve`.
+const VFORK_STACK: usize = 256 * 1024;
+
+extern "C" fn vfork_entry(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `&ChildSetup` that `vfork_child` passed to clone, alive for as
+    // long as the parent stays suspended (CLONE_VFORK), i.e. until this child has
+    // executed or exited; `child_main`'s contract holds as explained there.
+    unsafe { child_main(&*(arg as *const ChildSetup<'_>)) }
+}
+
+/// Starts the child with `clone(CLONE_VM | CLONE_VFORK)`: it runs `child_main` on its own
+/// stack in sup's memory while sup is suspended, until it executes or exits. Returns the
+/// pid, or -1 with errno set.
+fn vfork_child(setup: &ChildSetup<'_>) -> libc::pid_t {
+    let mut stack: Vec<u8> = Vec::with_capacity(VFORK_STACK);
+    // The stack grows down from its (16-byte aligned) top.
+    let top = (stack.as_mut_ptr() as usize + VFORK_STACK) & !15;
+    // SAFETY: the child runs `vfork_entry` on `stack`, which outlives it: with CLONE_VFORK
+    // clone returns only once the child has executed or exited, and `stack` is dropped
+    // after that. The child writes only its own stack (and errno, which the suspended
+    // parent does not read until clone returns); sup is single-threaded, so no lock can be
+    // held by anyone else, and `child_main` makes only async-signal-safe calls.
+    unsafe {
+        libc::clone(
+            vfork_entry,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            setup as *const ChildSetup<'_> as *mut libc::c_void,
+        )
+    }
 }
 
 /// Everything the child uses, as raw pointers and plain values prepared before fork.
