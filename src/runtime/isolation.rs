@@ -5,15 +5,16 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
 use super::Runtime;
 use crate::ctl::proto::{ErrorCode, Event, OpResult, Reply, SliceStatus, UnitStatus};
-use crate::engine::{Input, Role, State};
+use crate::engine::{Input, Role, State, Time};
 use crate::platform::confine::Confinement;
-use crate::platform::linux::cgroup::{Cgroups, Version};
+use crate::platform::linux::cgroup::{Cgroups, StatFiles, Version};
 use crate::platform::linux::LinuxPlatform;
 use crate::unit::{SliceSpec, UnitSpec};
 
@@ -30,6 +31,8 @@ struct UnitCg {
     /// v2: inotify watch descriptor of memory.events.
     wd: Option<i32>,
     remove_pending: bool,
+    /// Its counter files, opened when the cgroup is set up.
+    stats: Option<StatFiles>,
 }
 
 /// Isolation state of the runtime.
@@ -42,7 +45,13 @@ pub struct Iso {
     inotify: Option<(Token, OwnedFd)>,
     wds: HashMap<i32, usize>,
     tokens: HashMap<Token, usize>,
+    /// v1 OOM notifications whose kill is not counted yet: (unit, give up at).
+    oom_pending: Vec<(usize, Time)>,
 }
+
+/// v1: how often, and how long, to look again for the kill that follows an OOM notice.
+const OOM_RECHECK_EVERY: Duration = Duration::from_millis(2);
+const OOM_RECHECK_FOR: Duration = Duration::from_millis(100);
 
 impl Iso {
     /// Creates the slices' cgroups (nested, with their aggregate limits).
@@ -174,6 +183,7 @@ impl Runtime {
         let fresh = entry.path.as_deref() != Some(path.as_str())
             || (entry.wd.is_none() && entry.eventfd.is_none());
         entry.path = Some(path.clone());
+        entry.stats = Some(cg.open_stats(&path));
         if fresh {
             if let Err(e) = self.watch_oom(unit, &path) {
                 log::warn!("{}: OOM kills will not be reported: {e}", spec.name);
@@ -343,43 +353,54 @@ impl Runtime {
             }
         }
         units.dedup();
+        let v1 = self.iso.tokens.contains_key(&token);
         for u in units {
-            if self.iso.tokens.contains_key(&token) {
-                self.await_v1_oom_kill(u);
+            if !self.check_oom(u) && v1 {
+                // v1 signals the eventfd when the cgroup *enters* OOM, just before the
+                // kernel picks and kills a victim: look again shortly (from the loop's
+                // deadline, not by sleeping), for a bounded time.
+                let give_up = self.now() + OOM_RECHECK_FOR;
+                self.iso.oom_pending.retain(|(p, _)| *p != u);
+                self.iso.oom_pending.push((u, give_up));
             }
-            self.check_oom(u);
         }
     }
 
-    /// v1 signals the eventfd when the cgroup *enters* OOM, just before the kernel picks
-    /// and kills a victim: wait (bounded, 100 ms) for `oom_kill` to move. Rare event; an
-    /// OOM that ends without a kill (memory freed meanwhile) only costs this wait.
-    fn await_v1_oom_kill(&self, unit: usize) {
-        let Some(path) = self.iso.units.get(&unit).and_then(|c| c.path.as_deref()) else {
+    /// When the loop must wake to look again for pending v1 OOM kills.
+    pub(super) fn iso_deadline(&self) -> Option<Time> {
+        (!self.iso.oom_pending.is_empty()).then(|| self.now() + OOM_RECHECK_EVERY)
+    }
+
+    /// Looks again for the kills of pending v1 OOM notices; gives up after a while (an
+    /// OOM can end without a kill when memory is freed meanwhile).
+    pub(super) fn iso_tick(&mut self) {
+        if self.iso.oom_pending.is_empty() {
             return;
-        };
-        let Some(cg) = self.cg() else { return };
-        let seen = self.iso.units.get(&unit).map_or(0, |c| c.oom_seen);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
-        while cg.stats(path).oom_kills.is_some_and(|n| n <= seen)
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let now = self.now();
+        for (u, give_up) in std::mem::take(&mut self.iso.oom_pending) {
+            if !self.check_oom(u) && now < give_up {
+                self.iso.oom_pending.push((u, give_up));
+            }
         }
     }
 
     /// Compares the unit's `oom_kill` count with what was reported; on an increase the
     /// engine learns it (the next exit gets reason `oom`) and an `oom` event goes out.
-    pub(super) fn check_oom(&mut self, unit: usize) {
-        let Some(path) = self.iso.units.get(&unit).and_then(|c| c.path.clone()) else {
-            return;
+    /// Returns whether a new kill was found.
+    pub(super) fn check_oom(&mut self, unit: usize) -> bool {
+        let Some(entry) = self.iso.units.get(&unit) else {
+            return false;
         };
-        let Some(count) = self.cg().and_then(|cg| cg.stats(&path).oom_kills) else {
-            return;
+        let count = match (&entry.stats, entry.path.as_deref(), self.cg()) {
+            (Some(files), _, _) => files.read().oom_kills,
+            (None, Some(path), Some(cg)) => cg.stats(path).oom_kills,
+            _ => None,
         };
-        let seen = self.iso.units.get(&unit).map_or(0, |c| c.oom_seen);
+        let Some(count) = count else { return false };
+        let seen = entry.oom_seen;
         if count <= seen {
-            return;
+            return false;
         }
         if let Some(c) = self.iso.units.get_mut(&unit) {
             c.oom_seen = count;
@@ -401,12 +422,15 @@ impl Runtime {
             message: Some(format!("oom_kill count {count}")),
         });
         self.feed(Input::Oom(unit));
+        true
     }
 
     /// Before exits are fed: catch OOM kills whose notification is not yet read.
     pub(super) fn check_oom_for_pid(&mut self, pid: u32) {
         if let Some((u, Role::Main)) = self.engine.pid_owner(pid) {
-            self.check_oom(u);
+            if self.check_oom(u) {
+                self.iso.oom_pending.retain(|(p, _)| *p != u);
+            }
         }
     }
 
@@ -540,11 +564,17 @@ impl Runtime {
 
     /// cgroup path and usage of a unit (null without a cgroup).
     pub(super) fn fill_status(&self, unit: usize, st: &mut UnitStatus) {
-        let Some(path) = self.iso.units.get(&unit).and_then(|c| c.path.as_deref()) else {
+        let Some(entry) = self.iso.units.get(&unit) else {
+            return;
+        };
+        let Some(path) = entry.path.as_deref() else {
             return;
         };
         let Some(cg) = self.cg() else { return };
-        let stats = cg.stats(path);
+        let stats = match &entry.stats {
+            Some(files) => files.read(),
+            None => cg.stats(path),
+        };
         st.cgroup = Some(cg.display(&self.platform.cgroup_root, path));
         st.memory_bytes = stats.memory_bytes;
         st.cpu_usec = stats.cpu_usec;
@@ -554,8 +584,11 @@ impl Runtime {
 
     /// Memory and CPU of the unit's cgroup, when it has one (for resource health checks).
     pub(super) fn cgroup_usage(&self, unit: usize) -> Option<(u64, u64)> {
-        let path = self.iso.units.get(&unit)?.path.as_deref()?;
-        let stats = self.cg()?.stats(path);
+        let entry = self.iso.units.get(&unit)?;
+        let stats = match &entry.stats {
+            Some(files) => files.read(),
+            None => self.cg()?.stats(entry.path.as_deref()?),
+        };
         Some((stats.memory_bytes?, stats.cpu_usec?))
     }
 

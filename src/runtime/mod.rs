@@ -201,6 +201,7 @@ impl Runtime {
                     self.engine.next_deadline(),
                     self.probes.next_deadline(),
                     self.life.deadline(),
+                    self.iso_deadline(),
                 ]
                 .into_iter()
                 .flatten()
@@ -231,6 +232,7 @@ impl Runtime {
                 self.guarded("output", |rt| rt.read_pipe(t));
             }
             self.run_probes();
+            self.iso_tick();
             if self
                 .engine
                 .next_deadline()

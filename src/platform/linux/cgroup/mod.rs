@@ -11,8 +11,11 @@
 //! `<base>/supervisor` so that `<base>` may delegate controllers (no internal processes).
 //! A unit lives in `<base>/[<slice>.slice/...]<unit>`.
 
+mod stats;
 pub mod v1;
 pub mod v2;
+
+pub use stats::StatFiles;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -288,10 +291,11 @@ impl Cgroups {
     }
 
     pub fn stats(&self, path: &str) -> Stats {
-        match self.version {
-            Version::V2 => v2::stats(self, path),
-            Version::V1 => v1::stats(self, path),
+        let mut stats = self.open_stats(path).read();
+        if stats.pids.is_none() {
+            stats.pids = Some(self.pids(path).len() as u64);
         }
+        stats
     }
 
     /// Sends `signal` to every process of `path`; SIGKILL uses `cgroup.kill` (v2) or

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{device_numbers, keyed, read, write, CgroupError, Cgroups, Result, Stats};
+use super::{device_numbers, read, write, CgroupError, Cgroups, Result};
 use crate::unit::Resources;
 
 /// v2 `cpu.weight` (1–10000, default 100) → v1 `cpu.shares` (default 1024).
@@ -140,23 +140,6 @@ pub fn apply(cg: &Cgroups, path: &str, res: &Resources, pre: &str) -> Result<()>
         )?;
     }
     Ok(())
-}
-
-pub fn stats(cg: &Cgroups, path: &str) -> Stats {
-    let num = |ctrl: &str, f: &str| -> Option<u64> {
-        read(&cg.dir(ctrl, path)?.join(f))
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-    };
-    let oom = cg
-        .dir("memory", path)
-        .and_then(|d| read(&d.join("memory.oom_control")).ok());
-    Stats {
-        memory_bytes: num("memory", "memory.usage_in_bytes"),
-        cpu_usec: num("cpuacct", "cpuacct.usage").map(|ns| ns / 1000),
-        pids: num("pids", "pids.current").or_else(|| Some(cg.pids(path).len() as u64)),
-        oom_kills: oom.as_deref().and_then(|t| keyed(t, "oom_kill")),
-    }
 }
 
 pub fn freeze(cg: &Cgroups, path: &str, frozen: bool) -> Result<()> {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{device_numbers, keyed, read, write, CgroupError, Cgroups, Result, Stats};
+use super::{device_numbers, read, write, CgroupError, Cgroups, Result};
 use crate::unit::Resources;
 
 /// Enables sup's controllers in `cgroup.subtree_control` of every dir from `top` down to
@@ -150,20 +150,6 @@ pub fn apply(cg: &Cgroups, path: &str, res: &Resources, pre: &str) -> Result<()>
         )?;
     }
     Ok(())
-}
-
-pub fn stats(cg: &Cgroups, path: &str) -> Stats {
-    let dir = cg.hierarchies[0].base.join(path);
-    let num = |f: &str| read(&dir.join(f)).ok().and_then(|t| t.trim().parse().ok());
-    let events = read(&dir.join("memory.events")).ok();
-    Stats {
-        memory_bytes: num("memory.current"),
-        cpu_usec: read(&dir.join("cpu.stat"))
-            .ok()
-            .and_then(|t| keyed(&t, "usage_usec")),
-        pids: num("pids.current").or_else(|| Some(cg.pids(path).len() as u64)),
-        oom_kills: events.as_deref().and_then(|t| keyed(t, "oom_kill")),
-    }
 }
 
 pub fn kill(cg: &Cgroups, path: &str, signal: i32) {
