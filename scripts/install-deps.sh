@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs that a fresh Debian machine may lack (as root):
+# python3, setpriv, QEMU, cpio, readelf, a static busybox, and the package lists that
+# scripts/vm-test.sh needs to fetch the cloud kernel. Quick when everything is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+need=()
+command -v python3 >/dev/null || need+=(python3)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v cpio >/dev/null || need+=(cpio)
+command -v readelf >/dev/null || need+=(binutils)
+command -v gcc >/dev/null || need+=(gcc)
+{ [ -x /bin/busybox ] && ! readelf -l /bin/busybox 2>/dev/null | grep -q INTERP; } || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ] || [ ! -s target/vm/vmlinuz ]; then
+  apt-get update -qq
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get install -y -qq "${need[@]}"
+fi
+if command -v rustup >/dev/null; then
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+fi
