@@ -175,7 +175,8 @@ impl Runtime {
             return Err(e.to_string());
         }
         c.cgroup_procs = cg.procs_files(&path);
-        let oom_now = cg.stats(&path).oom_kills.unwrap_or(0);
+        let files = cg.open_stats(&path);
+        let oom_now = files.read().oom_kills.unwrap_or(0);
         let entry = self.iso.units.entry(unit).or_default();
         entry.oom_seen = oom_now;
         entry.remove_pending = false;
@@ -183,7 +184,7 @@ impl Runtime {
         let fresh = entry.path.as_deref() != Some(path.as_str())
             || (entry.wd.is_none() && entry.eventfd.is_none());
         entry.path = Some(path.clone());
-        entry.stats = Some(cg.open_stats(&path));
+        entry.stats = Some(files);
         if fresh {
             if let Err(e) = self.watch_oom(unit, &path) {
                 log::warn!("{}: OOM kills will not be reported: {e}", spec.name);
@@ -437,7 +438,16 @@ impl Runtime {
     /// `KillUnit`: the unit's cgroup when it has one (each process signalled once), else
     /// its process group.
     pub(super) fn kill_unit_fx(&mut self, unit: usize, pgid: u32, signal: i32) {
-        let path = self.iso.units.get(&unit).and_then(|c| c.path.clone());
+        let entry = self.iso.units.get(&unit);
+        if entry
+            .and_then(|c| c.stats.as_ref())
+            .is_some_and(|f| f.pids() == Some(0))
+        {
+            // Nothing left in the cgroup (the usual case after a main process exits):
+            // no freeze, walk and thaw.
+            return;
+        }
+        let path = entry.and_then(|c| c.path.clone());
         let pid_ns = self
             .engine
             .unit(unit)
@@ -468,7 +478,11 @@ impl Runtime {
                 log::warn!("{}: cannot thaw: {e}", self.engine.unit(unit).name);
             }
         }
-        if !to.is_live() {
+        // Not while a restart is coming (waiting, backoff): the cgroup is reused.
+        if matches!(
+            to,
+            State::Stopped | State::Failed | State::Done | State::Inactive
+        ) {
             self.try_remove(unit);
         }
     }

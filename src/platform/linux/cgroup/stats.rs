@@ -39,6 +39,11 @@ fn read_slot(slot: &Slot) -> Option<u64> {
 }
 
 impl StatFiles {
+    /// Processes in the cgroup, when the pids controller counts them.
+    pub fn pids(&self) -> Option<u64> {
+        read_slot(&self.pids)
+    }
+
     pub fn read(&self) -> Stats {
         Stats {
             memory_bytes: read_slot(&self.memory),
