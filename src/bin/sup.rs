@@ -79,6 +79,22 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
+    if cli.main.is_empty() {
+        // A supervisor passes its units only the fds it means to: whatever sup inherited
+        // (beyond stdio) is closed at their exec. An entrypoint passes everything on to its
+        // command, as tini does.
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on our own fds.
+        unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            )
+        };
+    }
+    // Before sup opens anything: low fd numbers for cheap spawns (see platform::linux::vfork).
+    sup::platform::linux::vfork::reserve_low_fds();
     let default_level = if cli.main.is_empty() { "info" } else { "warn" };
     let mut logger = env_logger::Builder::new();
     if pid1 {

@@ -261,7 +261,7 @@ fn ok_if(r: libc::c_int, step: IsoStep) -> ChildResult {
 ///
 /// # Safety
 /// Between fork and exec only; async-signal-safe.
-pub unsafe fn enter_cgroup(p: &Prep) -> ChildResult {
+pub unsafe fn enter_cgroup(p: &Prep, cgroup_fds: &[RawFd]) -> ChildResult {
     if let Some((r, w)) = &p.release {
         // SAFETY: closes our copy of sup's end, so sup dying means EOF here.
         unsafe { libc::close(w.as_raw_fd()) };
@@ -286,9 +286,9 @@ pub unsafe fn enter_cgroup(p: &Prep) -> ChildResult {
         };
         return ok_if(r, IsoStep::UserNs);
     }
-    for fd in &p.cgroup_fds {
+    for &fd in cgroup_fds {
         // SAFETY: writes a static buffer to an fd opened before fork.
-        let r = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+        let r = unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) };
         if r != 1 {
             return Err(IsoStep::Cgroup);
         }

@@ -8,6 +8,7 @@ pub mod pid1;
 pub mod signals;
 pub mod spawn;
 pub mod users;
+pub mod vfork;
 
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 

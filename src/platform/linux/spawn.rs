@@ -171,6 +171,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     let (report_r, report_w) = pipe().map_err(|e| io("pipe", e))?;
     let iso = isolate::prepare(&spec.confine)?;
 
+    let cgroup_fds: Vec<RawFd> = iso.cgroup_fds.iter().map(|f| f.as_raw_fd()).collect();
     let setup = ChildSetup {
         path: c_path.as_ptr(),
         argv: argv_ptrs.as_ptr(),
@@ -193,12 +194,14 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         report: report_w.as_raw_fd(),
         iso: &iso,
         pass_fd: spec.pass_fd,
+        cgroup_fds: &cgroup_fds,
+        keep_below: None,
     };
 
     let pid = if iso.clone_flags == 0 && iso.unshare_flags == 0 && iso.release.is_none() {
         // The common case: no namespaces. Share memory with the child and stay suspended
         // until it has executed (like posix_spawn): no page tables to copy.
-        vfork_child(&setup)
+        super::vfork::spawn(&setup)
     } else {
         // SAFETY: sup is single-threaded, so the child is a full copy with no lock held by
         // another thread; the child only runs `child_main`, which makes async-signal-safe
@@ -310,58 +313,32 @@ fn read_full(fd: RawFd, buf: &mut [u8]) -> usize {
     got
 }
 
-/// Stack of a child started by `vfork_child`; it only runs `child_main` up to `execve`.
-const VFORK_STACK: usize = 256 * 1024;
-
-extern "C" fn vfork_entry(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the `&ChildSetup` that `vfork_child` passed to clone, alive for as
-    // long as the parent stays suspended (CLONE_VFORK), i.e. until this child has
-    // executed or exited; `child_main`'s contract holds as explained there.
-    unsafe { child_main(&*(arg as *const ChildSetup<'_>)) }
-}
-
-/// Starts the child with `clone(CLONE_VM | CLONE_VFORK)`: it runs `child_main` on its own
-/// stack in sup's memory while sup is suspended, until it executes or exits. Returns the
-/// pid, or -1 with errno set.
-fn vfork_child(setup: &ChildSetup<'_>) -> libc::pid_t {
-    let mut stack: Vec<u8> = Vec::with_capacity(VFORK_STACK);
-    // The stack grows down from its (16-byte aligned) top.
-    let top = (stack.as_mut_ptr() as usize + VFORK_STACK) & !15;
-    // SAFETY: the child runs `vfork_entry` on `stack`, which outlives it: with CLONE_VFORK
-    // clone returns only once the child has executed or exited, and `stack` is dropped
-    // after that. The child writes only its own stack (and errno, which the suspended
-    // parent does not read until clone returns); sup is single-threaded, so no lock can be
-    // held by anyone else, and `child_main` makes only async-signal-safe calls.
-    unsafe {
-        libc::clone(
-            vfork_entry,
-            top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            setup as *const ChildSetup<'_> as *mut libc::c_void,
-        )
-    }
-}
-
 /// Everything the child uses, as raw pointers and plain values prepared before fork.
-struct ChildSetup<'a> {
-    path: *const libc::c_char,
-    argv: *const *const libc::c_char,
-    envp: *const *const libc::c_char,
-    dir: Option<*const libc::c_char>,
-    umask: Option<u32>,
-    rlimits: &'a [(libc::c_int, libc::rlimit)],
-    creds: Option<(u32, u32)>,
-    set_groups: bool,
-    groups: &'a [libc::gid_t],
-    no_new_privs: bool,
-    stdin: RawFd,
-    stdin_mode: StdinMode,
-    stdout: Option<RawFd>,
-    stderr: Option<RawFd>,
-    report: RawFd,
-    iso: &'a isolate::Prep,
+#[derive(Clone, Copy)]
+pub(super) struct ChildSetup<'a> {
+    pub(super) path: *const libc::c_char,
+    pub(super) argv: *const *const libc::c_char,
+    pub(super) envp: *const *const libc::c_char,
+    pub(super) dir: Option<*const libc::c_char>,
+    pub(super) umask: Option<u32>,
+    pub(super) rlimits: &'a [(libc::c_int, libc::rlimit)],
+    pub(super) creds: Option<(u32, u32)>,
+    pub(super) set_groups: bool,
+    pub(super) groups: &'a [libc::gid_t],
+    pub(super) no_new_privs: bool,
+    pub(super) stdin: RawFd,
+    pub(super) stdin_mode: StdinMode,
+    pub(super) stdout: Option<RawFd>,
+    pub(super) stderr: Option<RawFd>,
+    pub(super) report: RawFd,
+    pub(super) iso: &'a isolate::Prep,
     /// `(fd, n)`: make `fd` the child's fd `n`, without close-on-exec.
-    pass_fd: Option<(RawFd, RawFd)>,
+    pub(super) pass_fd: Option<(RawFd, RawFd)>,
+    /// `cgroup.procs` of the unit's cgroup(s): the child writes `0` to each first.
+    pub(super) cgroup_fds: &'a [RawFd],
+    /// Set when the child shares sup's fd table (CLONE_FILES): its first act is to keep
+    /// only the fds below this number in a private table (`close_range` unshare).
+    pub(super) keep_below: Option<RawFd>,
 }
 
 /// The child between fork and exec.
@@ -370,10 +347,24 @@ struct ChildSetup<'a> {
 /// Must be called only in a freshly forked child of a single-threaded process, with every
 /// pointer in `s` valid (they point into the parent's memory, which the child shares a
 /// copy of). Uses only async-signal-safe calls and never returns.
-unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
+pub(super) unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
     // SAFETY: every call below is async-signal-safe and receives pointers into `s`,
     // valid per the function's contract; nothing allocates or takes a lock.
     unsafe {
+        if let Some(first) = s.keep_below {
+            // Still sharing sup's fd table: take a private copy of just 0..first (what the
+            // child needs was placed there), before touching any fd. Without close_range
+            // (Linux < 5.9), copy the whole table.
+            let r = libc::syscall(
+                libc::SYS_close_range,
+                first as libc::c_uint,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_UNSHARE,
+            );
+            if r != 0 && libc::unshare(libc::CLONE_FILES) != 0 {
+                libc::_exit(127);
+            }
+        }
         let mut report = s.report;
         if let Some((_, n)) = s.pass_fd {
             // Fd `n` is about to be taken: move the report pipe out of its way first.
@@ -392,7 +383,7 @@ unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
         let fail = |step: Step| -> ! { fail_n(step as u32) };
         let iso_fail = |step: IsoStep| -> ! { fail_n(step as u32) };
         // First of all: into the unit's cgroup, before anything could fork.
-        if let Err(step) = isolate::enter_cgroup(s.iso) {
+        if let Err(step) = isolate::enter_cgroup(s.iso, s.cgroup_fds) {
             iso_fail(step);
         }
         // A new process group taking the terminal: done while sup's mask (which blocks
