@@ -389,20 +389,23 @@ fn print_status(units: &[UnitStatus]) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    out(&table_line(&header.map(String::from), &widths));
+    // One write for the whole table (hundreds of units).
+    let mut table = table_line(&header.map(String::from), &widths);
     for (row, u) in rows.iter().zip(units) {
-        out(&table_line(row, &widths));
+        table.push('\n');
+        table.push_str(&table_line(row, &widths));
         if let Some(text) = &u.status_text {
-            out(&format!("    status: {text}"));
+            table.push_str(&format!("\n    status: {text}"));
         }
         if matches!(u.state.as_str(), "failed" | "invalid") {
             if let Some(msg) = &u.message {
                 for line in msg.lines() {
-                    out(&format!("    {line}"));
+                    table.push_str(&format!("\n    {line}"));
                 }
             }
         }
     }
+    out(&table);
 }
 
 /// Slices under the unit table: `SLICE  UNITS  MAX  MEMORY  CPU  CGROUP`.

@@ -585,7 +585,10 @@ impl Runtime {
             return;
         };
         let Some(cg) = self.cg() else { return };
+        // With an OOM watch the count is kept up to date by its events: no file to read.
+        let watched = entry.wd.is_some() || entry.eventfd.is_some();
         let stats = match &entry.stats {
+            Some(files) if watched => files.read_usage(),
             Some(files) => files.read(),
             None => cg.stats(path),
         };
@@ -593,7 +596,11 @@ impl Runtime {
         st.memory_bytes = stats.memory_bytes;
         st.cpu_usec = stats.cpu_usec;
         st.pids = stats.pids;
-        st.oom_kills = stats.oom_kills;
+        st.oom_kills = if watched && entry.stats.is_some() {
+            Some(entry.oom_seen)
+        } else {
+            stats.oom_kills
+        };
     }
 
     /// Memory and CPU of the unit's cgroup, when it has one (for resource health checks).

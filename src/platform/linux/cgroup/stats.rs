@@ -46,10 +46,18 @@ impl StatFiles {
 
     pub fn read(&self) -> Stats {
         Stats {
+            oom_kills: read_slot(&self.oom),
+            ..self.read_usage()
+        }
+    }
+
+    /// Memory, CPU and pids only (`oom_kills` left unknown).
+    pub fn read_usage(&self) -> Stats {
+        Stats {
             memory_bytes: read_slot(&self.memory),
             cpu_usec: read_slot(&self.cpu),
             pids: read_slot(&self.pids),
-            oom_kills: read_slot(&self.oom),
+            oom_kills: None,
         }
     }
 }
