@@ -7,7 +7,8 @@
 //! in a temp dir.
 //!
 //! Layout: sup's base is `<cgroup sup runs in>/<name>` in every hierarchy it uses (`name`
-//! is `sup` as PID 1, `sup-<pid>` otherwise, or `$SUP_CGROUP`). On v2 sup moves itself into
+//! is `sup` as the machine's PID 1, `sup-<pid>` otherwise, `sup-<pid>-<nonce>` in a pid
+//! namespace whose pids are not unique host-wide, or `$SUP_CGROUP`). On v2 sup moves itself into
 //! `<base>/supervisor` so that `<base>` may delegate controllers (no internal processes).
 //! A unit lives in `<base>/[<slice>.slice/...]<unit>`.
 
@@ -329,20 +330,33 @@ impl Cgroups {
     }
 
     /// Removes what a previous sup left: in sup's parent cgroup, `sup-<pid>` dirs of
-    /// processes that no longer exist; in sup's own base, everything but `supervisor`.
-    /// Leftover processes are killed first.
+    /// processes that no longer exist and that hold no process (never killing another
+    /// sup's units); in sup's own base, everything but `supervisor`, killing leftovers.
     pub fn remove_stale(&self) {
         for h in &self.hierarchies {
             let mut stale: Vec<PathBuf> = Vec::new();
-            if let Some(parent) = h.base.parent() {
-                for e in fs::read_dir(parent).into_iter().flatten().flatten() {
-                    let name = e.file_name().to_string_lossy().to_string();
-                    let dead = name
-                        .strip_prefix("sup-")
-                        .and_then(|p| p.parse::<u32>().ok())
-                        .is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
-                    if dead && e.path() != h.base {
-                        stale.push(e.path());
+            // Another sup's subtree: only when its pid names a process that is gone (which
+            // only the initial pid namespace can tell), and only if no process is left in
+            // it — a sup never kills what another sup runs.
+            let parent = h.base.parent().filter(|_| in_initial_pid_ns());
+            for e in parent
+                .map(fs::read_dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .flatten()
+            {
+                let name = e.file_name().to_string_lossy().to_string();
+                let dead = name
+                    .strip_prefix("sup-")
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
+                if dead && e.path() != h.base {
+                    let mut pids = Vec::new();
+                    collect_pids(&e.path(), &mut pids);
+                    if pids.is_empty() {
+                        log::info!("removing stale cgroup {}", e.path().display());
+                        remove_tree(&e.path());
                     }
                 }
             }
@@ -380,6 +394,13 @@ impl Cgroups {
             remove_tree(&h.base);
         }
     }
+}
+
+/// Whether pids here name processes host-wide (the initial pid namespace).
+fn in_initial_pid_ns() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // PROC_PID_INIT_INO: the inode of the initial pid namespace since Linux 3.8.
+    fs::metadata("/proc/self/ns/pid").is_ok_and(|m| m.ino() == 0xEFFF_FFFC)
 }
 
 fn collect_pids(dir: &Path, out: &mut Vec<i32>) {
@@ -443,11 +464,17 @@ impl super::LinuxPlatform {
         let name = std::env::var("SUP_CGROUP")
             .ok()
             .filter(|n| !n.is_empty() && !n.contains('/'))
-            .unwrap_or_else(|| {
-                if pid == 1 {
-                    "sup".into()
-                } else {
-                    format!("sup-{pid}")
+            .unwrap_or_else(|| match (pid, in_initial_pid_ns()) {
+                (1, true) => "sup".into(),
+                (_, true) => format!("sup-{pid}"),
+                // In a pid namespace (a container sharing the host's cgroup view, a test
+                // under `unshare --pid`) pids are not unique host-wide: add a nonce.
+                (_, false) => {
+                    let nonce = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+                        .unwrap_or(0);
+                    format!("sup-{pid}-{nonce:08x}")
                 }
             });
         self.cgroup_root = root.clone();
