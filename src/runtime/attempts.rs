@@ -13,7 +13,7 @@ use super::probe::{self, Conn};
 use super::{Pipe, Runtime};
 use crate::engine::{Exit, Time};
 use crate::output::Stream;
-use crate::platform::{Platform, SpawnSpec};
+use crate::platform::Platform;
 
 /// Who waits for an attempt's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,18 +136,8 @@ impl Runtime {
     /// its output goes to the unit's log.
     pub(super) fn spawn_probe(&mut self, unit: usize, argv: &[String]) -> Result<u32, String> {
         let spec = self.engine.unit(unit).spec.clone().ok_or("invalid unit")?;
-        let req = SpawnSpec {
-            argv: argv.to_vec(),
-            env: super::launch::unit_env(&spec)?,
-            working_dir: spec.working_dir.clone(),
-            user: spec.user.clone(),
-            group: spec.group.clone(),
-            umask: spec.umask,
-            rlimits: spec.rlimits.clone(),
-            no_new_privileges: spec.no_new_privileges,
-            capture: true,
-            ..SpawnSpec::default()
-        };
+        let env = super::launch::unit_env(&spec)?;
+        let req = super::launch::unit_spawn_spec(&spec, argv.to_vec(), env);
         let child = self.platform.spawn(&req)?;
         for (fd, stream) in [
             (child.stdout, Stream::Stdout),

@@ -46,6 +46,27 @@ fn set_env(env: &mut Vec<(String, String)>, key: &str, value: &str) {
     }
 }
 
+/// What every command of a unit shares (its main process, `stop.exec`, exec probes):
+/// credentials, limits, directory, environment, captured output.
+pub(super) fn unit_spawn_spec(
+    spec: &UnitSpec,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+) -> SpawnSpec {
+    SpawnSpec {
+        argv,
+        env,
+        working_dir: spec.working_dir.clone(),
+        user: spec.user.clone(),
+        group: spec.group.clone(),
+        umask: spec.umask,
+        rlimits: spec.rlimits.clone(),
+        no_new_privileges: spec.no_new_privileges,
+        capture: true,
+        ..SpawnSpec::default()
+    }
+}
+
 /// The complete environment of a unit: sup's, then `env_file` entries, then `env`.
 pub(super) fn unit_env(spec: &UnitSpec) -> Result<Vec<(String, String)>, String> {
     let mut env = base_env();
@@ -139,18 +160,9 @@ impl Runtime {
             None
         };
         let req = SpawnSpec {
-            argv,
-            env,
             pass_fd: notify_fd.as_ref().map(|(fd, n)| (fd.as_raw_fd(), *n)),
-            working_dir: spec.working_dir.clone(),
-            user: spec.user.clone(),
-            group: spec.group.clone(),
-            umask: spec.umask,
-            rlimits: spec.rlimits.clone(),
-            no_new_privileges: spec.no_new_privileges,
-            capture: true,
             confine,
-            stdin: Default::default(),
+            ..unit_spawn_spec(&spec, argv, env)
         };
         self.ensure_output(unit, &spec);
         let child = self.platform.spawn(&req)?;
