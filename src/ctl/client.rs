@@ -9,6 +9,8 @@
 //! that print JSON keep fields this version of the types does not know about.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
+
+use serde::Deserialize;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -175,8 +177,7 @@ impl Client {
             }
             Err(e) => return Err(e),
         };
-        let reply: Reply = serde_json::from_value(json.clone())
-            .map_err(|source| ClientError::BadReply { source })?;
+        let reply = Reply::deserialize(&json).map_err(|source| ClientError::BadReply { source })?;
         if reply.v != PROTOCOL_VERSION {
             return Err(ClientError::Version { got: reply.v });
         }
@@ -194,8 +195,8 @@ impl Client {
         let Some(json) = self.read_json_line()? else {
             return Ok(None);
         };
-        let item: StreamItem = serde_json::from_value(json.clone())
-            .map_err(|source| ClientError::BadReply { source })?;
+        let item =
+            StreamItem::deserialize(&json).map_err(|source| ClientError::BadReply { source })?;
         Ok(Some(StreamMessage { item, json }))
     }
 
