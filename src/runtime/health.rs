@@ -200,12 +200,7 @@ impl Runtime {
             }
         }
         for unit in watchdogs {
-            let wd = self
-                .engine
-                .unit(unit)
-                .spec
-                .as_ref()
-                .and_then(|s| s.watchdog);
+            let wd = self.watchdog_of(unit);
             let within = wd
                 .map(crate::engine::restart::human_duration)
                 .unwrap_or_default();
@@ -410,13 +405,13 @@ impl Runtime {
         self.broadcast_event(ev);
     }
 
+    /// The unit's `watchdog` timeout, if it has one.
+    fn watchdog_of(&self, unit: usize) -> Option<std::time::Duration> {
+        self.engine.unit(unit).spec.as_ref()?.watchdog
+    }
+
     pub(super) fn watchdog_ping(&mut self, unit: usize) {
-        let wd = self
-            .engine
-            .unit(unit)
-            .spec
-            .as_ref()
-            .and_then(|s| s.watchdog);
+        let wd = self.watchdog_of(unit);
         let now = self.now();
         let p = self.probes.unit_mut(unit);
         if p.watchdog_at.is_none() {
