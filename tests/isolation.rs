@@ -547,12 +547,42 @@ fn limits_land_in_the_v1_files() {
     };
     let sup = Sup::start(
         "v1files",
-        &[(
-            "limited",
-            &format!("exec: [sleep, '1000']\nresources: {{cpu_weight: 200, cpu_max: \"1.5\", memory_max: 64M, memory_high: 48M, memory_swap_max: 16M, pids_max: 77{io}}}\n"),
-        )],
+        &[
+            (
+                "limited",
+                &format!("exec: [sleep, '1000']\nresources: {{cpu_weight: 200, cpu_max: \"1.5\", memory_max: 64M, memory_high: 48M, memory_swap_max: 16M, pids_max: 77{io}}}\n"),
+            ),
+            ("plain", "exec: [sleep, '1000']\n"),
+        ],
     );
     sup.wait_state("limited", "running");
+    sup.wait_state("plain", "running");
+    // Which v1 hierarchies each process joined (from /proc/PID/cgroup).
+    let joined = |unit: &str| -> Vec<String> {
+        let pid = sup.status(unit)["pid"].as_u64().unwrap();
+        let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let mut out: Vec<String> = text
+            .lines()
+            .filter(|l| l.ends_with(&format!("/sup-{}/{unit}", sup.pid())))
+            .filter_map(|l| l.split(':').nth(1).map(String::from))
+            .collect();
+        out.sort();
+        out
+    };
+    // cpu and blkio only carry limits: a unit without cpu/io keys stays out of them.
+    // (Co-mounted `cpu,cpuacct` is one hierarchy, joined for the accounting.)
+    let plain = joined("plain");
+    for c in ["memory", "freezer", "pids"] {
+        assert!(plain.iter().any(|p| p == c), "{plain:?}");
+    }
+    assert!(plain.iter().any(|p| p.contains("cpuacct")), "{plain:?}");
+    assert!(
+        !plain.iter().any(|p| p == "cpu" || p == "blkio"),
+        "{plain:?}"
+    );
+    let limited = joined("limited");
+    assert!(limited.iter().any(|c| c == "cpu"), "{limited:?}");
+    assert_eq!(limited.iter().any(|c| c == "blkio"), loop0, "{limited:?}");
     let dir = |ctrl: &str| format!("/sys/fs/cgroup/{ctrl}/sup-{}/limited", sup.pid());
     let mem = sup.status("limited")["cgroup"]
         .as_str()

@@ -14,7 +14,7 @@ use super::Runtime;
 use crate::ctl::proto::{ErrorCode, Event, OpResult, Reply, SliceStatus, UnitStatus};
 use crate::engine::{Input, Role, State, Time};
 use crate::platform::confine::Confinement;
-use crate::platform::linux::cgroup::{Cgroups, StatFiles, Version};
+use crate::platform::linux::cgroup::{Cgroups, Joins, StatFiles, Version};
 use crate::platform::linux::LinuxPlatform;
 use crate::unit::{SliceSpec, UnitSpec};
 
@@ -65,7 +65,7 @@ impl Iso {
             let path = iso.slice_path(&s.name.to_string());
             let result = match &platform.cgroups {
                 Some(cg) => cg
-                    .create(&path)
+                    .create(&path, Joins::ALL)
                     .and_then(|()| {
                         cg.apply(&path, &s.resources, &format!("slice {}: resources", s.name))
                     })
@@ -169,12 +169,20 @@ impl Runtime {
             return Ok(c);
         };
         let path = self.iso.unit_path(spec);
-        cg.create(&path).map_err(|e| format!("cgroup: {e}"))?;
+        let chain = spec
+            .slice
+            .as_ref()
+            .map(|s| self.iso.chain(s.as_str()))
+            .unwrap_or_default();
+        let joins =
+            Joins::of(std::iter::once(&spec.resources).chain(chain.iter().map(|s| &s.resources)));
+        cg.create(&path, joins)
+            .map_err(|e| format!("cgroup: {e}"))?;
         if let Err(e) = cg.apply(&path, &spec.resources, "resources") {
             let _ = cg.remove(&path);
             return Err(e.to_string());
         }
-        c.cgroup_procs = cg.procs_files(&path);
+        c.cgroup_procs = cg.procs_files(&path, joins);
         let files = cg.open_stats(&path);
         let oom_now = files.read().oom_kills.unwrap_or(0);
         let entry = self.iso.units.entry(unit).or_default();

@@ -125,6 +125,40 @@ pub fn detect(root: &Path) -> Option<Version> {
     }
 }
 
+/// Which optional v1 hierarchies a unit's cgroup joins. `cpu` and `blkio` only carry
+/// limits, so a unit whose resources (and its slices') set no cpu or io key stays out of
+/// them, as systemd does: each hierarchy costs a `mkdir` and a join per start. The
+/// accounting (`cpuacct`, `memory`, `pids`) and kill/pause (`freezer`) hierarchies are
+/// always joined. v2 has one tree, always joined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Joins {
+    pub cpu: bool,
+    pub io: bool,
+}
+
+impl Joins {
+    pub const ALL: Joins = Joins {
+        cpu: true,
+        io: true,
+    };
+
+    /// What the given resource maps (a unit's and its slices') need.
+    pub fn of<'a>(res: impl IntoIterator<Item = &'a Resources>) -> Joins {
+        res.into_iter().fold(Joins::default(), |j, r| Joins {
+            cpu: j.cpu || r.cpu_weight.is_some() || r.cpu_max.is_some(),
+            io: j.io || r.io_weight.is_some() || !r.io_max.is_empty(),
+        })
+    }
+
+    fn includes(self, h: &Hierarchy) -> bool {
+        h.controllers.iter().any(|c| match c.as_str() {
+            "cpu" => self.cpu,
+            "blkio" => self.io,
+            _ => true,
+        })
+    }
+}
+
 /// One hierarchy sup uses: the controllers it carries and sup's base dir in it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hierarchy {
@@ -250,9 +284,18 @@ impl Cgroups {
         format!("/{}", shown.unwrap_or(dir).display())
     }
 
-    /// Creates cgroup `path`, enabling controllers in intermediate (slice) dirs on v2.
-    pub fn create(&self, path: &str) -> Result<()> {
-        for h in &self.hierarchies {
+    /// The hierarchies a cgroup with `joins` lives in.
+    fn joined(&self, joins: Joins) -> impl Iterator<Item = &Hierarchy> {
+        let v2 = self.version == Version::V2;
+        self.hierarchies
+            .iter()
+            .filter(move |h| v2 || joins.includes(h))
+    }
+
+    /// Creates cgroup `path` in the hierarchies of `joins`, enabling controllers in
+    /// intermediate (slice) dirs on v2.
+    pub fn create(&self, path: &str, joins: Joins) -> Result<()> {
+        for h in self.joined(joins) {
             let dir = h.base.join(path);
             fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
             if self.version == Version::V2 {
@@ -271,12 +314,11 @@ impl Cgroups {
         }
     }
 
-    /// The `cgroup.procs` file of `path` in every hierarchy (a process joins by writing
-    /// to each).
-    pub fn procs_files(&self, path: &str) -> Vec<PathBuf> {
-        self.dirs(path)
-            .into_iter()
-            .map(|d| d.join("cgroup.procs"))
+    /// The `cgroup.procs` file of `path` in each hierarchy of `joins` (a process joins
+    /// by writing to each).
+    pub fn procs_files(&self, path: &str, joins: Joins) -> Vec<PathBuf> {
+        self.joined(joins)
+            .map(|h| h.base.join(path).join("cgroup.procs"))
             .collect()
     }
 

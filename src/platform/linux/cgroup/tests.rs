@@ -63,7 +63,7 @@ fn v2_layout_files_and_limits() {
         "4242"
     );
     assert!(cg.has("memory") && cg.has("pids"));
-    cg.create("web.slice/app").unwrap();
+    cg.create("web.slice/app", Joins::ALL).unwrap();
     let dir = root.join("sup/web.slice/app");
     for f in [
         "cpu.weight",
@@ -86,7 +86,7 @@ fn v2_layout_files_and_limits() {
     assert_eq!(r("io.weight"), "default 50");
     assert_eq!(r("pids.max"), "32");
     assert_eq!(
-        cg.procs_files("web.slice/app"),
+        cg.procs_files("web.slice/app", Joins::default()),
         vec![dir.join("cgroup.procs")]
     );
     assert_eq!(cg.display(&root, "web.slice/app"), "/sup/web.slice/app");
@@ -120,7 +120,7 @@ fn v2_missing_file_names_key_and_file() {
     let mut cg = Cgroups::plan(&root, Version::V2, &own, "sup").unwrap();
     touch(&root.join("sup/cgroup.subtree_control"), "cpu memory pids");
     cg.setup(&root, 1).unwrap();
-    cg.create("app").unwrap();
+    cg.create("app", Joins::ALL).unwrap();
     let r = Resources {
         memory_swap_max: Some(0),
         ..Resources::default()
@@ -152,7 +152,7 @@ fn v1_layout_files_and_limits() {
         cg.dir("memory", "app").unwrap(),
         root.join("memory/outer/sup-7/app")
     );
-    cg.create("app").unwrap();
+    cg.create("app", Joins::ALL).unwrap();
     for (c, f) in [
         ("cpu", "cpu.shares"),
         ("cpu", "cpu.cfs_quota_us"),
@@ -184,7 +184,34 @@ fn v1_layout_files_and_limits() {
     );
     assert_eq!(r("blkio", "blkio.weight"), "250");
     assert_eq!(r("pids", "pids.max"), "32");
-    assert_eq!(cg.procs_files("app").len(), V1_CONTROLLERS.len());
+    assert_eq!(
+        cg.procs_files("app", Joins::ALL).len(),
+        V1_CONTROLLERS.len()
+    );
+    // Without cpu or io keys a unit stays out of the limit-only cpu and blkio trees.
+    let plain = cg.procs_files("plain", Joins::default());
+    assert_eq!(plain.len(), V1_CONTROLLERS.len() - 2, "{plain:?}");
+    assert!(plain
+        .iter()
+        .all(|p| !p.starts_with(root.join("cpu")) && !p.starts_with(root.join("blkio"))));
+    cg.create("plain", Joins::default()).unwrap();
+    assert!(!root.join("cpu/outer/sup-7/plain").exists());
+    assert!(cg.dir("freezer", "plain").unwrap().is_dir());
+    let only_cpu = Joins::of([&Resources {
+        cpu_weight: Some(50),
+        ..Resources::default()
+    }]);
+    assert_eq!(
+        only_cpu,
+        Joins {
+            cpu: true,
+            io: false
+        }
+    );
+    assert_eq!(
+        cg.procs_files("plain", only_cpu).len(),
+        V1_CONTROLLERS.len() - 1
+    );
     assert_eq!(cg.display(&root, "app"), "/outer/sup-7/app");
     touch(
         &cg.dir("memory", "app").unwrap().join("memory.oom_control"),
@@ -201,7 +228,7 @@ fn v1_missing_memsw_says_swap_accounting_off() {
     let own = parse_proc_cgroup("4:memory:/\n");
     let mut cg = Cgroups::plan(&root, Version::V1, &own, "sup").unwrap();
     cg.setup(&root, 1).unwrap();
-    cg.create("app").unwrap();
+    cg.create("app", Joins::ALL).unwrap();
     let r = Resources {
         memory_max: Some(1 << 20),
         memory_swap_max: Some(0),
