@@ -8,8 +8,9 @@ use crate::unit::Namespace;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Confinement {
-    /// `cgroup.procs` files (one per hierarchy) the process joins as its first step.
-    pub cgroup_procs: Vec<PathBuf>,
+    /// Files (v2 `cgroup.procs`, v1 `tasks`; one per joined hierarchy) the process
+    /// joins by as its first step.
+    pub cgroup_join: Vec<PathBuf>,
     pub namespaces: Vec<Namespace>,
     pub hostname: Option<String>,
     pub root: Option<PathBuf>,

@@ -182,7 +182,7 @@ impl Runtime {
             let _ = cg.remove(&path);
             return Err(e.to_string());
         }
-        c.cgroup_procs = cg.procs_files(&path, joins);
+        c.cgroup_join = cg.join_files(&path, joins);
         let files = cg.open_stats(&path);
         let oom_now = files.read().oom_kills.unwrap_or(0);
         let entry = self.iso.units.entry(unit).or_default();

@@ -123,7 +123,7 @@ fn cstr(p: &std::path::Path, what: &str) -> Result<CString, String> {
 
 pub fn prepare(c: &Confinement) -> Result<Prep, String> {
     let mut cgroup_fds = Vec::new();
-    for f in &c.cgroup_procs {
+    for f in &c.cgroup_join {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(f)

@@ -86,7 +86,7 @@ fn v2_layout_files_and_limits() {
     assert_eq!(r("io.weight"), "default 50");
     assert_eq!(r("pids.max"), "32");
     assert_eq!(
-        cg.procs_files("web.slice/app", Joins::default()),
+        cg.join_files("web.slice/app", Joins::default()),
         vec![dir.join("cgroup.procs")]
     );
     assert_eq!(cg.display(&root, "web.slice/app"), "/sup/web.slice/app");
@@ -184,12 +184,14 @@ fn v1_layout_files_and_limits() {
     );
     assert_eq!(r("blkio", "blkio.weight"), "250");
     assert_eq!(r("pids", "pids.max"), "32");
-    assert_eq!(
-        cg.procs_files("app", Joins::ALL).len(),
-        V1_CONTROLLERS.len()
-    );
+    assert_eq!(cg.join_files("app", Joins::ALL).len(), V1_CONTROLLERS.len());
+    // v1 joins through `tasks` (one thread: no global threadgroup lock).
+    assert!(cg
+        .join_files("app", Joins::ALL)
+        .iter()
+        .all(|f| f.ends_with("app/tasks")));
     // Without cpu or io keys a unit stays out of the limit-only cpu and blkio trees.
-    let plain = cg.procs_files("plain", Joins::default());
+    let plain = cg.join_files("plain", Joins::default());
     assert_eq!(plain.len(), V1_CONTROLLERS.len() - 2, "{plain:?}");
     assert!(plain
         .iter()
@@ -209,7 +211,7 @@ fn v1_layout_files_and_limits() {
         }
     );
     assert_eq!(
-        cg.procs_files("plain", only_cpu).len(),
+        cg.join_files("plain", only_cpu).len(),
         V1_CONTROLLERS.len() - 1
     );
     assert_eq!(cg.display(&root, "app"), "/outer/sup-7/app");
