@@ -18,7 +18,7 @@ pub mod v2;
 
 pub use stats::StatFiles;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -385,7 +385,13 @@ impl Cgroups {
     /// processes that no longer exist and that hold no process (never killing another
     /// sup's units); in sup's own base, everything but `supervisor`, killing leftovers.
     pub fn remove_stale(&self) {
-        for h in &self.hierarchies {
+        // Subtrees of dead sups that still hold a process, by name: found busy in one
+        // hierarchy, they are left alone in all. The pids hierarchy answers with one
+        // read (`pids.current` counts the whole subtree), so it goes first.
+        let mut busy: HashSet<String> = HashSet::new();
+        let mut order: Vec<&Hierarchy> = self.hierarchies.iter().collect();
+        order.sort_by_key(|h| !h.controllers.iter().any(|c| c == "pids"));
+        for h in order {
             let mut stale: Vec<PathBuf> = Vec::new();
             // Another sup's subtree: only when its pid names a process that is gone (which
             // only the initial pid namespace can tell), and only if no process is left in
@@ -403,10 +409,10 @@ impl Cgroups {
                     .strip_prefix("sup-")
                     .and_then(|p| p.parse::<u32>().ok())
                     .is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
-                if dead && e.path() != h.base {
-                    let mut pids = Vec::new();
-                    collect_pids(&e.path(), &mut pids);
-                    if pids.is_empty() {
+                if dead && e.path() != h.base && !busy.contains(&name) {
+                    if populated(&e.path()) {
+                        busy.insert(name);
+                    } else {
                         log::info!("removing stale cgroup {}", e.path().display());
                         remove_tree(&e.path());
                     }
@@ -464,6 +470,27 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) {
             collect_pids(&e.path(), out);
         }
     }
+}
+
+/// Whether any process is left in cgroup `dir` or below: one read where the kernel keeps
+/// a subtree count (v2 `cgroup.events`, v1 `pids.current`), else a walk that stops at
+/// the first pid.
+fn populated(dir: &Path) -> bool {
+    if let Ok(text) = fs::read_to_string(dir.join("cgroup.events")) {
+        return keyed(&text, "populated") != Some(0);
+    }
+    if let Ok(text) = fs::read_to_string(dir.join("pids.current")) {
+        return text.trim() != "0";
+    }
+    let has_pid = fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|t| t.lines().any(|l| !l.trim().is_empty()))
+        .unwrap_or(false);
+    has_pid
+        || fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_type().is_ok_and(|t| t.is_dir()) && populated(&e.path()))
 }
 
 fn kill_tree(dir: &Path) {

@@ -286,12 +286,29 @@ fn stale_subtrees_of_dead_sups_are_removed() {
     // pid 999999999 cannot exist; our own pid does.
     fs::create_dir_all(root.join("pids/sup-999999999/app")).unwrap();
     let mine = format!("sup-{}", std::process::id());
-    let own = parse_proc_cgroup("1:pids:/\n");
-    let cg = Cgroups::plan(&root, Version::V1, &own, "sup").unwrap();
     fs::create_dir_all(root.join("pids").join(&mine)).unwrap();
     fs::create_dir_all(root.join("pids/sup/old-unit")).unwrap();
+    // Dead sups with a process left: kept. pids.current says so for the whole subtree
+    // (and then the same name is kept in the other hierarchies); elsewhere a walk finds it.
+    touch(&root.join("memory/cgroup.procs"), "");
+    touch(&root.join("pids/sup-999999998/pids.current"), "1\n");
+    touch(&root.join("memory/sup-999999998/app/cgroup.procs"), "");
+    touch(
+        &root.join("memory/sup-999999997/a/b/cgroup.procs"),
+        "4242\n",
+    );
+    let cg = Cgroups::plan(
+        &root,
+        Version::V1,
+        &parse_proc_cgroup("2:memory:/\n1:pids:/\n"),
+        "sup",
+    )
+    .unwrap();
     cg.remove_stale();
     assert!(!root.join("pids/sup-999999999").exists());
+    assert!(root.join("pids/sup-999999998").exists());
+    assert!(root.join("memory/sup-999999998/app").exists());
+    assert!(root.join("memory/sup-999999997/a/b").exists());
     assert!(root.join("pids").join(&mine).exists());
     assert!(!root.join("pids/sup/old-unit").exists());
     let _ = fs::remove_dir_all(&root);
