@@ -569,19 +569,24 @@ fn limits_land_in_the_v1_files() {
         out.sort();
         out
     };
-    // cpu and blkio only carry limits: a unit without cpu/io keys stays out of them.
+    // cpu, blkio and pids are joined only for their keys.
     // (Co-mounted `cpu,cpuacct` is one hierarchy, joined for the accounting.)
     let plain = joined("plain");
-    for c in ["memory", "freezer", "pids"] {
+    for c in ["memory", "freezer"] {
         assert!(plain.iter().any(|p| p == c), "{plain:?}");
     }
     assert!(plain.iter().any(|p| p.contains("cpuacct")), "{plain:?}");
     assert!(
-        !plain.iter().any(|p| p == "cpu" || p == "blkio"),
+        !plain
+            .iter()
+            .any(|p| p == "cpu" || p == "blkio" || p == "pids"),
         "{plain:?}"
     );
+    // Its process count comes from the freezer's list instead of pids.current.
+    assert_eq!(sup.status("plain")["pids"], 1, "{}", sup.status("plain"));
     let limited = joined("limited");
     assert!(limited.iter().any(|c| c == "cpu"), "{limited:?}");
+    assert!(limited.iter().any(|c| c == "pids"), "{limited:?}");
     assert_eq!(limited.iter().any(|c| c == "blkio"), loop0, "{limited:?}");
     let dir = |ctrl: &str| format!("/sys/fs/cgroup/{ctrl}/sup-{}/limited", sup.pid());
     let mem = sup.status("limited")["cgroup"]

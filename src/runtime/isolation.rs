@@ -183,7 +183,7 @@ impl Runtime {
             return Err(e.to_string());
         }
         c.cgroup_join = cg.join_files(&path, joins);
-        let files = cg.open_stats(&path);
+        let files = cg.open_stats(&path, joins);
         let oom_now = files.read().oom_kills.unwrap_or(0);
         let entry = self.iso.units.entry(unit).or_default();
         entry.oom_seen = oom_now;

@@ -125,21 +125,25 @@ pub fn detect(root: &Path) -> Option<Version> {
     }
 }
 
-/// Which optional v1 hierarchies a unit's cgroup joins. `cpu` and `blkio` only carry
-/// limits, so a unit whose resources (and its slices') set no cpu or io key stays out of
-/// them, as systemd does: each hierarchy costs a `mkdir` and a join per start. The
-/// accounting (`cpuacct`, `memory`, `pids`) and kill/pause (`freezer`) hierarchies are
-/// always joined. v2 has one tree, always joined.
+/// Which optional v1 hierarchies a unit's cgroup joins. `cpu`, `blkio` and `pids` are
+/// joined only when the unit or one of its slices sets a key of theirs (`cpu_weight`,
+/// `cpu_max`; `io_weight`, `io_max`; `pids_max`), as systemd realizes only the
+/// controllers a unit needs: each hierarchy costs a `mkdir` and a join per start, the
+/// largest part of starting a unit here. `cpuacct` and `memory` (accounting, OOM) and
+/// `freezer` (kill, pause; its `cgroup.procs` also gives the process count) are always
+/// joined. v2 has one tree, always joined.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Joins {
     pub cpu: bool,
     pub io: bool,
+    pub pids: bool,
 }
 
 impl Joins {
     pub const ALL: Joins = Joins {
         cpu: true,
         io: true,
+        pids: true,
     };
 
     /// What the given resource maps (a unit's and its slices') need.
@@ -147,6 +151,7 @@ impl Joins {
         res.into_iter().fold(Joins::default(), |j, r| Joins {
             cpu: j.cpu || r.cpu_weight.is_some() || r.cpu_max.is_some(),
             io: j.io || r.io_weight.is_some() || !r.io_max.is_empty(),
+            pids: j.pids || r.pids_max.is_some(),
         })
     }
 
@@ -154,6 +159,7 @@ impl Joins {
         h.controllers.iter().any(|c| match c.as_str() {
             "cpu" => self.cpu,
             "blkio" => self.io,
+            "pids" => self.pids,
             _ => true,
         })
     }
@@ -344,7 +350,7 @@ impl Cgroups {
     }
 
     pub fn stats(&self, path: &str) -> Stats {
-        let mut stats = self.open_stats(path).read();
+        let mut stats = self.open_stats(path, Joins::ALL).read();
         if stats.pids.is_none() {
             stats.pids = Some(self.pids(path).len() as u64);
         }

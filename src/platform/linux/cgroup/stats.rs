@@ -1,10 +1,12 @@
 //! Accounting of one cgroup from files kept open: `supctl status` with hundreds of units
 //! costs one `pread` per counter, not an open/stat/read/close each.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 
-use super::{keyed, Cgroups, Stats, Version};
+use super::{keyed, Cgroups, Joins, Stats, Version};
 
 /// How a counter file is read.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +26,38 @@ pub struct StatFiles {
     cpu: Slot,
     pids: Slot,
     oom: Slot,
+    /// Without a pids counter: a `cgroup.procs` to count lines of.
+    procs: Option<Procs>,
+}
+
+/// A kept-open `cgroup.procs`. The kernel's seq_file for it keeps its position when a
+/// read at offset 0 returned nothing: later reads at 0 then stay empty even once the
+/// cgroup has processes. So after an empty read the file is opened anew.
+#[derive(Debug)]
+struct Procs {
+    file: RefCell<File>,
+    path: PathBuf,
+}
+
+impl Procs {
+    fn count(&self) -> Option<u64> {
+        let mut buf = [0u8; 2048];
+        let (mut lines, mut at) = (0u64, 0u64);
+        loop {
+            let n = self.file.borrow().read_at(&mut buf, at).ok()?;
+            if n == 0 {
+                break;
+            }
+            lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+            at += n as u64;
+        }
+        if at == 0 {
+            if let Ok(f) = File::open(&self.path) {
+                *self.file.borrow_mut() = f;
+            }
+        }
+        Some(lines)
+    }
 }
 
 fn read_slot(slot: &Slot) -> Option<u64> {
@@ -39,9 +73,12 @@ fn read_slot(slot: &Slot) -> Option<u64> {
 }
 
 impl StatFiles {
-    /// Processes in the cgroup, when the pids controller counts them.
+    /// Processes in the cgroup (pids controller counter, else `cgroup.procs` lines).
     pub fn pids(&self) -> Option<u64> {
-        read_slot(&self.pids)
+        match &self.procs {
+            Some(p) => p.count(),
+            None => read_slot(&self.pids),
+        }
     }
 
     pub fn read(&self) -> Stats {
@@ -56,15 +93,15 @@ impl StatFiles {
         Stats {
             memory_bytes: read_slot(&self.memory),
             cpu_usec: read_slot(&self.cpu),
-            pids: read_slot(&self.pids),
+            pids: self.pids(),
             oom_kills: None,
         }
     }
 }
 
 impl Cgroups {
-    /// Opens the counter files of cgroup `path`.
-    pub fn open_stats(&self, path: &str) -> StatFiles {
+    /// Opens the counter files of cgroup `path` (living in the hierarchies of `joins`).
+    pub fn open_stats(&self, path: &str, joins: Joins) -> StatFiles {
         let open = |ctrl: &str, file: &str, parse: Parse| -> Slot {
             let dir = match self.version {
                 Version::V2 => self.hierarchies.first().map(|h| h.base.join(path)),
@@ -78,12 +115,28 @@ impl Cgroups {
                 cpu: open("cpu", "cpu.stat", Parse::Keyed("usage_usec")),
                 pids: open("pids", "pids.current", Parse::Number),
                 oom: open("memory", "memory.events", Parse::Keyed("oom_kill")),
+                procs: None,
             },
             Version::V1 => StatFiles {
                 memory: open("memory", "memory.usage_in_bytes", Parse::Number),
                 cpu: open("cpuacct", "cpuacct.usage", Parse::NanosToMicros),
-                pids: open("pids", "pids.current", Parse::Number),
+                pids: joins
+                    .pids
+                    .then(|| open("pids", "pids.current", Parse::Number))
+                    .flatten(),
                 oom: open("memory", "memory.oom_control", Parse::Keyed("oom_kill")),
+                // Without the pids hierarchy: the freezer's process list.
+                procs: (!joins.pids)
+                    .then(|| self.dir("freezer", path))
+                    .flatten()
+                    .and_then(|d| {
+                        let path = d.join("cgroup.procs");
+                        let file = File::open(&path).ok()?;
+                        Some(Procs {
+                            file: RefCell::new(file),
+                            path,
+                        })
+                    }),
             },
         }
     }

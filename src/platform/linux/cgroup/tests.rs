@@ -190,15 +190,25 @@ fn v1_layout_files_and_limits() {
         .join_files("app", Joins::ALL)
         .iter()
         .all(|f| f.ends_with("app/tasks")));
-    // Without cpu or io keys a unit stays out of the limit-only cpu and blkio trees.
+    // Without cpu, io or pids keys a unit stays out of those three trees.
     let plain = cg.join_files("plain", Joins::default());
-    assert_eq!(plain.len(), V1_CONTROLLERS.len() - 2, "{plain:?}");
-    assert!(plain
-        .iter()
-        .all(|p| !p.starts_with(root.join("cpu")) && !p.starts_with(root.join("blkio"))));
+    assert_eq!(plain.len(), V1_CONTROLLERS.len() - 3, "{plain:?}");
+    for c in ["cpu", "blkio", "pids"] {
+        assert!(
+            plain.iter().all(|p| !p.starts_with(root.join(c))),
+            "{plain:?}"
+        );
+    }
     cg.create("plain", Joins::default()).unwrap();
     assert!(!root.join("cpu/outer/sup-7/plain").exists());
+    assert!(!root.join("pids/outer/sup-7/plain").exists());
     assert!(cg.dir("freezer", "plain").unwrap().is_dir());
+    // Its process count then comes from the freezer's cgroup.procs.
+    touch(
+        &cg.dir("freezer", "plain").unwrap().join("cgroup.procs"),
+        "12\n13\n14\n",
+    );
+    assert_eq!(cg.open_stats("plain", Joins::default()).pids(), Some(3));
     let only_cpu = Joins::of([&Resources {
         cpu_weight: Some(50),
         ..Resources::default()
@@ -207,13 +217,21 @@ fn v1_layout_files_and_limits() {
         only_cpu,
         Joins {
             cpu: true,
-            io: false
+            ..Joins::default()
         }
     );
     assert_eq!(
         cg.join_files("plain", only_cpu).len(),
-        V1_CONTROLLERS.len() - 1
+        V1_CONTROLLERS.len() - 2
     );
+    let pids = Joins::of([
+        &Resources::default(),
+        &Resources {
+            pids_max: Some(5),
+            ..Resources::default()
+        },
+    ]);
+    assert!(pids.pids && !pids.cpu && !pids.io);
     assert_eq!(cg.display(&root, "app"), "/outer/sup-7/app");
     touch(
         &cg.dir("memory", "app").unwrap().join("memory.oom_control"),
