@@ -584,6 +584,25 @@ fn limits_land_in_the_v1_files() {
     );
     // Its process count comes from the freezer's list instead of pids.current.
     assert_eq!(sup.status("plain")["pids"], 1, "{}", sup.status("plain"));
+    // v1 OOM notices exist only for memory limits: one eventfd (for `limited`), none
+    // for `plain`, unless a limit above sup's own cgroup applies to both.
+    let base_limited = fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory{}/memory.stat",
+        sup.status("plain")["cgroup"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches("/plain")
+    ))
+    .unwrap()
+    .lines()
+    .find_map(|l| l.strip_prefix("hierarchical_memory_limit "))
+    .is_some_and(|v| v.trim().parse::<u64>().unwrap() < 1 << 62);
+    let eventfds = fs::read_dir(format!("/proc/{}/fd", sup.pid()))
+        .unwrap()
+        .flatten()
+        .filter(|e| fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().contains("eventfd")))
+        .count();
+    assert_eq!(eventfds, if base_limited { 2 } else { 1 });
     let limited = joined("limited");
     assert!(limited.iter().any(|c| c == "cpu"), "{limited:?}");
     assert!(limited.iter().any(|c| c == "pids"), "{limited:?}");

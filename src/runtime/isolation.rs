@@ -176,6 +176,15 @@ impl Runtime {
             .unwrap_or_default();
         let joins =
             Joins::of(std::iter::once(&spec.resources).chain(chain.iter().map(|s| &s.resources)));
+        // v1 notifies only an OOM of a memory limit (the unit's, a slice's or one above
+        // sup): without any, nothing could ever arrive, and a global OOM kill is still
+        // found in the `oom_kill` count when the process exits. v2's inotify watch on
+        // memory.events sees every kill.
+        let oom_notice = cg.version == Version::V2
+            || cg.base_memory_limited
+            || std::iter::once(&spec.resources)
+                .chain(chain.iter().map(|s| &s.resources))
+                .any(|r| r.memory_max.is_some());
         cg.create(&path, joins)
             .map_err(|e| format!("cgroup: {e}"))?;
         if let Err(e) = cg.apply(&path, &spec.resources, "resources") {
@@ -193,7 +202,7 @@ impl Runtime {
             || (entry.wd.is_none() && entry.eventfd.is_none());
         entry.path = Some(path.clone());
         entry.stats = Some(files);
-        if fresh {
+        if fresh && oom_notice {
             if let Err(e) = self.watch_oom(unit, &path) {
                 log::warn!("{}: OOM kills will not be reported: {e}", spec.name);
             }

@@ -181,6 +181,9 @@ pub struct Cgroups {
     pub hierarchies: Vec<Hierarchy>,
     /// The name of sup's base dir (`sup`, `sup-<pid>`).
     pub name: String,
+    /// v1: a memory limit holds above sup's base (from its `memory.stat`
+    /// `hierarchical_memory_limit`), so an OOM of that limit can reach the units.
+    pub base_memory_limited: bool,
 }
 
 fn rel(path: &str) -> &str {
@@ -232,6 +235,7 @@ impl Cgroups {
             version,
             hierarchies,
             name: name.to_string(),
+            base_memory_limited: true,
         })
     }
 
@@ -250,6 +254,16 @@ impl Cgroups {
             let enabled = read(&base.join("cgroup.subtree_control")).unwrap_or_default();
             self.hierarchies[0].controllers =
                 enabled.split_whitespace().map(String::from).collect();
+        }
+        if let Some(base) = self
+            .dir("memory", "")
+            .filter(|_| self.version == Version::V1)
+        {
+            // Unlimited is PAGE_COUNTER_MAX pages (about 2^63); unknown counts as limited.
+            self.base_memory_limited = read(&base.join("memory.stat"))
+                .ok()
+                .and_then(|t| keyed(&t, "hierarchical_memory_limit"))
+                .is_none_or(|l| l < 1 << 62);
         }
         Ok(())
     }
