@@ -263,7 +263,7 @@ impl Cgroups {
             self.base_memory_limited = read(&base.join("memory.stat"))
                 .ok()
                 .and_then(|t| keyed(&t, "hierarchical_memory_limit"))
-                .is_none_or(|l| l < 1 << 62);
+                .map_or(true, |l| l < 1 << 62);
         }
         Ok(())
     }
