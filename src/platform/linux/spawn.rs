@@ -96,6 +96,16 @@ fn resolve_program(prog: &str, env: &[(String, String)]) -> Result<PathBuf, Stri
     Err(format!("exec {prog}: not found in PATH ({path})"))
 }
 
+/// `/dev/null`, opened once (close-on-exec) and kept: a unit's stdin by default.
+fn dev_null() -> std::io::Result<RawFd> {
+    static DEV_NULL: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    if let Some(f) = DEV_NULL.get() {
+        return Ok(f.as_raw_fd());
+    }
+    let f = std::fs::File::open("/dev/null")?;
+    Ok(DEV_NULL.get_or_init(|| f).as_raw_fd())
+}
+
 /// Starts the process. See `platform` for the contract.
 pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     let prog = spec.argv.first().ok_or("exec: empty command")?;
@@ -153,7 +163,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     let groups: Vec<libc::gid_t> = creds.as_ref().map(|c| c.groups.clone()).unwrap_or_default();
 
     let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
-    let devnull = std::fs::File::open("/dev/null").map_err(|e| io("open /dev/null", e))?;
+    let devnull = dev_null().map_err(|e| io("open /dev/null", e))?;
     let (out_r, out_w) = if spec.capture {
         pipe()
             .map(|(r, w)| (Some(r), Some(w)))
@@ -184,7 +194,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         groups: &groups,
         no_new_privs: spec.no_new_privileges,
         stdin: if spec.stdin == StdinMode::Null {
-            devnull.as_raw_fd()
+            devnull
         } else {
             0
         },
@@ -220,7 +230,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         // SAFETY: we are the freshly forked child; see `child_main`.
         unsafe { child_main(&setup) }
     }
-    drop((out_w, err_w, report_w, devnull));
+    drop((out_w, err_w, report_w));
     if let Err(e) = isolate::parent_release(&iso, pid) {
         // SAFETY: `pid` is our child, still waiting for the release; `status` is a
         // valid out-pointer.

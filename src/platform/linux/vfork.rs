@@ -8,6 +8,7 @@
 //! fds it needs are first put into a block of low "slots" that sup reserves at start-up
 //! and keeps open on /dev/null between spawns.
 
+use std::cell::RefCell;
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
 
@@ -70,24 +71,42 @@ extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
     unsafe { child_main(&*(arg as *const ChildSetup<'_>)) }
 }
 
+thread_local! {
+    /// The child's stack, reused by every spawn: a fresh 256 KiB allocation each time
+    /// is an mmap, page faults and a munmap per start.
+    static CHILD_STACK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 fn clone_vfork(setup: &ChildSetup<'_>, flags: libc::c_int) -> libc::pid_t {
-    let mut stack: Vec<u8> = Vec::with_capacity(STACK);
-    // The stack grows down from its (16-byte aligned) top.
-    let top = (stack.as_mut_ptr() as usize + STACK) & !15;
-    // SAFETY: the child runs `entry` on `stack`, which outlives it: with CLONE_VFORK clone
-    // returns only once the child has executed or exited, and `stack` is dropped after
-    // that. The child writes only its own stack (and errno, which the suspended parent
-    // does not read until clone returns); with CLONE_FILES its first act is to unshare
-    // the fd table (`keep_below`). sup is single-threaded, so no lock can be held by
-    // anyone else, and `child_main` makes only async-signal-safe calls.
-    unsafe {
-        libc::clone(
-            entry,
-            top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | flags,
-            setup as *const ChildSetup<'_> as *mut libc::c_void,
-        )
-    }
+    CHILD_STACK.with(|cell| {
+        let mut fresh = Vec::new();
+        // Never contended (one spawn at a time on this thread); a fresh stack otherwise.
+        let mut guard = cell.try_borrow_mut();
+        let stack: &mut Vec<u8> = match guard.as_deref_mut() {
+            Ok(s) => s,
+            Err(_) => &mut fresh,
+        };
+        if stack.capacity() < STACK {
+            *stack = Vec::with_capacity(STACK);
+        }
+        // The stack grows down from its (16-byte aligned) top.
+        let top = (stack.as_mut_ptr() as usize + STACK) & !15;
+        // SAFETY: the child runs `entry` on `stack`, which outlives it: with CLONE_VFORK
+        // clone returns only once the child has executed or exited, and `stack` (borrowed
+        // for this whole closure) is neither used nor freed until then. The child writes
+        // only its own stack (and errno, which the suspended parent does not read until
+        // clone returns); with CLONE_FILES its first act is to unshare the fd table
+        // (`keep_below`). sup is single-threaded, so no lock can be held by anyone else,
+        // and `child_main` makes only async-signal-safe calls.
+        unsafe {
+            libc::clone(
+                entry,
+                top as *mut libc::c_void,
+                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | flags,
+                setup as *const ChildSetup<'_> as *mut libc::c_void,
+            )
+        }
+    })
 }
 
 /// Starts the child (no namespaces); returns its pid, or -1 with errno set.
