@@ -2,15 +2,27 @@
 //! running anything, its namespaces and its capabilities. Resolved by the runtime,
 //! carried out by the platform's spawn.
 
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 
 use crate::unit::Namespace;
+
+/// A file a new process writes `0` to, to join a cgroup: `rel` below the open directory
+/// `dir` (sup's base in one hierarchy, held open by the platform's cgroup layer for sup's
+/// whole life: a short path walk instead of the full one), or `path` when `dir` is
+/// `None`. `path` is the full name, for messages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JoinFile {
+    pub dir: Option<RawFd>,
+    pub rel: PathBuf,
+    pub path: PathBuf,
+}
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Confinement {
     /// Files (v2 `cgroup.procs`, v1 `tasks`; one per joined hierarchy) the process
     /// joins by as its first step.
-    pub cgroup_join: Vec<PathBuf>,
+    pub cgroup_join: Vec<JoinFile>,
     pub namespaces: Vec<Namespace>,
     pub hostname: Option<String>,
     pub root: Option<PathBuf>,

@@ -193,7 +193,7 @@ impl Runtime {
         }
         c.cgroup_join = cg.join_files(&path, joins);
         let files = cg.open_stats(&path, joins);
-        let oom_now = files.read().oom_kills.unwrap_or(0);
+        let oom_now = files.oom_kills().unwrap_or(0);
         let entry = self.iso.units.entry(unit).or_default();
         entry.oom_seen = oom_now;
         entry.remove_pending = false;

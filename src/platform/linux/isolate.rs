@@ -124,11 +124,15 @@ fn cstr(p: &std::path::Path, what: &str) -> Result<CString, String> {
 pub fn prepare(c: &Confinement) -> Result<Prep, String> {
     let mut cgroup_fds = Vec::new();
     for f in &c.cgroup_join {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(f)
-            .map_err(|e| format!("cgroup: open {}: {e}", f.display()))?;
-        cgroup_fds.push(OwnedFd::from(file));
+        let fd = match f.dir {
+            Some(dir) => super::cgroup::open_at(dir, &f.rel, libc::O_WRONLY),
+            None => std::fs::OpenOptions::new()
+                .write(true)
+                .open(&f.path)
+                .map(OwnedFd::from),
+        }
+        .map_err(|e| format!("cgroup: open {}: {e}", f.path.display()))?;
+        cgroup_fds.push(fd);
     }
     let has = |n| c.has(n);
     let mut clone_flags = 0;

@@ -81,6 +81,11 @@ impl StatFiles {
         }
     }
 
+    /// The OOM kill count alone.
+    pub fn oom_kills(&self) -> Option<u64> {
+        read_slot(&self.oom)
+    }
+
     pub fn read(&self) -> Stats {
         Stats {
             oom_kills: read_slot(&self.oom),
@@ -103,11 +108,7 @@ impl Cgroups {
     /// Opens the counter files of cgroup `path` (living in the hierarchies of `joins`).
     pub fn open_stats(&self, path: &str, joins: Joins) -> StatFiles {
         let open = |ctrl: &str, file: &str, parse: Parse| -> Slot {
-            let dir = match self.version {
-                Version::V2 => self.hierarchies.first().map(|h| h.base.join(path)),
-                Version::V1 => self.dir(ctrl, path),
-            }?;
-            File::open(dir.join(file)).ok().map(|f| (f, parse))
+            self.open_file(ctrl, path, file).ok().map(|f| (f, parse))
         };
         match self.version {
             Version::V2 => StatFiles {
@@ -130,11 +131,10 @@ impl Cgroups {
                     .then(|| self.dir("freezer", path))
                     .flatten()
                     .and_then(|d| {
-                        let path = d.join("cgroup.procs");
-                        let file = File::open(&path).ok()?;
+                        let file = self.open_file("freezer", path, "cgroup.procs").ok()?;
                         Some(Procs {
                             file: RefCell::new(file),
-                            path,
+                            path: d.join("cgroup.procs"),
                         })
                     }),
             },

@@ -85,10 +85,12 @@ fn v2_layout_files_and_limits() {
     assert_eq!(r("memory.swap.max"), "0");
     assert_eq!(r("io.weight"), "default 50");
     assert_eq!(r("pids.max"), "32");
-    assert_eq!(
-        cg.join_files("web.slice/app", Joins::default()),
-        vec![dir.join("cgroup.procs")]
-    );
+    let join = cg.join_files("web.slice/app", Joins::default());
+    assert_eq!(join.len(), 1);
+    assert_eq!(join[0].path, dir.join("cgroup.procs"));
+    // Relative to the base dir, which setup opened.
+    assert_eq!(join[0].rel, Path::new("web.slice/app/cgroup.procs"));
+    assert!(join[0].dir.is_some());
     assert_eq!(cg.display(&root, "web.slice/app"), "/sup/web.slice/app");
     touch(
         &dir.join("memory.events"),
@@ -189,13 +191,13 @@ fn v1_layout_files_and_limits() {
     assert!(cg
         .join_files("app", Joins::ALL)
         .iter()
-        .all(|f| f.ends_with("app/tasks")));
+        .all(|f| f.path.ends_with("app/tasks")));
     // Without cpu, io or pids keys a unit stays out of those three trees.
     let plain = cg.join_files("plain", Joins::default());
     assert_eq!(plain.len(), V1_CONTROLLERS.len() - 3, "{plain:?}");
     for c in ["cpu", "blkio", "pids"] {
         assert!(
-            plain.iter().all(|p| !p.starts_with(root.join(c))),
+            plain.iter().all(|p| !p.path.starts_with(root.join(c))),
             "{plain:?}"
         );
     }
