@@ -368,6 +368,10 @@ fn supctl_exit_codes() {
                 "noexec",
                 "enabled: false\nrestart: never\nexec: [\"/nonexistent/bin\"]\n",
             ),
+            (
+                "nodir",
+                "enabled: false\nrestart: never\nexec: [sleep, '1000']\nworking_dir: /nonexistent/dir\n",
+            ),
         ],
     );
     sup.wait_state("fine", "running");
@@ -384,6 +388,15 @@ fn supctl_exit_codes() {
     let msg = s["message"].as_str().unwrap_or_default();
     assert!(msg.contains("No such file or directory"), "{s}");
     assert_eq!(sup.supctl(&["health", "noexec"]).0, 1);
+    // A step before exec fails in the child: the step and errno come back.
+    assert_eq!(sup.supctl(&["start", "nodir"]).0, 1);
+    let s = sup.status("nodir");
+    assert_eq!(s["reason"], "exec", "{s}");
+    let msg = s["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("working_dir /nonexistent/dir: No such file or directory"),
+        "{s}"
+    );
 }
 
 /// `FILE:LINE:COL:` with FILE ending in `file` → (line, col).

@@ -1,12 +1,13 @@
 //! fork + exec of a unit's process. Everything the child needs is prepared before `fork`;
 //! between `fork` and `exec` the child makes only async-signal-safe system calls and, on
-//! failure, reports `(step, errno)` through a close-on-exec pipe, so the parent learns
-//! exactly which step failed and why.
+//! failure, reports `(step, errno)` (in shared memory when started by vfork, else through a
+//! close-on-exec pipe), so the parent learns exactly which step failed and why.
 
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::isolate::{self, IsoStep};
 use super::users::{self, Creds};
@@ -106,6 +107,9 @@ fn dev_null() -> std::io::Result<RawFd> {
     Ok(DEV_NULL.get_or_init(|| f).as_raw_fd())
 }
 
+/// `shared_err` before the child stored anything (no step number is all ones).
+const NO_ERROR: u64 = u64::MAX;
+
 /// Starts the process. See `platform` for the contract.
 pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     let prog = spec.argv.first().ok_or("exec: empty command")?;
@@ -178,8 +182,20 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     } else {
         (None, None)
     };
-    let (report_r, report_w) = pipe().map_err(|e| io("pipe", e))?;
     let iso = isolate::prepare(&spec.confine)?;
+    // No namespaces: the child shares our memory (vfork) and, if a step fails, stores
+    // `(step, errno)` in `shared_err` before it exits; clone returns only after that. A
+    // forked child reports through a close-on-exec pipe instead. (With vfork a pipe would
+    // cost more than the pipe: clone returns as soon as the exec has replaced the child's
+    // memory, but the pipe closes only later in the exec, so the read would wait for it.)
+    let vfork = iso.clone_flags == 0 && iso.unshare_flags == 0 && iso.release.is_none();
+    let shared_err = AtomicU64::new(NO_ERROR);
+    let (report_r, report_w) = if vfork {
+        (None, None)
+    } else {
+        let (r, w) = pipe().map_err(|e| io("pipe", e))?;
+        (Some(r), Some(w))
+    };
 
     let cgroup_fds: Vec<RawFd> = iso.cgroup_fds.iter().map(|f| f.as_raw_fd()).collect();
     let setup = ChildSetup {
@@ -201,14 +217,15 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         stdin_mode: spec.stdin,
         stdout: out_w.as_ref().map(|f| f.as_raw_fd()),
         stderr: err_w.as_ref().map(|f| f.as_raw_fd()),
-        report: report_w.as_raw_fd(),
+        report: report_w.as_ref().map_or(-1, |w| w.as_raw_fd()),
+        shared_err: vfork.then_some(&shared_err),
         iso: &iso,
         pass_fd: spec.pass_fd,
         cgroup_fds: &cgroup_fds,
         keep_below: None,
     };
 
-    let pid = if iso.clone_flags == 0 && iso.unshare_flags == 0 && iso.release.is_none() {
+    let pid = if vfork {
         // The common case: no namespaces. Share memory with the child and stay suspended
         // until it has executed (like posix_spawn): no page tables to copy.
         super::vfork::spawn(&setup)
@@ -242,8 +259,15 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     }
     drop(iso);
     let mut buf = [0u8; 8];
-    let n = read_full(report_r.as_raw_fd(), &mut buf);
-    if n == 0 {
+    let failed = match &report_r {
+        Some(r) => read_full(r.as_raw_fd(), &mut buf) != 0,
+        None => {
+            let packed = shared_err.load(Ordering::SeqCst);
+            buf = packed.to_ne_bytes();
+            packed != NO_ERROR
+        }
+    };
+    if !failed {
         for fd in [&out_r, &err_r].into_iter().flatten() {
             set_nonblocking(fd.as_raw_fd()).map_err(|e| io("fcntl", e))?;
         }
@@ -340,7 +364,10 @@ pub(super) struct ChildSetup<'a> {
     pub(super) stdin_mode: StdinMode,
     pub(super) stdout: Option<RawFd>,
     pub(super) stderr: Option<RawFd>,
+    /// Close-on-exec pipe for `(step, errno)` when the child is forked (-1 with vfork).
     pub(super) report: RawFd,
+    /// With vfork (shared memory): where the child stores `(step, errno)` instead.
+    pub(super) shared_err: Option<&'a AtomicU64>,
     pub(super) iso: &'a isolate::Prep,
     /// `(fd, n)`: make `fd` the child's fd `n`, without close-on-exec.
     pub(super) pass_fd: Option<(RawFd, RawFd)>,
@@ -387,7 +414,12 @@ pub(super) unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
             let mut msg = [0u8; 8];
             msg[..4].copy_from_slice(&step.to_ne_bytes());
             msg[4..].copy_from_slice(&errno.to_ne_bytes());
-            libc::write(report, msg.as_ptr().cast(), msg.len());
+            match s.shared_err {
+                Some(cell) => cell.store(u64::from_ne_bytes(msg), Ordering::SeqCst),
+                None => {
+                    libc::write(report, msg.as_ptr().cast(), msg.len());
+                }
+            }
             libc::_exit(127);
         };
         let fail = |step: Step| -> ! { fail_n(step as u32) };
