@@ -111,6 +111,56 @@ fn status_table_and_json() {
 }
 
 #[test]
+fn status_errors_slices_and_escapes() {
+    // Error replies to status: exit code by error code, the raw reply with --json.
+    let ((code, out, err), _) = Fake::new(vec![error("no-such-unit")]).run(&["status", "x"]);
+    assert_eq!((code, out.as_str()), (3, ""), "{err}");
+    assert_eq!(err.trim(), "supctl: it is no-such-unit");
+    let ((code, out, _), _) = Fake::new(vec![error("no-such-unit")]).run(&["--json", "status"]);
+    assert_eq!(code, 3);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc, error("no-such-unit"));
+
+    // Escaped strings, a status text, a failed unit's message lines, slices below the units.
+    let mut web = unit("we\"b", "failed");
+    web["reason"] = json!("exit-code");
+    web["message"] = json!("line one\nline \"two\"");
+    web["status_text"] = json!("serving \u{e9}t\u{e9}");
+    let slice = json!({"name": "batch", "description": null, "parent": null,
+        "cgroup": "/sys/fs/cgroup/sup/batch", "max_units": 4, "units": 1,
+        "memory_bytes": 2048, "cpu_usec": 10, "pids": 1, "message": null});
+    let reply = json!({"v": 1, "ok": true, "units": [web, unit("db", "running")],
+        "slices": [slice]});
+    let ((code, out, _), _) = Fake::new(vec![reply.clone()]).run(&["status"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..5],
+        [
+            "UNIT  STATE    REASON     PID  RESTARTS  HEALTH   MEMORY  CPU  SINCE",
+            "we\"b  failed   exit-code  -    0         unknown  -       -    2024-05-01T10:00:00Z",
+            "    status: serving \u{e9}t\u{e9}",
+            "    line one",
+            "    line \"two\"",
+        ],
+        "{out}"
+    );
+    assert!(lines[5].starts_with("db    running  -"), "{out}");
+    assert_eq!(lines[6], "");
+    assert!(lines[7].starts_with("SLICE  UNITS  MAX"), "{out}");
+    assert!(lines[8].starts_with("batch  1      4    2.0K"), "{out}");
+
+    let ((code, out, _), _) = Fake::new(vec![reply.clone()]).run(&["--json", "status"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc,
+        json!({"units": reply["units"], "slices": reply["slices"]})
+    );
+}
+
+#[test]
 fn error_codes_map_to_exit_codes() {
     for (code, exit) in [
         ("bad-request", 2),

@@ -11,16 +11,21 @@
 //! - 4 cannot reach sup: no socket, connection refused, permission denied or timeout on
 //!   connect, or the connection failing / closing before a reply.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use sup::ctl::client::{Client, ClientError, Response};
-use sup::ctl::proto::{ErrorCode, Event, ExitInfo, Reply, Request, StreamItem, UnitStatus};
+use sup::ctl::client::{parse_reply, Client, ClientError, Response};
+use sup::ctl::proto::{
+    ErrorCode, Event, ExitInfo, Reply, Request, SliceStatus, StreamItem, PROTOCOL_VERSION,
+};
 
 const EXIT_OK: u8 = 0;
 const EXIT_FAILED: u8 = 1;
@@ -210,26 +215,17 @@ fn build_request(cmd: Cmd) -> (Request, Kind) {
 
 fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, ClientError> {
     let mut client = Client::connect(socket, Some(CONNECT_TIMEOUT))?;
+    if kind == Kind::Status {
+        client.send(req)?;
+        return status(&client.read_reply_line()?, json);
+    }
     let Response { reply, json: raw } = client.call(req)?;
 
     if !reply.ok {
         return Ok(report_error(&reply, &raw, kind, json));
     }
     let code = match kind {
-        Kind::Status => {
-            let units = reply.units.as_deref().unwrap_or_default();
-            if json {
-                let units = raw.get("units").cloned().unwrap_or_else(|| json!([]));
-                match raw.get("slices") {
-                    Some(slices) => out(&json!({ "units": units, "slices": slices }).to_string()),
-                    None => out(&json!({ "units": units }).to_string()),
-                }
-            } else {
-                print_status(units);
-                print_slices(reply.slices.as_deref().map_or(&[], Vec::as_slice));
-            }
-            EXIT_OK
-        }
+        Kind::Status => unreachable!("status is handled above"),
         Kind::Op | Kind::Generic => {
             if json {
                 out(&raw.to_string());
@@ -363,44 +359,153 @@ fn check(dir: &Path, json: bool) -> u8 {
     }
 }
 
-fn print_status(units: &[UnitStatus]) {
-    let header = [
+/// A string of a reply, borrowed from the reply line unless it had escapes.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the status table shows of a `UNIT_STATUS` (other fields are skipped).
+#[derive(Deserialize)]
+struct UnitRow<'a> {
+    #[serde(borrow)]
+    name: Text<'a>,
+    #[serde(borrow)]
+    state: Text<'a>,
+    #[serde(borrow, default)]
+    reason: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    message: Option<Text<'a>>,
+    #[serde(default)]
+    pid: Option<u32>,
+    restarts: u32,
+    #[serde(borrow)]
+    health: Text<'a>,
+    #[serde(borrow)]
+    since: Text<'a>,
+    #[serde(default)]
+    memory_bytes: Option<u64>,
+    #[serde(default)]
+    cpu_usec: Option<u64>,
+    #[serde(borrow, default)]
+    status_text: Option<Text<'a>>,
+}
+
+/// A `status` reply for the table: the rows borrow from the reply line.
+#[derive(Deserialize)]
+struct StatusTable<'a> {
+    v: u32,
+    ok: bool,
+    #[serde(borrow, default)]
+    units: Option<Vec<UnitRow<'a>>>,
+    #[serde(default)]
+    slices: Option<Vec<SliceStatus>>,
+}
+
+/// A `status` reply for `--json`: `units` and `slices` are printed as sup sent them.
+#[derive(Deserialize)]
+struct StatusJson<'a> {
+    v: u32,
+    ok: bool,
+    #[serde(borrow, default)]
+    units: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    slices: Option<&'a RawValue>,
+}
+
+/// Prints a `status` reply line: the table, or with `--json` `{"units": [...]}` plus
+/// `"slices"` when sup sent them. The reply is parsed only as far as the output needs
+/// (hundreds of units make it large); an error reply goes the general way.
+fn status(line: &[u8], json: bool) -> Result<u8, ClientError> {
+    fn parse<'a, T: Deserialize<'a>>(line: &'a [u8]) -> Result<T, ClientError> {
+        serde_json::from_slice(line).map_err(|source| ClientError::BadReply { source })
+    }
+    let check = |v: u32, ok: bool| -> Result<Option<u8>, ClientError> {
+        if v != PROTOCOL_VERSION {
+            return Err(ClientError::Version { got: v });
+        }
+        if ok {
+            return Ok(None);
+        }
+        let resp = parse_reply(line)?;
+        Ok(Some(report_error(
+            &resp.reply,
+            &resp.json,
+            Kind::Status,
+            json,
+        )))
+    };
+    if json {
+        let doc: StatusJson = parse(line)?;
+        if let Some(code) = check(doc.v, doc.ok)? {
+            return Ok(code);
+        }
+        let units = doc.units.map_or("[]", RawValue::get);
+        match doc.slices {
+            Some(slices) => out(&format!(
+                "{{\"units\":{units},\"slices\":{}}}",
+                slices.get()
+            )),
+            None => out(&format!("{{\"units\":{units}}}")),
+        }
+    } else {
+        let doc: StatusTable = parse(line)?;
+        if let Some(code) = check(doc.v, doc.ok)? {
+            return Ok(code);
+        }
+        print_status(doc.units.as_deref().unwrap_or_default());
+        print_slices(doc.slices.as_deref().unwrap_or_default());
+    }
+    Ok(EXIT_OK)
+}
+
+fn print_status(units: &[UnitRow]) {
+    const HEADER: [&str; 9] = [
         "UNIT", "STATE", "REASON", "PID", "RESTARTS", "HEALTH", "MEMORY", "CPU", "SINCE",
     ];
-    let rows: Vec<[String; 9]> = units
+    let rows: Vec<[Cow<str>; 9]> = units
         .iter()
         .map(|u| {
             [
-                u.name.clone(),
-                u.state.clone(),
-                opt(u.reason.as_deref()),
-                u.pid.map_or("-".into(), |p| p.to_string()),
-                u.restarts.to_string(),
-                u.health.clone(),
-                u.memory_bytes.map_or("-".into(), human_bytes),
-                u.cpu_usec.map_or("-".into(), human_cpu),
-                short_time(&u.since),
+                Cow::Borrowed(u.name.as_str()),
+                Cow::Borrowed(u.state.as_str()),
+                Cow::Borrowed(u.reason.as_ref().map_or("-", Text::as_str)),
+                u.pid.map_or("-".into(), |p| p.to_string().into()),
+                u.restarts.to_string().into(),
+                Cow::Borrowed(u.health.as_str()),
+                u.memory_bytes.map_or("-".into(), |b| human_bytes(b).into()),
+                u.cpu_usec.map_or("-".into(), |c| human_cpu(c).into()),
+                short_time(u.since.as_str()),
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths = HEADER.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    // One write for the whole table (hundreds of units).
-    let mut table = table_line(&header.map(String::from), &widths);
+    // One buffer, one write for the whole table (hundreds of units).
+    let line_len: usize = widths.iter().map(|w| w + 2).sum();
+    let mut table = String::with_capacity((rows.len() + 1) * (line_len + 1));
+    push_table_line(&mut table, &HEADER, &widths);
     for (row, u) in rows.iter().zip(units) {
         table.push('\n');
-        table.push_str(&table_line(row, &widths));
+        push_table_line(&mut table, row, &widths);
         if let Some(text) = &u.status_text {
-            table.push_str(&format!("\n    status: {text}"));
+            table.push_str("\n    status: ");
+            table.push_str(text.as_str());
         }
         if matches!(u.state.as_str(), "failed" | "invalid") {
             if let Some(msg) = &u.message {
-                for line in msg.lines() {
-                    table.push_str(&format!("\n    {line}"));
+                for line in msg.as_str().lines() {
+                    table.push_str("\n    ");
+                    table.push_str(line);
                 }
             }
         }
@@ -409,7 +514,7 @@ fn print_status(units: &[UnitStatus]) {
 }
 
 /// Slices under the unit table: `SLICE  UNITS  MAX  MEMORY  CPU  CGROUP`.
-fn print_slices(slices: &[sup::ctl::proto::SliceStatus]) {
+fn print_slices(slices: &[SliceStatus]) {
     if slices.is_empty() {
         return;
     }
@@ -450,22 +555,22 @@ fn print_slices(slices: &[sup::ctl::proto::SliceStatus]) {
     }
 }
 
-fn table_line(cells: &[String; 9], widths: &[usize; 9]) -> String {
-    let mut line = String::new();
+/// Appends one table line: cells padded to their column's width plus two spaces, the
+/// last one unpadded, trailing blanks trimmed.
+fn push_table_line<S: AsRef<str>>(table: &mut String, cells: &[S; 9], widths: &[usize; 9]) {
+    let start = table.len();
     for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-        if i + 1 == cells.len() {
-            line.push_str(cell);
-        } else {
-            let pad = w.saturating_sub(cell.chars().count());
-            line.push_str(cell);
-            line.push_str(&" ".repeat(pad + 2));
+        let cell = cell.as_ref();
+        table.push_str(cell);
+        if i + 1 < cells.len() {
+            let pad = w.saturating_sub(cell.chars().count()) + 2;
+            for _ in 0..pad {
+                table.push(' ');
+            }
         }
     }
-    line.trim_end().to_string()
-}
-
-fn opt(s: Option<&str>) -> String {
-    s.unwrap_or("-").to_string()
+    let end = start + table[start..].trim_end().len();
+    table.truncate(end);
 }
 
 /// `12.3M` style, powers of 1024.
@@ -490,14 +595,14 @@ fn human_cpu(usec: u64) -> String {
 
 /// Drops fractional seconds from an RFC 3339 time: `2024-05-01T10:00:00.123Z` →
 /// `2024-05-01T10:00:00Z`.
-fn short_time(t: &str) -> String {
+fn short_time(t: &str) -> Cow<'_, str> {
     match t.find('.') {
         Some(dot) if t[..dot].contains('T') => {
             let rest = &t[dot + 1..];
             let frac = rest.chars().take_while(char::is_ascii_digit).count();
-            format!("{}{}", &t[..dot], &rest[frac..])
+            Cow::Owned(format!("{}{}", &t[..dot], &rest[frac..]))
         }
-        _ => t.to_string(),
+        _ => Cow::Borrowed(t),
     }
 }
 
