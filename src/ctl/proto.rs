@@ -109,6 +109,60 @@ pub struct UnitStatus {
     pub status_text: Option<String>,
 }
 
+/// A `UNIT_STATUS` borrowed from the server's state, for writing `status` replies without
+/// copying every string: serializes to exactly the bytes of the [`UnitStatus`] with the
+/// same values (same fields, same order; a test keeps the two in step).
+#[derive(Clone, Debug, Serialize)]
+pub struct UnitStatusRef<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub state: &'a str,
+    pub reason: Option<&'a str>,
+    pub message: Option<&'a str>,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    pub ready: bool,
+    pub health: &'a str,
+    pub exit: Option<ExitInfo>,
+    pub since: crate::output::Rfc3339,
+    pub cgroup: Option<&'a str>,
+    pub memory_bytes: Option<u64>,
+    pub cpu_usec: Option<u64>,
+    pub pids: Option<u64>,
+    pub oom_kills: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<&'a str>,
+}
+
+/// Appends the reply line to a `status` request (`{"v":1,"ok":true,"units":[...]` plus
+/// `"slices"` when given, and the newline): the bytes `Reply` would serialize to, written
+/// one unit at a time.
+pub fn write_status_reply<'a>(
+    out: &mut Vec<u8>,
+    units: impl IntoIterator<Item = UnitStatusRef<'a>>,
+    slices: Option<&[SliceStatus]>,
+) {
+    // Serializing these types into a Vec cannot fail (no maps with non-string keys, no
+    // fallible Serialize impls, an infallible writer): the results are ignored.
+    out.extend_from_slice(b"{\"v\":");
+    let _ = serde_json::to_writer(&mut *out, &PROTOCOL_VERSION);
+    out.extend_from_slice(b",\"ok\":true,\"units\":[");
+    for (i, unit) in units.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *out, &unit);
+    }
+    out.push(b']');
+    if let Some(slices) = slices {
+        out.extend_from_slice(b",\"slices\":");
+        let _ = serde_json::to_writer(&mut *out, slices);
+    }
+    out.extend_from_slice(b"}\n");
+}
+
 /// A slice in `status` (SPEC §4): its cgroup, quota and aggregate usage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SliceStatus {
@@ -221,4 +275,123 @@ pub enum StreamItem {
     Line(String),
     /// The server dropped this follower because it did not keep up; the stream ends.
     Dropped(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn full(name: &str) -> UnitStatus {
+        UnitStatus {
+            name: name.into(),
+            description: Some("front \"end\"\n\u{e9}".into()),
+            state: "failed".into(),
+            reason: Some("signal".into()),
+            message: Some("exec /x: No such file".into()),
+            pid: Some(42),
+            restarts: 3,
+            ready: true,
+            health: "healthy".into(),
+            exit: Some(ExitInfo::Signal("SIGKILL".into())),
+            since: crate::output::rfc3339(
+                UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
+            ),
+            cgroup: Some("/sup/web".into()),
+            memory_bytes: Some(12_900_000),
+            cpu_usec: Some(1_250_000),
+            pids: Some(3),
+            oom_kills: Some(0),
+            instances: Some(vec!["web@1".into(), "web@2".into()]),
+            status_text: Some("serving".into()),
+        }
+    }
+
+    fn bare(name: &str) -> UnitStatus {
+        UnitStatus {
+            description: None,
+            reason: None,
+            message: None,
+            pid: None,
+            exit: Some(ExitInfo::Code(3)),
+            cgroup: None,
+            memory_bytes: None,
+            cpu_usec: None,
+            pids: None,
+            oom_kills: None,
+            instances: None,
+            status_text: None,
+            ..full(name)
+        }
+    }
+
+    fn borrow<'a>(u: &'a UnitStatus, instances: &'a [String]) -> UnitStatusRef<'a> {
+        UnitStatusRef {
+            name: &u.name,
+            description: u.description.as_deref(),
+            state: &u.state,
+            reason: u.reason.as_deref(),
+            message: u.message.as_deref(),
+            pid: u.pid,
+            restarts: u.restarts,
+            ready: u.ready,
+            health: &u.health,
+            exit: u.exit.clone(),
+            since: crate::output::Rfc3339(
+                UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
+            ),
+            cgroup: u.cgroup.as_deref(),
+            memory_bytes: u.memory_bytes,
+            cpu_usec: u.cpu_usec,
+            pids: u.pids,
+            oom_kills: u.oom_kills,
+            instances: u.instances.as_ref().map(|_| instances),
+            status_text: u.status_text.as_deref(),
+        }
+    }
+
+    #[test]
+    fn status_reply_writer_matches_reply() {
+        let units = vec![full("web"), bare("db")];
+        let names: Vec<String> = units[0].instances.clone().unwrap();
+        let slices = vec![SliceStatus {
+            name: "batch".into(),
+            description: None,
+            parent: Some("top".into()),
+            cgroup: Some("/sup/top.slice/batch.slice".into()),
+            max_units: Some(4),
+            units: 1,
+            memory_bytes: Some(1),
+            cpu_usec: None,
+            pids: Some(0),
+            message: None,
+        }];
+        for with_slices in [false, true] {
+            let mut reply = Reply::ok();
+            reply.units = Some(units.clone());
+            if with_slices {
+                reply.slices = Some(Box::new(slices.clone()));
+            }
+            let mut want = serde_json::to_vec(&reply).unwrap();
+            want.push(b'\n');
+            let mut got = Vec::new();
+            write_status_reply(
+                &mut got,
+                units.iter().map(|u| borrow(u, &names)),
+                with_slices.then_some(slices.as_slice()),
+            );
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+        let mut empty = Vec::new();
+        write_status_reply(&mut empty, [], None);
+        let mut reply = Reply::ok();
+        reply.units = Some(Vec::new());
+        assert_eq!(
+            empty,
+            [serde_json::to_vec(&reply).unwrap(), b"\n".to_vec()].concat()
+        );
+    }
 }

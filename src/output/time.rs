@@ -63,8 +63,33 @@ fn format_seconds(secs: i64) -> String {
 
 /// RFC 3339 in UTC with microseconds: `2026-11-27T13:00:00.123456Z`.
 pub fn rfc3339(t: SystemTime) -> String {
-    let (secs, micros) = split_epoch(t);
-    format!("{}.{micros:06}Z", format_seconds(secs))
+    Rfc3339(t).to_string()
+}
+
+/// [`rfc3339`] as a `Display` (and a JSON string), formatted without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rfc3339(pub SystemTime);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (secs, micros) = split_epoch(self.0);
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            sod / 3600,
+            sod / 60 % 60,
+            sod % 60
+        )
+    }
+}
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The bytes written before every line: a fixed prefix (e.g. `web: `) followed, when
@@ -139,6 +164,16 @@ mod tests {
         } else {
             UNIX_EPOCH - Duration::from_secs((-secs) as u64) + Duration::from_micros(micros.into())
         }
+    }
+
+    #[test]
+    fn display_and_json_match_rfc3339() {
+        let t = at(1_709_164_800, 123_456);
+        assert_eq!(Rfc3339(t).to_string(), rfc3339(t));
+        assert_eq!(
+            serde_json::to_string(&Rfc3339(t)).unwrap(),
+            "\"2024-02-29T00:00:00.123456Z\""
+        );
     }
 
     #[test]

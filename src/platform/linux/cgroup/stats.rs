@@ -28,14 +28,23 @@ pub struct StatFiles {
 
 fn read_slot(slot: &Slot) -> Option<u64> {
     let (file, parse) = slot.as_ref()?;
-    let mut buf = [0u8; 2048];
-    let n = file.read_at(&mut buf, 0).ok()?;
-    let text = std::str::from_utf8(&buf[..n]).ok()?;
     match parse {
-        Parse::Number => text.trim().parse().ok(),
-        Parse::NanosToMicros => text.trim().parse::<u64>().ok().map(|ns| ns / 1000),
-        Parse::Keyed(key) => keyed(text, key),
+        // One number and a newline: 21 bytes at most.
+        Parse::Number => number(file),
+        Parse::NanosToMicros => number(file).map(|ns| ns / 1000),
+        Parse::Keyed(key) => {
+            let mut buf = [0u8; 2048];
+            let n = file.read_at(&mut buf, 0).ok()?;
+            keyed(std::str::from_utf8(&buf[..n]).ok()?, key)
+        }
     }
+}
+
+/// A file holding one number.
+fn number(file: &File) -> Option<u64> {
+    let mut buf = [0u8; 32];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
 }
 
 impl StatFiles {
