@@ -12,28 +12,38 @@ use serde_json::{json, Value};
 
 use common::{supctl_at, unique_dir, Output};
 
-/// A one-connection fake sup: reads one request, writes the given lines, closes.
+/// A fake sup: for each connection in turn reads one request, writes the given lines,
+/// closes.
 struct Fake {
     dir: PathBuf,
     socket: PathBuf,
-    server: Option<JoinHandle<Value>>,
+    server: Option<JoinHandle<Vec<Value>>>,
 }
 
 impl Fake {
+    /// One connection.
     fn new(lines: Vec<Value>) -> Fake {
+        Fake::connections(vec![lines])
+    }
+
+    fn connections(replies: Vec<Vec<Value>>) -> Fake {
         let dir = unique_dir("fake");
         let socket = dir.join("s.sock");
         let listener = UnixListener::bind(&socket).unwrap();
         let server = std::thread::spawn(move || {
-            let (conn, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut req = String::new();
-            reader.read_line(&mut req).unwrap();
-            let mut w = conn;
-            for l in lines {
-                let _ = writeln!(w, "{l}");
+            let mut reqs = Vec::new();
+            for lines in replies {
+                let (conn, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut req = String::new();
+                reader.read_line(&mut req).unwrap();
+                let mut w = conn;
+                for l in lines {
+                    let _ = writeln!(w, "{l}");
+                }
+                reqs.push(serde_json::from_str(&req).unwrap());
             }
-            serde_json::from_str(&req).unwrap()
+            reqs
         });
         Fake {
             dir,
@@ -43,11 +53,24 @@ impl Fake {
     }
 
     /// Runs supctl against the fake; returns its output and the request it sent.
-    fn run(mut self, args: &[&str]) -> (Output, Value) {
-        let out = supctl_at(&self.socket, args);
-        let req = self.server.take().unwrap().join().unwrap();
-        (out, req)
+    fn run(self, args: &[&str]) -> (Output, Value) {
+        let (out, mut reqs) = self.run_all(args);
+        (out, reqs.remove(0))
     }
+
+    /// Runs supctl against the fake; returns its output and the requests of every
+    /// connection.
+    fn run_all(mut self, args: &[&str]) -> (Output, Vec<Value>) {
+        let out = supctl_at(&self.socket, args);
+        let reqs = self.server.take().unwrap().join().unwrap();
+        (out, reqs)
+    }
+}
+
+/// The request of the status table: only its columns.
+fn table_request() -> Value {
+    json!({"v": 1, "cmd": "status", "fields": ["name", "state", "reason", "message", "pid",
+        "restarts", "health", "since", "memory_bytes", "cpu_usec", "status_text"]})
 }
 
 impl Drop for Fake {
@@ -84,7 +107,7 @@ fn status_table_and_json() {
 
     let ((code, out, _), req) = Fake::new(vec![reply.clone()]).run(&["status"]);
     assert_eq!(code, 0);
-    assert_eq!(req, json!({"v": 1, "cmd": "status"}));
+    assert_eq!(req, table_request());
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("UNIT"), "{out}");
     for col in [
@@ -102,6 +125,21 @@ fn status_table_and_json() {
         lines[3].starts_with("    /etc/sup.d/broken.yaml:2:1:"),
         "{out}"
     );
+
+    // A sup that does not know `fields` rejects the table's request: asked again without.
+    let ((code, out, err), reqs) =
+        Fake::connections(vec![vec![error("bad-request")], vec![reply.clone()]])
+            .run_all(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(reqs, [table_request(), json!({"v": 1, "cmd": "status"})]);
+    assert!(out.lines().nth(1).unwrap().contains("12.3M"), "{out}");
+    // ... and a bad request that stays bad is reported once.
+    let ((code, _, err), reqs) =
+        Fake::connections(vec![vec![error("bad-request")], vec![error("bad-request")]])
+            .run_all(&["status"]);
+    assert_eq!(code, 2);
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(err.trim(), "supctl: it is bad-request");
 
     let ((code, out, _), req) = Fake::new(vec![reply.clone()]).run(&["--json", "status", "web"]);
     assert_eq!(code, 0);

@@ -216,8 +216,21 @@ fn build_request(cmd: Cmd) -> (Request, Kind) {
 fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, ClientError> {
     let mut client = Client::connect(socket, Some(CONNECT_TIMEOUT))?;
     if kind == Kind::Status {
+        if json {
+            client.send(req)?;
+            return status(&client.read_reply_line()?, json, false).map(Option::unwrap_or_default);
+        }
+        // The table asks only for its columns, so sup reads fewer counters.
+        let mut table_req = req.clone();
+        table_req.fields = Some(TABLE_FIELDS.iter().map(|f| f.to_string()).collect());
+        client.send(&table_req)?;
+        if let Some(code) = status(&client.read_reply_line()?, json, true)? {
+            return Ok(code);
+        }
+        // A sup from before `fields` rejects the request: ask again without.
+        let mut client = Client::connect(socket, Some(CONNECT_TIMEOUT))?;
         client.send(req)?;
-        return status(&client.read_reply_line()?, json);
+        return status(&client.read_reply_line()?, json, false).map(Option::unwrap_or_default);
     }
     let Response { reply, json: raw } = client.call(req)?;
 
@@ -418,14 +431,31 @@ struct StatusJson<'a> {
     slices: Option<&'a RawValue>,
 }
 
+/// The `UNIT_STATUS` fields the table shows (the `fields` of its request).
+const TABLE_FIELDS: [&str; 11] = [
+    "name",
+    "state",
+    "reason",
+    "message",
+    "pid",
+    "restarts",
+    "health",
+    "since",
+    "memory_bytes",
+    "cpu_usec",
+    "status_text",
+];
+
 /// Prints a `status` reply line: the table, or with `--json` `{"units": [...]}` plus
-/// `"slices"` when sup sent them. The reply is parsed only as far as the output needs
-/// (hundreds of units make it large); an error reply goes the general way.
-fn status(line: &[u8], json: bool) -> Result<u8, ClientError> {
+/// `"slices"` when sup sent them, and returns the exit code. The reply is parsed only as
+/// far as the output needs (hundreds of units make it large); an error reply goes the
+/// general way. With `may_retry` a `bad-request` is not reported but gives `None`.
+fn status(line: &[u8], json: bool, may_retry: bool) -> Result<Option<u8>, ClientError> {
     fn parse<'a, T: Deserialize<'a>>(line: &'a [u8]) -> Result<T, ClientError> {
         serde_json::from_slice(line).map_err(|source| ClientError::BadReply { source })
     }
-    let check = |v: u32, ok: bool| -> Result<Option<u8>, ClientError> {
+    // Ok(None) to go on printing; Ok(Some(None)) to retry; Ok(Some(Some(code))) when done.
+    let check = |v: u32, ok: bool| -> Result<Option<Option<u8>>, ClientError> {
         if v != PROTOCOL_VERSION {
             return Err(ClientError::Version { got: v });
         }
@@ -433,12 +463,15 @@ fn status(line: &[u8], json: bool) -> Result<u8, ClientError> {
             return Ok(None);
         }
         let resp = parse_reply(line)?;
-        Ok(Some(report_error(
+        if may_retry && resp.reply.error.as_ref().map(|e| e.code) == Some(ErrorCode::BadRequest) {
+            return Ok(Some(None));
+        }
+        Ok(Some(Some(report_error(
             &resp.reply,
             &resp.json,
             Kind::Status,
             json,
-        )))
+        ))))
     };
     if json {
         let doc: StatusJson = parse(line)?;
@@ -461,7 +494,7 @@ fn status(line: &[u8], json: bool) -> Result<u8, ClientError> {
         print_status(doc.units.as_deref().unwrap_or_default());
         print_slices(doc.slices.as_deref().unwrap_or_default());
     }
-    Ok(EXIT_OK)
+    Ok(Some(EXIT_OK))
 }
 
 fn print_status(units: &[UnitRow]) {

@@ -32,6 +32,10 @@ pub struct Request {
     /// logs: keep streaming new lines.
     #[serde(default, skip_serializing_if = "is_false")]
     pub follow: bool,
+    /// status: only these `UNIT_STATUS` fields (omitted = all). Counters not asked for
+    /// are not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -109,11 +113,80 @@ pub struct UnitStatus {
     pub status_text: Option<String>,
 }
 
+/// The fields of `UNIT_STATUS`, in the order they are sent.
+pub const UNIT_STATUS_FIELDS: [&str; 18] = [
+    "name",
+    "description",
+    "state",
+    "reason",
+    "message",
+    "pid",
+    "restarts",
+    "ready",
+    "health",
+    "exit",
+    "since",
+    "cgroup",
+    "memory_bytes",
+    "cpu_usec",
+    "pids",
+    "oom_kills",
+    "instances",
+    "status_text",
+];
+
+/// A set of `UNIT_STATUS` fields: bit `i` stands for `UNIT_STATUS_FIELDS[i]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fields(u32);
+
+impl Fields {
+    pub const ALL: Fields = Fields((1 << UNIT_STATUS_FIELDS.len()) - 1);
+    /// The counters read from the unit's cgroup.
+    pub const MEMORY_BYTES: Fields = Fields(1 << 12);
+    pub const CPU_USEC: Fields = Fields(1 << 13);
+    pub const PIDS: Fields = Fields(1 << 14);
+    pub const OOM_KILLS: Fields = Fields(1 << 15);
+
+    /// Whether every field of `other` is in the set.
+    pub fn contains(self, other: Fields) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The named fields; names this version does not know are ignored (a newer client
+    /// asking for a field gets the others).
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Fields {
+        let mut bits = 0;
+        for name in names {
+            if let Some(i) = UNIT_STATUS_FIELDS.iter().position(|f| *f == name.as_ref()) {
+                bits |= 1 << i;
+            }
+        }
+        Fields(bits)
+    }
+
+    /// The set a `status` request asks for: its `fields`, or all of them.
+    pub fn requested(req: &Request) -> Fields {
+        req.fields
+            .as_deref()
+            .map_or(Fields::ALL, Fields::from_names)
+    }
+
+    /// Whether `name` (one of `UNIT_STATUS_FIELDS`) is in the set.
+    pub fn has(self, name: &str) -> bool {
+        UNIT_STATUS_FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+}
+
 /// A `UNIT_STATUS` borrowed from the server's state, for writing `status` replies without
-/// copying every string: serializes to exactly the bytes of the [`UnitStatus`] with the
-/// same values (same fields, same order; a test keeps the two in step).
-#[derive(Clone, Debug, Serialize)]
+/// copying every string: with all fields it serializes to exactly the bytes of the
+/// [`UnitStatus`] with the same values (same fields, same order; a test keeps the two in
+/// step); fields outside `fields` are left out.
+#[derive(Clone, Debug)]
 pub struct UnitStatusRef<'a> {
+    pub fields: Fields,
     pub name: &'a str,
     pub description: Option<&'a str>,
     pub state: &'a str,
@@ -130,10 +203,53 @@ pub struct UnitStatusRef<'a> {
     pub cpu_usec: Option<u64>,
     pub pids: Option<u64>,
     pub oom_kills: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Left out when `None`, like `UnitStatus::instances`.
     pub instances: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Left out when `None`, like `UnitStatus::status_text`.
     pub status_text: Option<&'a str>,
+}
+
+impl Serialize for UnitStatusRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = serializer.serialize_struct("UnitStatus", UNIT_STATUS_FIELDS.len())?;
+        // field!(i, value): UNIT_STATUS_FIELDS[i] when in the set; `some` also leaves it
+        // out when it is None.
+        macro_rules! field {
+            ($i:literal, some $value:expr) => {
+                field!($i, $value, $value.is_some())
+            };
+            ($i:literal, $value:expr) => {
+                field!($i, $value, true)
+            };
+            ($i:literal, $value:expr, $present:expr) => {
+                if self.fields.0 & (1 << $i) != 0 && $present {
+                    st.serialize_field(UNIT_STATUS_FIELDS[$i], $value)?;
+                } else {
+                    st.skip_field(UNIT_STATUS_FIELDS[$i])?;
+                }
+            };
+        }
+        field!(0, &self.name);
+        field!(1, &self.description);
+        field!(2, &self.state);
+        field!(3, &self.reason);
+        field!(4, &self.message);
+        field!(5, &self.pid);
+        field!(6, &self.restarts);
+        field!(7, &self.ready);
+        field!(8, &self.health);
+        field!(9, &self.exit);
+        field!(10, &self.since);
+        field!(11, &self.cgroup);
+        field!(12, &self.memory_bytes);
+        field!(13, &self.cpu_usec);
+        field!(14, &self.pids);
+        field!(15, &self.oom_kills);
+        field!(16, some & self.instances);
+        field!(17, some & self.status_text);
+        st.end()
+    }
 }
 
 /// Appends the reply line to a `status` request (`{"v":1,"ok":true,"units":[...]` plus
@@ -327,6 +443,7 @@ mod tests {
 
     fn borrow<'a>(u: &'a UnitStatus, instances: &'a [String]) -> UnitStatusRef<'a> {
         UnitStatusRef {
+            fields: Fields::ALL,
             name: &u.name,
             description: u.description.as_deref(),
             state: &u.state,
@@ -385,6 +502,24 @@ mod tests {
                 String::from_utf8(want).unwrap()
             );
         }
+        // Only the fields asked for, in the same order; unknown names are ignored.
+        let fields = Fields::from_names(&["status_text", "pid", "name", "memory_bytes", "bogus"]);
+        let mut got = Vec::new();
+        write_status_reply(
+            &mut got,
+            units.iter().map(|u| UnitStatusRef {
+                fields,
+                ..borrow(u, &names)
+            }),
+            None,
+        );
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            "{\"v\":1,\"ok\":true,\"units\":[\
+             {\"name\":\"web\",\"pid\":42,\"memory_bytes\":12900000,\"status_text\":\"serving\"},\
+             {\"name\":\"db\",\"pid\":null,\"memory_bytes\":null}]}\n"
+        );
+
         let mut empty = Vec::new();
         write_status_reply(&mut empty, [], None);
         let mut reply = Reply::ok();
@@ -393,5 +528,34 @@ mod tests {
             empty,
             [serde_json::to_vec(&reply).unwrap(), b"\n".to_vec()].concat()
         );
+    }
+
+    #[test]
+    fn field_sets() {
+        let names: Vec<String> = UNIT_STATUS_FIELDS.iter().map(|f| f.to_string()).collect();
+        assert_eq!(Fields::from_names(&names), Fields::ALL);
+        for (set, name) in [
+            (Fields::MEMORY_BYTES, "memory_bytes"),
+            (Fields::CPU_USEC, "cpu_usec"),
+            (Fields::PIDS, "pids"),
+            (Fields::OOM_KILLS, "oom_kills"),
+        ] {
+            assert_eq!(Fields::from_names(&[name]), set);
+            assert!(Fields::ALL.contains(set) && set.has(name));
+            assert!(!Fields::from_names(&["name"]).contains(set));
+        }
+        let mut req = Request::new("status");
+        assert_eq!(Fields::requested(&req), Fields::ALL);
+        req.fields = Some(vec!["pids".into()]);
+        assert_eq!(Fields::requested(&req), Fields::PIDS);
+        // UnitStatus has exactly these fields, in this order.
+        let text = serde_json::to_string(&full("x")).unwrap();
+        let at: Vec<usize> = UNIT_STATUS_FIELDS
+            .iter()
+            .map(|f| text.find(&format!("\"{f}\":")).unwrap())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+        let value = serde_json::to_value(full("x")).unwrap();
+        assert_eq!(value.as_object().unwrap().len(), UNIT_STATUS_FIELDS.len());
     }
 }

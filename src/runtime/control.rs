@@ -12,8 +12,8 @@ use mio::{Interest, Registry, Token};
 
 use super::{status, Runtime};
 use crate::ctl::proto::{
-    write_status_reply, ErrorCode, Event, OpResult, Reply, Request, StreamItem, MAX_REQUEST_BYTES,
-    PROTOCOL_VERSION,
+    write_status_reply, ErrorCode, Event, Fields, OpResult, Reply, Request, StreamItem,
+    MAX_REQUEST_BYTES, PROTOCOL_VERSION,
 };
 use crate::engine::{signal_name, Input, State, Time};
 use crate::output::tail_lines;
@@ -542,7 +542,7 @@ impl Runtime {
         }
         let result = match req.cmd.as_str() {
             "status" => self.resolve_units(&req.units).map(|ids| {
-                self.send_status(token, &ids, req.units.is_empty());
+                self.send_status(token, &ids, req.units.is_empty(), Fields::requested(&req));
                 None
             }),
             "start" | "stop" | "restart" => self.start_stop(token, &req),
@@ -588,9 +588,9 @@ impl Runtime {
         }
     }
 
-    /// Writes the reply to `status` straight into the connection's buffer: the named
-    /// units, or with `all` every unit and the slices.
-    fn send_status(&mut self, token: Token, ids: &[usize], all: bool) {
+    /// Writes the reply to `status` straight into the connection's buffer: `fields` of
+    /// the named units, or with `all` of every unit, plus the slices.
+    fn send_status(&mut self, token: Token, ids: &[usize], all: bool, fields: Fields) {
         let Some(mut buf) = self.conn(token).map(|c| std::mem::take(&mut c.wbuf)) else {
             return;
         };
@@ -606,7 +606,8 @@ impl Runtime {
         };
         // About 320 bytes per unit: reserve once instead of growing through the copies.
         buf.reserve(count * 384 + 64);
-        let units = (0..count).map(|n| status::unit_status(self, if all { n } else { ids[n] }));
+        let units =
+            (0..count).map(|n| status::unit_status(self, if all { n } else { ids[n] }, fields));
         write_status_reply(&mut buf, units, (!slices.is_empty()).then_some(&slices[..]));
         if let Some(conn) = self.conn(token) {
             conn.wbuf = buf;

@@ -11,7 +11,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
 use super::Runtime;
-use crate::ctl::proto::{ErrorCode, Event, OpResult, Reply, SliceStatus};
+use crate::ctl::proto::{ErrorCode, Event, Fields, OpResult, Reply, SliceStatus};
 use crate::engine::{Input, Role, State, Time};
 use crate::platform::confine::Confinement;
 use crate::platform::linux::cgroup::{Cgroups, StatFiles, Stats, Version};
@@ -581,18 +581,23 @@ impl Runtime {
         Ok(reply)
     }
 
-    /// The cgroup path shown in status and the usage of a unit, when it has a cgroup.
-    pub(super) fn cgroup_status(&self, unit: usize) -> Option<(&str, Stats)> {
+    /// The cgroup path shown in status and the usage of a unit, when it has a cgroup;
+    /// only the counters in `fields` are read.
+    pub(super) fn cgroup_status(&self, unit: usize, fields: Fields) -> Option<(&str, Stats)> {
         let entry = self.iso.units.get(&unit)?;
         let shown = entry.shown.as_deref()?;
+        let memory = fields.contains(Fields::MEMORY_BYTES);
+        let cpu = fields.contains(Fields::CPU_USEC);
+        let pids = fields.contains(Fields::PIDS);
+        let oom = fields.contains(Fields::OOM_KILLS);
         // With an OOM watch the count is kept up to date by its events: no file to read.
         let watched = entry.wd.is_some() || entry.eventfd.is_some();
         let stats = match &entry.stats {
             Some(files) if watched => Stats {
                 oom_kills: Some(entry.oom_seen),
-                ..files.read_usage()
+                ..files.read_only(memory, cpu, pids, false)
             },
-            Some(files) => files.read(),
+            Some(files) => files.read_only(memory, cpu, pids, oom),
             None => self.cg()?.stats(entry.path.as_deref()?),
         };
         Some((shown, stats))

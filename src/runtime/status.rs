@@ -1,7 +1,7 @@
 //! Engine state → protocol documents (`UnitStatus`, `Event`).
 
 use super::Runtime;
-use crate::ctl::proto::{Event, ExitInfo, UnitStatusRef};
+use crate::ctl::proto::{Event, ExitInfo, Fields, UnitStatusRef};
 use crate::engine::{signal_name, EventKind, Exit, State};
 use crate::output::{rfc3339, Rfc3339};
 use crate::platform::linux::cgroup::Stats;
@@ -13,14 +13,16 @@ pub fn exit_info(exit: Exit) -> ExitInfo {
     }
 }
 
-/// The `UNIT_STATUS` of unit `i`, borrowed from the runtime; reads its cgroup counters.
-pub fn unit_status(rt: &Runtime, i: usize) -> UnitStatusRef<'_> {
+/// The `UNIT_STATUS` of unit `i` with `fields`, borrowed from the runtime; reads the
+/// cgroup counters among them.
+pub fn unit_status(rt: &Runtime, i: usize, fields: Fields) -> UnitStatusRef<'_> {
     let u = rt.engine.unit(i);
-    let (cgroup, stats) = match rt.cgroup_status(i) {
+    let (cgroup, stats) = match rt.cgroup_status(i, fields) {
         Some((shown, stats)) => (Some(shown), stats),
         None => (None, Stats::default()),
     };
     UnitStatusRef {
+        fields,
         name: u.name.as_str(),
         description: u.spec.as_ref().and_then(|s| s.description.as_deref()),
         state: u.state.as_str(),

@@ -62,11 +62,17 @@ impl StatFiles {
 
     /// Memory, CPU and pids only (`oom_kills` left unknown).
     pub fn read_usage(&self) -> Stats {
+        self.read_only(true, true, true, false)
+    }
+
+    /// The counters asked for (the others left unknown): one read each.
+    pub fn read_only(&self, memory: bool, cpu: bool, pids: bool, oom: bool) -> Stats {
+        let read = |wanted: bool, slot: &Slot| if wanted { read_slot(slot) } else { None };
         Stats {
-            memory_bytes: read_slot(&self.memory),
-            cpu_usec: read_slot(&self.cpu),
-            pids: read_slot(&self.pids),
-            oom_kills: None,
+            memory_bytes: read(memory, &self.memory),
+            cpu_usec: read(cpu, &self.cpu),
+            pids: read(pids, &self.pids),
+            oom_kills: read(oom, &self.oom),
         }
     }
 }
