@@ -501,35 +501,50 @@ fn print_status(units: &[UnitRow]) {
     const HEADER: [&str; 9] = [
         "UNIT", "STATE", "REASON", "PID", "RESTARTS", "HEALTH", "MEMORY", "CPU", "SINCE",
     ];
-    let rows: Vec<[Cow<str>; 9]> = units
-        .iter()
-        .map(|u| {
-            [
-                Cow::Borrowed(u.name.as_str()),
-                Cow::Borrowed(u.state.as_str()),
-                Cow::Borrowed(u.reason.as_ref().map_or("-", Text::as_str)),
-                u.pid.map_or("-".into(), |p| p.to_string().into()),
-                u.restarts.to_string().into(),
-                Cow::Borrowed(u.health.as_str()),
-                u.memory_bytes.map_or("-".into(), |b| human_bytes(b).into()),
-                u.cpu_usec.map_or("-".into(), |c| human_cpu(c).into()),
-                short_time(u.since.as_str()),
-            ]
-        })
-        .collect();
+    // Every cell goes into one arena, row after row; `ends` holds where each ends.
+    let mut arena = String::with_capacity(units.len() * 80);
+    let mut ends: Vec<[usize; 9]> = Vec::with_capacity(units.len());
     let mut widths = HEADER.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+    for u in units {
+        let mut row = [0; 9];
+        let mut start = arena.len();
+        for (i, end) in row.iter_mut().enumerate() {
+            match i {
+                0 => arena.push_str(u.name.as_str()),
+                1 => arena.push_str(u.state.as_str()),
+                2 => arena.push_str(u.reason.as_ref().map_or("-", Text::as_str)),
+                3 => push_opt(&mut arena, u.pid),
+                4 => push_opt(&mut arena, Some(u.restarts)),
+                5 => arena.push_str(u.health.as_str()),
+                6 => match u.memory_bytes {
+                    Some(n) => push_bytes(&mut arena, n),
+                    None => arena.push('-'),
+                },
+                7 => match u.cpu_usec {
+                    Some(n) => push_cpu(&mut arena, n),
+                    None => arena.push('-'),
+                },
+                _ => push_short_time(&mut arena, u.since.as_str()),
+            }
+            *end = arena.len();
+            widths[i] = widths[i].max(arena[start..*end].chars().count());
+            start = *end;
         }
+        ends.push(row);
     }
     // One buffer, one write for the whole table (hundreds of units).
     let line_len: usize = widths.iter().map(|w| w + 2).sum();
-    let mut table = String::with_capacity((rows.len() + 1) * (line_len + 1));
+    let mut table = String::with_capacity((units.len() + 1) * (line_len + 1));
     push_table_line(&mut table, &HEADER, &widths);
-    for (row, u) in rows.iter().zip(units) {
+    let mut start = 0;
+    for (row, u) in ends.iter().zip(units) {
+        let cells = row.map(|end| {
+            let cell = &arena[start..end];
+            start = end;
+            cell
+        });
         table.push('\n');
-        push_table_line(&mut table, row, &widths);
+        push_table_line(&mut table, &cells, &widths);
         if let Some(text) = &u.status_text {
             table.push_str("\n    status: ");
             table.push_str(text.as_str());
@@ -544,6 +559,17 @@ fn print_status(units: &[UnitRow]) {
         }
     }
     out(&table);
+}
+
+/// A number, or `-` for none.
+fn push_opt(out: &mut String, n: Option<u32>) {
+    use std::fmt::Write;
+    match n {
+        Some(n) => {
+            let _ = write!(out, "{n}");
+        }
+        None => out.push('-'),
+    }
 }
 
 /// Slices under the unit table: `SLICE  UNITS  MAX  MEMORY  CPU  CGROUP`.
@@ -608,34 +634,86 @@ fn push_table_line<S: AsRef<str>>(table: &mut String, cells: &[S; 9], widths: &[
 
 /// `12.3M` style, powers of 1024.
 fn human_bytes(n: u64) -> String {
+    let mut s = String::new();
+    push_bytes(&mut s, n);
+    s
+}
+
+/// [`human_bytes`] appended to `out`.
+fn push_bytes(out: &mut String, n: u64) {
+    use std::fmt::Write;
     const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
     if n < 1024 {
-        return format!("{n}B");
+        let _ = write!(out, "{n}B");
+        return;
     }
-    let mut v = n as f64 / 1024.0;
     let mut i = 0;
-    while v >= 1024.0 && i + 1 < UNITS.len() {
-        v /= 1024.0;
+    while i + 1 < UNITS.len() && n >> (10 * (i + 2)) > 0 {
         i += 1;
     }
-    format!("{v:.1}{}", UNITS[i])
+    // n / 1024^(i+1) to one decimal: the quotient in tenths, rounded to nearest.
+    match round_div(u128::from(n) * 10, 1 << (10 * (i + 1))) {
+        Some(tenths) => {
+            let _ = write!(out, "{}.{}{}", tenths / 10, tenths % 10, UNITS[i]);
+        }
+        // A tie: round as the float formatting always did.
+        None => {
+            let v = n as f64 / (1u64 << (10 * (i + 1))) as f64;
+            let _ = write!(out, "{v:.1}{}", UNITS[i]);
+        }
+    }
 }
 
 /// `1.25s` style.
 fn human_cpu(usec: u64) -> String {
-    format!("{:.2}s", usec as f64 / 1_000_000.0)
+    let mut s = String::new();
+    push_cpu(&mut s, usec);
+    s
+}
+
+/// [`human_cpu`] appended to `out`.
+fn push_cpu(out: &mut String, usec: u64) {
+    use std::fmt::Write;
+    match round_div(u128::from(usec), 10_000) {
+        Some(hundredths) => {
+            let _ = write!(out, "{}.{:02}s", hundredths / 100, hundredths % 100);
+        }
+        // A tie: round as the float formatting always did.
+        None => {
+            let _ = write!(out, "{:.2}s", usec as f64 / 1_000_000.0);
+        }
+    }
+}
+
+/// `n / d` rounded to the nearest integer; `None` for an exact tie.
+fn round_div(n: u128, d: u128) -> Option<u128> {
+    let (q, r) = (n / d, n % d);
+    match (2 * r).cmp(&d) {
+        std::cmp::Ordering::Less => Some(q),
+        std::cmp::Ordering::Greater => Some(q + 1),
+        std::cmp::Ordering::Equal => None,
+    }
 }
 
 /// Drops fractional seconds from an RFC 3339 time: `2024-05-01T10:00:00.123Z` →
 /// `2024-05-01T10:00:00Z`.
-fn short_time(t: &str) -> Cow<'_, str> {
+#[cfg(test)]
+fn short_time(t: &str) -> String {
+    let mut s = String::new();
+    push_short_time(&mut s, t);
+    s
+}
+
+/// [`short_time`] appended to `out`.
+fn push_short_time(out: &mut String, t: &str) {
     match t.find('.') {
         Some(dot) if t[..dot].contains('T') => {
             let rest = &t[dot + 1..];
-            let frac = rest.chars().take_while(char::is_ascii_digit).count();
-            Cow::Owned(format!("{}{}", &t[..dot], &rest[frac..]))
+            let frac = rest.bytes().take_while(u8::is_ascii_digit).count();
+            out.push_str(&t[..dot]);
+            out.push_str(&rest[frac..]);
         }
-        _ => Cow::Borrowed(t),
+        _ => out.push_str(t),
     }
 }
 
@@ -723,6 +801,41 @@ mod tests {
         assert_eq!(human_bytes(512), "512B");
         assert_eq!(human_bytes(12_900_000), "12.3M");
         assert_eq!(human_cpu(1_250_000), "1.25s");
+        // The same text as the float formatting this replaced, ties included, wherever
+        // the float was exact enough (below 2^53).
+        let float_bytes = |n: u64| {
+            const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
+            if n < 1024 {
+                return format!("{n}B");
+            }
+            let mut v = n as f64 / 1024.0;
+            let mut i = 0;
+            while v >= 1024.0 && i + 1 < UNITS.len() {
+                v /= 1024.0;
+                i += 1;
+            }
+            format!("{v:.1}{}", UNITS[i])
+        };
+        let float_cpu = |usec: u64| format!("{:.2}s", usec as f64 / 1_000_000.0);
+        let mut n: u64 = 1;
+        for step in 0..20_000u64 {
+            for v in [
+                n,
+                n.wrapping_mul(1024),
+                step,
+                step * 5_000,
+                step * 1_280,
+                u64::MAX - step,
+            ] {
+                let v = v & ((1 << 53) - 1);
+                assert_eq!(human_bytes(v), float_bytes(v), "{v}");
+                assert_eq!(human_cpu(v), float_cpu(v), "{v}");
+            }
+            n = n
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407)
+                >> (step % 50);
+        }
         assert_eq!(
             short_time("2024-05-01T10:00:00.123+02:00"),
             "2024-05-01T10:00:00+02:00"
