@@ -409,13 +409,13 @@ struct UnitRow<'a> {
     status_text: Option<Text<'a>>,
 }
 
-/// A `status` reply for the table: the rows borrow from the reply line.
+/// A `status` reply for the table: the units go into the table as they are parsed.
 #[derive(Deserialize)]
-struct StatusTable<'a> {
+struct StatusTable {
     v: u32,
     ok: bool,
-    #[serde(borrow, default)]
-    units: Option<Vec<UnitRow<'a>>>,
+    #[serde(default)]
+    units: Option<Table>,
     #[serde(default)]
     slices: Option<Vec<SliceStatus>>,
 }
@@ -491,21 +491,65 @@ fn status(line: &[u8], json: bool, may_retry: bool) -> Result<Option<u8>, Client
         if let Some(code) = check(doc.v, doc.ok)? {
             return Ok(code);
         }
-        print_status(doc.units.as_deref().unwrap_or_default());
+        doc.units.unwrap_or_default().print();
         print_slices(doc.slices.as_deref().unwrap_or_default());
     }
     Ok(Some(EXIT_OK))
 }
 
-fn print_status(units: &[UnitRow]) {
-    const HEADER: [&str; 9] = [
-        "UNIT", "STATE", "REASON", "PID", "RESTARTS", "HEALTH", "MEMORY", "CPU", "SINCE",
-    ];
-    // Every cell goes into one arena, row after row; `ends` holds where each ends.
-    let mut arena = String::with_capacity(units.len() * 80);
-    let mut ends: Vec<[usize; 9]> = Vec::with_capacity(units.len());
-    let mut widths = HEADER.map(str::len);
-    for u in units {
+/// The unit table, filled row by row while the reply is parsed (a status of hundreds of
+/// units keeps no list of rows): every cell in one arena, `ends` where each ends.
+struct Table {
+    arena: String,
+    ends: Vec<[usize; 9]>,
+    widths: [usize; 9],
+    /// Lines under a row (a status text, a failed unit's message), each starting with
+    /// a newline: (row, text).
+    notes: Vec<(usize, String)>,
+}
+
+const TABLE_HEADER: [&str; 9] = [
+    "UNIT", "STATE", "REASON", "PID", "RESTARTS", "HEALTH", "MEMORY", "CPU", "SINCE",
+];
+
+impl Default for Table {
+    fn default() -> Table {
+        Table {
+            arena: String::new(),
+            ends: Vec::new(),
+            widths: TABLE_HEADER.map(str::len),
+            notes: Vec::new(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Table {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Table, D::Error> {
+        struct Rows;
+        impl<'de> serde::de::Visitor<'de> for Rows {
+            type Value = Table;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of unit statuses")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Table, A::Error> {
+                let mut table = Table::default();
+                table.arena.reserve(seq.size_hint().unwrap_or(64) * 80);
+                while let Some(row) = seq.next_element::<UnitRow<'de>>()? {
+                    table.push(&row);
+                }
+                Ok(table)
+            }
+        }
+        d.deserialize_seq(Rows)
+    }
+}
+
+impl Table {
+    fn push(&mut self, u: &UnitRow) {
+        let arena = &mut self.arena;
         let mut row = [0; 9];
         let mut start = arena.len();
         for (i, end) in row.iter_mut().enumerate() {
@@ -513,52 +557,64 @@ fn print_status(units: &[UnitRow]) {
                 0 => arena.push_str(u.name.as_str()),
                 1 => arena.push_str(u.state.as_str()),
                 2 => arena.push_str(u.reason.as_ref().map_or("-", Text::as_str)),
-                3 => push_opt(&mut arena, u.pid),
-                4 => push_opt(&mut arena, Some(u.restarts)),
+                3 => push_opt(arena, u.pid),
+                4 => push_opt(arena, Some(u.restarts)),
                 5 => arena.push_str(u.health.as_str()),
                 6 => match u.memory_bytes {
-                    Some(n) => push_bytes(&mut arena, n),
+                    Some(n) => push_bytes(arena, n),
                     None => arena.push('-'),
                 },
                 7 => match u.cpu_usec {
-                    Some(n) => push_cpu(&mut arena, n),
+                    Some(n) => push_cpu(arena, n),
                     None => arena.push('-'),
                 },
-                _ => push_short_time(&mut arena, u.since.as_str()),
+                _ => push_short_time(arena, u.since.as_str()),
             }
             *end = arena.len();
-            widths[i] = widths[i].max(arena[start..*end].chars().count());
+            self.widths[i] = self.widths[i].max(arena[start..*end].chars().count());
             start = *end;
         }
-        ends.push(row);
-    }
-    // One buffer, one write for the whole table (hundreds of units).
-    let line_len: usize = widths.iter().map(|w| w + 2).sum();
-    let mut table = String::with_capacity((units.len() + 1) * (line_len + 1));
-    push_table_line(&mut table, &HEADER, &widths);
-    let mut start = 0;
-    for (row, u) in ends.iter().zip(units) {
-        let cells = row.map(|end| {
-            let cell = &arena[start..end];
-            start = end;
-            cell
-        });
-        table.push('\n');
-        push_table_line(&mut table, &cells, &widths);
+        let mut note = String::new();
         if let Some(text) = &u.status_text {
-            table.push_str("\n    status: ");
-            table.push_str(text.as_str());
+            note.push_str("\n    status: ");
+            note.push_str(text.as_str());
         }
         if matches!(u.state.as_str(), "failed" | "invalid") {
             if let Some(msg) = &u.message {
                 for line in msg.as_str().lines() {
-                    table.push_str("\n    ");
-                    table.push_str(line);
+                    note.push_str("\n    ");
+                    note.push_str(line);
                 }
             }
         }
+        if !note.is_empty() {
+            self.notes.push((self.ends.len(), note));
+        }
+        self.ends.push(row);
     }
-    out(&table);
+
+    /// Prints the table with one write (hundreds of units).
+    fn print(&self) {
+        let widths = &self.widths;
+        let line_len: usize = widths.iter().map(|w| w + 2).sum();
+        let mut table = String::with_capacity((self.ends.len() + 1) * (line_len + 1));
+        push_table_line(&mut table, &TABLE_HEADER, widths);
+        let mut notes = self.notes.iter().peekable();
+        let mut start = 0;
+        for (n, row) in self.ends.iter().enumerate() {
+            let cells = row.map(|end| {
+                let cell = &self.arena[start..end];
+                start = end;
+                cell
+            });
+            table.push('\n');
+            push_table_line(&mut table, &cells, widths);
+            if let Some((_, note)) = notes.next_if(|(row, _)| *row == n) {
+                table.push_str(note);
+            }
+        }
+        out(&table);
+    }
 }
 
 /// A number, or `-` for none.
