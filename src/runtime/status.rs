@@ -17,6 +17,8 @@ pub fn exit_info(exit: Exit) -> ExitInfo {
 /// cgroup counters among them.
 pub fn unit_status(rt: &Runtime, i: usize, fields: Fields) -> UnitStatusRef<'_> {
     let u = rt.engine.unit(i);
+    // One lookup of the unit's probe state for its health and status text.
+    let probes = rt.probes.unit(i);
     let (cgroup, stats) = match rt.cgroup_status(i, fields) {
         Some((shown, stats)) => (Some(shown), stats),
         None => (None, Stats::default()),
@@ -31,7 +33,7 @@ pub fn unit_status(rt: &Runtime, i: usize, fields: Fields) -> UnitStatusRef<'_> 
         pid: u.pid,
         restarts: u.restarts,
         ready: u.ready(),
-        health: rt.probes.health(i).as_str(),
+        health: probes.current_health().as_str(),
         exit: u.exit.map(exit_info),
         since: Rfc3339(rt.wall(u.since)),
         cgroup,
@@ -40,7 +42,7 @@ pub fn unit_status(rt: &Runtime, i: usize, fields: Fields) -> UnitStatusRef<'_> 
         pids: stats.pids,
         oom_kills: stats.oom_kills,
         instances: None,
-        status_text: rt.probes.unit(i).status_text.as_deref(),
+        status_text: probes.status_text.as_deref(),
     }
 }
 
