@@ -571,6 +571,10 @@ fn malformed_requests_get_errors() {
             "wrong type",
             b"{\"v\":1,\"cmd\":\"status\",\"units\":\"svc\"}\n".to_vec(),
         ),
+        (
+            "fields not a list",
+            b"{\"v\":1,\"cmd\":\"status\",\"fields\":\"pid\"}\n".to_vec(),
+        ),
         ("not utf-8", b"{\"v\":1,\"cmd\":\"\xff\xfe\"}\n".to_vec()),
         ("oversized", oversized),
     ];
@@ -596,6 +600,16 @@ fn malformed_requests_get_errors() {
     );
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(reply["units"][0]["name"], "svc", "{reply}");
+    // `fields` picks UNIT_STATUS fields (unknown names ignored).
+    let reply = raw_exchange(
+        &sup.socket,
+        b"{\"v\":1,\"cmd\":\"status\",\"units\":[\"svc\"],\"fields\":[\"pid\",\"name\",\"memory_bytes\",\"nope\"]}\n",
+    );
+    let unit = reply["units"][0].as_object().unwrap();
+    let mut keys: Vec<&str> = unit.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["memory_bytes", "name", "pid"], "{reply}");
+    assert_eq!(unit["pid"], before["pid"], "{reply}");
 
     let after = sup.status("svc");
     assert_eq!(after["state"], "running", "{after}");

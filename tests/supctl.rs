@@ -12,28 +12,38 @@ use serde_json::{json, Value};
 
 use common::{supctl_at, unique_dir, Output};
 
-/// A one-connection fake sup: reads one request, writes the given lines, closes.
+/// A fake sup: for each connection in turn reads one request, writes the given lines,
+/// closes.
 struct Fake {
     dir: PathBuf,
     socket: PathBuf,
-    server: Option<JoinHandle<Value>>,
+    server: Option<JoinHandle<Vec<Value>>>,
 }
 
 impl Fake {
+    /// One connection.
     fn new(lines: Vec<Value>) -> Fake {
+        Fake::connections(vec![lines])
+    }
+
+    fn connections(replies: Vec<Vec<Value>>) -> Fake {
         let dir = unique_dir("fake");
         let socket = dir.join("s.sock");
         let listener = UnixListener::bind(&socket).unwrap();
         let server = std::thread::spawn(move || {
-            let (conn, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut req = String::new();
-            reader.read_line(&mut req).unwrap();
-            let mut w = conn;
-            for l in lines {
-                let _ = writeln!(w, "{l}");
+            let mut reqs = Vec::new();
+            for lines in replies {
+                let (conn, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut req = String::new();
+                reader.read_line(&mut req).unwrap();
+                let mut w = conn;
+                for l in lines {
+                    let _ = writeln!(w, "{l}");
+                }
+                reqs.push(serde_json::from_str(&req).unwrap());
             }
-            serde_json::from_str(&req).unwrap()
+            reqs
         });
         Fake {
             dir,
@@ -43,11 +53,24 @@ impl Fake {
     }
 
     /// Runs supctl against the fake; returns its output and the request it sent.
-    fn run(mut self, args: &[&str]) -> (Output, Value) {
-        let out = supctl_at(&self.socket, args);
-        let req = self.server.take().unwrap().join().unwrap();
-        (out, req)
+    fn run(self, args: &[&str]) -> (Output, Value) {
+        let (out, mut reqs) = self.run_all(args);
+        (out, reqs.remove(0))
     }
+
+    /// Runs supctl against the fake; returns its output and the requests of every
+    /// connection.
+    fn run_all(mut self, args: &[&str]) -> (Output, Vec<Value>) {
+        let out = supctl_at(&self.socket, args);
+        let reqs = self.server.take().unwrap().join().unwrap();
+        (out, reqs)
+    }
+}
+
+/// The request of the status table: only its columns.
+fn table_request() -> Value {
+    json!({"v": 1, "cmd": "status", "fields": ["name", "state", "reason", "message", "pid",
+        "restarts", "health", "since", "memory_bytes", "cpu_usec", "status_text"]})
 }
 
 impl Drop for Fake {
@@ -84,7 +107,7 @@ fn status_table_and_json() {
 
     let ((code, out, _), req) = Fake::new(vec![reply.clone()]).run(&["status"]);
     assert_eq!(code, 0);
-    assert_eq!(req, json!({"v": 1, "cmd": "status"}));
+    assert_eq!(req, table_request());
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("UNIT"), "{out}");
     for col in [
@@ -103,11 +126,76 @@ fn status_table_and_json() {
         "{out}"
     );
 
+    // A sup that does not know `fields` rejects the table's request: asked again without.
+    let ((code, out, err), reqs) =
+        Fake::connections(vec![vec![error("bad-request")], vec![reply.clone()]])
+            .run_all(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(reqs, [table_request(), json!({"v": 1, "cmd": "status"})]);
+    assert!(out.lines().nth(1).unwrap().contains("12.3M"), "{out}");
+    // ... and a bad request that stays bad is reported once.
+    let ((code, _, err), reqs) =
+        Fake::connections(vec![vec![error("bad-request")], vec![error("bad-request")]])
+            .run_all(&["status"]);
+    assert_eq!(code, 2);
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(err.trim(), "supctl: it is bad-request");
+
     let ((code, out, _), req) = Fake::new(vec![reply.clone()]).run(&["--json", "status", "web"]);
     assert_eq!(code, 0);
     assert_eq!(req, json!({"v": 1, "cmd": "status", "units": ["web"]}));
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc, json!({"units": reply["units"]}));
+}
+
+#[test]
+fn status_errors_slices_and_escapes() {
+    // Error replies to status: exit code by error code, the raw reply with --json.
+    let ((code, out, err), _) = Fake::new(vec![error("no-such-unit")]).run(&["status", "x"]);
+    assert_eq!((code, out.as_str()), (3, ""), "{err}");
+    assert_eq!(err.trim(), "supctl: it is no-such-unit");
+    let ((code, out, _), _) = Fake::new(vec![error("no-such-unit")]).run(&["--json", "status"]);
+    assert_eq!(code, 3);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc, error("no-such-unit"));
+
+    // Escaped strings, a status text, a failed unit's message lines, slices below the units.
+    let mut web = unit("we\"b", "failed");
+    web["reason"] = json!("exit-code");
+    web["message"] = json!("line one\nline \"two\"");
+    web["status_text"] = json!("serving \u{e9}t\u{e9}");
+    let slice = json!({"name": "batch", "description": null, "parent": null,
+        "cgroup": "/sys/fs/cgroup/sup/batch", "max_units": 4, "units": 1,
+        "memory_bytes": 2048, "cpu_usec": 10, "pids": 1, "message": null});
+    let reply = json!({"v": 1, "ok": true, "units": [web, unit("db", "running")],
+        "slices": [slice]});
+    let ((code, out, _), _) = Fake::new(vec![reply.clone()]).run(&["status"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..5],
+        [
+            "UNIT  STATE    REASON     PID  RESTARTS  HEALTH   MEMORY  CPU  SINCE",
+            "we\"b  failed   exit-code  -    0         unknown  -       -    2024-05-01T10:00:00Z",
+            "    status: serving \u{e9}t\u{e9}",
+            "    line one",
+            "    line \"two\"",
+        ],
+        "{out}"
+    );
+    assert!(lines[5].starts_with("db    running  -"), "{out}");
+    assert_eq!(lines[6], "");
+    assert!(lines[7].starts_with("SLICE  UNITS  MAX"), "{out}");
+    assert!(lines[8].starts_with("batch  1      4    2.0K"), "{out}");
+
+    let ((code, out, _), _) = Fake::new(vec![reply.clone()]).run(&["--json", "status"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc,
+        json!({"units": reply["units"], "slices": reply["slices"]})
+    );
 }
 
 #[test]

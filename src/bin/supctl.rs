@@ -11,16 +11,21 @@
 //! - 4 cannot reach sup: no socket, connection refused, permission denied or timeout on
 //!   connect, or the connection failing / closing before a reply.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use sup::ctl::client::{Client, ClientError, Response};
-use sup::ctl::proto::{ErrorCode, Event, ExitInfo, Reply, Request, StreamItem, UnitStatus};
+use sup::ctl::client::{parse_reply, Client, ClientError, Response};
+use sup::ctl::proto::{
+    ErrorCode, Event, ExitInfo, Reply, Request, SliceStatus, StreamItem, PROTOCOL_VERSION,
+};
 
 const EXIT_OK: u8 = 0;
 const EXIT_FAILED: u8 = 1;
@@ -210,26 +215,30 @@ fn build_request(cmd: Cmd) -> (Request, Kind) {
 
 fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, ClientError> {
     let mut client = Client::connect(socket, Some(CONNECT_TIMEOUT))?;
+    if kind == Kind::Status {
+        if json {
+            client.send(req)?;
+            return status(&client.read_reply_line()?, json, false).map(Option::unwrap_or_default);
+        }
+        // The table asks only for its columns, so sup reads fewer counters.
+        let mut table_req = req.clone();
+        table_req.fields = Some(TABLE_FIELDS.iter().map(|f| f.to_string()).collect());
+        client.send(&table_req)?;
+        if let Some(code) = status(&client.read_reply_line()?, json, true)? {
+            return Ok(code);
+        }
+        // A sup from before `fields` rejects the request: ask again without.
+        let mut client = Client::connect(socket, Some(CONNECT_TIMEOUT))?;
+        client.send(req)?;
+        return status(&client.read_reply_line()?, json, false).map(Option::unwrap_or_default);
+    }
     let Response { reply, json: raw } = client.call(req)?;
 
     if !reply.ok {
         return Ok(report_error(&reply, &raw, kind, json));
     }
     let code = match kind {
-        Kind::Status => {
-            let units = reply.units.as_deref().unwrap_or_default();
-            if json {
-                let units = raw.get("units").cloned().unwrap_or_else(|| json!([]));
-                match raw.get("slices") {
-                    Some(slices) => out(&json!({ "units": units, "slices": slices }).to_string()),
-                    None => out(&json!({ "units": units }).to_string()),
-                }
-            } else {
-                print_status(units);
-                print_slices(reply.slices.as_deref().map_or(&[], Vec::as_slice));
-            }
-            EXIT_OK
-        }
+        Kind::Status => unreachable!("status is handled above"),
         Kind::Op | Kind::Generic => {
             if json {
                 out(&raw.to_string());
@@ -363,53 +372,264 @@ fn check(dir: &Path, json: bool) -> u8 {
     }
 }
 
-fn print_status(units: &[UnitStatus]) {
-    let header = [
-        "UNIT", "STATE", "REASON", "PID", "RESTARTS", "HEALTH", "MEMORY", "CPU", "SINCE",
-    ];
-    let rows: Vec<[String; 9]> = units
-        .iter()
-        .map(|u| {
-            [
-                u.name.clone(),
-                u.state.clone(),
-                opt(u.reason.as_deref()),
-                u.pid.map_or("-".into(), |p| p.to_string()),
-                u.restarts.to_string(),
-                u.health.clone(),
-                u.memory_bytes.map_or("-".into(), human_bytes),
-                u.cpu_usec.map_or("-".into(), human_cpu),
-                short_time(&u.since),
-            ]
-        })
-        .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+/// A string of a reply, borrowed from the reply line unless it had escapes.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the status table shows of a `UNIT_STATUS` (other fields are skipped).
+#[derive(Deserialize)]
+struct UnitRow<'a> {
+    #[serde(borrow)]
+    name: Text<'a>,
+    #[serde(borrow)]
+    state: Text<'a>,
+    #[serde(borrow, default)]
+    reason: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    message: Option<Text<'a>>,
+    #[serde(default)]
+    pid: Option<u32>,
+    restarts: u32,
+    #[serde(borrow)]
+    health: Text<'a>,
+    #[serde(borrow)]
+    since: Text<'a>,
+    #[serde(default)]
+    memory_bytes: Option<u64>,
+    #[serde(default)]
+    cpu_usec: Option<u64>,
+    #[serde(borrow, default)]
+    status_text: Option<Text<'a>>,
+}
+
+/// A `status` reply for the table: the units go into the table as they are parsed.
+#[derive(Deserialize)]
+struct StatusTable {
+    v: u32,
+    ok: bool,
+    #[serde(default)]
+    units: Option<Table>,
+    #[serde(default)]
+    slices: Option<Vec<SliceStatus>>,
+}
+
+/// A `status` reply for `--json`: `units` and `slices` are printed as sup sent them.
+#[derive(Deserialize)]
+struct StatusJson<'a> {
+    v: u32,
+    ok: bool,
+    #[serde(borrow, default)]
+    units: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    slices: Option<&'a RawValue>,
+}
+
+/// The `UNIT_STATUS` fields the table shows (the `fields` of its request).
+const TABLE_FIELDS: [&str; 11] = [
+    "name",
+    "state",
+    "reason",
+    "message",
+    "pid",
+    "restarts",
+    "health",
+    "since",
+    "memory_bytes",
+    "cpu_usec",
+    "status_text",
+];
+
+/// Prints a `status` reply line: the table, or with `--json` `{"units": [...]}` plus
+/// `"slices"` when sup sent them, and returns the exit code. The reply is parsed only as
+/// far as the output needs (hundreds of units make it large); an error reply goes the
+/// general way. With `may_retry` a `bad-request` is not reported but gives `None`.
+fn status(line: &[u8], json: bool, may_retry: bool) -> Result<Option<u8>, ClientError> {
+    fn parse<'a, T: Deserialize<'a>>(line: &'a [u8]) -> Result<T, ClientError> {
+        serde_json::from_slice(line).map_err(|source| ClientError::BadReply { source })
+    }
+    // Ok(None) to go on printing; Ok(Some(None)) to retry; Ok(Some(Some(code))) when done.
+    let check = |v: u32, ok: bool| -> Result<Option<Option<u8>>, ClientError> {
+        if v != PROTOCOL_VERSION {
+            return Err(ClientError::Version { got: v });
+        }
+        if ok {
+            return Ok(None);
+        }
+        let resp = parse_reply(line)?;
+        if may_retry && resp.reply.error.as_ref().map(|e| e.code) == Some(ErrorCode::BadRequest) {
+            return Ok(Some(None));
+        }
+        Ok(Some(Some(report_error(
+            &resp.reply,
+            &resp.json,
+            Kind::Status,
+            json,
+        ))))
+    };
+    if json {
+        let doc: StatusJson = parse(line)?;
+        if let Some(code) = check(doc.v, doc.ok)? {
+            return Ok(code);
+        }
+        let units = doc.units.map_or("[]", RawValue::get);
+        match doc.slices {
+            Some(slices) => out(&format!(
+                "{{\"units\":{units},\"slices\":{}}}",
+                slices.get()
+            )),
+            None => out(&format!("{{\"units\":{units}}}")),
+        }
+    } else {
+        let doc: StatusTable = parse(line)?;
+        if let Some(code) = check(doc.v, doc.ok)? {
+            return Ok(code);
+        }
+        doc.units.unwrap_or_default().print();
+        print_slices(doc.slices.as_deref().unwrap_or_default());
+    }
+    Ok(Some(EXIT_OK))
+}
+
+/// The unit table, filled row by row while the reply is parsed (a status of hundreds of
+/// units keeps no list of rows): every cell in one arena, `ends` where each ends.
+struct Table {
+    arena: String,
+    ends: Vec<[usize; 9]>,
+    widths: [usize; 9],
+    /// Lines under a row (a status text, a failed unit's message), each starting with
+    /// a newline: (row, text).
+    notes: Vec<(usize, String)>,
+}
+
+const TABLE_HEADER: [&str; 9] = [
+    "UNIT", "STATE", "REASON", "PID", "RESTARTS", "HEALTH", "MEMORY", "CPU", "SINCE",
+];
+
+impl Default for Table {
+    fn default() -> Table {
+        Table {
+            arena: String::new(),
+            ends: Vec::new(),
+            widths: TABLE_HEADER.map(str::len),
+            notes: Vec::new(),
         }
     }
-    // One write for the whole table (hundreds of units).
-    let mut table = table_line(&header.map(String::from), &widths);
-    for (row, u) in rows.iter().zip(units) {
-        table.push('\n');
-        table.push_str(&table_line(row, &widths));
+}
+
+impl<'de> Deserialize<'de> for Table {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Table, D::Error> {
+        struct Rows;
+        impl<'de> serde::de::Visitor<'de> for Rows {
+            type Value = Table;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of unit statuses")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Table, A::Error> {
+                let mut table = Table::default();
+                table.arena.reserve(seq.size_hint().unwrap_or(64) * 80);
+                while let Some(row) = seq.next_element::<UnitRow<'de>>()? {
+                    table.push(&row);
+                }
+                Ok(table)
+            }
+        }
+        d.deserialize_seq(Rows)
+    }
+}
+
+impl Table {
+    fn push(&mut self, u: &UnitRow) {
+        let arena = &mut self.arena;
+        let mut row = [0; 9];
+        let mut start = arena.len();
+        for (i, end) in row.iter_mut().enumerate() {
+            match i {
+                0 => arena.push_str(u.name.as_str()),
+                1 => arena.push_str(u.state.as_str()),
+                2 => arena.push_str(u.reason.as_ref().map_or("-", Text::as_str)),
+                3 => push_opt(arena, u.pid),
+                4 => push_opt(arena, Some(u.restarts)),
+                5 => arena.push_str(u.health.as_str()),
+                6 => match u.memory_bytes {
+                    Some(n) => push_bytes(arena, n),
+                    None => arena.push('-'),
+                },
+                7 => match u.cpu_usec {
+                    Some(n) => push_cpu(arena, n),
+                    None => arena.push('-'),
+                },
+                _ => push_short_time(arena, u.since.as_str()),
+            }
+            *end = arena.len();
+            self.widths[i] = self.widths[i].max(arena[start..*end].chars().count());
+            start = *end;
+        }
+        let mut note = String::new();
         if let Some(text) = &u.status_text {
-            table.push_str(&format!("\n    status: {text}"));
+            note.push_str("\n    status: ");
+            note.push_str(text.as_str());
         }
         if matches!(u.state.as_str(), "failed" | "invalid") {
             if let Some(msg) = &u.message {
-                for line in msg.lines() {
-                    table.push_str(&format!("\n    {line}"));
+                for line in msg.as_str().lines() {
+                    note.push_str("\n    ");
+                    note.push_str(line);
                 }
             }
         }
+        if !note.is_empty() {
+            self.notes.push((self.ends.len(), note));
+        }
+        self.ends.push(row);
     }
-    out(&table);
+
+    /// Prints the table with one write (hundreds of units).
+    fn print(&self) {
+        let widths = &self.widths;
+        let line_len: usize = widths.iter().map(|w| w + 2).sum();
+        let mut table = String::with_capacity((self.ends.len() + 1) * (line_len + 1));
+        push_table_line(&mut table, &TABLE_HEADER, widths);
+        let mut notes = self.notes.iter().peekable();
+        let mut start = 0;
+        for (n, row) in self.ends.iter().enumerate() {
+            let cells = row.map(|end| {
+                let cell = &self.arena[start..end];
+                start = end;
+                cell
+            });
+            table.push('\n');
+            push_table_line(&mut table, &cells, widths);
+            if let Some((_, note)) = notes.next_if(|(row, _)| *row == n) {
+                table.push_str(note);
+            }
+        }
+        out(&table);
+    }
+}
+
+/// A number, or `-` for none.
+fn push_opt(out: &mut String, n: Option<u32>) {
+    use std::fmt::Write;
+    match n {
+        Some(n) => {
+            let _ = write!(out, "{n}");
+        }
+        None => out.push('-'),
+    }
 }
 
 /// Slices under the unit table: `SLICE  UNITS  MAX  MEMORY  CPU  CGROUP`.
-fn print_slices(slices: &[sup::ctl::proto::SliceStatus]) {
+fn print_slices(slices: &[SliceStatus]) {
     if slices.is_empty() {
         return;
     }
@@ -450,54 +670,106 @@ fn print_slices(slices: &[sup::ctl::proto::SliceStatus]) {
     }
 }
 
-fn table_line(cells: &[String; 9], widths: &[usize; 9]) -> String {
-    let mut line = String::new();
+/// Appends one table line: cells padded to their column's width plus two spaces, the
+/// last one unpadded, trailing blanks trimmed.
+fn push_table_line<S: AsRef<str>>(table: &mut String, cells: &[S; 9], widths: &[usize; 9]) {
+    let start = table.len();
     for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-        if i + 1 == cells.len() {
-            line.push_str(cell);
-        } else {
-            let pad = w.saturating_sub(cell.chars().count());
-            line.push_str(cell);
-            line.push_str(&" ".repeat(pad + 2));
+        let cell = cell.as_ref();
+        table.push_str(cell);
+        if i + 1 < cells.len() {
+            let pad = w.saturating_sub(cell.chars().count()) + 2;
+            for _ in 0..pad {
+                table.push(' ');
+            }
         }
     }
-    line.trim_end().to_string()
-}
-
-fn opt(s: Option<&str>) -> String {
-    s.unwrap_or("-").to_string()
+    let end = start + table[start..].trim_end().len();
+    table.truncate(end);
 }
 
 /// `12.3M` style, powers of 1024.
 fn human_bytes(n: u64) -> String {
+    let mut s = String::new();
+    push_bytes(&mut s, n);
+    s
+}
+
+/// [`human_bytes`] appended to `out`.
+fn push_bytes(out: &mut String, n: u64) {
+    use std::fmt::Write;
     const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
     if n < 1024 {
-        return format!("{n}B");
+        let _ = write!(out, "{n}B");
+        return;
     }
-    let mut v = n as f64 / 1024.0;
     let mut i = 0;
-    while v >= 1024.0 && i + 1 < UNITS.len() {
-        v /= 1024.0;
+    while i + 1 < UNITS.len() && n >> (10 * (i + 2)) > 0 {
         i += 1;
     }
-    format!("{v:.1}{}", UNITS[i])
+    // n / 1024^(i+1) to one decimal: the quotient in tenths, rounded to nearest.
+    match round_div(u128::from(n) * 10, 1 << (10 * (i + 1))) {
+        Some(tenths) => {
+            let _ = write!(out, "{}.{}{}", tenths / 10, tenths % 10, UNITS[i]);
+        }
+        // A tie: round as the float formatting always did.
+        None => {
+            let v = n as f64 / (1u64 << (10 * (i + 1))) as f64;
+            let _ = write!(out, "{v:.1}{}", UNITS[i]);
+        }
+    }
 }
 
 /// `1.25s` style.
 fn human_cpu(usec: u64) -> String {
-    format!("{:.2}s", usec as f64 / 1_000_000.0)
+    let mut s = String::new();
+    push_cpu(&mut s, usec);
+    s
+}
+
+/// [`human_cpu`] appended to `out`.
+fn push_cpu(out: &mut String, usec: u64) {
+    use std::fmt::Write;
+    match round_div(u128::from(usec), 10_000) {
+        Some(hundredths) => {
+            let _ = write!(out, "{}.{:02}s", hundredths / 100, hundredths % 100);
+        }
+        // A tie: round as the float formatting always did.
+        None => {
+            let _ = write!(out, "{:.2}s", usec as f64 / 1_000_000.0);
+        }
+    }
+}
+
+/// `n / d` rounded to the nearest integer; `None` for an exact tie.
+fn round_div(n: u128, d: u128) -> Option<u128> {
+    let (q, r) = (n / d, n % d);
+    match (2 * r).cmp(&d) {
+        std::cmp::Ordering::Less => Some(q),
+        std::cmp::Ordering::Greater => Some(q + 1),
+        std::cmp::Ordering::Equal => None,
+    }
 }
 
 /// Drops fractional seconds from an RFC 3339 time: `2024-05-01T10:00:00.123Z` →
 /// `2024-05-01T10:00:00Z`.
+#[cfg(test)]
 fn short_time(t: &str) -> String {
+    let mut s = String::new();
+    push_short_time(&mut s, t);
+    s
+}
+
+/// [`short_time`] appended to `out`.
+fn push_short_time(out: &mut String, t: &str) {
     match t.find('.') {
         Some(dot) if t[..dot].contains('T') => {
             let rest = &t[dot + 1..];
-            let frac = rest.chars().take_while(char::is_ascii_digit).count();
-            format!("{}{}", &t[..dot], &rest[frac..])
+            let frac = rest.bytes().take_while(u8::is_ascii_digit).count();
+            out.push_str(&t[..dot]);
+            out.push_str(&rest[frac..]);
         }
-        _ => t.to_string(),
+        _ => out.push_str(t),
     }
 }
 
@@ -585,6 +857,41 @@ mod tests {
         assert_eq!(human_bytes(512), "512B");
         assert_eq!(human_bytes(12_900_000), "12.3M");
         assert_eq!(human_cpu(1_250_000), "1.25s");
+        // The same text as the float formatting this replaced, ties included, wherever
+        // the float was exact enough (below 2^53).
+        let float_bytes = |n: u64| {
+            const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
+            if n < 1024 {
+                return format!("{n}B");
+            }
+            let mut v = n as f64 / 1024.0;
+            let mut i = 0;
+            while v >= 1024.0 && i + 1 < UNITS.len() {
+                v /= 1024.0;
+                i += 1;
+            }
+            format!("{v:.1}{}", UNITS[i])
+        };
+        let float_cpu = |usec: u64| format!("{:.2}s", usec as f64 / 1_000_000.0);
+        let mut n: u64 = 1;
+        for step in 0..20_000u64 {
+            for v in [
+                n,
+                n.wrapping_mul(1024),
+                step,
+                step * 5_000,
+                step * 1_280,
+                u64::MAX - step,
+            ] {
+                let v = v & ((1 << 53) - 1);
+                assert_eq!(human_bytes(v), float_bytes(v), "{v}");
+                assert_eq!(human_cpu(v), float_cpu(v), "{v}");
+            }
+            n = n
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407)
+                >> (step % 50);
+        }
         assert_eq!(
             short_time("2024-05-01T10:00:00.123+02:00"),
             "2024-05-01T10:00:00+02:00"

@@ -131,6 +131,21 @@ pub struct StreamMessage {
     pub json: serde_json::Value,
 }
 
+/// Parses a reply line into the typed reply and its raw JSON value.
+pub fn parse_reply(line: &[u8]) -> Result<Response, ClientError> {
+    let json: serde_json::Value =
+        serde_json::from_slice(line).map_err(|source| ClientError::BadReply { source })?;
+    let reply = Reply::deserialize(&json).map_err(|source| ClientError::BadReply { source })?;
+    if reply.v != PROTOCOL_VERSION {
+        return Err(ClientError::Version { got: reply.v });
+    }
+    Ok(Response { reply, json })
+}
+
+/// Read buffer of a connection: a `status` reply of hundreds of units (~320 bytes each)
+/// arrives in a few reads instead of dozens.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
 /// One connection to sup.
 pub struct Client {
     reader: BufReader<UnixStream>,
@@ -144,7 +159,7 @@ impl Client {
         let stream = connect_stream(path, timeout).map_err(|e| ClientError::connect(path, e))?;
         let writer = stream.try_clone().map_err(ClientError::Io)?;
         Ok(Client {
-            reader: BufReader::new(stream),
+            reader: BufReader::with_capacity(READ_BUFFER_BYTES, stream),
             writer,
         })
     }
@@ -169,19 +184,20 @@ impl Client {
 
     /// Reads the reply line that answers the last request.
     pub fn read_reply(&mut self) -> Result<Response, ClientError> {
-        let json = match self.read_json_line() {
-            Ok(Some(json)) => json,
-            Ok(None) => return Err(ClientError::ClosedBeforeReply),
+        parse_reply(&self.read_reply_line()?)
+    }
+
+    /// Reads the reply line that answers the last request without parsing it, for callers
+    /// that parse only what they need (see [`parse_reply`] for the full reply).
+    pub fn read_reply_line(&mut self) -> Result<Vec<u8>, ClientError> {
+        match self.read_line() {
+            Ok(Some(line)) => Ok(line),
+            Ok(None) => Err(ClientError::ClosedBeforeReply),
             Err(ClientError::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
-                return Err(ClientError::ClosedBeforeReply)
+                Err(ClientError::ClosedBeforeReply)
             }
-            Err(e) => return Err(e),
-        };
-        let reply = Reply::deserialize(&json).map_err(|source| ClientError::BadReply { source })?;
-        if reply.v != PROTOCOL_VERSION {
-            return Err(ClientError::Version { got: reply.v });
+            Err(e) => Err(e),
         }
-        Ok(Response { reply, json })
     }
 
     /// Sends a request and reads its reply.
@@ -203,6 +219,17 @@ impl Client {
     /// Reads one non-empty line as JSON; `None` at end of stream. A final line without a
     /// newline is still parsed.
     fn read_json_line(&mut self) -> Result<Option<serde_json::Value>, ClientError> {
+        let Some(line) = self.read_line()? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&line)
+            .map(Some)
+            .map_err(|source| ClientError::BadReply { source })
+    }
+
+    /// Reads one non-empty line (newline included when there was one); `None` at end of
+    /// stream.
+    fn read_line(&mut self) -> Result<Option<Vec<u8>>, ClientError> {
         let mut buf = Vec::new();
         loop {
             buf.clear();
@@ -219,9 +246,7 @@ impl Client {
             if buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return serde_json::from_slice(&buf)
-                .map(Some)
-                .map_err(|source| ClientError::BadReply { source });
+            return Ok(Some(buf));
         }
     }
 }

@@ -32,6 +32,10 @@ pub struct Request {
     /// logs: keep streaming new lines.
     #[serde(default, skip_serializing_if = "is_false")]
     pub follow: bool,
+    /// status: only these `UNIT_STATUS` fields (omitted = all). Counters not asked for
+    /// are not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<String>>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -107,6 +111,172 @@ pub struct UnitStatus {
     /// The latest `STATUS=` text a notify unit sent (omitted when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_text: Option<String>,
+}
+
+/// The fields of `UNIT_STATUS`, in the order they are sent.
+pub const UNIT_STATUS_FIELDS: [&str; 18] = [
+    "name",
+    "description",
+    "state",
+    "reason",
+    "message",
+    "pid",
+    "restarts",
+    "ready",
+    "health",
+    "exit",
+    "since",
+    "cgroup",
+    "memory_bytes",
+    "cpu_usec",
+    "pids",
+    "oom_kills",
+    "instances",
+    "status_text",
+];
+
+/// A set of `UNIT_STATUS` fields: bit `i` stands for `UNIT_STATUS_FIELDS[i]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fields(u32);
+
+impl Fields {
+    pub const ALL: Fields = Fields((1 << UNIT_STATUS_FIELDS.len()) - 1);
+    /// The counters read from the unit's cgroup.
+    pub const MEMORY_BYTES: Fields = Fields(1 << 12);
+    pub const CPU_USEC: Fields = Fields(1 << 13);
+    pub const PIDS: Fields = Fields(1 << 14);
+    pub const OOM_KILLS: Fields = Fields(1 << 15);
+
+    /// Whether every field of `other` is in the set.
+    pub fn contains(self, other: Fields) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The named fields; names this version does not know are ignored (a newer client
+    /// asking for a field gets the others).
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Fields {
+        let mut bits = 0;
+        for name in names {
+            if let Some(i) = UNIT_STATUS_FIELDS.iter().position(|f| *f == name.as_ref()) {
+                bits |= 1 << i;
+            }
+        }
+        Fields(bits)
+    }
+
+    /// The set a `status` request asks for: its `fields`, or all of them.
+    pub fn requested(req: &Request) -> Fields {
+        req.fields
+            .as_deref()
+            .map_or(Fields::ALL, Fields::from_names)
+    }
+
+    /// Whether `name` (one of `UNIT_STATUS_FIELDS`) is in the set.
+    pub fn has(self, name: &str) -> bool {
+        UNIT_STATUS_FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+}
+
+/// A `UNIT_STATUS` borrowed from the server's state, for writing `status` replies without
+/// copying every string: with all fields it serializes to exactly the bytes of the
+/// [`UnitStatus`] with the same values (same fields, same order; a test keeps the two in
+/// step); fields outside `fields` are left out.
+#[derive(Clone, Debug)]
+pub struct UnitStatusRef<'a> {
+    pub fields: Fields,
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub state: &'a str,
+    pub reason: Option<&'a str>,
+    pub message: Option<&'a str>,
+    pub pid: Option<u32>,
+    pub restarts: u32,
+    pub ready: bool,
+    pub health: &'a str,
+    pub exit: Option<ExitInfo>,
+    pub since: crate::output::Rfc3339,
+    pub cgroup: Option<&'a str>,
+    pub memory_bytes: Option<u64>,
+    pub cpu_usec: Option<u64>,
+    pub pids: Option<u64>,
+    pub oom_kills: Option<u64>,
+    /// Left out when `None`, like `UnitStatus::instances`.
+    pub instances: Option<&'a [String]>,
+    /// Left out when `None`, like `UnitStatus::status_text`.
+    pub status_text: Option<&'a str>,
+}
+
+impl Serialize for UnitStatusRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = serializer.serialize_struct("UnitStatus", UNIT_STATUS_FIELDS.len())?;
+        // field!(i, value): UNIT_STATUS_FIELDS[i] when in the set; `some` also leaves it
+        // out when it is None.
+        macro_rules! field {
+            ($i:literal, some $value:expr) => {
+                field!($i, $value, $value.is_some())
+            };
+            ($i:literal, $value:expr) => {
+                field!($i, $value, true)
+            };
+            ($i:literal, $value:expr, $present:expr) => {
+                if self.fields.0 & (1 << $i) != 0 && $present {
+                    st.serialize_field(UNIT_STATUS_FIELDS[$i], $value)?;
+                } else {
+                    st.skip_field(UNIT_STATUS_FIELDS[$i])?;
+                }
+            };
+        }
+        field!(0, &self.name);
+        field!(1, &self.description);
+        field!(2, &self.state);
+        field!(3, &self.reason);
+        field!(4, &self.message);
+        field!(5, &self.pid);
+        field!(6, &self.restarts);
+        field!(7, &self.ready);
+        field!(8, &self.health);
+        field!(9, &self.exit);
+        field!(10, &self.since);
+        field!(11, &self.cgroup);
+        field!(12, &self.memory_bytes);
+        field!(13, &self.cpu_usec);
+        field!(14, &self.pids);
+        field!(15, &self.oom_kills);
+        field!(16, some & self.instances);
+        field!(17, some & self.status_text);
+        st.end()
+    }
+}
+
+/// Appends the reply line to a `status` request (`{"v":1,"ok":true,"units":[...]` plus
+/// `"slices"` when given, and the newline): the bytes `Reply` would serialize to, written
+/// one unit at a time.
+pub fn write_status_reply<'a>(
+    out: &mut Vec<u8>,
+    units: impl IntoIterator<Item = UnitStatusRef<'a>>,
+    slices: Option<&[SliceStatus]>,
+) {
+    // Serializing these types into a Vec cannot fail (no maps with non-string keys, no
+    // fallible Serialize impls, an infallible writer): the results are ignored.
+    out.extend_from_slice(b"{\"v\":");
+    let _ = serde_json::to_writer(&mut *out, &PROTOCOL_VERSION);
+    out.extend_from_slice(b",\"ok\":true,\"units\":[");
+    for (i, unit) in units.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *out, &unit);
+    }
+    out.push(b']');
+    if let Some(slices) = slices {
+        out.extend_from_slice(b",\"slices\":");
+        let _ = serde_json::to_writer(&mut *out, slices);
+    }
+    out.extend_from_slice(b"}\n");
 }
 
 /// A slice in `status` (SPEC §4): its cgroup, quota and aggregate usage.
@@ -221,4 +391,171 @@ pub enum StreamItem {
     Line(String),
     /// The server dropped this follower because it did not keep up; the stream ends.
     Dropped(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn full(name: &str) -> UnitStatus {
+        UnitStatus {
+            name: name.into(),
+            description: Some("front \"end\"\n\u{e9}".into()),
+            state: "failed".into(),
+            reason: Some("signal".into()),
+            message: Some("exec /x: No such file".into()),
+            pid: Some(42),
+            restarts: 3,
+            ready: true,
+            health: "healthy".into(),
+            exit: Some(ExitInfo::Signal("SIGKILL".into())),
+            since: crate::output::rfc3339(
+                UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
+            ),
+            cgroup: Some("/sup/web".into()),
+            memory_bytes: Some(12_900_000),
+            cpu_usec: Some(1_250_000),
+            pids: Some(3),
+            oom_kills: Some(0),
+            instances: Some(vec!["web@1".into(), "web@2".into()]),
+            status_text: Some("serving".into()),
+        }
+    }
+
+    fn bare(name: &str) -> UnitStatus {
+        UnitStatus {
+            description: None,
+            reason: None,
+            message: None,
+            pid: None,
+            exit: Some(ExitInfo::Code(3)),
+            cgroup: None,
+            memory_bytes: None,
+            cpu_usec: None,
+            pids: None,
+            oom_kills: None,
+            instances: None,
+            status_text: None,
+            ..full(name)
+        }
+    }
+
+    fn borrow<'a>(u: &'a UnitStatus, instances: &'a [String]) -> UnitStatusRef<'a> {
+        UnitStatusRef {
+            fields: Fields::ALL,
+            name: &u.name,
+            description: u.description.as_deref(),
+            state: &u.state,
+            reason: u.reason.as_deref(),
+            message: u.message.as_deref(),
+            pid: u.pid,
+            restarts: u.restarts,
+            ready: u.ready,
+            health: &u.health,
+            exit: u.exit.clone(),
+            since: crate::output::Rfc3339(
+                UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
+            ),
+            cgroup: u.cgroup.as_deref(),
+            memory_bytes: u.memory_bytes,
+            cpu_usec: u.cpu_usec,
+            pids: u.pids,
+            oom_kills: u.oom_kills,
+            instances: u.instances.as_ref().map(|_| instances),
+            status_text: u.status_text.as_deref(),
+        }
+    }
+
+    #[test]
+    fn status_reply_writer_matches_reply() {
+        let units = vec![full("web"), bare("db")];
+        let names: Vec<String> = units[0].instances.clone().unwrap();
+        let slices = vec![SliceStatus {
+            name: "batch".into(),
+            description: None,
+            parent: Some("top".into()),
+            cgroup: Some("/sup/top.slice/batch.slice".into()),
+            max_units: Some(4),
+            units: 1,
+            memory_bytes: Some(1),
+            cpu_usec: None,
+            pids: Some(0),
+            message: None,
+        }];
+        for with_slices in [false, true] {
+            let mut reply = Reply::ok();
+            reply.units = Some(units.clone());
+            if with_slices {
+                reply.slices = Some(Box::new(slices.clone()));
+            }
+            let mut want = serde_json::to_vec(&reply).unwrap();
+            want.push(b'\n');
+            let mut got = Vec::new();
+            write_status_reply(
+                &mut got,
+                units.iter().map(|u| borrow(u, &names)),
+                with_slices.then_some(slices.as_slice()),
+            );
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+        // Only the fields asked for, in the same order; unknown names are ignored.
+        let fields = Fields::from_names(&["status_text", "pid", "name", "memory_bytes", "bogus"]);
+        let mut got = Vec::new();
+        write_status_reply(
+            &mut got,
+            units.iter().map(|u| UnitStatusRef {
+                fields,
+                ..borrow(u, &names)
+            }),
+            None,
+        );
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            "{\"v\":1,\"ok\":true,\"units\":[\
+             {\"name\":\"web\",\"pid\":42,\"memory_bytes\":12900000,\"status_text\":\"serving\"},\
+             {\"name\":\"db\",\"pid\":null,\"memory_bytes\":null}]}\n"
+        );
+
+        let mut empty = Vec::new();
+        write_status_reply(&mut empty, [], None);
+        let mut reply = Reply::ok();
+        reply.units = Some(Vec::new());
+        assert_eq!(
+            empty,
+            [serde_json::to_vec(&reply).unwrap(), b"\n".to_vec()].concat()
+        );
+    }
+
+    #[test]
+    fn field_sets() {
+        let names: Vec<String> = UNIT_STATUS_FIELDS.iter().map(|f| f.to_string()).collect();
+        assert_eq!(Fields::from_names(&names), Fields::ALL);
+        for (set, name) in [
+            (Fields::MEMORY_BYTES, "memory_bytes"),
+            (Fields::CPU_USEC, "cpu_usec"),
+            (Fields::PIDS, "pids"),
+            (Fields::OOM_KILLS, "oom_kills"),
+        ] {
+            assert_eq!(Fields::from_names(&[name]), set);
+            assert!(Fields::ALL.contains(set) && set.has(name));
+            assert!(!Fields::from_names(&["name"]).contains(set));
+        }
+        let mut req = Request::new("status");
+        assert_eq!(Fields::requested(&req), Fields::ALL);
+        req.fields = Some(vec!["pids".into()]);
+        assert_eq!(Fields::requested(&req), Fields::PIDS);
+        // UnitStatus has exactly these fields, in this order.
+        let text = serde_json::to_string(&full("x")).unwrap();
+        let at: Vec<usize> = UNIT_STATUS_FIELDS
+            .iter()
+            .map(|f| text.find(&format!("\"{f}\":")).unwrap())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
+        let value = serde_json::to_value(full("x")).unwrap();
+        assert_eq!(value.as_object().unwrap().len(), UNIT_STATUS_FIELDS.len());
+    }
 }

@@ -48,7 +48,7 @@ use std::path::PathBuf;
 
 pub use lines::MAX_LINE;
 pub use tail::tail_lines;
-pub use time::{rfc3339, TIMESTAMP_PREFIX_LEN};
+pub use time::{rfc3339, Rfc3339, TIMESTAMP_PREFIX_LEN};
 
 use lines::format_chunk;
 use sink::{Console, FileSink, Sink};

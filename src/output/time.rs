@@ -63,8 +63,52 @@ fn format_seconds(secs: i64) -> String {
 
 /// RFC 3339 in UTC with microseconds: `2026-11-27T13:00:00.123456Z`.
 pub fn rfc3339(t: SystemTime) -> String {
-    let (secs, micros) = split_epoch(t);
-    format!("{}.{micros:06}Z", format_seconds(secs))
+    Rfc3339(t).to_string()
+}
+
+/// [`rfc3339`] as a `Display` (and a JSON string), formatted without allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rfc3339(pub SystemTime);
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (secs, micros) = split_epoch(self.0);
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        if !(0..=9999).contains(&y) {
+            return write!(
+                f,
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+                sod / 3600,
+                sod / 60 % 60,
+                sod % 60
+            );
+        }
+        // Digits placed by hand: `status` formats one per unit.
+        let mut b = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |end: usize, width: usize, mut v: u64| {
+            for i in (end - width..end).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(4, 4, y as u64);
+        put(7, 2, m.into());
+        put(10, 2, d.into());
+        put(13, 2, (sod / 3600) as u64);
+        put(16, 2, (sod / 60 % 60) as u64);
+        put(19, 2, (sod % 60) as u64);
+        put(26, 6, micros.into());
+        // All ASCII digits and separators.
+        f.write_str(std::str::from_utf8(&b).unwrap_or_default())
+    }
+}
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The bytes written before every line: a fixed prefix (e.g. `web: `) followed, when
@@ -139,6 +183,24 @@ mod tests {
         } else {
             UNIX_EPOCH - Duration::from_secs((-secs) as u64) + Duration::from_micros(micros.into())
         }
+    }
+
+    #[test]
+    fn display_and_json_match_rfc3339() {
+        let t = at(1_709_164_800, 123_456);
+        assert_eq!(Rfc3339(t).to_string(), rfc3339(t));
+        // The hand-placed digits agree with plain formatting, years 0000-9999 and beyond.
+        let mut secs: i64 = -62_167_219_200 - 86_400 * 400; // before 0000-01-01
+        while secs < 253_402_300_800 + 86_400 * 400 {
+            let micros = (secs.rem_euclid(1_000_003) % 1_000_000) as u32;
+            let want = format!("{}.{micros:06}Z", format_seconds(secs));
+            assert_eq!(Rfc3339(at(secs, micros)).to_string(), want);
+            secs += 86_400 * 17 + 3_607;
+        }
+        assert_eq!(
+            serde_json::to_string(&Rfc3339(t)).unwrap(),
+            "\"2024-02-29T00:00:00.123456Z\""
+        );
     }
 
     #[test]

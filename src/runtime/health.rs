@@ -50,6 +50,13 @@ pub struct UnitProbes {
     pub status_text: Option<String>,
 }
 
+impl UnitProbes {
+    /// Health as reported: `unknown` until a check has decided.
+    pub fn current_health(&self) -> Health {
+        self.health.unwrap_or(Health::Unknown)
+    }
+}
+
 #[derive(Default)]
 pub struct Probes {
     units: HashMap<usize, UnitProbes>,
@@ -77,7 +84,7 @@ impl Probes {
 
     /// The unit's health as shown in status.
     pub fn health(&self, unit: usize) -> Health {
-        self.unit(unit).health.unwrap_or(Health::Unknown)
+        self.unit(unit).current_health()
     }
 
     /// Someone wants the unit's output lines (a `log` probe or check).

@@ -11,10 +11,10 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
 use super::Runtime;
-use crate::ctl::proto::{ErrorCode, Event, OpResult, Reply, SliceStatus, UnitStatus};
+use crate::ctl::proto::{ErrorCode, Event, Fields, OpResult, Reply, SliceStatus};
 use crate::engine::{Input, Role, State, Time};
 use crate::platform::confine::Confinement;
-use crate::platform::linux::cgroup::{Cgroups, Joins, StatFiles, Version};
+use crate::platform::linux::cgroup::{Cgroups, Joins, StatFiles, Stats, Version};
 use crate::platform::linux::LinuxPlatform;
 use crate::unit::{SliceSpec, UnitSpec};
 
@@ -23,6 +23,8 @@ use crate::unit::{SliceSpec, UnitSpec};
 struct UnitCg {
     /// Relative to sup's base: `[slice.slice/...]unit`.
     path: Option<String>,
+    /// The path shown in status (`Cgroups::display` of `path`).
+    shown: Option<String>,
     /// `oom_kill` count already reported.
     oom_seen: u64,
     frozen: bool,
@@ -200,6 +202,9 @@ impl Runtime {
         entry.frozen = false;
         let fresh = entry.path.as_deref() != Some(path.as_str())
             || (entry.wd.is_none() && entry.eventfd.is_none());
+        if entry.shown.is_none() || entry.path.as_deref() != Some(path.as_str()) {
+            entry.shown = Some(cg.display(&self.platform.cgroup_root, &path));
+        }
         entry.path = Some(path.clone());
         entry.stats = Some(files);
         if fresh && oom_notice {
@@ -593,31 +598,26 @@ impl Runtime {
         Ok(reply)
     }
 
-    /// cgroup path and usage of a unit (null without a cgroup).
-    pub(super) fn fill_status(&self, unit: usize, st: &mut UnitStatus) {
-        let Some(entry) = self.iso.units.get(&unit) else {
-            return;
-        };
-        let Some(path) = entry.path.as_deref() else {
-            return;
-        };
-        let Some(cg) = self.cg() else { return };
+    /// The cgroup path shown in status and the usage of a unit, when it has a cgroup;
+    /// only the counters in `fields` are read.
+    pub(super) fn cgroup_status(&self, unit: usize, fields: Fields) -> Option<(&str, Stats)> {
+        let entry = self.iso.units.get(&unit)?;
+        let shown = entry.shown.as_deref()?;
+        let memory = fields.contains(Fields::MEMORY_BYTES);
+        let cpu = fields.contains(Fields::CPU_USEC);
+        let pids = fields.contains(Fields::PIDS);
+        let oom = fields.contains(Fields::OOM_KILLS);
         // With an OOM watch the count is kept up to date by its events: no file to read.
         let watched = entry.wd.is_some() || entry.eventfd.is_some();
         let stats = match &entry.stats {
-            Some(files) if watched => files.read_usage(),
-            Some(files) => files.read(),
-            None => cg.stats(path),
+            Some(files) if watched => Stats {
+                oom_kills: Some(entry.oom_seen),
+                ..files.read_only(memory, cpu, pids, false)
+            },
+            Some(files) => files.read_only(memory, cpu, pids, oom),
+            None => self.cg()?.stats(entry.path.as_deref()?),
         };
-        st.cgroup = Some(cg.display(&self.platform.cgroup_root, path));
-        st.memory_bytes = stats.memory_bytes;
-        st.cpu_usec = stats.cpu_usec;
-        st.pids = stats.pids;
-        st.oom_kills = if watched && entry.stats.is_some() {
-            Some(entry.oom_seen)
-        } else {
-            stats.oom_kills
-        };
+        Some((shown, stats))
     }
 
     /// Memory and CPU of the unit's cgroup, when it has one (for resource health checks).

@@ -1,9 +1,10 @@
 //! Engine state → protocol documents (`UnitStatus`, `Event`).
 
 use super::Runtime;
-use crate::ctl::proto::{Event, ExitInfo, UnitStatus};
+use crate::ctl::proto::{Event, ExitInfo, Fields, UnitStatusRef};
 use crate::engine::{signal_name, EventKind, Exit, State};
-use crate::output::rfc3339;
+use crate::output::{rfc3339, Rfc3339};
+use crate::platform::linux::cgroup::Stats;
 
 pub fn exit_info(exit: Exit) -> ExitInfo {
     match exit {
@@ -12,30 +13,37 @@ pub fn exit_info(exit: Exit) -> ExitInfo {
     }
 }
 
-pub fn unit_status(rt: &Runtime, i: usize) -> UnitStatus {
+/// The `UNIT_STATUS` of unit `i` with `fields`, borrowed from the runtime; reads the
+/// cgroup counters among them.
+pub fn unit_status(rt: &Runtime, i: usize, fields: Fields) -> UnitStatusRef<'_> {
     let u = rt.engine.unit(i);
-    let mut st = UnitStatus {
-        name: u.name.to_string(),
-        description: u.spec.as_ref().and_then(|s| s.description.clone()),
-        state: u.state.as_str().to_string(),
-        reason: u.reason.map(|r| r.as_str().to_string()),
-        message: u.message.clone(),
+    // One lookup of the unit's probe state for its health and status text.
+    let probes = rt.probes.unit(i);
+    let (cgroup, stats) = match rt.cgroup_status(i, fields) {
+        Some((shown, stats)) => (Some(shown), stats),
+        None => (None, Stats::default()),
+    };
+    UnitStatusRef {
+        fields,
+        name: u.name.as_str(),
+        description: u.spec.as_ref().and_then(|s| s.description.as_deref()),
+        state: u.state.as_str(),
+        reason: u.reason.map(|r| r.as_str()),
+        message: u.message.as_deref(),
         pid: u.pid,
         restarts: u.restarts,
         ready: u.ready(),
-        health: rt.probes.health(i).as_str().to_string(),
+        health: probes.current_health().as_str(),
         exit: u.exit.map(exit_info),
-        since: rfc3339(rt.wall(u.since)),
-        cgroup: None,
-        memory_bytes: None,
-        cpu_usec: None,
-        pids: None,
-        oom_kills: None,
+        since: Rfc3339(rt.wall(u.since)),
+        cgroup,
+        memory_bytes: stats.memory_bytes,
+        cpu_usec: stats.cpu_usec,
+        pids: stats.pids,
+        oom_kills: stats.oom_kills,
         instances: None,
-        status_text: rt.probes.unit(i).status_text.clone(),
-    };
-    rt.fill_status(i, &mut st);
-    st
+        status_text: probes.status_text.as_deref(),
+    }
 }
 
 pub fn event(rt: &Runtime, i: usize, kind: &EventKind) -> Event {

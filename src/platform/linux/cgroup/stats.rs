@@ -62,14 +62,23 @@ impl Procs {
 
 fn read_slot(slot: &Slot) -> Option<u64> {
     let (file, parse) = slot.as_ref()?;
-    let mut buf = [0u8; 2048];
-    let n = file.read_at(&mut buf, 0).ok()?;
-    let text = std::str::from_utf8(&buf[..n]).ok()?;
     match parse {
-        Parse::Number => text.trim().parse().ok(),
-        Parse::NanosToMicros => text.trim().parse::<u64>().ok().map(|ns| ns / 1000),
-        Parse::Keyed(key) => keyed(text, key),
+        // One number and a newline: 21 bytes at most.
+        Parse::Number => number(file),
+        Parse::NanosToMicros => number(file).map(|ns| ns / 1000),
+        Parse::Keyed(key) => {
+            let mut buf = [0u8; 2048];
+            let n = file.read_at(&mut buf, 0).ok()?;
+            keyed(std::str::from_utf8(&buf[..n]).ok()?, key)
+        }
     }
+}
+
+/// A file holding one number.
+fn number(file: &File) -> Option<u64> {
+    let mut buf = [0u8; 32];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()
 }
 
 impl StatFiles {
@@ -95,11 +104,17 @@ impl StatFiles {
 
     /// Memory, CPU and pids only (`oom_kills` left unknown).
     pub fn read_usage(&self) -> Stats {
+        self.read_only(true, true, true, false)
+    }
+
+    /// The counters asked for (the others left unknown): one read each.
+    pub fn read_only(&self, memory: bool, cpu: bool, pids: bool, oom: bool) -> Stats {
+        let read = |wanted: bool, slot: &Slot| if wanted { read_slot(slot) } else { None };
         Stats {
-            memory_bytes: read_slot(&self.memory),
-            cpu_usec: read_slot(&self.cpu),
-            pids: self.pids(),
-            oom_kills: None,
+            memory_bytes: read(memory, &self.memory),
+            cpu_usec: read(cpu, &self.cpu),
+            pids: if pids { self.pids() } else { None },
+            oom_kills: read(oom, &self.oom),
         }
     }
 }
