@@ -254,6 +254,12 @@ fn log_capture_and_rotation() {
                 "type: oneshot\nexec: \"echo one; echo two; echo three; echo four; printf last\"\n",
             ),
             ("errs", "type: oneshot\nexec: \"echo to-stderr >&2\"\n"),
+            // A unit starts with no signal blocked or ignored (sup blocks all and
+            // ignores SIGPIPE itself).
+            (
+                "sigs",
+                "type: oneshot\nexec: [grep, -E, '^Sig(Blk|Ign):', /proc/self/status]\n",
+            ),
             (
                 "big",
                 "type: oneshot\nlog: {max_size: 2K, keep: 2}\n\
@@ -285,6 +291,15 @@ fn log_capture_and_rotation() {
         "stderr not captured: {:?}",
         logs("errs", "10")
     );
+    sup.wait_state("sigs", "done");
+    assert!(
+        wait_until(|| logs("sigs", "10").len() == 2, WAIT),
+        "{:?}",
+        logs("sigs", "10")
+    );
+    for line in logs("sigs", "10") {
+        assert!(line.ends_with("0000000000000000"), "{line}");
+    }
 
     let file = sup.logs.join("talk.log");
     let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));

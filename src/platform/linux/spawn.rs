@@ -107,6 +107,54 @@ fn dev_null() -> std::io::Result<RawFd> {
     Ok(DEV_NULL.get_or_init(|| f).as_raw_fd())
 }
 
+/// The kernel's `struct sigaction` for `rt_sigaction(2)` (x86_64 and aarch64 layout; on
+/// arches without `sa_restorer` the mask moves up, which is harmless here: the handler
+/// is first everywhere and every other field is zero). The raw call reaches every
+/// signal: glibc's wrappers refuse 32 and 33, which it keeps for itself, so an ignored
+/// 32/33 inherited by sup would stay ignored in every unit.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+const SIG_DFL_ACTION: KernelSigaction = KernelSigaction {
+    handler: libc::SIG_DFL,
+    flags: 0,
+    restorer: 0,
+    mask: 0,
+};
+
+/// The signals whose disposition in sup is not SIG_DFL (handled or ignored), looked up
+/// once: sup sets no disposition after start-up (it takes signals through a signalfd),
+/// so the list stays true. A child resets just these instead of every signal.
+fn non_default_signals() -> &'static [libc::c_int] {
+    static LIST: std::sync::OnceLock<Vec<libc::c_int>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        (1..=libc::SIGRTMAX())
+            .filter(|&sig| sig != libc::SIGKILL && sig != libc::SIGSTOP)
+            .filter(|&sig| {
+                let mut old = KernelSigaction { ..SIG_DFL_ACTION };
+                // SAFETY: with a null new action rt_sigaction only writes the current one
+                // into `old`, a valid out-parameter of the kernel's layout; 8 is the
+                // kernel's sigset size.
+                let r = unsafe {
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        std::ptr::null::<KernelSigaction>(),
+                        &mut old as *mut KernelSigaction,
+                        8usize,
+                    )
+                };
+                r != 0 || old.handler != libc::SIG_DFL
+            })
+            .collect()
+    })
+}
+
 /// `shared_err` before the child stored anything (no step number is all ones).
 const NO_ERROR: u64 = u64::MAX;
 
@@ -219,6 +267,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         stderr: err_w.as_ref().map(|f| f.as_raw_fd()),
         report: report_w.as_ref().map_or(-1, |w| w.as_raw_fd()),
         shared_err: vfork.then_some(&shared_err),
+        reset_signals: non_default_signals(),
         iso: &iso,
         pass_fd: spec.pass_fd,
         cgroup_fds: &cgroup_fds,
@@ -368,6 +417,8 @@ pub(super) struct ChildSetup<'a> {
     pub(super) report: RawFd,
     /// With vfork (shared memory): where the child stores `(step, errno)` instead.
     pub(super) shared_err: Option<&'a AtomicU64>,
+    /// Signals whose disposition in sup is not SIG_DFL (the child resets them).
+    pub(super) reset_signals: &'a [libc::c_int],
     pub(super) iso: &'a isolate::Prep,
     /// `(fd, n)`: make `fd` the child's fd `n`, without close-on-exec.
     pub(super) pass_fd: Option<(RawFd, RawFd)>,
@@ -436,15 +487,21 @@ pub(super) unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
             }
             libc::tcsetpgrp(0, libc::getpid());
         }
+        // Dispositions first, while every signal is still blocked (sup's mask): no
+        // handler of sup's can run in the child. Only those not at SIG_DFL need it.
+        for &sig in s.reset_signals {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &SIG_DFL_ACTION as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            );
+        }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
             fail(Step::Signals);
-        }
-        for sig in 1..libc::SIGRTMIN() {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                libc::signal(sig, libc::SIG_DFL);
-            }
         }
         if s.stdin_mode != StdinMode::ForegroundGroup && libc::setsid() == -1 {
             fail(Step::Setsid);
