@@ -108,7 +108,11 @@ struct Scratch {
 }
 
 /// Formatted lines are collected up to about this size before one write to the sink.
-const WRITE_BATCH: usize = 512 * 1024;
+/// Small enough that the buffer is still in the L2 cache when the kernel copies it into
+/// the page cache, and the page cache uses small folios: on ext4 a 1 GiB file costs
+/// about 0.4 s of system time written in 32–128 KiB writes, 0.6–1.3 s in 512 KiB ones.
+/// With [`READ_CHUNK`] reads this means one write per read.
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// Largest formatted-output buffer kept between calls.
 const OUT_KEEP: usize = 2 * 1024 * 1024;
@@ -178,9 +182,9 @@ impl UnitOutput {
     /// bytes were read; writes every complete line to the sink. If `tap` is given, the
     /// exact bytes written to the sink (formatted lines) are also appended to it.
     ///
-    /// Reads up to [`READ_CHUNK`] bytes at a time (cache-sized) and collects the
-    /// formatted lines into writes of about 512 KiB, all issued before returning (a
-    /// file rotation splits a write at a line boundary). `budget == 0` means one read.
+    /// Reads up to [`READ_CHUNK`] bytes at a time (cache-sized) and writes the
+    /// formatted lines of each read at once (about [`WRITE_BATCH`]; a file rotation
+    /// splits a write at a line boundary). `budget == 0` means one read.
     /// With [`Destination::Discard`] lines are still formatted into `tap`, if given.
     pub fn read_from(
         &mut self,
