@@ -196,6 +196,7 @@ impl UnitOutput {
         let mut outcome = ReadOutcome::default();
         let budget = budget.max(1);
         let discard = matches!(self.sink, Sink::Discard) && tap.is_none();
+        let mut eof = false;
         with_scratch(|s| {
             let result = loop {
                 if outcome.bytes >= budget {
@@ -209,6 +210,7 @@ impl UnitOutput {
                         let partial = &mut self.partial[stream.index()];
                         lines::flush_partial(self.head.bytes(), partial, &mut s.out);
                         outcome.eof = true;
+                        eof = true;
                         break Ok(());
                     }
                     Ok(n) => n,
@@ -230,6 +232,12 @@ impl UnitOutput {
                 }
             };
             self.emit(stream, &s.out, tap);
+            if eof {
+                // The stream is finished: no more appending soon from it.
+                if let Sink::File(f) = &mut self.sink {
+                    f.release_prealloc();
+                }
+            }
             result.map(|()| outcome)
         })
     }

@@ -397,3 +397,119 @@ fn console_drops_instead_of_blocking_on_a_full_pipe() {
     let n = read_fd(rd.as_fd(), &mut buf).unwrap();
     assert_eq!(&buf[..n], b"web: ok\n");
 }
+
+/// Bytes the file system has allocated for `path` (st_blocks), and its size.
+fn allocated(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).unwrap();
+    (m.blocks() * 512, m.len())
+}
+
+/// Writes `total` bytes of 100-byte numbered lines through the pipe into `out`,
+/// calling `each` after every read; returns what was written.
+fn pump(
+    out: &mut UnitOutput,
+    rd: &OwnedFd,
+    wr: &OwnedFd,
+    total: usize,
+    mut each: impl FnMut(),
+) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut n = 0;
+    while all.len() < total {
+        let mut chunk = Vec::new();
+        while chunk.len() < 32 * 1024 {
+            chunk.extend_from_slice(format!("{n:099}\n").as_bytes());
+            n += 1;
+        }
+        write_all(wr, &chunk);
+        read_all(out, Stream::Stdout, rd, None);
+        all.extend_from_slice(&chunk);
+        each();
+    }
+    all
+}
+
+#[test]
+fn busy_file_is_allocated_ahead_and_released_at_eof() {
+    let dir = temp_dir("prealloc");
+    let ext4 = super::sink::is_ext4(&fs::File::open(&dir).unwrap());
+    let path = dir.join("u.log");
+    let mut out = UnitOutput::new(file_dest(&path, 0, 5), false).unwrap();
+    let (rd, wr) = pipe();
+    let mut ahead = 0;
+    let written = pump(&mut out, &rd, &wr, 3 << 20, || {
+        let (blocks, len) = allocated(&path);
+        ahead = ahead.max(blocks.saturating_sub(len));
+    });
+    assert_eq!(fs::metadata(&path).unwrap().len(), written.len() as u64);
+    if ext4 {
+        assert!(ahead >= 1 << 20, "allocated ahead: {ahead}");
+    }
+    drop(wr);
+    assert!(read_all(&mut out, Stream::Stdout, &rd, None).eof);
+    let (blocks, len) = allocated(&path);
+    assert!(
+        blocks <= len.next_multiple_of(4096) + 64 * 1024,
+        "{blocks} for {len}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), written);
+}
+
+#[test]
+fn allocation_ahead_stops_at_max_size_and_is_released_at_rotation_and_drop() {
+    let dir = temp_dir("prealloc-rotate");
+    let path = dir.join("u.log");
+    let max = 1536 * 1024;
+    let mut out = UnitOutput::new(file_dest(&path, max, 2), false).unwrap();
+    let (rd, wr) = pipe();
+    let written = pump(&mut out, &rd, &wr, 4 << 20, || {
+        let (blocks, len) = allocated(&path);
+        assert!(len <= max);
+        assert!(
+            blocks <= max.next_multiple_of(4096) + 64 * 1024,
+            "{blocks} for {len}"
+        );
+    });
+    let mut kept = Vec::new();
+    for n in [2, 1] {
+        let p = super::sink::rotated_path(&path, n);
+        let (blocks, len) = allocated(&p);
+        assert!(
+            blocks <= len.next_multiple_of(4096) + 64 * 1024,
+            ".{n}: {blocks} for {len}"
+        );
+        kept.extend_from_slice(&fs::read(&p).unwrap());
+    }
+    drop(out);
+    let (blocks, len) = allocated(&path);
+    assert!(
+        blocks <= len.next_multiple_of(4096) + 64 * 1024,
+        "{blocks} for {len}"
+    );
+    kept.extend_from_slice(&fs::read(&path).unwrap());
+    assert!(written.ends_with(&kept));
+    assert!(kept.len() as u64 > 2 * max - 200);
+}
+
+#[test]
+fn small_writes_never_allocate_ahead() {
+    let dir = temp_dir("prealloc-small");
+    let path = dir.join("u.log");
+    let mut out = UnitOutput::new(file_dest(&path, 0, 5), false).unwrap();
+    let (rd, wr) = pipe();
+    let line = [b'y'; 1023];
+    for _ in 0..(2 << 20) / (4 * 1024) {
+        for _ in 0..4 {
+            write_all(&wr, &line);
+            write_all(&wr, b"\n");
+        }
+        read_all(&mut out, Stream::Stdout, &rd, None);
+        let (blocks, len) = allocated(&path);
+        assert!(
+            blocks <= len.next_multiple_of(4096) + 64 * 1024,
+            "{blocks} for {len}"
+        );
+    }
+    assert_eq!(fs::metadata(&path).unwrap().len(), 2 << 20);
+}
