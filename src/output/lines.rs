@@ -8,7 +8,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 use super::time::TIMESTAMP_PREFIX_LEN;
 
 /// Calls `f(i)` for every index `i` with `data[i] == b'\n'`, in increasing order.
-#[inline]
+#[inline(always)]
 pub(crate) fn for_each_newline(data: &[u8], mut f: impl FnMut(usize)) {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
