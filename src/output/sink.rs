@@ -25,6 +25,9 @@ pub(crate) struct FileSink {
     prealloc: Prealloc,
 }
 
+/// File offsets at which writes of a busy stream end (see [`FileSink::aligned_cut`]).
+const WRITE_ALIGN: u64 = 64 << 10;
+
 /// Bytes a file must have received from this sink before blocks are allocated ahead
 /// of its end, and the smallest write that allocates (a unit writing that much between
 /// two reads of its pipe is busy *now*): a quiet unit's log never has any.
@@ -141,6 +144,22 @@ impl FileSink {
             }
         }
         Ok(())
+    }
+
+    /// For `len` buffered bytes: how many to write now so that the write ends at a
+    /// [`WRITE_ALIGN`] boundary of the file, or `None` (write them all) when no
+    /// boundary is crossed or a rotation could come within the next writes (rotation
+    /// needs writes that end at line boundaries). Writes that cover whole aligned
+    /// 64 KiB blocks let the page cache use 64 KiB folios: 1 GiB in aligned 64 KiB
+    /// writes costs about 0.36 s of system time on this VM, in 78 KiB writes at
+    /// arbitrary offsets 0.54–0.63 s (both with blocks allocated ahead).
+    pub(crate) fn aligned_cut(&self, len: usize) -> Option<usize> {
+        let end = self.size + len as u64;
+        if self.max_size > 0 && end + WRITE_ALIGN > self.max_size {
+            return None;
+        }
+        let cut = end / WRITE_ALIGN * WRITE_ALIGN;
+        (cut > self.size).then(|| (cut - self.size) as usize)
     }
 
     fn append(&mut self, buf: &[u8]) -> io::Result<()> {

@@ -513,3 +513,78 @@ fn small_writes_never_allocate_ahead() {
     }
     assert_eq!(fs::metadata(&path).unwrap().len(), 2 << 20);
 }
+
+/// Big reads: writes end at aligned offsets mid-line, yet every call leaves the file
+/// at a line end, stdout and stderr lines stay whole, the tap matches the file, and
+/// rotated files hold whole lines within max_size.
+#[test]
+fn aligned_writes_keep_lines_whole() {
+    for max_size in [0u64, 300 * 1024] {
+        let dir = temp_dir("aligned");
+        let path = dir.join("u.log");
+        let mut out = UnitOutput::new(file_dest(&path, max_size, 20), true).unwrap();
+        let (ord, owr) = pipe();
+        let (erd, ewr) = pipe();
+        for fd in [&owr, &ewr] {
+            // SAFETY: fcntl on a pipe fd we own; F_SETPIPE_SZ only resizes its buffer.
+            let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+            assert!(r >= 1 << 20);
+        }
+        let mut tap = Vec::new();
+        let mut n = 0;
+        for round in 0..6 {
+            for (wr, rd, stream, tag) in [
+                (&owr, &ord, Stream::Stdout, "out"),
+                (&ewr, &erd, Stream::Stderr, "err"),
+            ] {
+                let mut chunk = Vec::new();
+                while chunk.len() < 700 * 1024 {
+                    // Lines of varying length, so that aligned cuts fall mid-line.
+                    let pad = "p".repeat(n % 300);
+                    chunk.extend_from_slice(format!("{tag} {n:07} {pad}\n").as_bytes());
+                    n += 1;
+                }
+                chunk.extend_from_slice(format!("{tag} partial {round}").as_bytes());
+                write_all(wr, &chunk);
+                let o = out.read_from(stream, rd.as_fd(), 1 << 20, Some(&mut tap));
+                assert!(!o.unwrap().more);
+                let file = fs::read(&path).unwrap();
+                assert!(file.is_empty() || file.ends_with(b"\n"), "ends mid-line");
+                assert!(max_size == 0 || file.len() as u64 <= max_size);
+            }
+        }
+        let mut files = Vec::new();
+        for k in (1..=20).rev() {
+            if let Ok(data) = fs::read(super::sink::rotated_path(&path, k)) {
+                assert!(data.ends_with(b"\n") && data.len() as u64 <= max_size);
+                files.extend_from_slice(&data);
+            }
+        }
+        files.extend_from_slice(&fs::read(&path).unwrap());
+        if max_size == 0 {
+            assert_eq!(files, tap);
+        } else {
+            assert!(tap.ends_with(&files) && files.len() as u64 > 15 * max_size);
+        }
+        // Every line is a timestamp and one whole line of one stream, in order per stream.
+        let (mut last_out, mut last_err) = (None, None);
+        for line in tap.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let msg = std::str::from_utf8(&line[TIMESTAMP_PREFIX_LEN..]).unwrap();
+            assert!(line[TIMESTAMP_PREFIX_LEN - 2] == b'Z', "{msg}");
+            let mut parts = msg.split(' ');
+            let (tag, num) = (parts.next().unwrap(), parts.next().unwrap());
+            if num == "partial" {
+                continue;
+            }
+            let num: usize = num.parse().unwrap();
+            assert_eq!(parts.next().unwrap().len(), num % 300, "{msg}");
+            let last = if tag == "out" {
+                &mut last_out
+            } else {
+                &mut last_err
+            };
+            assert!(last.is_none_or(|l| l < num), "{msg}");
+            *last = Some(num);
+        }
+    }
+}
