@@ -57,7 +57,10 @@ use time::LineHead;
 /// Bytes asked of the pipe per `read(2)`. The read buffer and the formatted output of
 /// one read (about 160 KiB with timestamps) still fit the L2 cache together; fewer,
 /// larger reads also wake a blocked writer less often. A 1 GiB run used about 0.82 s
-/// of sup CPU with 128 KiB reads against 0.93 s with 64 KiB ones (256 KiB: 0.80 s).
+/// of sup CPU with 128 KiB reads against 0.93 s with 64 KiB ones (256 KiB: 0.80 s), and
+/// a bare C reader 0.97–0.99 s against 1.12–1.15 s, both with the writer in its own
+/// process as a unit is. In `bench.rs`, whose writer is a thread of the reading
+/// process, 128 KiB reads cost more instead (1.8 against 1.45 s): not understood yet.
 pub const READ_CHUNK: usize = 128 * 1024;
 
 /// Where one unit's output goes (resolved by the runtime from the unit's `log` key).
