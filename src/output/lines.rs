@@ -5,8 +5,10 @@
 /// this size, each ending in its own newline. Also bounds the partial-line buffer.
 pub const MAX_LINE: usize = 64 * 1024;
 
+use super::time::TIMESTAMP_PREFIX_LEN;
+
 /// Calls `f(i)` for every index `i` with `data[i] == b'\n'`, in increasing order.
-#[inline]
+#[inline(always)]
 pub(crate) fn for_each_newline(data: &[u8], mut f: impl FnMut(usize)) {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
@@ -70,6 +72,28 @@ fn emit(head: &[u8], line: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// The complete lines of `data`, each preceded by `head`, into `out`; returns the
+/// start of the trailing incomplete line. A line is copied together with its newline
+/// (one copy per line when `partial` is empty, the common case).
+#[inline(always)]
+fn format_headed(head: &[u8], partial: &mut Vec<u8>, data: &[u8], out: &mut Vec<u8>) -> usize {
+    let mut start = 0;
+    for_each_newline(data, |nl| {
+        if partial.is_empty() && nl - start <= MAX_LINE {
+            out.extend_from_slice(head);
+            out.extend_from_slice(&data[start..=nl]);
+        } else if partial.is_empty() {
+            emit(head, &data[start..nl], out);
+        } else {
+            partial.extend_from_slice(&data[start..nl]);
+            emit(head, partial, out);
+            partial.clear();
+        }
+        start = nl + 1;
+    });
+    start
+}
+
 /// Formats the complete lines of `data` into `out`, completing `partial` first and
 /// leaving the trailing incomplete line in `partial` (never more than [`MAX_LINE`]
 /// bytes: a longer partial line is written out in pieces at once).
@@ -95,16 +119,13 @@ pub(crate) fn format_chunk(head: &[u8], partial: &mut Vec<u8>, data: &[u8], out:
         out.extend_from_slice(&data[run..start]);
     } else {
         out.reserve(data.len() + data.len() / 64 * head.len() + head.len());
-        for_each_newline(data, |nl| {
-            if partial.is_empty() {
-                emit(head, &data[start..nl], out);
-            } else {
-                partial.extend_from_slice(&data[start..nl]);
-                emit(head, partial, out);
-                partial.clear();
-            }
-            start = nl + 1;
-        });
+        // The usual head is exactly a timestamp: with its length known at compile time
+        // the per-line head copy is a few moves instead of a `memcpy` call.
+        start = if head.len() == TIMESTAMP_PREFIX_LEN {
+            format_headed(&head[..TIMESTAMP_PREFIX_LEN], partial, data, out)
+        } else {
+            format_headed(head, partial, data, out)
+        };
     }
     let rest = &data[start..];
     if partial.len() + rest.len() > MAX_LINE {
@@ -163,6 +184,14 @@ mod tests {
         assert_eq!(positions(&tricky), vec![3, 7, 9]);
     }
 
+    /// A head of the timestamp's length (the specialised copy).
+    const TS_HEAD: &[u8] = b"2026-11-27T13:00:00.123456Z ";
+
+    #[test]
+    fn ts_head_has_the_timestamp_length() {
+        assert_eq!(TS_HEAD.len(), TIMESTAMP_PREFIX_LEN);
+    }
+
     fn run(head: &[u8], chunks: &[&[u8]]) -> (Vec<u8>, Vec<u8>) {
         let mut partial = Vec::new();
         let mut out = Vec::new();
@@ -174,7 +203,7 @@ mod tests {
 
     #[test]
     fn lines_split_across_chunks_are_reassembled() {
-        for head in [&b""[..], b"H "] {
+        for head in [&b""[..], b"H ", TS_HEAD] {
             let (out, partial) = run(head, &[b"ab", b"c\nde", b"f\n\ng", b"h"]);
             let want: Vec<u8> = [&b"abc"[..], b"def", b""]
                 .iter()
@@ -190,7 +219,7 @@ mod tests {
         let long = vec![b'x'; MAX_LINE * 2 + 10];
         let mut data = long.clone();
         data.extend_from_slice(b"\nshort\n");
-        for head in [&b""[..], b"H "] {
+        for head in [&b""[..], b"H ", TS_HEAD] {
             let (out, partial) = run(head, &[&data]);
             assert!(partial.is_empty());
             let lines: Vec<&[u8]> = out.split(|&b| b == b'\n').collect();

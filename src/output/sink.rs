@@ -3,7 +3,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -22,6 +22,56 @@ pub(crate) struct FileSink {
     /// 0 = never rotate.
     max_size: u64,
     keep: u32,
+    prealloc: Prealloc,
+}
+
+/// File offsets at which writes of a busy stream end (see [`FileSink::aligned_cut`]).
+const WRITE_ALIGN: u64 = 64 << 10;
+
+/// Bytes a file must have received from this sink before blocks are allocated ahead
+/// of its end, and the smallest write that allocates (a unit writing that much between
+/// two reads of its pipe is busy *now*): a quiet unit's log never has any.
+const PREALLOC_AFTER: u64 = 1 << 20;
+const PREALLOC_MIN_WRITE: u64 = 32 << 10;
+/// Blocks allocated ahead of the end of a busy log file, per `fallocate`.
+const PREALLOC_CHUNK: u64 = 4 << 20;
+
+/// Allocating a busy log file's blocks ahead of its end (`fallocate` with
+/// `FALLOC_FL_KEEP_SIZE`: the size, and so what readers see, is unchanged). On ext4 the
+/// writes then land in already allocated (unwritten) blocks and skip the delayed
+/// allocation bookkeeping per block (`ext4_da_get_block_prep`, quota and reservation):
+/// a 1 GiB file in 64 KiB writes costs 0.36–0.39 s of system time instead of 0.47–0.75 s
+/// on this project's VM. Only on ext4, where it was measured. The blocks beyond the end
+/// are released (`ftruncate` to the current size) at rotation, at EOF of a stream and
+/// when the sink is dropped; until then (a unit that wrote a burst and went quiet, or
+/// a crash) at most [`PREALLOC_CHUNK`] stays allocated beyond the end (`du` shows it).
+struct Prealloc {
+    /// The file system is ext4 and `fallocate` has not failed.
+    enabled: bool,
+    /// Bytes appended to the current file by this sink.
+    written: u64,
+    /// File offset up to which blocks are allocated (0: none beyond the end).
+    end: u64,
+}
+
+impl Prealloc {
+    fn new(file: &File) -> Prealloc {
+        Prealloc {
+            enabled: is_ext4(file),
+            written: 0,
+            end: 0,
+        }
+    }
+}
+
+/// Whether `file` is on ext4.
+pub(crate) fn is_ext4(file: &File) -> bool {
+    // SAFETY: `statfs` is plain data; all-zero is a valid value for fstatfs to fill.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `file` is open for the whole call and `st` is a valid, exclusively
+    // borrowed statfs for the kernel to fill.
+    let r = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) };
+    r == 0 && st.f_type == libc::EXT4_SUPER_MAGIC
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -54,12 +104,14 @@ impl FileSink {
         }
         let file = open_append(&path)?;
         let size = file.metadata()?.len();
+        let prealloc = Prealloc::new(&file);
         Ok(FileSink {
             path,
             file,
             size,
             max_size,
             keep,
+            prealloc,
         })
     }
 
@@ -94,16 +146,92 @@ impl FileSink {
         Ok(())
     }
 
+    /// For `len` buffered bytes: how many to write now so that the write ends at a
+    /// [`WRITE_ALIGN`] boundary of the file, or `None` (write them all) when no
+    /// boundary is crossed or a rotation could come within the next writes (rotation
+    /// needs writes that end at line boundaries). Writes that cover whole aligned
+    /// 64 KiB blocks let the page cache use 64 KiB folios: 1 GiB in aligned 64 KiB
+    /// writes costs about 0.36 s of system time on this VM, in 78 KiB writes at
+    /// arbitrary offsets 0.54–0.63 s (both with blocks allocated ahead).
+    pub(crate) fn aligned_cut(&self, len: usize) -> Option<usize> {
+        let end = self.size + len as u64;
+        if self.max_size > 0 && end + WRITE_ALIGN > self.max_size {
+            return None;
+        }
+        let cut = end / WRITE_ALIGN * WRITE_ALIGN;
+        (cut > self.size).then(|| (cut - self.size) as usize)
+    }
+
     fn append(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.allocate_ahead(buf.len() as u64);
         // `write_all` retries EINTR and short writes; O_APPEND keeps each write at the end.
         let r = self.file.write_all(buf);
         self.size += buf.len() as u64;
+        self.prealloc.written += buf.len() as u64;
         r
+    }
+
+    /// Allocates the next [`PREALLOC_CHUNK`] (never beyond `max_size`) when a busy
+    /// file's next `len` bytes would pass the allocated end. A failure (full disk, no
+    /// support) stops it for this sink: the write itself then decides what is lost.
+    fn allocate_ahead(&mut self, len: u64) {
+        let p = &mut self.prealloc;
+        if !p.enabled
+            || p.written < PREALLOC_AFTER
+            || len < PREALLOC_MIN_WRITE
+            || self.size + len <= p.end
+        {
+            return;
+        }
+        let mut end = self.size + len.max(PREALLOC_CHUNK);
+        if self.max_size > 0 {
+            end = end.min(self.max_size.max(self.size + len));
+        }
+        let from = self.size.max(p.end);
+        if end <= from {
+            return;
+        }
+        // SAFETY: fallocate on the open log file; KEEP_SIZE only allocates blocks
+        // beyond what was written, the file's size and contents are unchanged.
+        let r = unsafe {
+            libc::fallocate(
+                self.file.as_raw_fd(),
+                libc::FALLOC_FL_KEEP_SIZE,
+                from as libc::off_t,
+                (end - from) as libc::off_t,
+            )
+        };
+        p.end = end;
+        if r != 0 {
+            log::debug!(
+                "{}: fallocate: {}; not allocating ahead",
+                self.path.display(),
+                io::Error::last_os_error()
+            );
+            p.enabled = false;
+            // A failure may have allocated part of the range (ENOSPC): give it back
+            // before the write needs the space.
+            self.release_prealloc();
+        }
+    }
+
+    /// Frees blocks allocated beyond the end of the file, if any (`ftruncate` to the
+    /// file's actual size, which also covers a truncation by someone else).
+    pub(crate) fn release_prealloc(&mut self) {
+        let end = std::mem::take(&mut self.prealloc.end);
+        if end <= self.size {
+            return;
+        }
+        if let Ok(m) = self.file.metadata() {
+            let _ = self.file.set_len(m.len());
+        }
     }
 
     /// `path.{keep-1}` → `path.{keep}` … `path` → `path.1`, then a fresh `path`
     /// (`keep == 0`: truncate in place).
     fn rotate(&mut self) -> io::Result<()> {
+        self.release_prealloc();
+        self.prealloc.written = 0;
         self.size = 0;
         if self.keep == 0 {
             return self.file.set_len(0);
@@ -118,6 +246,12 @@ impl FileSink {
         self.file = open_append(&self.path)?;
         self.size = self.file.metadata()?.len();
         Ok(())
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        self.release_prealloc();
     }
 }
 

@@ -397,3 +397,194 @@ fn console_drops_instead_of_blocking_on_a_full_pipe() {
     let n = read_fd(rd.as_fd(), &mut buf).unwrap();
     assert_eq!(&buf[..n], b"web: ok\n");
 }
+
+/// Bytes the file system has allocated for `path` (st_blocks), and its size.
+fn allocated(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).unwrap();
+    (m.blocks() * 512, m.len())
+}
+
+/// Writes `total` bytes of 100-byte numbered lines through the pipe into `out`,
+/// calling `each` after every read; returns what was written.
+fn pump(
+    out: &mut UnitOutput,
+    rd: &OwnedFd,
+    wr: &OwnedFd,
+    total: usize,
+    mut each: impl FnMut(),
+) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut n = 0;
+    while all.len() < total {
+        let mut chunk = Vec::new();
+        while chunk.len() < 32 * 1024 {
+            chunk.extend_from_slice(format!("{n:099}\n").as_bytes());
+            n += 1;
+        }
+        write_all(wr, &chunk);
+        read_all(out, Stream::Stdout, rd, None);
+        all.extend_from_slice(&chunk);
+        each();
+    }
+    all
+}
+
+#[test]
+fn busy_file_is_allocated_ahead_and_released_at_eof() {
+    let dir = temp_dir("prealloc");
+    let ext4 = super::sink::is_ext4(&fs::File::open(&dir).unwrap());
+    let path = dir.join("u.log");
+    let mut out = UnitOutput::new(file_dest(&path, 0, 5), false).unwrap();
+    let (rd, wr) = pipe();
+    let mut ahead = 0;
+    let written = pump(&mut out, &rd, &wr, 3 << 20, || {
+        let (blocks, len) = allocated(&path);
+        ahead = ahead.max(blocks.saturating_sub(len));
+    });
+    assert_eq!(fs::metadata(&path).unwrap().len(), written.len() as u64);
+    if ext4 {
+        assert!(ahead >= 1 << 20, "allocated ahead: {ahead}");
+    }
+    drop(wr);
+    assert!(read_all(&mut out, Stream::Stdout, &rd, None).eof);
+    let (blocks, len) = allocated(&path);
+    assert!(
+        blocks <= len.next_multiple_of(4096) + 64 * 1024,
+        "{blocks} for {len}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), written);
+}
+
+#[test]
+fn allocation_ahead_stops_at_max_size_and_is_released_at_rotation_and_drop() {
+    let dir = temp_dir("prealloc-rotate");
+    let path = dir.join("u.log");
+    let max = 1536 * 1024;
+    let mut out = UnitOutput::new(file_dest(&path, max, 2), false).unwrap();
+    let (rd, wr) = pipe();
+    let written = pump(&mut out, &rd, &wr, 4 << 20, || {
+        let (blocks, len) = allocated(&path);
+        assert!(len <= max);
+        assert!(
+            blocks <= max.next_multiple_of(4096) + 64 * 1024,
+            "{blocks} for {len}"
+        );
+    });
+    let mut kept = Vec::new();
+    for n in [2, 1] {
+        let p = super::sink::rotated_path(&path, n);
+        let (blocks, len) = allocated(&p);
+        assert!(
+            blocks <= len.next_multiple_of(4096) + 64 * 1024,
+            ".{n}: {blocks} for {len}"
+        );
+        kept.extend_from_slice(&fs::read(&p).unwrap());
+    }
+    drop(out);
+    let (blocks, len) = allocated(&path);
+    assert!(
+        blocks <= len.next_multiple_of(4096) + 64 * 1024,
+        "{blocks} for {len}"
+    );
+    kept.extend_from_slice(&fs::read(&path).unwrap());
+    assert!(written.ends_with(&kept));
+    assert!(kept.len() as u64 > 2 * max - 200);
+}
+
+#[test]
+fn small_writes_never_allocate_ahead() {
+    let dir = temp_dir("prealloc-small");
+    let path = dir.join("u.log");
+    let mut out = UnitOutput::new(file_dest(&path, 0, 5), false).unwrap();
+    let (rd, wr) = pipe();
+    let line = [b'y'; 1023];
+    for _ in 0..(2 << 20) / (4 * 1024) {
+        for _ in 0..4 {
+            write_all(&wr, &line);
+            write_all(&wr, b"\n");
+        }
+        read_all(&mut out, Stream::Stdout, &rd, None);
+        let (blocks, len) = allocated(&path);
+        assert!(
+            blocks <= len.next_multiple_of(4096) + 64 * 1024,
+            "{blocks} for {len}"
+        );
+    }
+    assert_eq!(fs::metadata(&path).unwrap().len(), 2 << 20);
+}
+
+/// Big reads: writes end at aligned offsets mid-line, yet every call leaves the file
+/// at a line end, stdout and stderr lines stay whole, the tap matches the file, and
+/// rotated files hold whole lines within max_size.
+#[test]
+fn aligned_writes_keep_lines_whole() {
+    for max_size in [0u64, 300 * 1024] {
+        let dir = temp_dir("aligned");
+        let path = dir.join("u.log");
+        let mut out = UnitOutput::new(file_dest(&path, max_size, 20), true).unwrap();
+        let (ord, owr) = pipe();
+        let (erd, ewr) = pipe();
+        for fd in [&owr, &ewr] {
+            // SAFETY: fcntl on a pipe fd we own; F_SETPIPE_SZ only resizes its buffer.
+            let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+            assert!(r >= 1 << 20);
+        }
+        let mut tap = Vec::new();
+        let mut n = 0;
+        for round in 0..6 {
+            for (wr, rd, stream, tag) in [
+                (&owr, &ord, Stream::Stdout, "out"),
+                (&ewr, &erd, Stream::Stderr, "err"),
+            ] {
+                let mut chunk = Vec::new();
+                while chunk.len() < 700 * 1024 {
+                    // Lines of varying length, so that aligned cuts fall mid-line.
+                    let pad = "p".repeat(n % 300);
+                    chunk.extend_from_slice(format!("{tag} {n:07} {pad}\n").as_bytes());
+                    n += 1;
+                }
+                chunk.extend_from_slice(format!("{tag} partial {round}").as_bytes());
+                write_all(wr, &chunk);
+                let o = out.read_from(stream, rd.as_fd(), 1 << 20, Some(&mut tap));
+                assert!(!o.unwrap().more);
+                let file = fs::read(&path).unwrap();
+                assert!(file.is_empty() || file.ends_with(b"\n"), "ends mid-line");
+                assert!(max_size == 0 || file.len() as u64 <= max_size);
+            }
+        }
+        let mut files = Vec::new();
+        for k in (1..=20).rev() {
+            if let Ok(data) = fs::read(super::sink::rotated_path(&path, k)) {
+                assert!(data.ends_with(b"\n") && data.len() as u64 <= max_size);
+                files.extend_from_slice(&data);
+            }
+        }
+        files.extend_from_slice(&fs::read(&path).unwrap());
+        if max_size == 0 {
+            assert_eq!(files, tap);
+        } else {
+            assert!(tap.ends_with(&files) && files.len() as u64 > 15 * max_size);
+        }
+        // Every line is a timestamp and one whole line of one stream, in order per stream.
+        let (mut last_out, mut last_err) = (None, None);
+        for line in tap.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let msg = std::str::from_utf8(&line[TIMESTAMP_PREFIX_LEN..]).unwrap();
+            assert!(line[TIMESTAMP_PREFIX_LEN - 2] == b'Z', "{msg}");
+            let mut parts = msg.split(' ');
+            let (tag, num) = (parts.next().unwrap(), parts.next().unwrap());
+            if num == "partial" {
+                continue;
+            }
+            let num: usize = num.parse().unwrap();
+            assert_eq!(parts.next().unwrap().len(), num % 300, "{msg}");
+            let last = if tag == "out" {
+                &mut last_out
+            } else {
+                &mut last_err
+            };
+            assert!(last.is_none_or(|l| l < num), "{msg}");
+            *last = Some(num);
+        }
+    }
+}
