@@ -95,6 +95,12 @@ pub fn run(config: Config) -> i32 {
         }
     };
     rt.guarded("start", |rt| rt.feed(Input::StartEnabled));
+    // Cleanup that units need not wait for: empty cgroups of dead sups.
+    rt.guarded("stale cgroups", |rt| {
+        if let Some(cg) = rt.platform.cgroups.as_ref() {
+            cg.remove_dead_sups();
+        }
+    });
     rt.main_loop();
     rt.finish();
     rt.end()
