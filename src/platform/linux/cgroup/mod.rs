@@ -466,13 +466,6 @@ impl Cgroups {
         Ok(gone)
     }
 
-    /// Removes what a previous sup left: [`Self::remove_own_stale`], then
-    /// [`Self::remove_dead_sups`].
-    pub fn remove_stale(&self) {
-        self.remove_own_stale();
-        self.remove_dead_sups();
-    }
-
     /// In sup's own base, everything but `supervisor` (a previous sup of the same name,
     /// e.g. PID 1 before a restart), killing what is left in it. Needed before the first
     /// unit starts: the names would collide.

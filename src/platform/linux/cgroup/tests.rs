@@ -324,7 +324,8 @@ fn stale_subtrees_of_dead_sups_are_removed() {
         "sup",
     )
     .unwrap();
-    cg.remove_stale();
+    cg.remove_own_stale();
+    cg.remove_dead_sups();
     assert!(!root.join("pids/sup-999999999").exists());
     assert!(root.join("pids/sup-999999998").exists());
     assert!(root.join("memory/sup-999999998/app").exists());
