@@ -276,6 +276,21 @@ fn slice_quota_refuses_a_start_and_slices_show_in_status() {
         table.contains("SLICE") && table.contains("batch"),
         "{table}"
     );
+    // The resource columns: only with -r, read from the unit's real cgroup.
+    assert!(!table.lines().next().unwrap().contains("MEMORY"), "{table}");
+    let (code, table, _) = sup.supctl(&["status", "-r"]);
+    assert_eq!(code, 0);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    let row: Vec<&str> = table
+        .lines()
+        .find(|l| l.starts_with("one "))
+        .expect("row of one")
+        .split_whitespace()
+        .collect();
+    let cell = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert!(cell("MEMORY").ends_with(['B', 'K', 'M']), "{table}");
+    assert_eq!(cell("PIDS"), "1", "{table}");
+    assert!(cell("CPU").ends_with('s'), "{table}");
     // Once `one` stops, `two` may start.
     assert_eq!(sup.supctl(&["stop", "one"]).0, 0);
     assert_eq!(sup.supctl(&["start", "two"]).0, 0);

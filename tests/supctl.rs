@@ -67,10 +67,23 @@ impl Fake {
     }
 }
 
-/// The request of the status table: only its columns.
-fn table_request() -> Value {
-    json!({"v": 1, "cmd": "status", "fields": ["name", "state", "reason", "message", "pid",
-        "restarts", "health", "since", "memory_bytes", "cpu_usec", "status_text"]})
+/// The request of the status table: only its columns (`resources`: with the counters).
+fn table_request(resources: bool) -> Value {
+    let mut fields = vec![
+        "name",
+        "state",
+        "reason",
+        "message",
+        "pid",
+        "restarts",
+        "health",
+        "since",
+        "status_text",
+    ];
+    if resources {
+        fields.extend(["memory_bytes", "cpu_usec", "pids"]);
+    }
+    json!({"v": 1, "cmd": "status", "fields": fields})
 }
 
 impl Drop for Fake {
@@ -99,40 +112,68 @@ fn status_table_and_json() {
     web["restarts"] = json!(2);
     web["memory_bytes"] = json!(12_900_000);
     web["cpu_usec"] = json!(1_250_000);
+    web["pids"] = json!(3);
     web["health"] = json!("healthy");
     web["extra_field"] = json!("kept");
     let mut bad = unit("broken", "invalid");
     bad["message"] = json!("/etc/sup.d/broken.yaml:2:1: unknown key `bogus`");
     let reply = json!({"v": 1, "ok": true, "units": [web, bad]});
 
+    // All units: no resource columns (sup is not asked for the counters).
     let ((code, out, _), req) = Fake::new(vec![reply.clone()]).run(&["status"]);
     assert_eq!(code, 0);
-    assert_eq!(req, table_request());
+    assert_eq!(req, table_request(false));
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].starts_with("UNIT"), "{out}");
-    for col in [
-        "STATE", "REASON", "PID", "RESTARTS", "HEALTH", "MEMORY", "CPU", "SINCE",
-    ] {
-        assert!(lines[0].contains(col), "{out}");
-    }
-    let state_col = lines[0].find("STATE").unwrap();
-    assert_eq!(&lines[1][state_col..state_col + 7], "running", "{out}");
-    for cell in ["4242", "12.3M", "1.25s", "healthy", "2024-05-01T10:00:00Z"] {
-        assert!(lines[1].contains(cell), "{cell} missing: {out}");
-    }
+    assert_eq!(
+        lines[0], "UNIT    STATE    REASON  PID   RESTARTS  HEALTH   SINCE",
+        "{out}"
+    );
+    assert_eq!(
+        lines[1], "web     running  -       4242  2         healthy  2024-05-01T10:00:00Z",
+        "{out}"
+    );
     assert!(lines[2].starts_with("broken"), "{out}");
     assert!(
         lines[3].starts_with("    /etc/sup.d/broken.yaml:2:1:"),
         "{out}"
     );
+    // With -r, or with units named: MEMORY, CPU and PIDS too.
+    for args in [
+        &["status", "-r"][..],
+        &["status", "--resources"],
+        &["status", "web"],
+    ] {
+        let ((code, out, _), req) = Fake::new(vec![reply.clone()]).run(args);
+        assert_eq!(code, 0);
+        let mut want = table_request(true);
+        if args[1] == "web" {
+            want["units"] = json!(["web"]);
+        }
+        assert_eq!(req, want);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "UNIT    STATE    REASON  PID   RESTARTS  HEALTH   MEMORY  CPU    PIDS  SINCE",
+            "{out}"
+        );
+        assert_eq!(
+            lines[1],
+            "web     running  -       4242  2         healthy  12.3M   1.25s  3     \
+             2024-05-01T10:00:00Z",
+            "{out}"
+        );
+    }
 
     // A sup that does not know `fields` rejects the table's request: asked again without.
     let ((code, out, err), reqs) =
         Fake::connections(vec![vec![error("bad-request")], vec![reply.clone()]])
             .run_all(&["status"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(reqs, [table_request(), json!({"v": 1, "cmd": "status"})]);
-    assert!(out.lines().nth(1).unwrap().contains("12.3M"), "{out}");
+    assert_eq!(
+        reqs,
+        [table_request(false), json!({"v": 1, "cmd": "status"})]
+    );
+    assert!(out.lines().nth(1).unwrap().contains("4242"), "{out}");
     // ... and a bad request that stays bad is reported once.
     let ((code, _, err), reqs) =
         Fake::connections(vec![vec![error("bad-request")], vec![error("bad-request")]])
@@ -175,8 +216,8 @@ fn status_errors_slices_and_escapes() {
     assert_eq!(
         lines[..5],
         [
-            "UNIT  STATE    REASON     PID  RESTARTS  HEALTH   MEMORY  CPU  SINCE",
-            "we\"b  failed   exit-code  -    0         unknown  -       -    2024-05-01T10:00:00Z",
+            "UNIT  STATE    REASON     PID  RESTARTS  HEALTH   SINCE",
+            "we\"b  failed   exit-code  -    0         unknown  2024-05-01T10:00:00Z",
             "    status: serving \u{e9}t\u{e9}",
             "    line one",
             "    line \"two\"",

@@ -61,8 +61,13 @@ struct OpArgs {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Show the state of all units, or of the named ones
+    /// Show the state of all units, or of the named ones (with their memory, CPU and
+    /// process count)
     Status {
+        /// Show memory, CPU and process count also when listing all units (sup reads
+        /// three cgroup counters per unit for them)
+        #[arg(short = 'r', long)]
+        resources: bool,
         #[arg(value_name = "UNIT")]
         units: Vec<String>,
     },
@@ -159,7 +164,10 @@ fn run(cli: Cli) -> u8 {
 /// How to present the reply of a request.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
-    Status,
+    /// The unit table; `resources`: with its MEMORY, CPU and PIDS columns.
+    Status {
+        resources: bool,
+    },
     Op,
     Logs,
     Events,
@@ -180,7 +188,11 @@ fn build_request(cmd: Cmd) -> (Request, Kind) {
         (r, Kind::Op)
     };
     match cmd {
-        Cmd::Status { units } => (with_units("status", units), Kind::Status),
+        Cmd::Status { resources, units } => {
+            // Named units are few: their counters are cheap to read.
+            let resources = resources || !units.is_empty();
+            (with_units("status", units), Kind::Status { resources })
+        }
         Cmd::Start(a) => op("start", a),
         Cmd::Stop(a) => op("stop", a),
         Cmd::Restart(a) => op("restart", a),
@@ -215,22 +227,27 @@ fn build_request(cmd: Cmd) -> (Request, Kind) {
 
 fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, ClientError> {
     let mut client = Client::connect(socket, Some(CONNECT_TIMEOUT))?;
-    if kind == Kind::Status {
+    if let Kind::Status { resources } = kind {
         if json {
             client.send(req)?;
-            return status(&client.read_reply_line()?, json, false).map(Option::unwrap_or_default);
+            return status(&client.read_reply_line()?, json, resources, false)
+                .map(Option::unwrap_or_default);
         }
         // The table asks only for its columns, so sup reads fewer counters.
         let mut table_req = req.clone();
-        table_req.fields = Some(TABLE_FIELDS.iter().map(|f| f.to_string()).collect());
+        let fields = TABLE_FIELDS
+            .iter()
+            .chain(if resources { &RESOURCE_FIELDS[..] } else { &[] });
+        table_req.fields = Some(fields.map(|f| f.to_string()).collect());
         client.send(&table_req)?;
-        if let Some(code) = status(&client.read_reply_line()?, json, true)? {
+        if let Some(code) = status(&client.read_reply_line()?, json, resources, true)? {
             return Ok(code);
         }
         // A sup from before `fields` rejects the request: ask again without.
         let mut client = Client::connect(socket, Some(CONNECT_TIMEOUT))?;
         client.send(req)?;
-        return status(&client.read_reply_line()?, json, false).map(Option::unwrap_or_default);
+        return status(&client.read_reply_line()?, json, resources, false)
+            .map(Option::unwrap_or_default);
     }
     let Response { reply, json: raw } = client.call(req)?;
 
@@ -238,7 +255,7 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
         return Ok(report_error(&reply, &raw, kind, json));
     }
     let code = match kind {
-        Kind::Status => unreachable!("status is handled above"),
+        Kind::Status { .. } => unreachable!("status is handled above"),
         Kind::Op | Kind::Generic => {
             if json {
                 out(&raw.to_string());
@@ -405,6 +422,8 @@ struct UnitRow<'a> {
     memory_bytes: Option<u64>,
     #[serde(default)]
     cpu_usec: Option<u64>,
+    #[serde(default)]
+    pids: Option<u64>,
     #[serde(borrow, default)]
     status_text: Option<Text<'a>>,
 }
@@ -432,7 +451,7 @@ struct StatusJson<'a> {
 }
 
 /// The `UNIT_STATUS` fields the table shows (the `fields` of its request).
-const TABLE_FIELDS: [&str; 11] = [
+const TABLE_FIELDS: [&str; 9] = [
     "name",
     "state",
     "reason",
@@ -441,16 +460,25 @@ const TABLE_FIELDS: [&str; 11] = [
     "restarts",
     "health",
     "since",
-    "memory_bytes",
-    "cpu_usec",
     "status_text",
 ];
+
+/// The counters of the table's resource columns. Each costs sup a cgroup file read per
+/// unit (3–4 µs of kernel time on cgroup v1), so the table of all units leaves them out
+/// unless asked: with 500 units they would be most of the round trip.
+const RESOURCE_FIELDS: [&str; 3] = ["memory_bytes", "cpu_usec", "pids"];
 
 /// Prints a `status` reply line: the table, or with `--json` `{"units": [...]}` plus
 /// `"slices"` when sup sent them, and returns the exit code. The reply is parsed only as
 /// far as the output needs (hundreds of units make it large); an error reply goes the
-/// general way. With `may_retry` a `bad-request` is not reported but gives `None`.
-fn status(line: &[u8], json: bool, may_retry: bool) -> Result<Option<u8>, ClientError> {
+/// general way. `resources`: the table shows its MEMORY, CPU and PIDS columns. With
+/// `may_retry` a `bad-request` is not reported but gives `None`.
+fn status(
+    line: &[u8],
+    json: bool,
+    resources: bool,
+    may_retry: bool,
+) -> Result<Option<u8>, ClientError> {
     fn parse<'a, T: Deserialize<'a>>(line: &'a [u8]) -> Result<T, ClientError> {
         serde_json::from_slice(line).map_err(|source| ClientError::BadReply { source })
     }
@@ -469,7 +497,7 @@ fn status(line: &[u8], json: bool, may_retry: bool) -> Result<Option<u8>, Client
         Ok(Some(Some(report_error(
             &resp.reply,
             &resp.json,
-            Kind::Status,
+            Kind::Status { resources: false },
             json,
         ))))
     };
@@ -491,7 +519,7 @@ fn status(line: &[u8], json: bool, may_retry: bool) -> Result<Option<u8>, Client
         if let Some(code) = check(doc.v, doc.ok)? {
             return Ok(code);
         }
-        doc.units.unwrap_or_default().print();
+        doc.units.unwrap_or_default().print(resources);
         print_slices(doc.slices.as_deref().unwrap_or_default());
     }
     Ok(Some(EXIT_OK))
@@ -501,16 +529,21 @@ fn status(line: &[u8], json: bool, may_retry: bool) -> Result<Option<u8>, Client
 /// units keeps no list of rows): every cell in one arena, `ends` where each ends.
 struct Table {
     arena: String,
-    ends: Vec<[usize; 9]>,
-    widths: [usize; 9],
+    ends: Vec<[usize; COLUMNS]>,
+    widths: [usize; COLUMNS],
     /// Lines under a row (a status text, a failed unit's message), each starting with
     /// a newline: (row, text).
     notes: Vec<(usize, String)>,
 }
 
-const TABLE_HEADER: [&str; 9] = [
-    "UNIT", "STATE", "REASON", "PID", "RESTARTS", "HEALTH", "MEMORY", "CPU", "SINCE",
+const COLUMNS: usize = 10;
+
+const TABLE_HEADER: [&str; COLUMNS] = [
+    "UNIT", "STATE", "REASON", "PID", "RESTARTS", "HEALTH", "MEMORY", "CPU", "PIDS", "SINCE",
 ];
+
+/// The columns of [`TABLE_HEADER`] shown only with resources.
+const RESOURCE_COLUMNS: std::ops::Range<usize> = 6..9;
 
 impl Default for Table {
     fn default() -> Table {
@@ -550,7 +583,7 @@ impl<'de> Deserialize<'de> for Table {
 impl Table {
     fn push(&mut self, u: &UnitRow) {
         let arena = &mut self.arena;
-        let mut row = [0; 9];
+        let mut row = [0; COLUMNS];
         let mut start = arena.len();
         for (i, end) in row.iter_mut().enumerate() {
             match i {
@@ -568,6 +601,7 @@ impl Table {
                     Some(n) => push_cpu(arena, n),
                     None => arena.push('-'),
                 },
+                8 => push_opt(arena, u.pids),
                 _ => push_short_time(arena, u.since.as_str()),
             }
             *end = arena.len();
@@ -593,10 +627,16 @@ impl Table {
         self.ends.push(row);
     }
 
-    /// Prints the table with one write (hundreds of units).
-    fn print(&self) {
-        let widths = &self.widths;
-        let line_len: usize = widths.iter().map(|w| w + 2).sum();
+    /// Prints the table with one write (hundreds of units); `resources`: with the
+    /// resource columns.
+    fn print(&self, resources: bool) {
+        let mut widths = self.widths;
+        if !resources {
+            // A hidden column: no width, no separator.
+            widths[RESOURCE_COLUMNS].fill(HIDDEN);
+        }
+        let widths = &widths;
+        let line_len: usize = widths.iter().filter(|&&w| w != HIDDEN).map(|w| w + 2).sum();
         let mut table = String::with_capacity((self.ends.len() + 1) * (line_len + 1));
         push_table_line(&mut table, &TABLE_HEADER, widths);
         let mut notes = self.notes.iter().peekable();
@@ -618,7 +658,7 @@ impl Table {
 }
 
 /// A number, or `-` for none.
-fn push_opt(out: &mut String, n: Option<u32>) {
+fn push_opt<N: std::fmt::Display>(out: &mut String, n: Option<N>) {
     use std::fmt::Write;
     match n {
         Some(n) => {
@@ -670,11 +710,21 @@ fn print_slices(slices: &[SliceStatus]) {
     }
 }
 
+/// The width of a column the table leaves out.
+const HIDDEN: usize = usize::MAX;
+
 /// Appends one table line: cells padded to their column's width plus two spaces, the
-/// last one unpadded, trailing blanks trimmed.
-fn push_table_line<S: AsRef<str>>(table: &mut String, cells: &[S; 9], widths: &[usize; 9]) {
+/// last one unpadded, trailing blanks trimmed; columns of width [`HIDDEN`] left out.
+fn push_table_line<S: AsRef<str>>(
+    table: &mut String,
+    cells: &[S; COLUMNS],
+    widths: &[usize; COLUMNS],
+) {
     let start = table.len();
-    for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+    for (i, (cell, &w)) in cells.iter().zip(widths).enumerate() {
+        if w == HIDDEN {
+            continue;
+        }
         let cell = cell.as_ref();
         table.push_str(cell);
         if i + 1 < cells.len() {

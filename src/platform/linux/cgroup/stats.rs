@@ -50,6 +50,11 @@ impl Procs {
             }
             lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
             at += n as u64;
+            // seq_file fills a read up to its size unless the list has ended (its page
+            // buffer is larger than ours), so a short read is the end: no read for EOF.
+            if n < buf.len() {
+                break;
+            }
         }
         if at == 0 {
             if let Ok(f) = File::open(&self.path) {

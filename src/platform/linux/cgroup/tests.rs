@@ -211,6 +211,13 @@ fn v1_layout_files_and_limits() {
         "12\n13\n14\n",
     );
     assert_eq!(cg.open_stats("plain", Joins::default()).pids(), Some(3));
+    // A list longer than one read buffer (2048 bytes) is read to its end.
+    let many: String = (0..600).map(|i| format!("{}\n", 1_000_000 + i)).collect();
+    touch(
+        &cg.dir("freezer", "plain").unwrap().join("cgroup.procs"),
+        &many,
+    );
+    assert_eq!(cg.open_stats("plain", Joins::default()).pids(), Some(600));
     let only_cpu = Joins::of([&Resources {
         cpu_weight: Some(50),
         ..Resources::default()
