@@ -663,3 +663,39 @@ fn limits_land_in_the_v1_files() {
         );
     }
 }
+
+/// Starting a unit opens none of its counter files; the first read opens them (and a
+/// restart in the kept cgroup would reuse them).
+#[test]
+fn counter_files_are_opened_when_first_read() {
+    require_cgroups!();
+    let mut sup = Sup::prepare("lazy");
+    let up = sup.p("up");
+    sup.write_unit("quiet", &format!("exec: \"touch {up}; exec sleep 1000\"\n"));
+    sup.launch();
+    assert!(
+        wait_until(|| std::path::Path::new(&up).exists(), WAIT),
+        "{}",
+        sup.stderr_log()
+    );
+    // sup's open files inside the unit's cgroup dirs.
+    let open_in_unit = || {
+        fs::read_dir(format!("/proc/{}/fd", sup.pid()))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| fs::read_link(e.path()).ok())
+            .filter(|l| l.to_string_lossy().contains("/quiet/"))
+            .count()
+    };
+    assert_eq!(open_in_unit(), 0);
+    // The lean table reads no counter either.
+    let (code, table, _) = sup.supctl(&["status"]);
+    assert_eq!(code, 0);
+    assert!(table.contains("running"), "{table}");
+    assert_eq!(open_in_unit(), 0);
+    let (code, table, _) = sup.supctl(&["status", "-r", "quiet"]);
+    assert_eq!(code, 0);
+    assert!(table.contains("PIDS"), "{table}");
+    // memory, CPU and the process count (pids.current or cgroup.procs).
+    assert!(open_in_unit() >= 3, "{table}");
+}

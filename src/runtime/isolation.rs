@@ -68,7 +68,7 @@ impl Iso {
             let result = match &platform.cgroups {
                 Some(cg) => cg
                     .create(&path, Joins::ALL)
-                    .and_then(|()| {
+                    .and_then(|_made| {
                         cg.apply(&path, &s.resources, &format!("slice {}: resources", s.name))
                     })
                     .map_err(|e| e.to_string()),
@@ -187,17 +187,25 @@ impl Runtime {
             || std::iter::once(&spec.resources)
                 .chain(chain.iter().map(|s| &s.resources))
                 .any(|r| r.memory_max.is_some());
-        cg.create(&path, joins)
+        let made = cg
+            .create(&path, joins)
             .map_err(|e| format!("cgroup: {e}"))?;
         if let Err(e) = cg.apply(&path, &spec.resources, "resources") {
             let _ = cg.remove(&path);
             return Err(e.to_string());
         }
         c.cgroup_join = cg.join_files(&path, joins);
-        let files = cg.open_stats(&path, joins);
-        let oom_now = files.oom_kills().unwrap_or(0);
         let entry = self.iso.units.entry(unit).or_default();
-        entry.oom_seen = oom_now;
+        // A restart in the kept cgroup keeps its counter files (opened when first read);
+        // a cgroup made anew gets new ones.
+        if made || entry.stats.is_none() || entry.path.as_deref() != Some(path.as_str()) {
+            entry.stats = Some(cg.open_stats(&path, joins));
+        }
+        // The OOM kills so far: none in a cgroup just made (no read needed).
+        entry.oom_seen = match (&entry.stats, made) {
+            (Some(files), false) => files.oom_kills().unwrap_or(0),
+            _ => 0,
+        };
         entry.remove_pending = false;
         entry.frozen = false;
         let fresh = entry.path.as_deref() != Some(path.as_str())
@@ -206,7 +214,6 @@ impl Runtime {
             entry.shown = Some(cg.display(&self.platform.cgroup_root, &path));
         }
         entry.path = Some(path.clone());
-        entry.stats = Some(files);
         if fresh && oom_notice {
             if let Err(e) = self.watch_oom(unit, &path) {
                 log::warn!("{}: OOM kills will not be reported: {e}", spec.name);
@@ -416,7 +423,7 @@ impl Runtime {
             return false;
         };
         let count = match (&entry.stats, entry.path.as_deref(), self.cg()) {
-            (Some(files), _, _) => files.read().oom_kills,
+            (Some(files), _, _) => files.oom_kills(),
             (None, Some(path), Some(cg)) => cg.stats(path).oom_kills,
             _ => None,
         };
@@ -624,7 +631,7 @@ impl Runtime {
     pub(super) fn cgroup_usage(&self, unit: usize) -> Option<(u64, u64)> {
         let entry = self.iso.units.get(&unit)?;
         let stats = match &entry.stats {
-            Some(files) => files.read(),
+            Some(files) => files.read_only(true, true, false, false),
             None => self.cg()?.stats(entry.path.as_deref()?),
         };
         Some((stats.memory_bytes?, stats.cpu_usec?))

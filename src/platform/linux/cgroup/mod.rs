@@ -351,12 +351,17 @@ impl Cgroups {
             .map(|(h, fd)| (h, fd.as_ref().map(|f| f.as_raw_fd())))
     }
 
+    /// The index of the hierarchy carrying `ctrl` (v2: the one).
+    fn hierarchy_of(&self, ctrl: &str) -> Option<usize> {
+        self.hierarchies
+            .iter()
+            .position(|h| self.version == Version::V2 || h.controllers.iter().any(|c| c == ctrl))
+    }
+
     /// Opens `file` of cgroup `path` in the hierarchy carrying `ctrl` (read-only).
     pub fn open_file(&self, ctrl: &str, path: &str, file: &str) -> io::Result<fs::File> {
         let i = self
-            .hierarchies
-            .iter()
-            .position(|h| self.version == Version::V2 || h.controllers.iter().any(|c| c == ctrl))
+            .hierarchy_of(ctrl)
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         let rel = Path::new(path).join(file);
         match &self.base_fds[i] {
@@ -367,20 +372,26 @@ impl Cgroups {
 
     /// Creates cgroup `path` in the hierarchies of `joins`, enabling controllers in
     /// intermediate (slice) dirs on v2.
-    pub fn create(&self, path: &str, joins: Joins) -> Result<()> {
+    ///
+    /// Returns whether every dir of it was made just now (so its counters start at 0).
+    pub fn create(&self, path: &str, joins: Joins) -> Result<bool> {
+        let mut made = true;
         for (h, fd) in self.joined(joins) {
             let dir = h.base.join(path);
             match fd.map(|fd| mkdir_at(fd, Path::new(path))) {
                 Some(Ok(())) => {}
-                Some(Err(e)) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Some(Err(e)) if e.kind() == io::ErrorKind::AlreadyExists => made = false,
                 // No base fd, or a parent (slice) dir missing: the long way.
-                _ => fs::create_dir_all(&dir).map_err(io_err("create", &dir))?,
+                _ => {
+                    made = false;
+                    fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+                }
             }
             if self.version == Version::V2 {
                 v2::enable_down(&h.base, &dir, false);
             }
         }
-        Ok(())
+        Ok(made)
     }
 
     /// Applies `res` to cgroup `path`; `key_prefix` names the keys in errors

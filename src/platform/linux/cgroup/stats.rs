@@ -3,10 +3,11 @@
 
 use std::cell::RefCell;
 use std::fs::File;
+use std::os::fd::RawFd;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use super::{keyed, Cgroups, Joins, Stats, Version};
+use super::{keyed, open_at, Cgroups, Joins, Stats, Version};
 
 /// How a counter file is read.
 #[derive(Clone, Copy, Debug)]
@@ -17,34 +18,64 @@ enum Parse {
     Keyed(&'static str),
 }
 
-type Slot = Option<(File, Parse)>;
+/// A counter file, opened at its first read and kept open. Starting a unit opens none:
+/// four opens per unit (each a kernfs lookup and a new inode) were a seventh of sup's
+/// CPU when starting 500 units, and most counters are read only by `supctl status -r`.
+#[derive(Debug)]
+struct Counter {
+    /// The hierarchy's base dir, open for the life of the [`Cgroups`] (as in
+    /// `JoinFile`); `None`: `rel` is the full path.
+    dir: Option<RawFd>,
+    rel: PathBuf,
+    file: RefCell<Option<File>>,
+}
 
-/// The open counter files of one cgroup (a missing controller leaves its slot empty).
+impl Counter {
+    fn open(&self) -> Option<File> {
+        match self.dir {
+            Some(dir) => open_at(dir, &self.rel, libc::O_RDONLY).ok().map(File::from),
+            None => File::open(&self.rel).ok(),
+        }
+    }
+
+    /// `f` on the open file; a file that cannot be opened is tried again next time.
+    fn with<R>(&self, f: impl FnOnce(&File) -> Option<R>) -> Option<R> {
+        let mut slot = self.file.borrow_mut();
+        if slot.is_none() {
+            *slot = self.open();
+        }
+        f(slot.as_ref()?)
+    }
+
+    /// Closes the file: the next read opens it anew.
+    fn close(&self) {
+        *self.file.borrow_mut() = None;
+    }
+}
+
+type Slot = Option<(Counter, Parse)>;
+
+/// The counter files of one cgroup (a missing controller leaves its slot empty).
 #[derive(Debug, Default)]
 pub struct StatFiles {
     memory: Slot,
     cpu: Slot,
     pids: Slot,
     oom: Slot,
-    /// Without a pids counter: a `cgroup.procs` to count lines of.
-    procs: Option<Procs>,
+    /// Without a pids counter: a `cgroup.procs` to count lines of. The kernel's seq_file
+    /// for it keeps its position when a read at offset 0 returned nothing: later reads
+    /// at 0 then stay empty even once the cgroup has processes. So after an empty read
+    /// the file is opened anew.
+    procs: Option<Counter>,
 }
 
-/// A kept-open `cgroup.procs`. The kernel's seq_file for it keeps its position when a
-/// read at offset 0 returned nothing: later reads at 0 then stay empty even once the
-/// cgroup has processes. So after an empty read the file is opened anew.
-#[derive(Debug)]
-struct Procs {
-    file: RefCell<File>,
-    path: PathBuf,
-}
-
-impl Procs {
-    fn count(&self) -> Option<u64> {
+/// The lines of a kept-open `cgroup.procs`.
+fn count_procs(procs: &Counter) -> Option<u64> {
+    let (lines, at) = procs.with(|file| {
         let mut buf = [0u8; 2048];
         let (mut lines, mut at) = (0u64, 0u64);
         loop {
-            let n = self.file.borrow().read_at(&mut buf, at).ok()?;
+            let n = file.read_at(&mut buf, at).ok()?;
             if n == 0 {
                 break;
             }
@@ -56,18 +87,17 @@ impl Procs {
                 break;
             }
         }
-        if at == 0 {
-            if let Ok(f) = File::open(&self.path) {
-                *self.file.borrow_mut() = f;
-            }
-        }
-        Some(lines)
+        Some((lines, at))
+    })?;
+    if at == 0 {
+        procs.close();
     }
+    Some(lines)
 }
 
 fn read_slot(slot: &Slot) -> Option<u64> {
-    let (file, parse) = slot.as_ref()?;
-    match parse {
+    let (counter, parse) = slot.as_ref()?;
+    counter.with(|file| match parse {
         // One number and a newline: 21 bytes at most.
         Parse::Number => number(file),
         Parse::NanosToMicros => number(file).map(|ns| ns / 1000),
@@ -76,7 +106,7 @@ fn read_slot(slot: &Slot) -> Option<u64> {
             let n = file.read_at(&mut buf, 0).ok()?;
             keyed(std::str::from_utf8(&buf[..n]).ok()?, key)
         }
-    }
+    })
 }
 
 /// A file holding one number.
@@ -90,7 +120,7 @@ impl StatFiles {
     /// Processes in the cgroup (pids controller counter, else `cgroup.procs` lines).
     pub fn pids(&self) -> Option<u64> {
         match &self.procs {
-            Some(p) => p.count(),
+            Some(p) => count_procs(p),
             None => read_slot(&self.pids),
         }
     }
@@ -125,38 +155,45 @@ impl StatFiles {
 }
 
 impl Cgroups {
-    /// Opens the counter files of cgroup `path` (living in the hierarchies of `joins`).
+    /// The counter files of cgroup `path` (living in the hierarchies of `joins`), to be
+    /// opened when first read: no system call here.
     pub fn open_stats(&self, path: &str, joins: Joins) -> StatFiles {
-        let open = |ctrl: &str, file: &str, parse: Parse| -> Slot {
-            self.open_file(ctrl, path, file).ok().map(|f| (f, parse))
+        let counter = |ctrl: &str, file: &str| -> Option<Counter> {
+            let i = self.hierarchy_of(ctrl)?;
+            let rel = std::path::Path::new(path).join(file);
+            let (dir, rel) = match &self.base_fds[i] {
+                Some(fd) => (Some(std::os::fd::AsRawFd::as_raw_fd(fd)), rel),
+                None => (None, self.hierarchies[i].base.join(rel)),
+            };
+            Some(Counter {
+                dir,
+                rel,
+                file: RefCell::new(None),
+            })
+        };
+        let slot = |ctrl: &str, file: &str, parse: Parse| -> Slot {
+            counter(ctrl, file).map(|c| (c, parse))
         };
         match self.version {
             Version::V2 => StatFiles {
-                memory: open("memory", "memory.current", Parse::Number),
-                cpu: open("cpu", "cpu.stat", Parse::Keyed("usage_usec")),
-                pids: open("pids", "pids.current", Parse::Number),
-                oom: open("memory", "memory.events", Parse::Keyed("oom_kill")),
+                memory: slot("memory", "memory.current", Parse::Number),
+                cpu: slot("cpu", "cpu.stat", Parse::Keyed("usage_usec")),
+                pids: slot("pids", "pids.current", Parse::Number),
+                oom: slot("memory", "memory.events", Parse::Keyed("oom_kill")),
                 procs: None,
             },
             Version::V1 => StatFiles {
-                memory: open("memory", "memory.usage_in_bytes", Parse::Number),
-                cpu: open("cpuacct", "cpuacct.usage", Parse::NanosToMicros),
+                memory: slot("memory", "memory.usage_in_bytes", Parse::Number),
+                cpu: slot("cpuacct", "cpuacct.usage", Parse::NanosToMicros),
                 pids: joins
                     .pids
-                    .then(|| open("pids", "pids.current", Parse::Number))
+                    .then(|| slot("pids", "pids.current", Parse::Number))
                     .flatten(),
-                oom: open("memory", "memory.oom_control", Parse::Keyed("oom_kill")),
+                oom: slot("memory", "memory.oom_control", Parse::Keyed("oom_kill")),
                 // Without the pids hierarchy: the freezer's process list.
                 procs: (!joins.pids)
-                    .then(|| self.dir("freezer", path))
-                    .flatten()
-                    .and_then(|d| {
-                        let file = self.open_file("freezer", path, "cgroup.procs").ok()?;
-                        Some(Procs {
-                            file: RefCell::new(file),
-                            path: d.join("cgroup.procs"),
-                        })
-                    }),
+                    .then(|| counter("freezer", "cgroup.procs"))
+                    .flatten(),
             },
         }
     }
