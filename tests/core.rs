@@ -634,3 +634,59 @@ fn malformed_requests_get_errors() {
     assert_eq!(after["state"], "running", "{after}");
     assert_eq!(after["pid"], before["pid"], "{after}");
 }
+
+// A unit whose exec fails in the child, started at boot beside many others: it ends
+// `failed` with the exec error, what is ordered after it never starts, the others run,
+// and no child is left unreaped. (Written for an asynchronous spawn that was measured
+// slower and not kept; it guards any future one.)
+#[test]
+fn exec_failure_among_many_spawns() {
+    let mut sup = Sup::prepare("execfail");
+    let bad = sup.path("not-a-program");
+    fs::write(&bad, b"\x7fELF garbage, not a program\n").unwrap();
+    fs::set_permissions(&bad, fs::Permissions::from_mode(0o755)).unwrap();
+    let marker = sup.p("DEP_RAN");
+    sup.write_unit(
+        "bad",
+        &format!("restart: never\nexec: [\"{}\"]\n", bad.display()),
+    );
+    sup.write_unit(
+        "dep",
+        &format!("requires: [bad]\nafter: [bad]\nexec: \"touch {marker}; exec sleep 1000\"\n"),
+    );
+    sup.write_unit(
+        "nodir",
+        "restart: never\nexec: [sleep, '1000']\nworking_dir: /nonexistent/dir\n",
+    );
+    for i in 0..20 {
+        sup.write_unit(&format!("ok{i}"), "exec: [sleep, '1000']\n");
+    }
+    sup.launch();
+
+    let s = sup.wait_for("bad", |s| s["state"] == "failed", WAIT);
+    assert_eq!(s["reason"], "exec", "{s}");
+    let msg = s["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(&format!("exec {}: Exec format error", bad.display())),
+        "{s}"
+    );
+    let s = sup.wait_for("nodir", |s| s["state"] == "failed", WAIT);
+    let msg = s["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("working_dir /nonexistent/dir: No such file or directory"),
+        "{s}"
+    );
+    for i in 0..20 {
+        sup.wait_state(&format!("ok{i}"), "running");
+    }
+    let s = sup.wait_for("dep", |s| s["state"] != "waiting", WAIT);
+    assert_ne!(s["state"], "running", "{s}");
+    assert_ne!(s["state"], "starting", "{s}");
+    assert!(!Path::new(&marker).exists(), "dep ran: {s}");
+    // The failed children were collected when their failure was read.
+    assert!(
+        wait_until(|| zombie_children(sup.pid()).is_empty(), WAIT),
+        "zombies: {:?}",
+        zombie_children(sup.pid())
+    );
+}

@@ -7,6 +7,15 @@
 //! private copy of only the low fds (`close_range(first, ~0, CLOSE_RANGE_UNSHARE)`); the
 //! fds it needs are first put into a block of low "slots" that sup reserves at start-up
 //! and keeps open on /dev/null between spawns.
+//!
+//! Not waiting for the exec (a fork, so sup overlaps its work with the child's exec on
+//! another core) was built and measured (branch async-spawn, 2026-11-27; 2 cores, 500
+//! units, v1 cgroups) and loses: every fork write-protects sup's whole heap, so sup takes
+//! ~66 more page faults per unit (776 -> 33,600 minor faults), sup's CPU goes 185 -> 375
+//! ms, the start of 500 units 390 -> 545 ms (medians of 10, alternated), and a single
+//! restart 1.2 -> 2-3 ms, since the child's exec must also tear down its copy of sup's
+//! address space. The vfork wait it saves (~0.4 ms per unit) is smaller than what the
+//! fork costs.
 
 use std::cell::RefCell;
 use std::os::fd::RawFd;
