@@ -690,3 +690,51 @@ fn exec_failure_among_many_spawns() {
         zombie_children(sup.pid())
     );
 }
+
+// A unit's output pipe keeps the default capacity until the unit fills it; then sup
+// grows it (1 MiB) so a chatty unit wakes sup less often.
+#[test]
+fn output_pipe_grows_only_for_chatty_units() {
+    let mut sup = Sup::prepare("pipesize");
+    let script = sup.path("pipe_size.py");
+    // Prints its stdout pipe's capacity; with an argument it first writes 64 KiB blocks
+    // until the pipe has grown to 1 MiB (or 10 s have passed).
+    fs::write(
+        &script,
+        "import fcntl, os, sys, time\n\
+         F_GETPIPE_SZ = 1032\n\
+         end = time.monotonic() + 10\n\
+         while len(sys.argv) > 1 and fcntl.fcntl(1, F_GETPIPE_SZ) < 1 << 20 \\\n\
+         and time.monotonic() < end:\n\
+         \x20   os.write(1, (b'x' * 127 + b'\\n') * 512)\n\
+         print('size', fcntl.fcntl(1, F_GETPIPE_SZ), flush=True)\n",
+    )
+    .unwrap();
+    let script = script.display();
+    sup.write_unit(
+        "quiet",
+        &format!("type: oneshot\nexec: [python3, \"{script}\"]\n"),
+    );
+    sup.write_unit(
+        "chatty",
+        &format!("type: oneshot\nexec: [python3, \"{script}\", chatty]\n"),
+    );
+    sup.launch();
+    sup.wait_state("quiet", "done");
+    sup.wait_state("chatty", "done");
+    let last = |unit: &str| {
+        let (code, out, err) = sup.supctl(&["logs", "-n", "1", unit]);
+        assert_eq!(code, 0, "{err}");
+        out.trim_end().to_string()
+    };
+    assert!(
+        wait_until(|| last("quiet").ends_with("size 65536"), WAIT),
+        "quiet: {}",
+        last("quiet")
+    );
+    assert!(
+        wait_until(|| last("chatty").ends_with("size 1048576"), WAIT),
+        "chatty: {}",
+        last("chatty")
+    );
+}

@@ -154,7 +154,15 @@ impl Runtime {
                 .register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
                 .is_ok()
             {
-                self.pipes.insert(token, Pipe { unit, stream, fd });
+                self.pipes.insert(
+                    token,
+                    Pipe {
+                        unit,
+                        stream,
+                        fd,
+                        grown: false,
+                    },
+                );
             }
         }
         Ok(child.pid)

@@ -56,6 +56,8 @@ struct Pipe {
     unit: usize,
     stream: Stream,
     fd: OwnedFd,
+    /// Grown to the large capacity (done once the unit shows it is chatty).
+    grown: bool,
 }
 
 pub struct Runtime {
@@ -368,6 +370,17 @@ impl Runtime {
                 self.probe_lines(unit, &bytes);
             }
             self.forward_log(unit, &bytes);
+        }
+        if let Ok(ReadOutcome {
+            bytes, eof: false, ..
+        }) = result
+        {
+            if bytes >= launch::GROW_AFTER {
+                if let Some(pipe) = self.pipes.get_mut(&token).filter(|p| !p.grown) {
+                    pipe.grown = true;
+                    launch::grow_pipe(pipe.fd.as_raw_fd());
+                }
+            }
         }
         match result {
             Ok(ReadOutcome { eof: true, .. }) | Err(_) => {

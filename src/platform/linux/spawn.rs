@@ -97,8 +97,12 @@ fn resolve_program(prog: &str, env: &[(String, String)]) -> Result<PathBuf, Stri
     Err(format!("exec {prog}: not found in PATH ({path})"))
 }
 
-/// `/dev/null`, opened once (close-on-exec) and kept: a unit's stdin by default.
+/// `/dev/null` (close-on-exec), a unit's stdin by default: the reserved low one of
+/// `vfork` (no slot needed), else one opened once and kept.
 fn dev_null() -> std::io::Result<RawFd> {
+    if let Some(fd) = super::vfork::low_dev_null() {
+        return Ok(fd);
+    }
     static DEV_NULL: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
     if let Some(f) = DEV_NULL.get() {
         return Ok(f.as_raw_fd());
@@ -318,7 +322,10 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     };
     if !failed {
         for fd in [&out_r, &err_r].into_iter().flatten() {
-            set_nonblocking(fd.as_raw_fd()).map_err(|e| io("fcntl", e))?;
+            // SAFETY: F_SETFL on a pipe end we own; a fresh pipe end has no other status
+            // flag to keep, so no F_GETFL first.
+            cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) })
+                .map_err(|e| io("fcntl", e))?;
         }
         return Ok(Child {
             pid: pid as u32,

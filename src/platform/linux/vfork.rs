@@ -73,6 +73,15 @@ pub fn reserve_low_fds() {
     });
 }
 
+/// The reserved /dev/null (read-only, close-on-exec, below the kept range): a child's
+/// stdin needs no slot when it is this fd.
+pub fn low_dev_null() -> Option<RawFd> {
+    match RESERVED.get() {
+        Some(Some(res)) => Some(res.placeholder),
+        _ => None,
+    }
+}
+
 extern "C" fn entry(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the `&ChildSetup` that `clone_vfork` passed to clone, alive for as
     // long as the parent stays suspended (CLONE_VFORK), i.e. until this child has
