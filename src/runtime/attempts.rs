@@ -2,15 +2,13 @@
 //! it from loop events or the child's exit, expiring it at its deadline, and handing the
 //! verdict to its owner (a readiness probe or a health check).
 
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
 use super::health::Source;
 use super::probe::{self, Conn};
-use super::{Pipe, Runtime};
+use super::Runtime;
 use crate::engine::{Exit, Time};
 use crate::output::Stream;
 use crate::platform::Platform;
@@ -147,22 +145,8 @@ impl Runtime {
             if self.outputs[unit].is_none() {
                 continue;
             }
-            let token = self.token();
-            if self
-                .poll
-                .registry()
-                .register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
-                .is_ok()
-            {
-                self.pipes.insert(
-                    token,
-                    Pipe {
-                        unit,
-                        stream,
-                        fd,
-                        grown: false,
-                    },
-                );
+            if let Err(e) = self.watch_output(unit, stream, fd) {
+                log::warn!("{}: probe output not captured: {e}", spec.name);
             }
         }
         Ok(child.pid)

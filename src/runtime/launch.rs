@@ -4,10 +4,7 @@
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
-use mio::unix::SourceFd;
-use mio::Interest;
-
-use super::{Pipe, Runtime};
+use super::Runtime;
 use crate::engine::Role;
 use crate::output::{Destination, Stream, UnitOutput};
 use crate::platform::{Platform, SpawnSpec};
@@ -184,24 +181,8 @@ impl Runtime {
             (child.stderr, Stream::Stderr),
         ] {
             let Some(fd) = fd else { continue };
-            let token = self.token();
-            match self.poll.registry().register(
-                &mut SourceFd(&fd.as_raw_fd()),
-                token,
-                Interest::READABLE,
-            ) {
-                Ok(()) => {
-                    self.pipes.insert(
-                        token,
-                        Pipe {
-                            unit,
-                            stream,
-                            fd,
-                            grown: false,
-                        },
-                    );
-                }
-                Err(e) => log::error!("{}: cannot watch output pipe: {e}", spec.name),
+            if let Err(e) = self.watch_output(unit, stream, fd) {
+                log::error!("{}: cannot watch output pipe: {e}", spec.name);
             }
         }
         Ok(child.pid)

@@ -350,6 +350,24 @@ impl Runtime {
         self.broadcast_event(ev);
     }
 
+    /// Watches a child's output pipe: what it carries goes to the unit's output.
+    fn watch_output(&mut self, unit: usize, stream: Stream, fd: OwnedFd) -> std::io::Result<()> {
+        let token = self.token();
+        self.poll
+            .registry()
+            .register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)?;
+        self.pipes.insert(
+            token,
+            Pipe {
+                unit,
+                stream,
+                fd,
+                grown: false,
+            },
+        );
+        Ok(())
+    }
+
     /// Reads one pipe (up to the budget); on EOF it is closed.
     fn read_pipe(&mut self, token: Token) {
         let Some(pipe) = self.pipes.get(&token) else {
