@@ -738,3 +738,42 @@ fn output_pipe_grows_only_for_chatty_units() {
         last("chatty")
     );
 }
+
+/// In supervisor mode no signal that another process sends kills sup: each is handled
+/// (TERM/INT stop, HUP reload, CHLD reap) or ignored, and sup keeps serving.
+#[test]
+fn no_signal_sent_by_another_process_kills_the_supervisor() {
+    let mut sup = Sup::start("sig-survive", &[("idle", "exec: [\"sleep\", \"1000\"]\n")]);
+    sup.wait_state("idle", "running");
+    let pid = sup.pid() as i32;
+    for sig in 1..=64 {
+        if [libc::SIGKILL, libc::SIGSTOP, libc::SIGTERM, libc::SIGINT].contains(&sig) {
+            continue;
+        }
+        // SAFETY: kill takes plain integers.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill {sig}");
+        assert!(process_alive(pid), "signal {sig} killed sup");
+    }
+    // Still serving, still supervising, unit untouched.
+    let st = sup.wait_state("idle", "running");
+    assert_eq!(st["restarts"], 0, "{st}");
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert_ne!(proc_state(&stat), Some('T'), "sup was stopped by a signal");
+    assert!(sup.terminate(WAIT).success());
+}
+
+/// A unit killed by a real-time signal (no nix `Signal` exists for it) is reaped and
+/// recorded like any other exit; it used to be reaped and lost, the unit left `running`.
+#[test]
+fn exit_by_realtime_signal_is_recorded() {
+    let sup = Sup::start(
+        "rt-exit",
+        &[(
+            "rt",
+            "restart: never\nexec: [\"sh\", \"-c\", \"kill -s 40 $$\"]\n",
+        )],
+    );
+    let st = sup.wait_for("rt", |s| s["state"] == "failed", WAIT);
+    assert_eq!(st["reason"], "signal", "{st}");
+    assert_eq!(st["exit"]["signal"], "40", "{st}");
+}

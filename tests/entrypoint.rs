@@ -643,3 +643,87 @@ fn orphans_of_units_are_swept_at_the_end() {
     assert!(!process_alive(pids[0]), "the unit's orphan survived sup");
     assert!(started.elapsed() < Duration::from_secs(8));
 }
+
+/// Fault and pipe signals sent with kill(2) are events like any other: forwarded to the
+/// command's group, never fatal to sup (they used to kill it, or never reach CMD).
+#[test]
+fn fault_and_pipe_signals_sent_by_others_are_forwarded() {
+    let env = Env::new("ep-faults");
+    let names = [
+        "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGSEGV", "SIGSYS", "SIGPIPE",
+        "SIGQUIT", "SIGCONT",
+    ];
+    let script = format!(
+        "import signal, os, sys\n\
+         marks = open({m:?}, 'a', buffering=1)\n\
+         def h(n, f):\n    marks.write(signal.Signals(n).name + '\\n')\n\
+         for s in {names:?}:\n    signal.signal(getattr(signal, s), h)\n\
+         signal.signal(signal.SIGTERM, lambda n, f: sys.exit(5))\n\
+         open({r:?}, 'w').write('ready\\n')\n\
+         while True:\n    signal.pause()\n",
+        m = env.p("marks"),
+        r = env.p("ready"),
+    );
+    let mut child = env.spawn(env.sup(&[], &["python3", "-c", &script]));
+    env.wait_file("ready");
+    for name in names {
+        let sig: Signal = name.parse().unwrap();
+        signal(child.id(), sig);
+        assert!(
+            wait_until(
+                || fs::read_to_string(env.dir.join("marks"))
+                    .unwrap_or_default()
+                    .lines()
+                    .any(|l| l == name),
+                WAIT
+            ),
+            "{name} was not forwarded (sup alive: {}); sup said:\n{}",
+            process_alive(child.id() as i32),
+            env.stderr()
+        );
+    }
+    signal(child.id(), Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut child, WAIT), 5, "{}", env.stderr());
+}
+
+/// Signals 32 and 33 (which glibc keeps for itself and its wrappers refuse to block) are
+/// forwarded too: the command dies of it and sup reports 128+32.
+#[test]
+fn glibc_reserved_realtime_signals_are_forwarded() {
+    let env = Env::new("ep-rt32");
+    let script = format!(
+        "echo ready > {r}; while :; do sleep 0.05; done",
+        r = env.p("ready")
+    );
+    let mut child = env.spawn(env.sup(&[], &["sh", "-c", &script]));
+    env.wait_file("ready");
+    // SAFETY: kill takes plain integers.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, 32) }, 0);
+    assert_eq!(wait_exit(&mut child, WAIT), 128 + 32, "{}", env.stderr());
+}
+
+/// sup's own writes to a closed stdout fail with EPIPE: the SIGPIPE the kernel raises for
+/// them is sup's own, not forwarded, and does not kill sup.
+#[test]
+fn own_sigpipe_is_neither_fatal_nor_forwarded() {
+    let env = Env::new("ep-ownpipe");
+    env.unit(
+        "chatty",
+        "exec: [\"sh\", \"-c\", \"while :; do echo chatter; sleep 0.01; done\"]\n",
+    );
+    let script = format!(
+        "trap 'echo pipe >> {m}' PIPE; i=0; while [ $i -lt 60 ]; do sleep 0.02; i=$((i+1)); done; exit 9",
+        m = env.p("marks")
+    );
+    let mut cmd = env.sup(&[], &["sh", "-c", &script]);
+    // stdout: a pipe whose reading end is closed at once.
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .stderr(fs::File::create(env.dir.join("stderr")).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    assert_eq!(wait_exit(&mut child, WAIT), 9, "{}", env.stderr());
+    let marks = fs::read_to_string(env.dir.join("marks")).unwrap_or_default();
+    assert!(!marks.contains("pipe"), "sup forwarded its own SIGPIPE");
+}

@@ -24,7 +24,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use nix::sys::signalfd::SignalFd;
 
 use crate::engine::{Effect, Engine, EventKind, Input, Time};
 use crate::output::{ReadOutcome, Stream, UnitOutput};
@@ -63,7 +62,7 @@ struct Pipe {
 pub struct Runtime {
     config: Config,
     poll: Poll,
-    sigfd: SignalFd,
+    sigfd: OwnedFd,
     engine: Engine,
     platform: LinuxPlatform,
     clock_base: Instant,
@@ -120,7 +119,7 @@ impl Runtime {
         let poll = Poll::new().map_err(|e| format!("cannot create poller: {e}"))?;
         poll.registry()
             .register(
-                &mut SourceFd(&sigfd.as_fd().as_raw_fd()),
+                &mut SourceFd(&sigfd.as_raw_fd()),
                 SIGNAL_TOKEN,
                 Interest::READABLE,
             )
@@ -252,7 +251,13 @@ impl Runtime {
     }
 
     fn on_signals(&mut self) {
-        for sig in signals::drain(&mut self.sigfd) {
+        for signals::Received { signo: sig, sender } in signals::drain(&self.sigfd) {
+            if sig != libc::SIGCHLD {
+                log::debug!(
+                    "received {} from process {sender}",
+                    crate::engine::signal_name(sig)
+                );
+            }
             if self.role_signal(sig) {
                 continue;
             }

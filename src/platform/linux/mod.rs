@@ -10,8 +10,6 @@ pub mod spawn;
 pub mod users;
 pub mod vfork;
 
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-
 use super::{Child, Platform, SpawnSpec};
 use crate::engine::Exit;
 use crate::unit::UnitSpec;
@@ -29,6 +27,18 @@ pub struct LinuxPlatform {
 impl LinuxPlatform {
     pub fn new() -> LinuxPlatform {
         LinuxPlatform::default()
+    }
+}
+
+/// A `waitpid` status as an exit: a code or the signal that killed the process (any
+/// signal number, real-time ones included). None for stop/continue reports.
+pub fn exit_of(status: libc::c_int) -> Option<Exit> {
+    if libc::WIFEXITED(status) {
+        Some(Exit::Code(libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Some(Exit::Signal(libc::WTERMSIG(status)))
+    } else {
+        None
     }
 }
 
@@ -55,15 +65,22 @@ impl Platform for LinuxPlatform {
     fn reap(&mut self) -> Vec<(u32, Exit)> {
         let mut out = Vec::new();
         loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => {
-                    out.push((pid.as_raw() as u32, Exit::Code(code)))
+            let mut status: libc::c_int = 0;
+            // SAFETY: `status` is a valid out-pointer; WNOHANG never blocks. The raw call
+            // is used because nix's status conversion fails for real-time signals (no
+            // `Signal` for them) after the child was already reaped, losing its exit.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                // 0: children left but none has changed; -1: ECHILD (none) or EINTR.
+                if pid == -1
+                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                {
+                    continue;
                 }
-                Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    out.push((pid.as_raw() as u32, Exit::Signal(sig as i32)))
-                }
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => continue,
+                break;
+            }
+            if let Some(exit) = exit_of(status) {
+                out.push((pid as u32, exit));
             }
         }
         out
@@ -93,5 +110,20 @@ impl Platform for LinuxPlatform {
                 missing.join(", ")
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_statuses_become_exits() {
+        // Encodings of <sys/wait.h>: exited with code N = N << 8; killed by S = S.
+        assert_eq!(exit_of(7 << 8), Some(Exit::Code(7)));
+        assert_eq!(exit_of(libc::SIGKILL), Some(Exit::Signal(libc::SIGKILL)));
+        assert_eq!(exit_of(40), Some(Exit::Signal(40)));
+        assert_eq!(exit_of(33 | 0x80), Some(Exit::Signal(33)), "core dumped");
+        assert_eq!(exit_of(0x7f | (libc::SIGSTOP << 8)), None, "stopped");
     }
 }
