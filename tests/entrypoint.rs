@@ -295,11 +295,13 @@ fn units_start_before_and_stop_after_the_command() {
     assert_eq!(out, "", "units print nothing here; sup must not either");
     let marks = fs::read_to_string(env.dir.join("marks")).unwrap();
     let lines: Vec<&str> = marks.lines().collect();
-    assert_eq!(
-        lines,
-        ["db-up", "setup-done", "cmd-saw-units", "db-stopped"],
-        "{err}"
-    );
+    // What sup orders: the command after every unit is up, the units' stop after the
+    // command. `db` is ready once started, so its first line and the oneshot's may come
+    // in either order.
+    let mut ups = lines[..2].to_vec();
+    ups.sort();
+    assert_eq!(ups, ["db-up", "setup-done"], "{marks}\n{err}");
+    assert_eq!(lines[2..], ["cmd-saw-units", "db-stopped"], "{marks}\n{err}");
 }
 
 #[test]
@@ -726,4 +728,23 @@ fn own_sigpipe_is_neither_fatal_nor_forwarded() {
     assert_eq!(wait_exit(&mut child, WAIT), 9, "{}", env.stderr());
     let marks = fs::read_to_string(env.dir.join("marks")).unwrap_or_default();
     assert!(!marks.contains("pipe"), "sup forwarded its own SIGPIPE");
+}
+
+/// A oneshot that fails before the command starts: sup says how it ended.
+#[test]
+fn failed_oneshot_names_its_exit_status() {
+    let env = Env::new("ep-oneshot");
+    for (cmd, want) in [
+        ("exit 3", "unit setup failed: exit code 3"),
+        ("kill -KILL $$", "unit setup failed: killed by SIGKILL"),
+    ] {
+        env.unit(
+            "setup",
+            &format!("type: oneshot\nexec: [\"sh\", \"-c\", \"{cmd}\"]\n"),
+        );
+        let (code, out, err) = run_bounded(env.sup(&[], &["true"]), WAIT);
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(out, "");
+        assert!(err.contains(want), "stderr should say {want:?}: {err}");
+    }
 }

@@ -261,11 +261,56 @@ fn health_command_exit_codes() {
     );
     let (code, out, _) = sup.supctl(&["health", "web"]);
     assert_eq!(code, 1, "{out}");
+    assert_eq!(out.trim(), "not healthy: web (unhealthy)");
     assert_eq!(sup.supctl(&["health", "off"]).0, 1);
     assert_eq!(sup.supctl(&["health", "nosuch"]).0, 3);
+    // Without a unit: every enabled unit (the disabled `off` does not count).
+    let (code, out, _) = sup.supctl(&["health"]);
+    assert_eq!((code, out.trim()), (1, "not healthy: web (unhealthy)"));
     std::fs::remove_file(&flag).unwrap();
     sup.wait_for("web", |s| s["health"] == "healthy", WAIT);
     assert_eq!(sup.supctl(&["health", "web"]).0, 0);
+    assert_eq!(
+        sup.supctl(&["health"]),
+        (0, "healthy\n".into(), String::new())
+    );
+    // A stopped enabled unit makes the whole not healthy, and is named.
+    assert_eq!(sup.supctl(&["stop", "web"]).0, 0);
+    let (code, out, _) = sup.supctl(&["--json", "health"]);
+    assert_eq!(code, 1, "{out}");
+    let reply: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(reply["healthy"], false, "{reply}");
+    assert_eq!(
+        reply["not_healthy"],
+        serde_json::json!(["web (stopped)"]),
+        "{reply}"
+    );
+    assert_eq!(sup.supctl(&["start", "web"]).0, 0);
+    sup.wait_for("web", |s| s["health"] == "healthy", WAIT);
+    assert_eq!(sup.supctl(&["health"]).0, 0);
+}
+
+/// The whole-container probe: a oneshot that is done counts as healthy; one still
+/// running or failed does not, and neither does an invalid unit file.
+#[test]
+fn health_of_all_counts_oneshots_and_invalid_files() {
+    let mut sup = Sup::prepare("hall");
+    sup.write_unit("setup", "type: oneshot\nexec: [\"true\"]\n");
+    sup.write_unit("svc", "exec: [sleep, \"1000\"]\n");
+    sup.launch();
+    sup.wait_state("setup", "done");
+    sup.wait_state("svc", "running");
+    assert_eq!(sup.supctl(&["health"]).0, 0);
+    drop(sup);
+    let mut sup = Sup::prepare("hall2");
+    sup.write_unit("svc", "exec: [sleep, \"1000\"]\n");
+    sup.write_unit("broken", "exec: [sleep, \"1000\"]\nbogus_key: 1\n");
+    sup.launch();
+    sup.wait_state("svc", "running");
+    let (code, out, _) = sup.supctl(&["health"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("broken (invalid"), "{out}");
+    assert!(!out.contains("svc"), "{out}");
 }
 
 #[test]

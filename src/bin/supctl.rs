@@ -98,10 +98,11 @@ enum Cmd {
     },
     /// Stream lifecycle, health and OOM events
     Events,
-    /// Exit 0 if the unit is running, ready and not unhealthy, 1 otherwise
+    /// Exit 0 if the units (without UNIT: every enabled unit) are running, ready and not
+    /// unhealthy (oneshots: done), 1 otherwise, naming those that are not
     Health {
         #[arg(value_name = "UNIT")]
-        unit: String,
+        units: Vec<String>,
     },
     /// Validate unit files locally (no sup needed), like `sup check`
     Check {
@@ -212,7 +213,7 @@ fn build_request(cmd: Cmd) -> (Request, Kind) {
             (r, Kind::Logs)
         }
         Cmd::Events => (Request::new("events"), Kind::Events),
-        Cmd::Health { unit } => (with_units("health", vec![unit]), Kind::Health),
+        Cmd::Health { units } => (with_units("health", units), Kind::Health),
         Cmd::Pause { unit } => (with_units("pause", vec![unit]), Kind::Op),
         Cmd::Resume { unit } => (with_units("resume", vec![unit]), Kind::Op),
         Cmd::Reload => (Request::new("reload"), Kind::Generic),
@@ -271,7 +272,10 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
             if json {
                 out(&raw.to_string());
             } else {
-                out(if healthy { "healthy" } else { "not healthy" });
+                match reply.not_healthy.as_deref() {
+                    Some(units) if !healthy => out(&format!("not healthy: {}", units.join(", "))),
+                    _ => out(if healthy { "healthy" } else { "not healthy" }),
+                }
             }
             if healthy {
                 EXIT_OK

@@ -334,6 +334,9 @@ pub struct Reply {
     /// health
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
+    /// health: the units that are not healthy, each as `NAME (why)`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_healthy: Option<Vec<String>>,
 }
 
 impl Reply {

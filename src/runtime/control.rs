@@ -502,6 +502,54 @@ impl Runtime {
             .collect()
     }
 
+    /// Why a unit does not count as healthy, or None when it does: a service is running,
+    /// ready and not unhealthy; a oneshot has run to completion (`done`).
+    fn not_healthy(&self, u: usize) -> Option<String> {
+        let unit = self.engine.unit(u);
+        let oneshot = unit
+            .spec
+            .as_ref()
+            .is_some_and(|s| s.kind == crate::unit::UnitType::Oneshot);
+        let health = self.probes.health(u);
+        let why = match unit.state {
+            State::Done if oneshot => return None,
+            State::Running if oneshot => "running, not done".to_string(),
+            State::Running if !unit.ready() => "running, not ready".to_string(),
+            State::Running if health == super::health::Health::Unhealthy => "unhealthy".into(),
+            State::Running => return None,
+            state => match unit.reason {
+                Some(r) => format!("{state}: {r}"),
+                None => state.to_string(),
+            },
+        };
+        Some(format!("{} ({why})", unit.name))
+    }
+
+    /// `health [UNIT...]`: the named units, or without names every enabled unit (and
+    /// every unit file that is invalid), must be healthy; the reply names those that are not.
+    fn health(&self, req: &Request) -> Result<Reply, Reply> {
+        let ids = if req.units.is_empty() {
+            (0..self.engine.units().len())
+                .filter(|&u| {
+                    let unit = self.engine.unit(u);
+                    unit.spec.as_ref().map_or(true, |s| s.enabled)
+                })
+                .collect()
+        } else {
+            self.resolve_units(&req.units)?
+        };
+        let failing: Vec<String> = ids
+            .into_iter()
+            .filter_map(|u| self.not_healthy(u))
+            .collect();
+        let mut reply = Reply::ok();
+        reply.healthy = Some(failing.is_empty());
+        if !failing.is_empty() {
+            reply.not_healthy = Some(failing);
+        }
+        Ok(reply)
+    }
+
     fn one_unit(&self, req: &Request) -> Result<usize, Reply> {
         match req.units.as_slice() {
             [name] => self.resolve_units(std::slice::from_ref(name)).map(|v| v[0]),
@@ -554,16 +602,7 @@ impl Runtime {
                 }
                 Ok(Some(Reply::ok()))
             }
-            "health" => self.one_unit(&req).map(|u| {
-                let unit = self.engine.unit(u);
-                let mut reply = Reply::ok();
-                reply.healthy = Some(
-                    unit.state == State::Running
-                        && unit.ready()
-                        && self.probes.health(u) != super::health::Health::Unhealthy,
-                );
-                Some(reply)
-            }),
+            "health" => self.health(&req).map(Some),
             "shutdown" | "poweroff" | "reboot" | "halt" => {
                 log::info!("{} requested over the control socket", req.cmd);
                 self.request_end(super::init::action_for(&req.cmd));

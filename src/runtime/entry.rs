@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::launch::base_env;
 use super::Runtime;
-use crate::engine::{signal_name, Exit, Input, State};
+use crate::engine::{signal_name, Exit, Input, Reason, State};
 use crate::platform::{Platform, SpawnSpec, StdinMode};
 
 /// What `sup -- CMD` was asked to run.
@@ -149,6 +149,24 @@ fn terminal_mode() -> StdinMode {
     StdinMode::Inherit
 }
 
+/// Why a failed unit failed, for the one line sup prints: its message, else its exit
+/// status (`exit code 3`, `killed by SIGKILL`), else its reason.
+fn failure(u: &crate::engine::Unit) -> String {
+    let exit = u.exit.map(|e| match e {
+        Exit::Code(n) => format!("exit code {n}"),
+        Exit::Signal(s) => format!("killed by {}", signal_name(s)),
+    });
+    match (&u.message, exit, u.reason) {
+        (Some(m), _, _) => format!(": {m}"),
+        (None, Some(e), Some(r)) if !matches!(r, Reason::ExitCode | Reason::Signal) => {
+            format!(": {e} ({r})")
+        }
+        (None, Some(e), _) => format!(": {e}"),
+        (None, None, Some(r)) => format!(" ({r})"),
+        (None, None, None) => String::new(),
+    }
+}
+
 /// Takes pending (blocked) instances of `sigs` off sup's queue without waiting.
 fn consume_pending(sigs: &[i32]) {
     // SAFETY: a zeroed sigset_t is then initialised by sigemptyset/sigaddset.
@@ -178,14 +196,7 @@ impl Runtime {
             }
             match u.state {
                 State::Running | State::Done | State::Stopped => {}
-                State::Failed => {
-                    let why = match (u.reason, &u.message) {
-                        (_, Some(m)) => format!(": {m}"),
-                        (Some(r), None) => format!(" ({r})"),
-                        _ => String::new(),
-                    };
-                    return Err(format!("unit {} failed{why}", u.name));
-                }
+                State::Failed => return Err(format!("unit {} failed{}", u.name, failure(u))),
                 _ => up = false,
             }
         }
