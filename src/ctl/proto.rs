@@ -334,9 +334,10 @@ pub struct Reply {
     /// health
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy: Option<bool>,
-    /// health: the units that are not healthy, each as `NAME (why)`
+    /// health: the units that are not healthy, each as `NAME (why)`. Boxed like `slices`.
+    #[allow(clippy::box_collection)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_healthy: Option<Vec<String>>,
+    pub not_healthy: Option<Box<Vec<String>>>,
 }
 
 impl Reply {

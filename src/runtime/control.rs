@@ -545,7 +545,7 @@ impl Runtime {
         let mut reply = Reply::ok();
         reply.healthy = Some(failing.is_empty());
         if !failing.is_empty() {
-            reply.not_healthy = Some(failing);
+            reply.not_healthy = Some(Box::new(failing));
         }
         Ok(reply)
     }
