@@ -315,8 +315,10 @@ pub struct OpResult {
 pub struct Reply {
     pub v: u32,
     pub ok: bool,
+    /// Boxed, as the rarer fields are, so `Reply` stays small (it is the error type of the
+    /// control handlers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorReply>,
+    pub error: Option<Box<ErrorReply>>,
     /// status
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub units: Option<Vec<UnitStatus>>,
@@ -353,10 +355,10 @@ impl Reply {
         Reply {
             v: PROTOCOL_VERSION,
             ok: false,
-            error: Some(ErrorReply {
+            error: Some(Box::new(ErrorReply {
                 code,
                 message: message.into(),
-            }),
+            })),
             ..Reply::default()
         }
     }
