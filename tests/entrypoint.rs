@@ -301,7 +301,11 @@ fn units_start_before_and_stop_after_the_command() {
     let mut ups = lines[..2].to_vec();
     ups.sort();
     assert_eq!(ups, ["db-up", "setup-done"], "{marks}\n{err}");
-    assert_eq!(lines[2..], ["cmd-saw-units", "db-stopped"], "{marks}\n{err}");
+    assert_eq!(
+        lines[2..],
+        ["cmd-saw-units", "db-stopped"],
+        "{marks}\n{err}"
+    );
 }
 
 #[test]
