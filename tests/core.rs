@@ -13,6 +13,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use serde_json::{json, Value};
 
 use common::*;
@@ -776,4 +778,66 @@ fn exit_by_realtime_signal_is_recorded() {
     let st = sup.wait_for("rt", |s| s["state"] == "failed", WAIT);
     assert_eq!(st["reason"], "signal", "{st}");
     assert_eq!(st["exit"]["signal"], "40", "{st}");
+}
+
+/// A bug met while handling one unit's exit (a fault injected into a test build) fails
+/// that unit with reason `internal` and loses none of the other exits reaped with it.
+#[test]
+fn a_panic_in_one_exit_loses_no_other_exit() {
+    let mut sup = Sup::prepare("panic-batch");
+    let names: Vec<String> = (0..15).map(|i| format!("u{i:02}")).collect();
+    for n in &names {
+        sup.write_unit(
+            n,
+            "restart: {policy: always, delay: 50ms}\nexec: [\"sleep\", \"1000\"]\n",
+        );
+    }
+    sup.env.push(("SUP_TEST_PANIC_UNIT".into(), "u07".into()));
+    sup.launch();
+    let pids: Vec<i32> = names
+        .iter()
+        .map(|n| sup.wait_state(n, "running")["pid"].as_i64().unwrap() as i32)
+        .collect();
+    // Every unit dies while sup is stopped: one SIGCHLD, one batch of 15 exits.
+    let me = Pid::from_raw(sup.pid() as i32);
+    kill(me, Signal::SIGSTOP).unwrap();
+    for &pid in &pids {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    assert!(wait_until(
+        || pids.iter().all(|&p| !process_alive(p) || is_zombie(p)),
+        WAIT
+    ));
+    kill(me, Signal::SIGCONT).unwrap();
+    let bomb = sup.wait_for("u07", |s| s["state"] == "failed", WAIT);
+    assert_eq!(bomb["reason"], "internal", "{bomb}");
+    assert!(
+        bomb["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("injected fault"),
+        "{bomb}"
+    );
+    for (n, old) in names.iter().zip(&pids) {
+        if n == "u07" {
+            continue;
+        }
+        let st = sup.wait_for(
+            n,
+            |s| s["state"] == "running" && s["pid"].as_i64() != Some(i64::from(*old)),
+            WAIT,
+        );
+        assert_eq!(st["restarts"], 1, "{st}");
+        assert!(process_alive(st["pid"].as_i64().unwrap() as i32), "{st}");
+    }
+    // sup still obeys: a stop, a start of the failed unit, and its own shutdown.
+    assert_eq!(sup.supctl(&["stop", "u03"]).0, 0);
+    assert_eq!(sup.status("u03")["state"], "stopped");
+    assert!(sup.terminate(WAIT).success(), "{}", sup.stderr_log());
+}
+
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| proc_state(&s) == Some('Z'))
+        .unwrap_or(true)
 }

@@ -118,6 +118,9 @@ pub struct Engine {
     rng: Rng,
     fx: Vec<Effect>,
     now: Time,
+    /// The unit whose input, timer or rule is being handled: after a caught panic, the
+    /// runtime fails this one (`Input::Internal`).
+    touching: Option<usize>,
 }
 
 impl Engine {
@@ -163,6 +166,7 @@ impl Engine {
             rng: Rng::new(seed),
             fx: Vec::new(),
             now: Duration::ZERO,
+            touching: None,
         }
     }
 
@@ -193,8 +197,24 @@ impl Engine {
         self.pids.is_empty() && self.units.iter().all(|u| !u.state.is_live())
     }
 
+    /// After a panic in `handle`: the unit that was being handled (if one was), and the
+    /// effects produced before the panic, which must still be carried out (a spawn
+    /// already promised to another unit, say).
+    pub fn after_panic(&mut self) -> (Option<usize>, Vec<Effect>) {
+        (self.touching.take(), std::mem::take(&mut self.fx))
+    }
+
     pub fn handle(&mut self, input: Input, now: Time) -> Vec<Effect> {
         self.now = now;
+        self.touching = match &input {
+            Input::Start(i) | Input::Stop(i) | Input::Restart(i) => Some(*i),
+            Input::Spawned { unit, .. } | Input::SpawnFailed { unit, .. } => Some(*unit),
+            Input::Exited { pid, .. } => self.pids.get(pid).map(|(u, _)| *u),
+            Input::Oom(i) | Input::Pause(i) | Input::Resume(i) | Input::Ready(i) => Some(*i),
+            Input::Unhealthy { unit, .. } | Input::MainPid { unit, .. } => Some(*unit),
+            Input::Internal { unit, .. } => Some(*unit),
+            Input::StartEnabled | Input::StopAll | Input::Tick => None,
+        };
         match input {
             Input::StartEnabled => {
                 for i in 0..self.units.len() {
@@ -221,6 +241,7 @@ impl Engine {
             Input::Exited { pid, exit } => self.on_exit(pid, exit),
             Input::Tick => {
                 while let Some((unit, kind)) = self.timers.pop_due(now) {
+                    self.touching = Some(unit);
                     self.on_timer(unit, kind);
                 }
             }
@@ -235,8 +256,10 @@ impl Engine {
             Input::Ready(i) => self.on_ready(i),
             Input::Unhealthy { unit, message } => self.on_unhealthy(unit, message),
             Input::MainPid { unit, pid } => self.on_main_pid(unit, pid),
+            Input::Internal { unit, message } => self.on_internal(unit, message),
         }
         self.settle();
+        self.touching = None;
         std::mem::take(&mut self.fx)
     }
 
@@ -351,7 +374,7 @@ impl Engine {
                     self.set_state(i, State::Running);
                 } else {
                     self.timers
-                        .set(i, self.now + timeout, TimerKind::StartTimeout);
+                        .set(i, self.now.saturating_add(timeout), TimerKind::StartTimeout);
                 }
             }
         }
@@ -411,6 +434,31 @@ impl Engine {
             self.run_ended(i, true, Reason::Oom);
         } else {
             self.run_ended(i, !exit.success(), exit.reason());
+        }
+    }
+
+    /// Whatever the unit was doing: kill its processes, forget their pids (their exits
+    /// will be orphans' exits), cancel its timer, and fail it with reason `internal`.
+    fn on_internal(&mut self, i: usize, message: String) {
+        self.pids.retain(|_, (u, _)| *u != i);
+        self.timers.cancel(i);
+        let u = &mut self.units[i];
+        if let Some(pgid) = u.pgid.take().or(u.pid) {
+            self.fx.push(Effect::KillUnit {
+                unit: i,
+                pgid,
+                signal: libc::SIGKILL,
+            });
+        }
+        let u = &mut self.units[i];
+        u.pid = None;
+        u.stop_exec_pid = None;
+        u.stop_phase = StopPhase::None;
+        u.fail_stop = None;
+        u.stop_cause = None;
+        u.oom = false;
+        if u.state != State::Invalid {
+            self.fail(i, Reason::Internal, Some(message));
         }
     }
 
@@ -549,7 +597,8 @@ impl Engine {
             self.units[i].restarts += 1;
             self.set_state(i, State::Waiting);
         } else {
-            self.timers.set(i, now + delay, TimerKind::Backoff);
+            self.timers
+                .set(i, now.saturating_add(delay), TimerKind::Backoff);
             self.set_state(i, State::Backoff);
         }
     }
@@ -598,7 +647,8 @@ impl Engine {
         if self.spec(i).stop.exec.is_some() {
             self.units[i].stop_phase = StopPhase::Exec;
             let timeout = self.spec(i).stop.timeout;
-            self.timers.set(i, self.now + timeout, TimerKind::StopExec);
+            self.timers
+                .set(i, self.now.saturating_add(timeout), TimerKind::StopExec);
             self.fx.push(Effect::Spawn {
                 unit: i,
                 role: Role::StopExec,
@@ -613,7 +663,8 @@ impl Engine {
         let (signal, timeout) = (self.spec(i).stop.signal, self.spec(i).stop.timeout);
         self.units[i].stop_phase = StopPhase::Signal;
         self.fx.push(Effect::Signal { pid, signal });
-        self.timers.set(i, self.now + timeout, TimerKind::StopKill);
+        self.timers
+            .set(i, self.now.saturating_add(timeout), TimerKind::StopKill);
     }
 
     // ---- ordering rules -------------------------------------------------------------
@@ -622,6 +673,7 @@ impl Engine {
         loop {
             let mut changed = false;
             for i in 0..self.units.len() {
+                self.touching = Some(i);
                 changed |= self.evaluate(i);
             }
             if !changed {

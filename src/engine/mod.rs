@@ -78,6 +78,12 @@ pub enum Input {
         unit: usize,
         pid: u32,
     },
+    /// Handling an input for this unit hit a bug (a caught panic): fail it (reason
+    /// `internal`), kill and forget its processes.
+    Internal {
+        unit: usize,
+        message: String,
+    },
 }
 
 /// What the runtime must do.
@@ -103,6 +109,18 @@ pub enum Effect {
         unit: usize,
         event: EventKind,
     },
+}
+
+impl Effect {
+    /// The unit the effect is for (a signal to one pid names none).
+    pub fn unit(&self) -> Option<usize> {
+        match self {
+            Effect::Spawn { unit, .. }
+            | Effect::KillUnit { unit, .. }
+            | Effect::Event { unit, .. } => Some(*unit),
+            Effect::Signal { .. } => None,
+        }
+    }
 }
 
 /// Observable lifecycle events (published to `supctl events` and the log). `Ready`: the

@@ -67,6 +67,9 @@ pub enum Reason {
     Unhealthy,
     /// The process could not be started (exec or setup failed, feature unsupported).
     Exec,
+    /// sup hit a bug while handling the unit (a caught panic): the unit was failed and
+    /// its processes killed, so that no later event can find it in a state it cannot leave.
+    Internal,
 }
 
 impl Reason {
@@ -80,6 +83,7 @@ impl Reason {
             Reason::Dependency => "dependency",
             Reason::Unhealthy => "unhealthy",
             Reason::Exec => "exec",
+            Reason::Internal => "internal",
         }
     }
 }

@@ -712,3 +712,52 @@ fn invalid_units_are_listed_and_never_start() {
     assert_eq!(e.unit(e.lookup("a").unwrap()).state, State::Failed);
     assert_eq!(e.unit(e.lookup("ok").unwrap()).state, State::Starting);
 }
+
+#[test]
+fn internal_error_fails_the_unit_kills_it_and_forgets_its_pids() {
+    let mut app = spec("app");
+    app.requires = names(&["db"]);
+    let mut s = Sim::new(vec![spec("db"), app]);
+    s.feed(Input::StartEnabled);
+    assert_eq!(s.state("app"), State::Running);
+    let pid = s.pid("db");
+    s.feed(Input::Internal {
+        unit: s.id("db"),
+        message: "boom".into(),
+    });
+    assert_eq!(s.state("db"), State::Failed);
+    let db = s.e.unit(s.id("db"));
+    assert_eq!(db.reason, Some(Reason::Internal));
+    assert_eq!(db.message.as_deref(), Some("boom"));
+    assert!(db.pid.is_none() && s.e.pid_owner(pid).is_none());
+    assert!(s.actions.contains(&Effect::KillUnit {
+        unit: s.id("db"),
+        pgid: pid,
+        signal: libc::SIGKILL
+    }));
+    // What required it stops; the old pid's exit is an orphan's and changes nothing.
+    assert_eq!(s.state("app"), State::Stopping);
+    s.feed(Input::Exited {
+        pid,
+        exit: Exit::Signal(libc::SIGKILL),
+    });
+    assert_eq!(s.state("db"), State::Failed);
+    // And it can be started again.
+    s.feed(Input::Start(s.id("db")));
+    assert_eq!(s.state("db"), State::Running);
+}
+
+#[test]
+fn deadlines_saturate_instead_of_overflowing() {
+    let mut u = spec("slow");
+    u.kind = UnitType::Oneshot;
+    u.start_timeout = Duration::MAX;
+    u.stop.timeout = Duration::MAX;
+    let mut s = Sim::new(vec![u]);
+    s.now = Duration::from_secs(1 << 20);
+    s.feed(Input::StartEnabled);
+    assert_eq!(s.state("slow"), State::Starting);
+    assert_eq!(s.e.next_deadline(), Some(Duration::MAX));
+    s.feed(Input::Stop(s.id("slow")));
+    assert_eq!(s.state("slow"), State::Stopping);
+}

@@ -118,7 +118,7 @@ impl Runtime {
             }
         }
         self.probes.tokens.insert(token, Source::Attempt);
-        let deadline = self.now() + timeout;
+        let deadline = self.now().saturating_add(timeout);
         self.probes.attempts.insert(
             token,
             Attempt {

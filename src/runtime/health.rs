@@ -152,7 +152,7 @@ impl Runtime {
     fn start_checks(&mut self, unit: usize, spec: &UnitSpec, now: Time) {
         let p = self.probes.unit_mut(unit);
         p.running_since = now;
-        p.watchdog_at = spec.watchdog.map(|w| now + w);
+        p.watchdog_at = spec.watchdog.map(|w| now.saturating_add(w));
         p.health = (!spec.health.is_empty() || spec.watchdog.is_some()).then_some(Health::Unknown);
         p.checks = spec
             .health
@@ -240,7 +240,7 @@ impl Runtime {
                 } else {
                     Some(Ok(()))
                 };
-                check.next_at = Some(now + check.spec.interval);
+                check.next_at = Some(now.saturating_add(check.spec.interval));
                 if let Some(r) = result {
                     self.check_result(unit, c, r);
                 }
@@ -248,7 +248,7 @@ impl Runtime {
             }
             HealthKind::MemoryAbove(limit) => {
                 let limit = *limit;
-                check.next_at = Some(now + check.spec.interval);
+                check.next_at = Some(now.saturating_add(check.spec.interval));
                 let r = match self.unit_usage(unit) {
                     Some((mem, _)) if mem > limit => {
                         Err(format!("memory {mem} bytes is above {limit}"))
@@ -261,7 +261,7 @@ impl Runtime {
             }
             HealthKind::CpuAbove(limit) => {
                 let limit = *limit;
-                check.next_at = Some(now + check.spec.interval);
+                check.next_at = Some(now.saturating_add(check.spec.interval));
                 let Some((_, cpu)) = self.unit_usage(unit) else {
                     return;
                 };
@@ -309,14 +309,14 @@ impl Runtime {
                         let name = &self.engine.unit(unit).name;
                         log::debug!("{name}: not ready yet: {msg}");
                         if let Some((_, at)) = &mut self.probes.unit_mut(unit).ready {
-                            *at = Some(now + READY_RETRY);
+                            *at = Some(now.saturating_add(READY_RETRY));
                         }
                     }
                 }
             }
             Owner::Check(unit, c) => {
                 if let Some(check) = self.probes.unit_mut(unit).checks.get_mut(c) {
-                    check.next_at = Some(now + check.spec.interval);
+                    check.next_at = Some(now.saturating_add(check.spec.interval));
                     self.check_result(unit, c, result);
                 }
             }
@@ -424,7 +424,7 @@ impl Runtime {
         if p.watchdog_at.is_none() {
             return;
         }
-        p.watchdog_at = wd.map(|w| now + w);
+        p.watchdog_at = wd.map(|w| now.saturating_add(w));
         // With no checks, the watchdog alone decides health: alive means healthy.
         if p.checks.is_empty() && p.health == Some(Health::Unknown) {
             p.health = Some(Health::Healthy);

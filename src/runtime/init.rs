@@ -247,7 +247,7 @@ impl Runtime {
             if pid1::has_children() {
                 self.signal_leftovers(libc::SIGTERM, true);
                 if !sweep.killed {
-                    sweep.kill_at = sweep.kill_at.max(now + grace);
+                    sweep.kill_at = sweep.kill_at.max(now.saturating_add(grace));
                 }
             }
         }
@@ -266,7 +266,7 @@ impl Runtime {
                 if down {
                     sweep.kill_rounds += 1;
                 }
-                sweep.kill_at = now + KILL_AGAIN;
+                sweep.kill_at = now.saturating_add(KILL_AGAIN);
             }
         }
         self.life.sweep = Some(sweep);

@@ -19,6 +19,7 @@ pub use entry::MainCmd;
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -50,6 +51,27 @@ pub struct Config {
     pub grace: Duration,
 }
 
+/// Test builds only: `SUP_TEST_PANIC_UNIT=NAME` makes handling an exit of that unit
+/// panic, to prove that a bug in one unit's handling loses nothing else.
+fn inject_fault(unit: Option<&str>, engine: &Engine, input: &Input) {
+    if let (Some(name), Input::Exited { pid, .. }) = (unit, input) {
+        if let Some((u, _)) = engine.pid_owner(*pid) {
+            if engine.unit(u).name.as_str() == name {
+                panic!("injected fault for {name}");
+            }
+        }
+    }
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_text(cause: &(dyn std::any::Any + Send)) -> String {
+    cause
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| cause.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string())
+}
+
 /// A unit's output pipe registered with the poller.
 struct Pipe {
     unit: usize,
@@ -79,6 +101,8 @@ pub struct Runtime {
     iso: isolation::Iso,
     /// Role (supervisor, PID 1, entrypoint), the main command and the shutdown sweep.
     life: init::Life,
+    /// Debug builds: the unit whose exits panic (`SUP_TEST_PANIC_UNIT`, for tests).
+    fault_unit: Option<String>,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
@@ -176,6 +200,11 @@ impl Runtime {
             shutting_down: false,
             iso,
             life,
+            fault_unit: if cfg!(debug_assertions) {
+                std::env::var("SUP_TEST_PANIC_UNIT").ok()
+            } else {
+                None
+            },
         })
     }
 
@@ -252,79 +281,142 @@ impl Runtime {
 
     fn on_signals(&mut self) {
         for signals::Received { signo: sig, sender } in signals::drain(&self.sigfd) {
-            if sig != libc::SIGCHLD {
-                log::debug!(
-                    "received {} from process {sender}",
-                    crate::engine::signal_name(sig)
-                );
-            }
-            if self.role_signal(sig) {
-                continue;
-            }
-            match sig {
-                libc::SIGCHLD => {
-                    for (pid, exit) in self.platform.reap() {
-                        if self.entry_reaped(pid, exit) || self.probe_exited(pid, exit) {
-                            continue;
-                        }
-                        self.check_oom_for_pid(pid);
-                        self.feed(Input::Exited { pid, exit });
-                    }
-                    self.retry_removals();
-                }
-                libc::SIGTERM | libc::SIGINT => {
-                    if self.shutting_down {
-                        log::warn!("second stop signal: killing every unit now");
-                        let live: Vec<(usize, u32)> = (0..self.engine.units().len())
-                            .filter_map(|i| {
-                                let u = self.engine.unit(i);
-                                Some((i, u.pgid.or(u.pid)?))
-                            })
-                            .collect();
-                        for (i, pgid) in live {
-                            self.kill_unit_fx(i, pgid, libc::SIGKILL);
-                        }
-                    } else {
-                        log::info!(
-                            "received {}: stopping all units",
-                            crate::engine::signal_name(sig)
-                        );
-                        self.shutting_down = true;
-                        self.feed(Input::StopAll);
-                    }
-                }
-                libc::SIGHUP => {
-                    log::warn!("SIGHUP: reload is not supported yet by this build of sup")
-                }
-                other => log::debug!("ignoring signal {}", crate::engine::signal_name(other)),
-            }
+            self.guarded("a signal", |rt| rt.on_signal(sig, sender));
         }
     }
 
+    fn on_signal(&mut self, sig: i32, sender: u32) {
+        if sig != libc::SIGCHLD {
+            log::debug!(
+                "received {} from process {sender}",
+                crate::engine::signal_name(sig)
+            );
+        }
+        if self.role_signal(sig) {
+            return;
+        }
+        match sig {
+            libc::SIGCHLD => {
+                for (pid, exit) in self.platform.reap() {
+                    self.on_reaped(pid, exit);
+                }
+                self.guarded("cgroup removals", |rt| rt.retry_removals());
+            }
+            libc::SIGTERM | libc::SIGINT => {
+                if self.shutting_down {
+                    log::warn!("second stop signal: killing every unit now");
+                    let live: Vec<(usize, u32)> = (0..self.engine.units().len())
+                        .filter_map(|i| {
+                            let u = self.engine.unit(i);
+                            Some((i, u.pgid.or(u.pid)?))
+                        })
+                        .collect();
+                    for (i, pgid) in live {
+                        self.kill_unit_fx(i, pgid, libc::SIGKILL);
+                    }
+                } else {
+                    log::info!(
+                        "received {}: stopping all units",
+                        crate::engine::signal_name(sig)
+                    );
+                    self.shutting_down = true;
+                    self.feed(Input::StopAll);
+                }
+            }
+            libc::SIGHUP => {
+                log::warn!("SIGHUP: reload is not supported yet by this build of sup")
+            }
+            other => log::debug!("ignoring signal {}", crate::engine::signal_name(other)),
+        }
+    }
+
+    /// One reaped child. Each exit is handled on its own, so a bug met while handling
+    /// one cannot lose the others reaped with it; and the exit always reaches the engine
+    /// unless the main command or a probe claimed it.
+    fn on_reaped(&mut self, pid: u32, exit: crate::engine::Exit) {
+        let mut claimed = false;
+        self.guarded("an exit", |rt| {
+            claimed = rt.entry_reaped(pid, exit) || rt.probe_exited(pid, exit)
+        });
+        if claimed {
+            return;
+        }
+        self.guarded("an OOM check", |rt| rt.check_oom_for_pid(pid));
+        self.feed(Input::Exited { pid, exit });
+    }
+
     /// Feeds one input and carries out the effects, feeding back spawn results.
+    ///
+    /// Each input and each effect is handled on its own: a panic (a bug) in one of them
+    /// fails only the unit it concerned (`Input::Internal`, reason `internal`) and loses
+    /// nothing else: the effects produced before it are still carried out and the queued
+    /// inputs still fed.
     fn feed(&mut self, input: Input) {
         let mut queue = VecDeque::from([input]);
         while let Some(input) = queue.pop_front() {
             let now = self.now();
-            for fx in self.engine.handle(input, now) {
-                match fx {
-                    Effect::Spawn { unit, role } => match self.launch(unit, role) {
-                        Ok(pid) => queue.push_back(Input::Spawned { unit, role, pid }),
-                        Err(message) => queue.push_back(Input::SpawnFailed {
-                            unit,
-                            role,
-                            message,
-                        }),
-                    },
-                    Effect::Signal { pid, signal } => self.platform.signal(pid, signal),
-                    Effect::KillUnit { unit, pgid, signal } => {
-                        self.kill_unit_fx(unit, pgid, signal)
+            let internal = matches!(input, Input::Internal { .. });
+            let exiting = match &input {
+                Input::Exited { pid, .. } => self.engine.pid_owner(*pid).map(|(u, _)| u),
+                _ => None,
+            };
+            let fault = self.fault_unit.as_deref();
+            let effects = match catch_unwind(AssertUnwindSafe(|| {
+                inject_fault(fault, &self.engine, &input);
+                self.engine.handle(input, now)
+            })) {
+                Ok(effects) => effects,
+                Err(cause) => {
+                    let (unit, effects) = self.engine.after_panic();
+                    if let Some(unit) = unit.or(exiting).filter(|_| !internal) {
+                        queue.push_back(self.internal_error(unit, "its state", &*cause));
+                    } else {
+                        log::error!("internal error in the engine: {}", panic_text(&*cause));
                     }
-                    Effect::Event { unit, event } => self.publish(unit, &event),
+                    effects
+                }
+            };
+            for fx in effects {
+                let unit = fx.unit();
+                let done = catch_unwind(AssertUnwindSafe(|| self.carry_out(fx, &mut queue)));
+                if let Err(cause) = done {
+                    match unit {
+                        Some(unit) => {
+                            queue.push_back(self.internal_error(unit, "an action", &*cause))
+                        }
+                        None => log::error!("internal error: {}", panic_text(&*cause)),
+                    }
                 }
             }
         }
         self.check_waiters();
+    }
+
+    fn carry_out(&mut self, fx: Effect, queue: &mut VecDeque<Input>) {
+        match fx {
+            Effect::Spawn { unit, role } => match self.launch(unit, role) {
+                Ok(pid) => queue.push_back(Input::Spawned { unit, role, pid }),
+                Err(message) => queue.push_back(Input::SpawnFailed {
+                    unit,
+                    role,
+                    message,
+                }),
+            },
+            Effect::Signal { pid, signal } => self.platform.signal(pid, signal),
+            Effect::KillUnit { unit, pgid, signal } => self.kill_unit_fx(unit, pgid, signal),
+            Effect::Event { unit, event } => self.publish(unit, &event),
+        }
+    }
+
+    /// Logs a caught panic while handling `what` of a unit and makes the input that fails
+    /// the unit for it.
+    fn internal_error(&self, unit: usize, what: &str, cause: &(dyn std::any::Any + Send)) -> Input {
+        let message = format!(
+            "internal error while handling {what}: {} (a bug: please report it)",
+            panic_text(cause)
+        );
+        log::error!("{}: {message}", self.engine.unit(unit).name);
+        Input::Internal { unit, message }
     }
 
     fn publish(&mut self, unit: usize, event: &EventKind) {

@@ -140,6 +140,8 @@ pub struct Sup {
     pub logs: PathBuf,
     pub socket: PathBuf,
     pub stderr_path: PathBuf,
+    /// Extra environment for sup (set before `launch`).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -167,6 +169,7 @@ impl Sup {
             units,
             logs,
             dir,
+            env: Vec::new(),
             child: None,
         }
     }
@@ -206,6 +209,7 @@ impl Sup {
             .env_remove("SUP_LOG")
             // Inherited by every unit: lets `kill_strays` find them if sup dies.
             .env(STRAY_MARKER, &self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
