@@ -4,8 +4,10 @@
 #[macro_use]
 mod common;
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
@@ -736,5 +738,58 @@ fn output_pipe_grows_only_for_chatty_units() {
         wait_until(|| last("chatty").ends_with("size 1048576"), WAIT),
         "chatty: {}",
         last("chatty")
+    );
+}
+
+// A unit gets sup's environment byte for byte (a name and a value that are not UTF-8),
+// `env_file` values may be bytes too, `env_file` overrides sup's variables and `env`
+// overrides both; a bad `env_file` fails the unit with an error naming FILE:LINE.
+#[test]
+fn unit_environment_passes_byte_for_byte() {
+    let mut sup = Sup::prepare("envbytes");
+    let vars = sup.path("vars.env");
+    fs::write(
+        &vars,
+        b"# from the file\nFROM_FILE=f\xff\nFILE_OVER=file\nOVERRIDE_ME=file\n",
+    )
+    .unwrap();
+    let bad = sup.path("bad.env");
+    fs::write(&bad, b"A=1\nB\xff=2\n").unwrap();
+    let out = sup.p("environ");
+    sup.write_unit(
+        "show",
+        &format!(
+            "type: oneshot\nexec: \"cat /proc/$$/environ > {out}; exit 0\"\n\
+             env_file: {}\nenv:\n  OVERRIDE_ME: unit\n",
+            vars.display()
+        ),
+    );
+    sup.write_unit(
+        "badfile",
+        &format!(
+            "type: oneshot\nrestart: never\nexec: [\"true\"]\nenv_file: {}\n",
+            bad.display()
+        ),
+    );
+    let b = OsStr::from_bytes;
+    sup.launch_with_env(&[
+        (b(b"SUP_T\xff"), b(b"v\xfe\x80")),
+        (b(b"OVERRIDE_ME"), b(b"sup\xff")),
+        (b(b"FILE_OVER"), b(b"sup")),
+    ]);
+
+    sup.wait_state("show", "done");
+    let entries = environ_entries(Path::new(&out));
+    let seen = |name: &[u8]| environ_values(&entries, name);
+    assert_eq!(seen(b"SUP_T\xff"), [b"v\xfe\x80"], "{entries:?}");
+    assert_eq!(seen(b"FROM_FILE"), [b"f\xff"], "{entries:?}");
+    assert_eq!(seen(b"FILE_OVER"), [b"file"], "{entries:?}");
+    assert_eq!(seen(b"OVERRIDE_ME"), [b"unit"], "{entries:?}");
+
+    let s = sup.wait_for("badfile", |s| s["state"] == "failed", WAIT);
+    let want = format!("{}:2: invalid variable name \"B\\xff\"", bad.display());
+    assert!(
+        s["message"].as_str().unwrap_or_default().contains(&want),
+        "{s}"
     );
 }

@@ -2,6 +2,7 @@
 //! temp dir, with helpers to drive the real `supctl` and to wait (bounded) on unit state.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -188,6 +189,11 @@ impl Sup {
 
     /// Starts sup and waits (bounded) until its control socket accepts connections.
     pub fn launch(&mut self) {
+        self.launch_with_env(&[]);
+    }
+
+    /// `launch` with `vars` added to sup's environment (and so to its units').
+    pub fn launch_with_env(&mut self, vars: &[(&OsStr, &OsStr)]) {
         assert!(self.child.is_none(), "sup already launched");
         let stderr = fs::File::create(&self.stderr_path).unwrap();
         let stdout = stderr.try_clone().unwrap();
@@ -206,6 +212,7 @@ impl Sup {
             .env_remove("SUP_LOG")
             // Inherited by every unit: lets `kill_strays` find them if sup dies.
             .env(STRAY_MARKER, &self.dir)
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -527,6 +534,24 @@ pub fn zombie_children(parent: u32) -> Vec<i32> {
         }
     }
     found
+}
+
+/// The `NAME=VALUE` entries of a copy of `/proc/PID/environ` (NUL-separated bytes).
+pub fn environ_entries(path: &Path) -> Vec<Vec<u8>> {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes
+        .split(|b| *b == 0)
+        .filter(|e| !e.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// The values of `name` among `entries` (`NAME=VALUE` bytes), in order.
+pub fn environ_values<'a>(entries: &'a [Vec<u8>], name: &[u8]) -> Vec<&'a [u8]> {
+    entries
+        .iter()
+        .filter_map(|e| e.strip_prefix(name)?.strip_prefix(b"="))
+        .collect()
 }
 
 /// Reads whitespace-separated pids from a file written by a unit.
