@@ -781,10 +781,11 @@ fn unit_environment_passes_byte_for_byte() {
     sup.wait_state("show", "done");
     let entries = environ_entries(Path::new(&out));
     let seen = |name: &[u8]| environ_values(&entries, name);
-    assert_eq!(seen(b"SUP_T\xff"), [b"v\xfe\x80"], "{entries:?}");
-    assert_eq!(seen(b"FROM_FILE"), [b"f\xff"], "{entries:?}");
-    assert_eq!(seen(b"FILE_OVER"), [b"file"], "{entries:?}");
-    assert_eq!(seen(b"OVERRIDE_ME"), [b"unit"], "{entries:?}");
+    let all = environ_text(&entries);
+    assert_eq!(seen(b"SUP_T\xff"), ["v\\xfe\\x80"], "{all}");
+    assert_eq!(seen(b"FROM_FILE"), ["f\\xff"], "{all}");
+    assert_eq!(seen(b"FILE_OVER"), ["file"], "{all}");
+    assert_eq!(seen(b"OVERRIDE_ME"), ["unit"], "{all}");
 
     let s = sup.wait_for("badfile", |s| s["state"] == "failed", WAIT);
     let want = format!("{}:2: invalid variable name \"B\\xff\"", bad.display());

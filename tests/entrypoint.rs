@@ -182,10 +182,16 @@ fn arguments_and_environment_pass_byte_for_byte() {
         .collect();
     let (code, out, err) = run_bounded(cmd, WAIT);
     assert_eq!((code, out.as_str()), (0, ""), "stderr: {err}");
-    assert_eq!(fs::read(&arg).unwrap(), b"a\xff\xfe b");
+    let arg = fs::read(&arg).unwrap();
+    assert_eq!(arg.escape_ascii().to_string(), "a\\xff\\xfe b");
 
     let seen = environ_entries(Path::new(&environ));
-    assert_eq!(environ_values(&seen, name.as_bytes()), [value.as_bytes()]);
+    assert_eq!(
+        environ_values(&seen, name.as_bytes()),
+        ["v\\xfe\\x80"],
+        "{}",
+        environ_text(&seen)
+    );
     for entry in &seen {
         assert!(
             given.contains(entry),

@@ -546,12 +546,23 @@ pub fn environ_entries(path: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The values of `name` among `entries` (`NAME=VALUE` bytes), in order.
-pub fn environ_values<'a>(entries: &'a [Vec<u8>], name: &[u8]) -> Vec<&'a [u8]> {
+/// The values of `name` among `entries` (`NAME=VALUE` bytes), in order, non-ASCII bytes
+/// written `\xNN` (so that `b"v\xfe"` is seen as `"v\\xfe"`).
+pub fn environ_values(entries: &[Vec<u8>], name: &[u8]) -> Vec<String> {
     entries
         .iter()
         .filter_map(|e| e.strip_prefix(name)?.strip_prefix(b"="))
+        .map(|v| v.escape_ascii().to_string())
         .collect()
+}
+
+/// `entries` one per line, non-ASCII bytes written `\xNN` (for failure messages).
+pub fn environ_text(entries: &[Vec<u8>]) -> String {
+    entries
+        .iter()
+        .map(|e| e.escape_ascii().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Reads whitespace-separated pids from a file written by a unit.
