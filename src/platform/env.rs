@@ -32,6 +32,12 @@ impl Env {
         }
     }
 
+    /// Unsets `key`.
+    pub fn remove(&mut self, key: impl AsRef<OsStr>) {
+        let key = key.as_ref();
+        self.0.retain(|(k, _)| k != key);
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
         self.0.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()))
     }
@@ -83,5 +89,8 @@ mod tests {
         assert_eq!(env.get(name).map(OsStr::as_bytes), Some(&b"v\xfe\x80"[..]));
         assert_eq!(env.get("C"), None);
         assert_eq!(env.len(), 3);
+        env.remove("A");
+        assert_eq!(env.get("A"), None);
+        assert_eq!(env.len(), 2);
     }
 }

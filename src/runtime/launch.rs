@@ -66,9 +66,16 @@ pub(super) fn unit_spawn_spec(spec: &UnitSpec, argv: &[String], env: Env) -> Spa
     }
 }
 
-/// The complete environment of a unit: sup's, then `env_file` entries, then `env`.
+/// The complete environment of a unit: sup's, then `env_file` entries, then `env`. A unit
+/// that switches user gets that user's `HOME`, `USER` and `LOGNAME` (set at spawn from
+/// the user database), not sup's, unless its `env_file` or `env` sets them.
 pub(super) fn unit_env(spec: &UnitSpec) -> Result<Env, String> {
     let mut env = base_env();
+    if spec.user.is_some() {
+        for name in ["HOME", "USER", "LOGNAME"] {
+            env.remove(name);
+        }
+    }
     for file in &spec.env_file {
         for (k, v) in read_env_file(file)? {
             env.set(k, v);

@@ -202,7 +202,8 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     for (name, value) in spec.env.iter() {
         c_env.push(env_entry(name, value)?);
     }
-    // Switching to a user sets its HOME, USER and LOGNAME unless the unit set them.
+    // Switching to a user sets its HOME, USER and LOGNAME unless the environment has them
+    // (the runtime leaves sup's own out of a unit that switches user).
     if let (Some(c), true) = (&creds, spec.user.is_some()) {
         for (name, value) in [("HOME", &c.home), ("USER", &c.name), ("LOGNAME", &c.name)] {
             if let (Some(v), None) = (value, spec.env.get(name)) {
