@@ -4,8 +4,10 @@
 #[macro_use]
 mod common;
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
@@ -792,8 +794,10 @@ fn a_panic_in_one_exit_loses_no_other_exit() {
             "restart: {policy: always, delay: 50ms}\nexec: [\"sleep\", \"1000\"]\n",
         );
     }
-    sup.env.push(("SUP_TEST_PANIC_UNIT".into(), "u07".into()));
-    sup.launch();
+    sup.launch_with_env(&[(
+        std::ffi::OsStr::new("SUP_TEST_PANIC_UNIT"),
+        std::ffi::OsStr::new("u07"),
+    )]);
     let pids: Vec<i32> = names
         .iter()
         .map(|n| sup.wait_state(n, "running")["pid"].as_i64().unwrap() as i32)
@@ -840,4 +844,58 @@ fn is_zombie(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| proc_state(&s) == Some('Z'))
         .unwrap_or(true)
+}
+
+// A unit gets sup's environment byte for byte (a name and a value that are not UTF-8),
+// `env_file` values may be bytes too, `env_file` overrides sup's variables and `env`
+// overrides both; a bad `env_file` fails the unit with an error naming FILE:LINE.
+#[test]
+fn unit_environment_passes_byte_for_byte() {
+    let mut sup = Sup::prepare("envbytes");
+    let vars = sup.path("vars.env");
+    fs::write(
+        &vars,
+        b"# from the file\nFROM_FILE=f\xff\nFILE_OVER=file\nOVERRIDE_ME=file\n",
+    )
+    .unwrap();
+    let bad = sup.path("bad.env");
+    fs::write(&bad, b"A=1\nB\xff=2\n").unwrap();
+    let out = sup.p("environ");
+    sup.write_unit(
+        "show",
+        &format!(
+            "type: oneshot\nexec: \"cat /proc/$$/environ > {out}; exit 0\"\n\
+             env_file: {}\nenv:\n  OVERRIDE_ME: unit\n",
+            vars.display()
+        ),
+    );
+    sup.write_unit(
+        "badfile",
+        &format!(
+            "type: oneshot\nrestart: never\nexec: [\"true\"]\nenv_file: {}\n",
+            bad.display()
+        ),
+    );
+    let b = OsStr::from_bytes;
+    sup.launch_with_env(&[
+        (b(b"SUP_T\xff"), b(b"v\xfe\x80")),
+        (b(b"OVERRIDE_ME"), b(b"sup\xff")),
+        (b(b"FILE_OVER"), b(b"sup")),
+    ]);
+
+    sup.wait_state("show", "done");
+    let entries = environ_entries(Path::new(&out));
+    let seen = |name: &[u8]| environ_values(&entries, name);
+    let all = environ_text(&entries);
+    assert_eq!(seen(b"SUP_T\xff"), ["v\\xfe\\x80"], "{all}");
+    assert_eq!(seen(b"FROM_FILE"), ["f\\xff"], "{all}");
+    assert_eq!(seen(b"FILE_OVER"), ["file"], "{all}");
+    assert_eq!(seen(b"OVERRIDE_ME"), ["unit"], "{all}");
+
+    let s = sup.wait_for("badfile", |s| s["state"] == "failed", WAIT);
+    let want = format!("{}:2: invalid variable name \"B\\xff\"", bad.display());
+    assert!(
+        s["message"].as_str().unwrap_or_default().contains(&want),
+        "{s}"
+    );
 }

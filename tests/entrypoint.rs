@@ -4,7 +4,10 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -150,6 +153,71 @@ fn not_found_and_not_executable() {
     assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
     let (code, _, err) = run_bounded(env.sup(&[], &[env.dir.to_str().unwrap()]), WAIT);
     assert_eq!(code, 126, "a directory: stderr: {err}");
+}
+
+// CMD gets its arguments and sup's environment byte for byte: an argument, and a variable
+// whose name and value, that are not UTF-8; nothing is added or changed, and only the
+// variables that describe sup itself may be left out. A program name that is not UTF-8
+// and not found gets 127 and one line on stderr.
+#[test]
+fn arguments_and_environment_pass_byte_for_byte() {
+    let env = Env::new("ep-bytes");
+    let (environ, arg) = (env.p("environ"), env.p("arg"));
+    let script = format!("cat /proc/$$/environ > {environ}; printf '%s' \"$1\" > {arg}");
+    let b = OsStr::from_bytes;
+    let (name, value) = (b(b"SUP_T\xff"), b(b"v\xfe\x80"));
+    let mut cmd = env.sup(&[], &["sh", "-c", &script, "sh"]);
+    cmd.arg(b(b"a\xff\xfe b")).env(name, value);
+    // What sup was given: the test's environment with the command's changes.
+    let mut given: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => given.insert(k.to_owned(), v.to_owned()),
+            None => given.remove(k),
+        };
+    }
+    let given: Vec<Vec<u8>> = given
+        .iter()
+        .map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes()].concat())
+        .collect();
+    let (code, out, err) = run_bounded(cmd, WAIT);
+    assert_eq!((code, out.as_str()), (0, ""), "stderr: {err}");
+    let arg = fs::read(&arg).unwrap();
+    assert_eq!(arg.escape_ascii().to_string(), "a\\xff\\xfe b");
+
+    let seen = environ_entries(Path::new(&environ));
+    assert_eq!(
+        environ_values(&seen, name.as_bytes()),
+        ["v\\xfe\\x80"],
+        "{}",
+        environ_text(&seen)
+    );
+    for entry in &seen {
+        assert!(
+            given.contains(entry),
+            "added or changed: {:?}",
+            entry.escape_ascii().to_string()
+        );
+    }
+    let sups_own = |e: &[u8]| {
+        ["SUP_", "NOTIFY_SOCKET=", "LISTEN_"]
+            .iter()
+            .any(|p| e.starts_with(p.as_bytes()))
+            && !e.starts_with(name.as_bytes())
+    };
+    for entry in given.iter().filter(|e| !sups_own(e)) {
+        assert!(
+            seen.contains(entry),
+            "left out: {:?}",
+            entry.escape_ascii().to_string()
+        );
+    }
+
+    let mut cmd = env.sup(&[], &[]);
+    cmd.arg(b(b"no-such-\xff"));
+    let (code, out, err) = run_bounded(cmd, WAIT);
+    assert_eq!((code, out.as_str()), (127, ""), "stderr: {err}");
+    assert_eq!(err, "sup: no-such-\u{fffd}: command not found\n");
 }
 
 #[test]

@@ -189,6 +189,52 @@ fn status_field(status: &str, key: &str) -> String {
         .unwrap_or_default()
 }
 
+// A unit that switches user gets that user's HOME and LOGNAME, not sup's, unless it sets
+// them itself (USER here); a unit that does not switch keeps sup's.
+#[test]
+fn user_switch_sets_login_variables() {
+    require_root!();
+    let home = fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find_map(|l| Some(l.strip_prefix("nobody:")?.split(':').nth(4)?.to_string()));
+    let Some(home) = home else {
+        eprintln!("skipped: no user nobody in /etc/passwd");
+        return;
+    };
+    let mut sup = Sup::prepare("login");
+    let out = sup.path("out");
+    fs::create_dir(&out).unwrap();
+    fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let (a, b) = (sup.p("out/nobody"), sup.p("out/root"));
+    sup.write_unit(
+        "nobody",
+        &format!("type: oneshot\nuser: nobody\nenv: {{USER: custom}}\nexec: \"cat /proc/$$/environ > {a}; exit 0\"\n"),
+    );
+    sup.write_unit(
+        "root",
+        &format!("type: oneshot\nexec: \"cat /proc/$$/environ > {b}; exit 0\"\n"),
+    );
+    let s = std::ffi::OsStr::new;
+    sup.launch_with_env(&[
+        (s("HOME"), s("/sup-home")),
+        (s("USER"), s("sup-user")),
+        (s("LOGNAME"), s("sup-user")),
+    ]);
+    sup.wait_state("nobody", "done");
+    sup.wait_state("root", "done");
+    let nobody = environ_entries(std::path::Path::new(&a));
+    let seen = |name: &[u8]| environ_values(&nobody, name);
+    assert_eq!(seen(b"HOME"), [home.as_str()], "{}", environ_text(&nobody));
+    assert_eq!(seen(b"USER"), ["custom"], "{}", environ_text(&nobody));
+    assert_eq!(seen(b"LOGNAME"), ["nobody"], "{}", environ_text(&nobody));
+    let root = environ_entries(std::path::Path::new(&b));
+    let seen = |name: &[u8]| environ_values(&root, name);
+    assert_eq!(seen(b"HOME"), ["/sup-home"], "{}", environ_text(&root));
+    assert_eq!(seen(b"USER"), ["sup-user"], "{}", environ_text(&root));
+    assert_eq!(seen(b"LOGNAME"), ["sup-user"], "{}", environ_text(&root));
+}
+
 #[test]
 fn privileges_are_observed_in_proc_status() {
     require_root!();

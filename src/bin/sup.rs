@@ -1,5 +1,6 @@
 //! `sup`: parse the command line, set up logging, and run the supervisor (or `sup check`).
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,9 +36,9 @@ struct Cli {
     grace: Duration,
     #[command(subcommand)]
     command: Option<Command>,
-    /// Entrypoint mode: the main command to run after `--`.
+    /// Entrypoint mode: the main command to run after `--` (passed on byte for byte).
     #[arg(last = true)]
-    main: Vec<String>,
+    main: Vec<OsString>,
 }
 
 #[derive(Subcommand, Debug)]

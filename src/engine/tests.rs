@@ -105,9 +105,9 @@ impl Sim {
             for fx in self.e.handle(input, self.now) {
                 match fx {
                     Effect::Spawn { unit, role } => {
-                        let argv = self.e.unit(unit).spec.as_ref().unwrap().exec.clone();
+                        let exec = &self.e.unit(unit).spec.as_ref().unwrap().exec;
                         match self.p.spawn(&SpawnSpec {
-                            argv,
+                            argv: exec.iter().map(Into::into).collect(),
                             ..SpawnSpec::default()
                         }) {
                             Ok(child) => {

@@ -1,13 +1,15 @@
 //! A fake platform for tests of everything above the OS: records what it was asked to do
 //! and hands out pids, without creating processes.
 
+use std::ffi::OsString;
+
 use super::{Child, Platform, SpawnSpec};
 use crate::engine::Exit;
 use crate::unit::UnitSpec;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
-    Spawn(Vec<String>),
+    Spawn(Vec<OsString>),
     Signal(u32, i32),
     KillUnit(u32, i32),
 }

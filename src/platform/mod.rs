@@ -14,10 +14,14 @@
 //! Backends are chosen at compile time; the engine never sees them.
 
 pub mod confine;
+pub mod env;
 pub mod fake;
 #[cfg(target_os = "linux")]
 pub mod linux;
 
+pub use env::Env;
+
+use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
@@ -27,9 +31,10 @@ use crate::unit::{Rlimit, UnitSpec};
 /// Everything needed to start one process, resolved by the runtime from a unit.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SpawnSpec {
-    pub argv: Vec<String>,
-    /// The complete environment of the new process.
-    pub env: Vec<(String, String)>,
+    /// Program and arguments, passed to the process byte for byte.
+    pub argv: Vec<OsString>,
+    /// The complete environment of the new process, byte for byte.
+    pub env: Env,
     pub working_dir: Option<PathBuf>,
     pub user: Option<String>,
     pub group: Option<String>,

@@ -135,7 +135,7 @@ impl Runtime {
     pub(super) fn spawn_probe(&mut self, unit: usize, argv: &[String]) -> Result<u32, String> {
         let spec = self.engine.unit(unit).spec.clone().ok_or("invalid unit")?;
         let env = super::launch::unit_env(&spec)?;
-        let req = super::launch::unit_spawn_spec(&spec, argv.to_vec(), env);
+        let req = super::launch::unit_spawn_spec(&spec, argv, env);
         let child = self.platform.spawn(&req)?;
         for (fd, stream) in [
             (child.stdout, Stream::Stdout),

@@ -7,18 +7,21 @@
 //! sup says which unit failed on stderr, stops the rest and exits 1 (a container whose
 //! sidecar cannot start should fail loudly, not run half set up).
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::launch::base_env;
 use super::Runtime;
 use crate::engine::{signal_name, Exit, Input, Reason, State};
+use crate::platform::env::DEFAULT_PATH;
 use crate::platform::{Platform, SpawnSpec, StdinMode};
 
-/// What `sup -- CMD` was asked to run.
+/// What `sup -- CMD` was asked to run (passed on byte for byte).
 #[derive(Clone, Debug)]
 pub struct MainCmd {
-    pub argv: Vec<String>,
+    pub argv: Vec<OsString>,
 }
 
 #[derive(Debug)]
@@ -37,7 +40,7 @@ enum Phase {
 
 #[derive(Debug)]
 pub(super) struct Main {
-    argv: Vec<String>,
+    argv: Vec<OsString>,
     phase: Phase,
 }
 
@@ -82,21 +85,25 @@ fn is_executable_file(p: &Path) -> Option<bool> {
 
 /// Looks `prog` up as `execvp` would (PATH unless it has a slash): the file to run, or why
 /// there is none. A file found but not executable gives 126, like a shell.
-pub fn resolve(prog: &str, path_var: Option<&str>) -> Result<PathBuf, Unrunnable> {
+pub fn resolve(prog: &OsStr, path_var: Option<&OsStr>) -> Result<PathBuf, Unrunnable> {
     if prog.is_empty() {
         return Err(Unrunnable::NotFound);
     }
-    if prog.contains('/') {
+    if prog.as_bytes().contains(&b'/') {
         return match is_executable_file(Path::new(prog)) {
             Some(true) => Ok(PathBuf::from(prog)),
             Some(false) => Err(Unrunnable::NotExecutable),
             None => Err(Unrunnable::NotFound),
         };
     }
-    let path = path_var.unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let path = path_var.unwrap_or(OsStr::new(DEFAULT_PATH));
     let mut seen = false;
-    for dir in path.split(':').filter(|d| !d.is_empty()) {
-        let candidate = Path::new(dir).join(prog);
+    for dir in path
+        .as_bytes()
+        .split(|b| *b == b':')
+        .filter(|d| !d.is_empty())
+    {
+        let candidate = Path::new(OsStr::from_bytes(dir)).join(prog);
         match is_executable_file(&candidate) {
             Some(true) => return Ok(candidate),
             Some(false) => seen = true,
@@ -238,12 +245,9 @@ impl Runtime {
             return;
         };
         let env = base_env();
-        let path_var = env
-            .iter()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| v.as_str());
         let prog = &argv[0];
-        if let Err(why) = resolve(prog, path_var) {
+        if let Err(why) = resolve(prog, env.get("PATH")) {
+            let prog = prog.to_string_lossy();
             match why {
                 Unrunnable::NotFound => eprintln!("sup: {prog}: command not found"),
                 Unrunnable::NotExecutable => eprintln!("sup: {prog}: permission denied"),
@@ -261,7 +265,7 @@ impl Runtime {
         };
         match self.platform.spawn(&spec) {
             Ok(child) => {
-                log::debug!("started {prog} as process {}", child.pid);
+                log::debug!("started {prog:?} as process {}", child.pid);
                 if let Some(m) = self.life.main.as_mut() {
                     m.phase = Phase::Running {
                         pid: child.pid,
@@ -359,21 +363,47 @@ mod tests {
         assert_eq!(exit_code(Exit::Signal(libc::SIGKILL)), 137);
     }
 
+    fn resolve_str(prog: &str, path_var: Option<&str>) -> Result<PathBuf, Unrunnable> {
+        resolve(OsStr::new(prog), path_var.map(OsStr::new))
+    }
+
     #[test]
     fn resolution() {
-        assert!(resolve("sh", Some("/bin:/usr/bin")).is_ok());
+        assert!(resolve_str("sh", Some("/bin:/usr/bin")).is_ok());
         assert_eq!(
-            resolve("no-such-program-xyz", Some("/bin")),
+            resolve_str("no-such-program-xyz", Some("/bin")),
             Err(Unrunnable::NotFound)
         );
         let plain = std::env::temp_dir().join(format!("sup-entry-test-{}", std::process::id()));
         std::fs::write(&plain, "not a program").unwrap();
         std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let plain_s = plain.to_str().unwrap().to_string();
-        assert_eq!(resolve(&plain_s, None), Err(Unrunnable::NotExecutable));
+        assert_eq!(
+            resolve(plain.as_os_str(), None),
+            Err(Unrunnable::NotExecutable)
+        );
         let _ = std::fs::remove_file(&plain);
-        assert_eq!(resolve("/etc", None), Err(Unrunnable::NotExecutable));
-        assert_eq!(resolve("/no/such", None), Err(Unrunnable::NotFound));
-        assert_eq!(resolve("", None), Err(Unrunnable::NotFound));
+        assert_eq!(resolve_str("/etc", None), Err(Unrunnable::NotExecutable));
+        assert_eq!(resolve_str("/no/such", None), Err(Unrunnable::NotFound));
+        assert_eq!(resolve_str("", None), Err(Unrunnable::NotFound));
+    }
+
+    #[test]
+    fn resolution_of_names_that_are_not_utf8() {
+        let mut name = b"sup-entry-\xff-".to_vec();
+        name.extend_from_slice(std::process::id().to_string().as_bytes());
+        let dir = std::env::temp_dir().join(OsStr::from_bytes(&name));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let prog = OsStr::from_bytes(b"prog\xfe");
+        let file = dir.join(prog);
+        std::fs::write(&file, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut path = OsString::from("/no/such:");
+        path.push(&dir);
+        let found = resolve(prog, Some(&path));
+        let missing = resolve(OsStr::from_bytes(b"other\xfe"), Some(&path));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(found, Ok(file));
+        assert_eq!(missing, Err(Unrunnable::NotFound));
     }
 }

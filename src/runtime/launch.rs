@@ -1,13 +1,14 @@
 //! Turning a unit into a process: environment, credentials, limits, output pipes and
 //! the unit's log sink.
 
+use std::ffi::OsString;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use super::Runtime;
 use crate::engine::Role;
 use crate::output::{Destination, Stream, UnitOutput};
-use crate::platform::{Platform, SpawnSpec};
+use crate::platform::{Env, Platform, SpawnSpec};
 use crate::unit::{read_env_file, LogTarget, UnitSpec};
 
 /// Pipe capacity asked for the output of a chatty unit (fewer wakeups); best effort.
@@ -40,30 +41,19 @@ const NOT_INHERITED: &[&str] = &[
     "SUP_USERNS_RANGE",
 ];
 
-/// sup's environment as passed to units (non-UTF-8 entries are dropped).
-pub fn base_env() -> Vec<(String, String)> {
+/// sup's environment as passed to units and to entrypoint mode's command, byte for byte
+/// (names and values need not be UTF-8), less [`NOT_INHERITED`].
+pub fn base_env() -> Env {
     std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .filter(|(k, _)| !NOT_INHERITED.contains(&k.as_str()))
+        .filter(|(k, _)| !NOT_INHERITED.iter().any(|n| k == n))
         .collect()
-}
-
-fn set_env(env: &mut Vec<(String, String)>, key: &str, value: &str) {
-    match env.iter_mut().find(|(k, _)| k == key) {
-        Some(slot) => slot.1 = value.to_string(),
-        None => env.push((key.to_string(), value.to_string())),
-    }
 }
 
 /// What every command of a unit shares (its main process, `stop.exec`, exec probes):
 /// credentials, limits, directory, environment, captured output.
-pub(super) fn unit_spawn_spec(
-    spec: &UnitSpec,
-    argv: Vec<String>,
-    env: Vec<(String, String)>,
-) -> SpawnSpec {
+pub(super) fn unit_spawn_spec(spec: &UnitSpec, argv: &[String], env: Env) -> SpawnSpec {
     SpawnSpec {
-        argv,
+        argv: argv.iter().map(OsString::from).collect(),
         env,
         working_dir: spec.working_dir.clone(),
         user: spec.user.clone(),
@@ -76,16 +66,23 @@ pub(super) fn unit_spawn_spec(
     }
 }
 
-/// The complete environment of a unit: sup's, then `env_file` entries, then `env`.
-pub(super) fn unit_env(spec: &UnitSpec) -> Result<Vec<(String, String)>, String> {
+/// The complete environment of a unit: sup's, then `env_file` entries, then `env`. A unit
+/// that switches user gets that user's `HOME`, `USER` and `LOGNAME` (set at spawn from
+/// the user database), not sup's, unless its `env_file` or `env` sets them.
+pub(super) fn unit_env(spec: &UnitSpec) -> Result<Env, String> {
     let mut env = base_env();
+    if spec.user.is_some() {
+        for name in ["HOME", "USER", "LOGNAME"] {
+            env.remove(name);
+        }
+    }
     for file in &spec.env_file {
         for (k, v) in read_env_file(file)? {
-            set_env(&mut env, &k, &v);
+            env.set(k, v);
         }
     }
     for (k, v) in &spec.env {
-        set_env(&mut env, k, v);
+        env.set(k, v);
     }
     Ok(env)
 }
@@ -157,8 +154,8 @@ impl Runtime {
             .clone()
             .ok_or("unit file is invalid")?;
         let argv = match role {
-            Role::Main => spec.exec.clone(),
-            Role::StopExec => spec.stop.exec.clone().unwrap_or_default(),
+            Role::Main => &spec.exec[..],
+            Role::StopExec => spec.stop.exec.as_deref().unwrap_or_default(),
         };
         let confine = self.confinement(unit, &spec, role)?;
         let mut env = unit_env(&spec)?;

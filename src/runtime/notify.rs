@@ -21,6 +21,7 @@ use super::health::Source;
 use super::probe::pgid_of;
 use super::Runtime;
 use crate::engine::{Input, State};
+use crate::platform::Env;
 use crate::unit::{Ready, UnitSpec};
 
 /// Longest datagram read; sd_notify messages are small.
@@ -165,17 +166,13 @@ impl Runtime {
         &mut self,
         unit: usize,
         spec: &UnitSpec,
-        env: &mut Vec<(String, String)>,
+        env: &mut Env,
     ) -> Result<Option<(OwnedFd, i32)>, String> {
-        let mut set = |k: &str, v: String| {
-            env.retain(|(key, _)| key != k);
-            env.push((k.to_string(), v));
-        };
         if spec.ready == Ready::Notify || spec.watchdog.is_some() {
             let path = self.notify_socket(unit)?;
-            set("NOTIFY_SOCKET", path.to_string_lossy().into_owned());
+            env.set("NOTIFY_SOCKET", path);
             if let Some(wd) = spec.watchdog {
-                set("WATCHDOG_USEC", wd.as_micros().to_string());
+                env.set("WATCHDOG_USEC", wd.as_micros().to_string());
             }
         }
         match spec.ready {

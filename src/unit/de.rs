@@ -85,6 +85,7 @@ text_value!(
 text_value!(Url(String), "an http:// url", url);
 text_value!(Regex(String), "a regular expression", regex);
 text_value!(EnvName(String), "an environment variable name", env_name);
+text_value!(EnvValue(String), "a string", env_value);
 
 /// CPU amounts are floats, which are not `Eq`: a separate type.
 #[derive(Clone, Debug, PartialEq)]
@@ -164,6 +165,15 @@ pub fn env_name(s: &str) -> Result<String, String> {
         Err(format!(
             "invalid environment variable name {s:?} (must be non-empty without '=')"
         ))
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// A variable's value: any string but one with a NUL byte, which no environment can hold.
+pub fn env_value(s: &str) -> Result<String, String> {
+    if s.contains('\0') {
+        Err("an environment variable value must not contain a NUL byte".into())
     } else {
         Ok(s.to_string())
     }

@@ -1,5 +1,5 @@
 //! Loading a unit directory: one unit (or slice) per `NAME.yaml`, bad files kept as
-//! `InvalidUnit`; `sup check` over a directory; reading `env_file`s.
+//! `InvalidUnit`; `sup check` over a directory.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -187,62 +187,4 @@ pub fn check_dir(dir: &Path) -> std::io::Result<Vec<String>> {
         lines.push(format!("{}:1:1: {message}", path.display()));
     }
     Ok(lines)
-}
-
-/// Reads an `env_file`: `KEY=VALUE` lines, `#` comments and blank lines ignored, an
-/// optional `export ` prefix, values optionally in single (literal) or double quotes
-/// (`\"`, `\\`, `\n`, `\$` escapes). The error names the file and line.
-pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, String> {
-    let file = path.display();
-    let text = fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
-    let mut vars = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let n = i + 1;
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").map_or(line, str::trim_start);
-        let Some((key, value)) = line.split_once('=') else {
-            return Err(format!("{file}:{n}: expected KEY=VALUE"));
-        };
-        let key = key.trim_end();
-        if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c == '\0') {
-            return Err(format!("{file}:{n}: invalid variable name {key:?}"));
-        }
-        let value = unquote(value.trim()).map_err(|e| format!("{file}:{n}: {e}"))?;
-        vars.push((key.to_string(), value));
-    }
-    Ok(vars)
-}
-
-fn unquote(value: &str) -> Result<String, String> {
-    let Some(quote) = value.chars().next().filter(|c| *c == '"' || *c == '\'') else {
-        return Ok(value.to_string());
-    };
-    let body = &value[1..];
-    let mut out = String::new();
-    let mut chars = body.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c == quote => {
-                let rest = chars.as_str().trim();
-                if rest.is_empty() || rest.starts_with('#') {
-                    return Ok(out);
-                }
-                return Err(format!("unexpected text after the closing quote: {rest:?}"));
-            }
-            '\\' if quote == '"' => match chars.next() {
-                Some('n') => out.push('\n'),
-                Some(e @ ('"' | '\\' | '$' | '`')) => out.push(e),
-                Some(other) => {
-                    out.push('\\');
-                    out.push(other);
-                }
-                None => break,
-            },
-            c => out.push(c),
-        }
-    }
-    Err(format!("unterminated {quote} quote"))
 }

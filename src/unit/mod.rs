@@ -1,5 +1,6 @@
 //! Unit files: typed specs (`spec`), YAML parsing and validation with `FILE:LINE:COL`
-//! errors (`parse`), and loading a unit directory (`load`).
+//! errors (`parse`), loading a unit directory (`load`),
+//! and reading `env_file`s (`envfile`).
 //!
 //! Inside: `values` (the grammar of durations, sizes, signals, …), `de`, `shapes`,
 //! `nested` and `probes` (serde types that validate while reading), `raw` (top-level maps), `convert`
@@ -7,6 +8,7 @@
 
 mod convert;
 mod de;
+pub mod envfile;
 pub mod load;
 mod nested;
 pub mod parse;
@@ -19,5 +21,6 @@ pub mod values;
 #[cfg(test)]
 mod tests;
 
-pub use load::{check_dir, is_warning, load_dir, read_env_file};
+pub use envfile::read_env_file;
+pub use load::{check_dir, is_warning, load_dir};
 pub use spec::*;

@@ -287,4 +287,4 @@ impl<'de> Deserialize<'de> for WatchDe {
 }
 
 /// `env`: names checked as keys, any scalar value kept as its text.
-pub type EnvMap = super::shapes::DistinctMap<super::de::EnvName, super::de::Text>;
+pub type EnvMap = super::shapes::DistinctMap<super::de::EnvName, super::de::EnvValue>;

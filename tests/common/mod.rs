@@ -2,6 +2,7 @@
 //! temp dir, with helpers to drive the real `supctl` and to wait (bounded) on unit state.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -140,8 +141,6 @@ pub struct Sup {
     pub logs: PathBuf,
     pub socket: PathBuf,
     pub stderr_path: PathBuf,
-    /// Extra environment for sup (set before `launch`).
-    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -169,7 +168,6 @@ impl Sup {
             units,
             logs,
             dir,
-            env: Vec::new(),
             child: None,
         }
     }
@@ -191,6 +189,11 @@ impl Sup {
 
     /// Starts sup and waits (bounded) until its control socket accepts connections.
     pub fn launch(&mut self) {
+        self.launch_with_env(&[]);
+    }
+
+    /// `launch` with `vars` added to sup's environment (and so to its units').
+    pub fn launch_with_env(&mut self, vars: &[(&OsStr, &OsStr)]) {
         assert!(self.child.is_none(), "sup already launched");
         let stderr = fs::File::create(&self.stderr_path).unwrap();
         let stdout = stderr.try_clone().unwrap();
@@ -209,7 +212,7 @@ impl Sup {
             .env_remove("SUP_LOG")
             // Inherited by every unit: lets `kill_strays` find them if sup dies.
             .env(STRAY_MARKER, &self.dir)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
@@ -531,6 +534,35 @@ pub fn zombie_children(parent: u32) -> Vec<i32> {
         }
     }
     found
+}
+
+/// The `NAME=VALUE` entries of a copy of `/proc/PID/environ` (NUL-separated bytes).
+pub fn environ_entries(path: &Path) -> Vec<Vec<u8>> {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes
+        .split(|b| *b == 0)
+        .filter(|e| !e.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// The values of `name` among `entries` (`NAME=VALUE` bytes), in order, non-ASCII bytes
+/// written `\xNN` (so that `b"v\xfe"` is seen as `"v\\xfe"`).
+pub fn environ_values(entries: &[Vec<u8>], name: &[u8]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| e.strip_prefix(name)?.strip_prefix(b"="))
+        .map(|v| v.escape_ascii().to_string())
+        .collect()
+}
+
+/// `entries` one per line, non-ASCII bytes written `\xNN` (for failure messages).
+pub fn environ_text(entries: &[Vec<u8>]) -> String {
+    entries
+        .iter()
+        .map(|e| e.escape_ascii().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Reads whitespace-separated pids from a file written by a unit.

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::isolate::{self, IsoStep};
 use super::users::{self, Creds};
+use crate::platform::env::DEFAULT_PATH;
 use crate::platform::{Child, SpawnSpec, StdinMode};
 
 /// Steps of child setup, reported back on failure.
@@ -72,21 +73,37 @@ fn cstring(s: impl AsRef<OsStr>, what: &str) -> Result<CString, String> {
     CString::new(s.as_ref().as_bytes()).map_err(|_| format!("{what} contains a NUL byte"))
 }
 
-/// Finds `prog` on `PATH` (from the unit's environment) unless it contains a slash.
-fn resolve_program(prog: &str, env: &[(String, String)]) -> Result<PathBuf, String> {
+/// `NAME=VALUE` for `envp`, built in one allocation.
+fn env_entry(name: &OsStr, value: &OsStr) -> Result<CString, String> {
+    let (name, value) = (name.as_bytes(), value.as_bytes());
+    let mut entry = Vec::with_capacity(name.len() + value.len() + 2);
+    entry.extend_from_slice(name);
+    entry.push(b'=');
+    entry.extend_from_slice(value);
+    CString::new(entry).map_err(|_| {
+        format!(
+            "environment variable {} contains a NUL byte",
+            String::from_utf8_lossy(name)
+        )
+    })
+}
+
+/// Finds `prog` on `path` (the unit's `PATH`, else [`DEFAULT_PATH`]) unless it contains
+/// a slash.
+fn resolve_program(prog: &OsStr, path: Option<&OsStr>) -> Result<PathBuf, String> {
     if prog.is_empty() {
         return Err("exec: empty program name".into());
     }
-    if prog.contains('/') {
+    if prog.as_bytes().contains(&b'/') {
         return Ok(PathBuf::from(prog));
     }
-    let path = env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    for dir in path.split(':').filter(|d| !d.is_empty()) {
-        let candidate = Path::new(dir).join(prog);
+    let path = path.unwrap_or(OsStr::new(DEFAULT_PATH));
+    for dir in path
+        .as_bytes()
+        .split(|b| *b == b':')
+        .filter(|d| !d.is_empty())
+    {
+        let candidate = Path::new(OsStr::from_bytes(dir)).join(prog);
         if let Ok(meta) = std::fs::metadata(&candidate) {
             use std::os::unix::fs::PermissionsExt;
             if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
@@ -94,7 +111,11 @@ fn resolve_program(prog: &str, env: &[(String, String)]) -> Result<PathBuf, Stri
             }
         }
     }
-    Err(format!("exec {prog}: not found in PATH ({path})"))
+    Err(format!(
+        "exec {}: not found in PATH ({})",
+        prog.to_string_lossy(),
+        path.to_string_lossy()
+    ))
 }
 
 /// `/dev/null` (close-on-exec), a unit's stdin by default: the reserved low one of
@@ -165,35 +186,31 @@ const NO_ERROR: u64 = u64::MAX;
 /// Starts the process. See `platform` for the contract.
 pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     let prog = spec.argv.first().ok_or("exec: empty command")?;
-    let mut env = spec.env.clone();
     let creds: Option<Creds> = if spec.user.is_some() || spec.group.is_some() {
-        let c = users::resolve(spec.user.as_deref(), spec.group.as_deref())?;
-        for (key, value) in [
-            ("HOME", c.home.clone()),
-            ("USER", c.name.clone()),
-            ("LOGNAME", c.name.clone()),
-        ] {
-            if let (Some(v), true) = (value, spec.user.is_some()) {
-                if !env.iter().any(|(k, _)| k == key) {
-                    env.push((key.to_string(), v));
-                }
-            }
-        }
-        Some(c)
+        Some(users::resolve(spec.user.as_deref(), spec.group.as_deref())?)
     } else {
         None
     };
-    let path = resolve_program(prog, &env)?;
+    let path = resolve_program(prog, spec.env.get("PATH"))?;
     let c_path = cstring(&path, "exec path")?;
     let c_argv: Vec<CString> = spec
         .argv
         .iter()
         .map(|a| cstring(a, "argument"))
         .collect::<Result<_, _>>()?;
-    let c_env: Vec<CString> = env
-        .iter()
-        .map(|(k, v)| cstring(format!("{k}={v}"), "environment"))
-        .collect::<Result<_, _>>()?;
+    let mut c_env: Vec<CString> = Vec::with_capacity(spec.env.len() + 3);
+    for (name, value) in spec.env.iter() {
+        c_env.push(env_entry(name, value)?);
+    }
+    // Switching to a user sets its HOME, USER and LOGNAME unless the environment has them
+    // (the runtime leaves sup's own out of a unit that switches user).
+    if let (Some(c), true) = (&creds, spec.user.is_some()) {
+        for (name, value) in [("HOME", &c.home), ("USER", &c.name), ("LOGNAME", &c.name)] {
+            if let (Some(v), None) = (value, spec.env.get(name)) {
+                c_env.push(env_entry(name.as_ref(), v.as_ref())?);
+            }
+        }
+    }
     let mut argv_ptrs: Vec<*const libc::c_char> = c_argv.iter().map(|c| c.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
     let mut env_ptrs: Vec<*const libc::c_char> = c_env.iter().map(|c| c.as_ptr()).collect();

@@ -247,6 +247,14 @@ fn value_errors_point_at_the_value() {
         "exec: x\nenv: {A: [1]}\n",
         &[(2, 10, "env.A: expected a string, found a list")],
     );
+    check(
+        "exec: x\nenv: {A: ok, B: \"a\\0b\"}\n",
+        &[(
+            2,
+            17,
+            "env.B: an environment variable value must not contain a NUL byte",
+        )],
+    );
     check("exec: x\non_unhealthy: panic\n", &[(2, 15, "on_unhealthy: invalid on_unhealthy action \"panic\" (expected restart, stop or ignore)")]);
     check(
         "kind: service\nexec: x\n",

@@ -1,10 +1,13 @@
 //! Loading and checking unit directories, and reading env files, on real temp files.
 
+use std::ffi::OsString;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::unit::load::{check_dir, is_warning, load_dir, read_env_file};
+use crate::unit::envfile::read_env_file;
+use crate::unit::load::{check_dir, is_warning, load_dir};
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -148,10 +151,27 @@ fn env_files() {
         ("G", "a=b"),
         ("H", "x # kept"),
     ];
-    let expected: Vec<(String, String)> = expected
+    let expected: Vec<(OsString, OsString)> =
+        expected.iter().map(|(k, v)| (k.into(), v.into())).collect();
+    assert_eq!(vars, expected);
+}
+
+#[test]
+fn env_file_values_are_bytes() {
+    let dir = TempDir::new("envbytes");
+    let path = dir.0.join("bytes.env");
+    let text = b"A=v\xfe\x80\r\nB=\"q\xff \\$\"\nC='\xc3\xa9\\'\n";
+    fs::write(&path, text).expect("write");
+    let vars = read_env_file(&path).expect("read");
+    let vars: Vec<(&[u8], &[u8])> = vars
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
         .collect();
+    let expected: [(&[u8], &[u8]); 3] = [
+        (b"A", b"v\xfe\x80"),
+        (b"B", b"q\xff $"),
+        (b"C", b"\xc3\xa9\\"),
+    ];
     assert_eq!(vars, expected);
 }
 
@@ -171,6 +191,20 @@ fn env_file_errors_name_file_and_line() {
     for (text, tail) in cases {
         let path = dir.write("x.env", text);
         let err = read_env_file(&path).expect_err(text);
+        assert_eq!(err, format!("{}:{tail}", path.display()), "{text:?}");
+    }
+    let bytes: [(&[u8], &str); 3] = [
+        (b"# c\nA\xff=1\n", "2: invalid variable name \"A\\xff\""),
+        (b"A=1\nB=x\0y\n", "2: the value of B contains a NUL byte"),
+        (
+            b"A=\"x\" \xfe\n",
+            "1: unexpected text after the closing quote: \"\\xfe\"",
+        ),
+    ];
+    for (text, tail) in bytes {
+        let path = dir.0.join("x.env");
+        fs::write(&path, text).expect("write");
+        let err = read_env_file(&path).expect_err(tail);
         assert_eq!(err, format!("{}:{tail}", path.display()), "{text:?}");
     }
     let missing = dir.path().join("missing.env");

@@ -1,0 +1,86 @@
+//! Reading a unit's `env_file`s. The file is read as bytes: values need not be UTF-8 and
+//! reach the unit as written; names must be valid (UTF-8, no whitespace, no NUL).
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
+
+/// Reads an `env_file`: `KEY=VALUE` lines, `#` comments and blank lines ignored, an
+/// optional `export ` prefix, values optionally in single (literal) or double quotes
+/// (`\"`, `\\`, `\n`, `\$` escapes). The error names the file and line.
+pub fn read_env_file(path: &Path) -> Result<Vec<(OsString, OsString)>, String> {
+    let file = path.display();
+    let bytes = fs::read(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let mut vars = Vec::new();
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let n = i + 1;
+        let line = raw.trim_ascii();
+        if line.is_empty() || line.starts_with(b"#") {
+            continue;
+        }
+        let line = line
+            .strip_prefix(b"export ")
+            .map_or(line, <[u8]>::trim_ascii_start);
+        let Some(eq) = line.iter().position(|b| *b == b'=') else {
+            return Err(format!("{file}:{n}: expected KEY=VALUE"));
+        };
+        let key = line[..eq].trim_ascii_end();
+        let Some(key) = valid_name(key) else {
+            return Err(format!("{file}:{n}: invalid variable name {}", shown(key)));
+        };
+        let value = unquote(line[eq + 1..].trim_ascii()).map_err(|e| format!("{file}:{n}: {e}"))?;
+        if value.contains(&0) {
+            return Err(format!(
+                "{file}:{n}: the value of {key} contains a NUL byte"
+            ));
+        }
+        vars.push((OsString::from(key), OsString::from_vec(value)));
+    }
+    Ok(vars)
+}
+
+/// `key` as a variable name: non-empty UTF-8 without whitespace or NUL.
+fn valid_name(key: &[u8]) -> Option<&str> {
+    let key = std::str::from_utf8(key).ok()?;
+    let bad = key.is_empty() || key.chars().any(|c| c.is_whitespace() || c == '\0');
+    (!bad).then_some(key)
+}
+
+/// Bytes quoted for a message: as a string when UTF-8, else with `\xNN` escapes.
+fn shown(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => format!("{s:?}"),
+        Err(_) => format!("\"{}\"", bytes.escape_ascii()),
+    }
+}
+
+/// A value without its quotes and escapes. Quotes and escapes are ASCII, so working on
+/// bytes leaves every other byte (UTF-8 or not) as it is.
+fn unquote(value: &[u8]) -> Result<Vec<u8>, String> {
+    let Some(&quote) = value.first().filter(|c| **c == b'"' || **c == b'\'') else {
+        return Ok(value.to_vec());
+    };
+    let mut out = Vec::with_capacity(value.len());
+    let mut rest = value[1..].iter();
+    while let Some(&c) = rest.next() {
+        match c {
+            c if c == quote => {
+                let after = rest.as_slice().trim_ascii();
+                if after.is_empty() || after.starts_with(b"#") {
+                    return Ok(out);
+                }
+                let after = shown(after);
+                return Err(format!("unexpected text after the closing quote: {after}"));
+            }
+            b'\\' if quote == b'"' => match rest.next() {
+                Some(b'n') => out.push(b'\n'),
+                Some(&e @ (b'"' | b'\\' | b'$' | b'`')) => out.push(e),
+                Some(&other) => out.extend_from_slice(&[b'\\', other]),
+                None => break,
+            },
+            c => out.push(c),
+        }
+    }
+    Err(format!("unterminated {} quote", quote as char))
+}
