@@ -209,9 +209,10 @@ impl Cgroups {
     /// `/proc/self/mountinfo` and sup's own cgroup; touches nothing.
     pub fn plan(root: &Path, mountinfo: &str, own: &OwnCgroup, name: &str) -> Result<Cgroups> {
         let mounts = parse_mountinfo(mountinfo);
-        let version = detect(root, &mounts).ok_or_else(|| CgroupError::NoHierarchy {
+        let none = || CgroupError::NoHierarchy {
             root: root.to_path_buf(),
-        })?;
+        };
+        let version = detect(root, &mounts).ok_or_else(none)?;
         let mut hierarchies: Vec<Hierarchy> = Vec::new();
         let mut unusable: Vec<Unusable> = Vec::new();
         let mut place =
@@ -234,7 +235,7 @@ impl Cgroups {
                 let m = mounts
                     .iter()
                     .find(|m| m.v2 && m.point == root)
-                    .expect("detect found it");
+                    .ok_or_else(none)?;
                 let ctrls = V2_CONTROLLERS.iter().map(|s| s.to_string()).collect();
                 place(m, own.unified.as_deref().unwrap_or("/"), ctrls);
             }

@@ -559,6 +559,8 @@ impl super::LinuxPlatform {
         let root = std::env::var_os("SUP_CGROUP_ROOT")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+        // mountinfo names mount points without symlinks.
+        let root = fs::canonicalize(&root).unwrap_or(root);
         let pid = std::process::id();
         let name = std::env::var("SUP_CGROUP")
             .ok()
