@@ -73,9 +73,10 @@ impl Iso {
                     })
                     .map_err(|e| e.to_string()),
                 None => Err(format!(
-                    "slice {}: no cgroup: {}",
+                    "slice {}: cannot be set up without a writable cgroup ({}); {}",
                     s.name,
-                    platform.cgroup_error.as_deref().unwrap_or("unavailable")
+                    platform.cgroup_error.as_deref().unwrap_or("unavailable"),
+                    crate::platform::linux::cgroup::GIVE_SUP_A_CGROUP
                 )),
             };
             if let Err(e) = result {
@@ -159,16 +160,10 @@ impl Runtime {
             ..Confinement::default()
         };
         let Some(cg) = self.platform.cgroups.as_ref() else {
-            if !spec.resources.is_empty() || spec.slice.is_some() {
-                return Err(format!(
-                    "resources/slice: cannot be enforced without a writable cgroup ({})",
-                    self.platform
-                        .cgroup_error
-                        .as_deref()
-                        .unwrap_or("unavailable")
-                ));
-            }
-            return Ok(c);
+            return match self.platform.cgroup_missing(spec) {
+                Some(why) => Err(why),
+                None => Ok(c),
+            };
         };
         let path = self.iso.unit_path(spec);
         let chain = spec
@@ -211,7 +206,7 @@ impl Runtime {
         let fresh = entry.path.as_deref() != Some(path.as_str())
             || (entry.wd.is_none() && entry.eventfd.is_none());
         if entry.shown.is_none() || entry.path.as_deref() != Some(path.as_str()) {
-            entry.shown = Some(cg.display(&self.platform.cgroup_root, &path));
+            entry.shown = Some(cg.display(&path));
         }
         entry.path = Some(path.clone());
         if fresh && oom_notice {
@@ -664,9 +659,7 @@ impl Runtime {
                     name: s.name.to_string(),
                     description: s.description.clone(),
                     parent: s.parent.as_ref().map(|p| p.to_string()),
-                    cgroup: self
-                        .cg()
-                        .map(|cg| cg.display(&self.platform.cgroup_root, &path)),
+                    cgroup: self.cg().map(|cg| cg.display(&path)),
                     max_units: s.max_units,
                     units,
                     memory_bytes: stats.memory_bytes,

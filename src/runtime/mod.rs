@@ -162,6 +162,13 @@ impl Runtime {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0);
+        // Said once, by the units that need a cgroup when sup has none: nothing is
+        // printed for the (usual) container whose units need none.
+        for spec in &loaded.units {
+            if let Some(why) = platform.cgroup_missing(spec) {
+                log::warn!("{}: will fail to start: {why}", spec.name);
+            }
+        }
         let engine = Engine::new(
             loaded.units,
             loaded.invalid,

@@ -20,8 +20,6 @@ pub struct LinuxPlatform {
     pub cgroups: Option<cgroup::Cgroups>,
     /// Why there is none (units with resources or a slice fail with it).
     pub cgroup_error: Option<String>,
-    /// Where the cgroup hierarchies are mounted (`/sys/fs/cgroup`).
-    pub cgroup_root: std::path::PathBuf,
 }
 
 impl LinuxPlatform {
@@ -90,11 +88,8 @@ impl Platform for LinuxPlatform {
     /// with a message instead of running without them.
     fn unsupported(&self, spec: &UnitSpec) -> Option<String> {
         let mut missing: Vec<&str> = Vec::new();
-        if (!spec.resources.is_empty() || spec.slice.is_some()) && self.cgroups.is_none() {
-            return Some(format!(
-                "resources/slice: cannot be enforced: no writable cgroup ({})",
-                self.cgroup_error.as_deref().unwrap_or("not set up")
-            ));
+        if let Some(why) = self.cgroup_missing(spec) {
+            return Some(why);
         }
         if spec.instances != 1 {
             missing.push("instances");

@@ -3,22 +3,25 @@
 //!
 //! A small file layer of our own (no `cgroups-rs`): every operation is a handful of
 //! reads and writes of cgroup files, and owning them lets every error name the exact
-//! path and resource key. The hierarchy root is a parameter, so tests build a fake tree
-//! in a temp dir.
+//! path and resource key. The cgroup root and the mountinfo text are parameters of the
+//! plan, so tests build a fake tree in a temp dir.
 //!
-//! Layout: sup's base is `<cgroup sup runs in>/<name>` in every hierarchy it uses (`name`
+//! Layout (planned in `layout`): sup's base is `<cgroup sup runs in>/<name>` in every
+//! hierarchy it uses, found below the hierarchy's mount point as mountinfo shows it (`name`
 //! is `sup` as the machine's PID 1, `sup-<pid>` otherwise, `sup-<pid>-<nonce>` in a pid
 //! namespace whose pids are not unique host-wide, or `$SUP_CGROUP`). On v2 sup moves itself into
 //! `<base>/supervisor` so that `<base>` may delegate controllers (no internal processes).
 //! A unit lives in `<base>/[<slice>.slice/...]<unit>`.
 
+mod layout;
 mod stats;
 pub mod v1;
 pub mod v2;
 
+pub use layout::{detect, parse_mountinfo, parse_proc_cgroup, CgroupMount, OwnCgroup, Unusable};
 pub use stats::StatFiles;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::CString;
 use std::fs;
 use std::io;
@@ -28,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use crate::platform::confine::JoinFile;
 
-use crate::unit::Resources;
+use crate::unit::{Resources, UnitSpec};
 
 /// The controllers sup uses on v1 (each is its own hierarchy, or a co-mounted one).
 pub const V1_CONTROLLERS: &[&str] = &["cpu", "cpuacct", "memory", "pids", "blkio", "freezer"];
@@ -44,6 +47,10 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error("no cgroup hierarchy mounted at {} (by /proc/self/mountinfo)", root.display())]
+    NoHierarchy { root: PathBuf },
+    #[error("no usable cgroup hierarchy: {}", .0.iter().map(Unusable::to_string).collect::<Vec<_>>().join("; "))]
+    Unusable(Vec<Unusable>),
     #[error("{0}")]
     Other(String),
 }
@@ -87,47 +94,6 @@ pub struct Stats {
     pub cpu_usec: Option<u64>,
     pub pids: Option<u64>,
     pub oom_kills: Option<u64>,
-}
-
-/// What sup runs in according to `/proc/self/cgroup`: the v2 path and the v1 path of
-/// each controller.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct OwnCgroup {
-    pub unified: Option<String>,
-    pub v1: BTreeMap<String, String>,
-}
-
-pub fn parse_proc_cgroup(text: &str) -> OwnCgroup {
-    let mut own = OwnCgroup::default();
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        if ctrls.is_empty() {
-            own.unified = Some(path.to_string());
-        } else {
-            for c in ctrls.split(',') {
-                own.v1.insert(c.to_string(), path.to_string());
-            }
-        }
-    }
-    own
-}
-
-/// Which layout `root` (normally `/sys/fs/cgroup`) has: v2 if it is a unified mount,
-/// v1 if controller hierarchies are mounted below it.
-pub fn detect(root: &Path) -> Option<Version> {
-    if root.join("cgroup.controllers").exists() {
-        Some(Version::V2)
-    } else if V1_CONTROLLERS
-        .iter()
-        .any(|c| root.join(c).join("cgroup.procs").exists())
-    {
-        Some(Version::V1)
-    } else {
-        None
-    }
 }
 
 /// Which optional v1 hierarchies a unit's cgroup joins. `cpu`, `blkio` and `pids` are
@@ -174,9 +140,14 @@ impl Joins {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hierarchy {
     pub controllers: Vec<String>,
+    /// sup's base dir: the mount point, then sup's own cgroup below the mount's root,
+    /// then sup's name.
     pub base: PathBuf,
-    /// The hierarchy's mount point (canonical on v1).
+    /// Where the hierarchy is mounted (from mountinfo).
     pub mount: PathBuf,
+    /// The base as a cgroup path, as `/proc/PID/cgroup` shows it in sup's cgroup
+    /// namespace (`/a/b/sup-7`).
+    pub cgroup: String,
 }
 
 /// sup's cgroup subtree.
@@ -184,6 +155,8 @@ pub struct Hierarchy {
 pub struct Cgroups {
     pub version: Version,
     pub hierarchies: Vec<Hierarchy>,
+    /// Hierarchies mounted but not usable (a unit needing them fails with why).
+    pub unusable: Vec<Unusable>,
     /// The name of sup's base dir (`sup`, `sup-<pid>`).
     pub name: String,
     /// v1: a memory limit holds above sup's base (from its `memory.stat`
@@ -220,63 +193,10 @@ fn mkdir_at(dir: RawFd, rel: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn rel(path: &str) -> &str {
-    path.trim_start_matches('/')
-}
-
 impl Cgroups {
-    /// Plans sup's subtree under `root` from `/proc/self/cgroup` text; touches nothing.
-    pub fn plan(root: &Path, version: Version, own: &OwnCgroup, name: &str) -> Result<Cgroups> {
-        let mut hierarchies: Vec<Hierarchy> = Vec::new();
-        match version {
-            Version::V2 => {
-                let own_path = own.unified.as_deref().unwrap_or("/");
-                hierarchies.push(Hierarchy {
-                    controllers: V2_CONTROLLERS.iter().map(|s| s.to_string()).collect(),
-                    base: root.join(rel(own_path)).join(name),
-                    mount: root.to_path_buf(),
-                });
-            }
-            Version::V1 => {
-                for ctrl in V1_CONTROLLERS {
-                    let mount = root.join(ctrl);
-                    if !mount.join("cgroup.procs").exists() {
-                        continue;
-                    }
-                    let own_path = own.v1.get(*ctrl).map(String::as_str).unwrap_or("/");
-                    let base = mount.join(rel(own_path)).join(name);
-                    // Co-mounted controllers (cpu,cpuacct) share one hierarchy.
-                    let canon = fs::canonicalize(&mount).unwrap_or(mount.clone());
-                    if let Some(h) = hierarchies.iter_mut().find(|h| h.mount == canon) {
-                        h.controllers.push(ctrl.to_string());
-                        continue;
-                    }
-                    hierarchies.push(Hierarchy {
-                        controllers: vec![ctrl.to_string()],
-                        base,
-                        mount: canon,
-                    });
-                }
-                if hierarchies.is_empty() {
-                    return Err(CgroupError::Other(format!(
-                        "no cgroup v1 controller mounted under {}",
-                        root.display()
-                    )));
-                }
-            }
-        }
-        Ok(Cgroups {
-            version,
-            base_fds: hierarchies.iter().map(|_| None).collect(),
-            hierarchies,
-            name: name.to_string(),
-            base_memory_limited: true,
-        })
-    }
-
     /// Creates the base dirs; on v2 moves `pid` (sup) into `<base>/supervisor` and
     /// enables the controllers from the root down to the base (those that can be).
-    pub fn setup(&mut self, root: &Path, pid: u32) -> Result<()> {
+    pub fn setup(&mut self, pid: u32) -> Result<()> {
         for (i, h) in self.hierarchies.iter().enumerate() {
             fs::create_dir_all(&h.base).map_err(io_err("create", &h.base))?;
             self.base_fds[i] =
@@ -287,7 +207,8 @@ impl Cgroups {
             let leaf = base.join("supervisor");
             fs::create_dir_all(&leaf).map_err(io_err("create", &leaf))?;
             write(&leaf.join("cgroup.procs"), &pid.to_string())?;
-            v2::enable_down(root, &base, true);
+            let mount = self.hierarchies[0].mount.clone();
+            v2::enable_down(&mount, &base, true);
             let enabled = read(&base.join("cgroup.subtree_control")).unwrap_or_default();
             self.hierarchies[0].controllers =
                 enabled.split_whitespace().map(String::from).collect();
@@ -325,20 +246,16 @@ impl Cgroups {
         self.hierarchies.iter().map(|h| h.base.join(path)).collect()
     }
 
-    /// The path shown in status: relative to the first hierarchy's mount (v2: the
-    /// unified path; v1: the memory hierarchy's, or the first one's).
-    pub fn display(&self, root: &Path, path: &str) -> String {
-        let dir = self
-            .dir("memory", path)
-            .unwrap_or_else(|| self.hierarchies[0].base.join(path));
-        let shown = match self.version {
-            Version::V2 => dir.strip_prefix(root).ok().map(|p| p.to_path_buf()),
-            Version::V1 => dir
-                .strip_prefix(root)
-                .ok()
-                .map(|p| p.iter().skip(1).collect::<PathBuf>()),
-        };
-        format!("/{}", shown.unwrap_or(dir).display())
+    /// The cgroup path of `path` shown in status, as `/proc/PID/cgroup` of its processes
+    /// shows it in sup's cgroup namespace: v2's path; on v1 the memory hierarchy's (or
+    /// the first one's).
+    pub fn display(&self, path: &str) -> String {
+        let h = self
+            .hierarchies
+            .iter()
+            .find(|h| h.controllers.iter().any(|c| c == "memory"))
+            .unwrap_or(&self.hierarchies[0]);
+        layout::cgroup_join(&h.cgroup, path)
     }
 
     /// The hierarchies a cgroup with `joins` lives in, with their base dir fds.
@@ -642,6 +559,8 @@ impl super::LinuxPlatform {
         let root = std::env::var_os("SUP_CGROUP_ROOT")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"));
+        // mountinfo names mount points without symlinks.
+        let root = fs::canonicalize(&root).unwrap_or(root);
         let pid = std::process::id();
         let name = std::env::var("SUP_CGROUP")
             .ok()
@@ -659,15 +578,12 @@ impl super::LinuxPlatform {
                     format!("sup-{pid}-{nonce:08x}")
                 }
             });
-        self.cgroup_root = root.clone();
         let result = (|| -> Result<Cgroups> {
-            let version = detect(&root).ok_or_else(|| {
-                CgroupError::Other(format!("no cgroup hierarchy mounted at {}", root.display()))
-            })?;
+            let mountinfo = read(Path::new("/proc/self/mountinfo"))?;
             let own = parse_proc_cgroup(&read(Path::new("/proc/self/cgroup"))?);
-            let mut cg = Cgroups::plan(&root, version, &own, &name)?;
+            let mut cg = Cgroups::plan(&root, &mountinfo, &own, &name)?;
             cg.remove_own_stale();
-            cg.setup(&root, pid)?;
+            cg.setup(pid)?;
             Ok(cg)
         })();
         match result {
@@ -681,15 +597,43 @@ impl super::LinuxPlatform {
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
+                for u in &cg.unusable {
+                    log::info!("not using a cgroup hierarchy: {u}");
+                }
                 self.cgroups = Some(cg);
             }
             Err(e) => {
-                log::warn!("no cgroups for units ({e}): units are tracked by process group; units with resources or a slice will fail");
+                // Not a warning: most units need no cgroup (a container's read-only
+                // /sys/fs/cgroup is the usual case). Each unit that needs one says so.
+                log::info!("no cgroup for units ({e}): units are tracked by process group");
                 self.cgroup_error = Some(e.to_string());
             }
         }
     }
+
+    /// Why `spec` cannot run here for want of a cgroup (it sets `resources` or `slice`
+    /// and sup has none), with how to give sup one.
+    pub fn cgroup_missing(&self, spec: &UnitSpec) -> Option<String> {
+        if self.cgroups.is_some() {
+            return None;
+        }
+        let key = match (spec.resources.is_empty(), spec.slice.is_some()) {
+            (false, true) => "resources, slice",
+            (false, false) => "resources",
+            (true, true) => "slice",
+            (true, false) => return None,
+        };
+        Some(format!(
+            "{key}: cannot be enforced without a writable cgroup ({}); {GIVE_SUP_A_CGROUP}",
+            self.cgroup_error.as_deref().unwrap_or("not set up")
+        ))
+    }
 }
+
+/// How to give sup a cgroup (said where a unit needs one and sup has none).
+pub const GIVE_SUP_A_CGROUP: &str = "to give sup one, run the container with --cgroupns=private and a writable cgroup (podman/docker: --privileged, or a delegated cgroup subtree), run sup as root or in a delegated cgroup (systemd: Delegate=yes), or set SUP_CGROUP_ROOT to a writable cgroup mount";
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_layout;

@@ -22,6 +22,35 @@ fn touch(p: &Path, content: &str) {
     fs::write(p, content).unwrap();
 }
 
+/// A mountinfo line: mount `id` of a `fstype` at `point` showing `mount_root`.
+pub(super) fn mi_line(id: u32, point: &Path, mount_root: &str, fstype: &str, opts: &str) -> String {
+    format!(
+        "{id} 20 0:{id} {mount_root} {} rw,nosuid,nodev,noexec,relatime shared:{id} - {fstype} {fstype} rw,{opts}\n",
+        point.display()
+    )
+}
+
+/// A tmpfs on `root` and a v1 hierarchy per entry of `ctrls` (`cpu,cpuacct` co-mounts)
+/// below it, each showing `mount_root`.
+pub(super) fn v1_mountinfo(root: &Path, ctrls: &[&str], mount_root: &str) -> String {
+    let mut text = format!(
+        "22 1 0:21 / / rw,relatime - ext4 /dev/vda rw\n{}",
+        mi_line(30, root, "/", "tmpfs", "mode=755")
+    );
+    for (i, c) in ctrls.iter().enumerate() {
+        text += &mi_line(31 + i as u32, &root.join(c), mount_root, "cgroup", c);
+    }
+    text
+}
+
+/// A cgroup2 on `root` showing `mount_root`.
+pub(super) fn v2_mountinfo(root: &Path, mount_root: &str) -> String {
+    format!(
+        "22 1 0:21 / / rw,relatime - ext4 /dev/vda rw\n{}",
+        mi_line(30, root, mount_root, "cgroup2", "nsdelegate")
+    )
+}
+
 fn res() -> Resources {
     Resources {
         cpu_weight: Some(200),
@@ -48,16 +77,17 @@ fn v2_layout_files_and_limits() {
     let root = tmp("v2");
     touch(&root.join("cgroup.controllers"), "cpu io memory pids");
     touch(&root.join("cgroup.subtree_control"), "");
-    assert_eq!(detect(&root), Some(Version::V2));
+    let mi = v2_mountinfo(&root, "/");
+    assert_eq!(detect(&root, &parse_mountinfo(&mi)), Some(Version::V2));
     let own = parse_proc_cgroup("0::/\n");
-    let mut cg = Cgroups::plan(&root, Version::V2, &own, "sup").unwrap();
+    let mut cg = Cgroups::plan(&root, &mi, &own, "sup").unwrap();
     // A plain directory tree does not propagate controllers: pretend it did.
     touch(&root.join("sup/cgroup.controllers"), "cpu io memory pids");
     touch(
         &root.join("sup/cgroup.subtree_control"),
         "cpu io memory pids",
     );
-    cg.setup(&root, 4242).unwrap();
+    cg.setup(4242).unwrap();
     assert_eq!(
         fs::read_to_string(root.join("sup/supervisor/cgroup.procs")).unwrap(),
         "4242"
@@ -91,7 +121,7 @@ fn v2_layout_files_and_limits() {
     // Relative to the base dir, which setup opened.
     assert_eq!(join[0].rel, Path::new("web.slice/app/cgroup.procs"));
     assert!(join[0].dir.is_some());
-    assert_eq!(cg.display(&root, "web.slice/app"), "/sup/web.slice/app");
+    assert_eq!(cg.display("web.slice/app"), "/sup/web.slice/app");
     touch(
         &dir.join("memory.events"),
         "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n",
@@ -119,9 +149,9 @@ fn v2_missing_file_names_key_and_file() {
     let root = tmp("v2miss");
     touch(&root.join("cgroup.controllers"), "cpu memory pids");
     let own = parse_proc_cgroup("0::/\n");
-    let mut cg = Cgroups::plan(&root, Version::V2, &own, "sup").unwrap();
+    let mut cg = Cgroups::plan(&root, &v2_mountinfo(&root, "/"), &own, "sup").unwrap();
     touch(&root.join("sup/cgroup.subtree_control"), "cpu memory pids");
-    cg.setup(&root, 1).unwrap();
+    cg.setup(1).unwrap();
     cg.create("app", Joins::ALL).unwrap();
     let r = Resources {
         memory_swap_max: Some(0),
@@ -145,10 +175,11 @@ fn v1_layout_files_and_limits() {
     for c in V1_CONTROLLERS {
         touch(&root.join(c).join("cgroup.procs"), "");
     }
-    assert_eq!(detect(&root), Some(Version::V1));
+    let mi = v1_mountinfo(&root, V1_CONTROLLERS, "/");
+    assert_eq!(detect(&root, &parse_mountinfo(&mi)), Some(Version::V1));
     let own = parse_proc_cgroup("4:memory:/outer\n1:cpu:/\n");
-    let mut cg = Cgroups::plan(&root, Version::V1, &own, "sup-7").unwrap();
-    cg.setup(&root, 7).unwrap();
+    let mut cg = Cgroups::plan(&root, &mi, &own, "sup-7").unwrap();
+    cg.setup(7).unwrap();
     assert_eq!(cg.hierarchies.len(), V1_CONTROLLERS.len());
     assert_eq!(
         cg.dir("memory", "app").unwrap(),
@@ -241,7 +272,7 @@ fn v1_layout_files_and_limits() {
         },
     ]);
     assert!(pids.pids && !pids.cpu && !pids.io);
-    assert_eq!(cg.display(&root, "app"), "/outer/sup-7/app");
+    assert_eq!(cg.display("app"), "/outer/sup-7/app");
     touch(
         &cg.dir("memory", "app").unwrap().join("memory.oom_control"),
         "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n",
@@ -255,8 +286,9 @@ fn v1_missing_memsw_says_swap_accounting_off() {
     let root = tmp("v1memsw");
     touch(&root.join("memory/cgroup.procs"), "");
     let own = parse_proc_cgroup("4:memory:/\n");
-    let mut cg = Cgroups::plan(&root, Version::V1, &own, "sup").unwrap();
-    cg.setup(&root, 1).unwrap();
+    let mi = v1_mountinfo(&root, &["memory"], "/");
+    let mut cg = Cgroups::plan(&root, &mi, &own, "sup").unwrap();
+    cg.setup(1).unwrap();
     cg.create("app", Joins::ALL).unwrap();
     let r = Resources {
         memory_max: Some(1 << 20),
@@ -326,7 +358,7 @@ fn stale_subtrees_of_dead_sups_are_removed() {
     );
     let cg = Cgroups::plan(
         &root,
-        Version::V1,
+        &v1_mountinfo(&root, &["memory", "pids"], "/"),
         &parse_proc_cgroup("2:memory:/\n1:pids:/\n"),
         "sup",
     )

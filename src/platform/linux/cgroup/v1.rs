@@ -19,9 +19,10 @@ pub fn blkio_weight(weight: u32) -> u64 {
 
 fn set(cg: &Cgroups, path: &str, ctrl: &str, file: &str, value: &str, key: &str) -> Result<()> {
     let Some(dir) = cg.dir(ctrl, path) else {
-        return Err(CgroupError::Other(format!(
-            "{key}: the {ctrl} controller is not mounted (cgroup v1)"
-        )));
+        return Err(CgroupError::Other(match cg.unusable_reason(ctrl) {
+            Some(why) => format!("{key}: the {ctrl} controller cannot be used: {why}"),
+            None => format!("{key}: the {ctrl} controller is not mounted (cgroup v1)"),
+        }));
     };
     let f = dir.join(file);
     if !f.exists() {
@@ -144,9 +145,10 @@ pub fn apply(cg: &Cgroups, path: &str, res: &Resources, pre: &str) -> Result<()>
 
 pub fn freeze(cg: &Cgroups, path: &str, frozen: bool) -> Result<()> {
     let Some(dir) = cg.dir("freezer", path) else {
-        return Err(CgroupError::Other(
-            "the freezer controller is not mounted (cgroup v1)".into(),
-        ));
+        return Err(CgroupError::Other(match cg.unusable_reason("freezer") {
+            Some(why) => format!("the freezer controller cannot be used: {why}"),
+            None => "the freezer controller is not mounted (cgroup v1)".into(),
+        }));
     };
     let state = dir.join("freezer.state");
     write(&state, if frozen { "FROZEN" } else { "THAWED" })?;
