@@ -79,6 +79,7 @@ fn table_request(resources: bool) -> Value {
         "health",
         "since",
         "status_text",
+        "log_error",
     ];
     if resources {
         fields.extend(["memory_bytes", "cpu_usec", "pids"]);

@@ -430,6 +430,8 @@ struct UnitRow<'a> {
     pids: Option<u64>,
     #[serde(borrow, default)]
     status_text: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    log_error: Option<Text<'a>>,
 }
 
 /// A `status` reply for the table: the units go into the table as they are parsed.
@@ -455,7 +457,7 @@ struct StatusJson<'a> {
 }
 
 /// The `UNIT_STATUS` fields the table shows (the `fields` of its request).
-const TABLE_FIELDS: [&str; 9] = [
+const TABLE_FIELDS: [&str; 10] = [
     "name",
     "state",
     "reason",
@@ -465,6 +467,7 @@ const TABLE_FIELDS: [&str; 9] = [
     "health",
     "since",
     "status_text",
+    "log_error",
 ];
 
 /// The counters of the table's resource columns. Each costs sup a cgroup file read per
@@ -615,6 +618,10 @@ impl Table {
         let mut note = String::new();
         if let Some(text) = &u.status_text {
             note.push_str("\n    status: ");
+            note.push_str(text.as_str());
+        }
+        if let Some(text) = &u.log_error {
+            note.push_str("\n    ");
             note.push_str(text.as_str());
         }
         if matches!(u.state.as_str(), "failed" | "invalid") {

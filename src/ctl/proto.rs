@@ -111,10 +111,14 @@ pub struct UnitStatus {
     /// The latest `STATUS=` text a notify unit sent (omitted when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_text: Option<String>,
+    /// While the unit's log file takes no lines: `log: ERROR, N bytes dropped`
+    /// (omitted when all is well).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_error: Option<String>,
 }
 
 /// The fields of `UNIT_STATUS`, in the order they are sent.
-pub const UNIT_STATUS_FIELDS: [&str; 18] = [
+pub const UNIT_STATUS_FIELDS: [&str; 19] = [
     "name",
     "description",
     "state",
@@ -133,6 +137,7 @@ pub const UNIT_STATUS_FIELDS: [&str; 18] = [
     "oom_kills",
     "instances",
     "status_text",
+    "log_error",
 ];
 
 /// A set of `UNIT_STATUS` fields: bit `i` stands for `UNIT_STATUS_FIELDS[i]`.
@@ -207,6 +212,8 @@ pub struct UnitStatusRef<'a> {
     pub instances: Option<&'a [String]>,
     /// Left out when `None`, like `UnitStatus::status_text`.
     pub status_text: Option<&'a str>,
+    /// Left out when `None`, like `UnitStatus::log_error`.
+    pub log_error: Option<&'a str>,
 }
 
 impl Serialize for UnitStatusRef<'_> {
@@ -248,6 +255,7 @@ impl Serialize for UnitStatusRef<'_> {
         field!(15, &self.oom_kills);
         field!(16, some & self.instances);
         field!(17, some & self.status_text);
+        field!(18, some & self.log_error);
         st.end()
     }
 }
@@ -426,6 +434,7 @@ mod tests {
             oom_kills: Some(0),
             instances: Some(vec!["web@1".into(), "web@2".into()]),
             status_text: Some("serving".into()),
+            log_error: Some("log: No space left on device, 12 bytes dropped".into()),
         }
     }
 
@@ -443,6 +452,7 @@ mod tests {
             oom_kills: None,
             instances: None,
             status_text: None,
+            log_error: None,
             ..full(name)
         }
     }
@@ -470,6 +480,7 @@ mod tests {
             oom_kills: u.oom_kills,
             instances: u.instances.as_ref().map(|_| instances),
             status_text: u.status_text.as_deref(),
+            log_error: u.log_error.as_deref(),
         }
     }
 

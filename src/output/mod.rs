@@ -156,8 +156,6 @@ pub struct UnitOutput {
     head: LineHead,
     /// Incomplete last line of stdout / stderr (at most [`MAX_LINE`] bytes each).
     partial: [Vec<u8>; 2],
-    dropped: u64,
-    last_error: Option<io::ErrorKind>,
 }
 
 impl UnitOutput {
@@ -179,8 +177,6 @@ impl UnitOutput {
             sink,
             head: LineHead::new(prefix.as_bytes(), timestamps),
             partial: [Vec::new(), Vec::new()],
-            dropped: 0,
-            last_error: None,
         })
     }
 
@@ -275,11 +271,22 @@ impl UnitOutput {
     /// Bytes of formatted output lost so far because the sink could not take them
     /// (full disk, rotation failure, sup's stdout full or closed).
     pub fn dropped_bytes(&self) -> u64 {
-        self.dropped
-            + match &self.sink {
-                Sink::Inherit(c) => c.dropped,
-                _ => 0,
-            }
+        match &self.sink {
+            Sink::Inherit(c) => c.dropped,
+            Sink::File(f) => f.dropped,
+            Sink::Discard => 0,
+        }
+    }
+
+    /// While the log file is not taking lines: `log: ERROR, N bytes dropped` (for the
+    /// unit's status and an event). None when all is well.
+    pub fn problem(&self) -> Option<String> {
+        match &self.sink {
+            Sink::File(f) => f
+                .trouble()
+                .map(|t| format!("log: {}, {} bytes dropped", t.error, t.dropped)),
+            _ => None,
+        }
     }
 
     /// Bytes before the message in every formatted line: the `Inherit` prefix plus,
@@ -317,7 +324,7 @@ impl UnitOutput {
         if let Some(tap) = tap {
             tap.extend_from_slice(out);
         }
-        let result = match &mut self.sink {
+        match &mut self.sink {
             Sink::File(f) => f.write(out),
             Sink::Inherit(c) => {
                 let fd = match stream {
@@ -325,19 +332,8 @@ impl UnitOutput {
                     Stream::Stderr => libc::STDERR_FILENO,
                 };
                 c.write(fd, out);
-                Ok(())
             }
-            Sink::Discard => Ok(()),
-        };
-        match result {
-            Ok(()) => self.last_error = None,
-            Err(e) => {
-                self.dropped += out.len() as u64;
-                if self.last_error != Some(e.kind()) {
-                    log::warn!("unit output lost: {e}");
-                    self.last_error = Some(e.kind());
-                }
-            }
+            Sink::Discard => {}
         }
     }
 }

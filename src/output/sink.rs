@@ -23,6 +23,12 @@ pub(crate) struct FileSink {
     max_size: u64,
     keep: u32,
     prealloc: Prealloc,
+    /// Set while the file cannot take lines: they are dropped (counted) until a retry
+    /// succeeds. The size limit holds meanwhile: a file never grows past `max_size`
+    /// because its rotation failed.
+    trouble: Option<Trouble>,
+    /// Bytes dropped over the sink's life.
+    pub(crate) dropped: u64,
 }
 
 /// File offsets at which writes of a busy stream end (see [`FileSink::aligned_cut`]).
@@ -74,18 +80,73 @@ pub(crate) fn is_ext4(file: &File) -> bool {
     r == 0 && st.f_type == libc::EXT4_SUPER_MAGIC
 }
 
+/// Opens a log file for appending without ever blocking: `O_NONBLOCK`, so a FIFO at the
+/// path cannot hang the event loop in `open`, then refuses anything but a regular file
+/// (a FIFO, a device, a socket would block or misbehave later).
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
+    let context = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot open log file {}: {e}", path.display()),
+        )
+    };
+    let opened = OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o640)
-        .open(path)
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot open log file {}: {e}", path.display()),
-            )
-        })
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path);
+    let (file, kind) = match opened {
+        Ok(file) => {
+            let kind = file.metadata().map_err(context)?.file_type();
+            (Some(file), kind)
+        }
+        // A FIFO without a reader refuses a non-blocking open (ENXIO): say what it is.
+        Err(e) => match fs::metadata(path) {
+            Ok(m) if !m.is_file() => (None, m.file_type()),
+            _ => return Err(context(e)),
+        },
+    };
+    let file = match file {
+        Some(file) if kind.is_file() => file,
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot use log file {}: not a regular file ({})",
+                    path.display(),
+                    file_kind(&kind)
+                ),
+            ))
+        }
+    };
+    Ok(file)
+}
+
+/// A word for a file type, for messages.
+pub(crate) fn file_kind(kind: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "a regular file"
+    }
+}
+
+/// Why a log file is not taking lines, and what was lost since.
+#[derive(Debug)]
+pub(crate) struct Trouble {
+    /// The error, as the OS says it (`No space left on device`).
+    pub(crate) error: String,
+    pub(crate) dropped: u64,
 }
 
 impl FileSink {
@@ -112,17 +173,68 @@ impl FileSink {
             max_size,
             keep,
             prealloc,
+            trouble: None,
+            dropped: 0,
         })
+    }
+
+    /// The file's current trouble, if it is not taking lines.
+    pub(crate) fn trouble(&self) -> Option<&Trouble> {
+        self.trouble.as_ref()
+    }
+
+    /// Records a failure: the bytes not written are dropped and counted.
+    fn fail(&mut self, e: &io::Error, lost: usize) {
+        self.dropped += lost as u64;
+        let error = strip_os_error(e);
+        match &mut self.trouble {
+            Some(t) => {
+                t.dropped += lost as u64;
+                t.error = error;
+            }
+            None => {
+                log::warn!(
+                    "log file {}: {e}; dropping lines until it works again",
+                    self.path.display()
+                );
+                self.trouble = Some(Trouble {
+                    error,
+                    dropped: lost as u64,
+                });
+            }
+        }
     }
 
     /// Writes `buf` (complete lines), rotating first whenever the next lines would push
     /// the file past `max_size`. A single line larger than `max_size` gets a file of
     /// its own. One `write` per file for the common case of no rotation.
-    pub(crate) fn write(&mut self, mut buf: &[u8]) -> io::Result<()> {
+    ///
+    /// While the file is in trouble every batch tries again (one write, or the
+    /// renames of a rotation): lines are lost only while the trouble lasts.
+    pub(crate) fn write(&mut self, buf: &[u8]) {
+        if let Err((e, lost)) = self.write_lines(buf) {
+            self.fail(&e, lost);
+        } else if let Some(t) = self.trouble.take() {
+            log::info!(
+                "log file {}: writing again ({} bytes were dropped: {})",
+                self.path.display(),
+                t.dropped,
+                t.error
+            );
+        }
+    }
+
+    /// `write` without the trouble bookkeeping; on failure, the error and how many of
+    /// `buf`'s bytes were not written.
+    fn write_lines(&mut self, mut buf: &[u8]) -> Result<(), (io::Error, usize)> {
+        if self.max_size > 0 && self.size >= self.max_size {
+            // A rotation that failed before: the file is full until one succeeds.
+            self.rotate().map_err(|e| (e, buf.len()))?;
+        }
         while !buf.is_empty() {
             let room = self.max_size.saturating_sub(self.size);
             if self.max_size == 0 || buf.len() as u64 <= room {
-                return self.append(buf);
+                return self.append(buf).map_err(|(e, n)| (e, buf.len() - n));
             }
             // Lines that still fit; if none fit, rotate, except that an empty file takes
             // its first line whatever its size.
@@ -136,11 +248,12 @@ impl FileSink {
                 None => 0,
             };
             if take > 0 {
-                self.append(&buf[..take])?;
+                self.append(&buf[..take])
+                    .map_err(|(e, n)| (e, buf.len() - n))?;
                 buf = &buf[take..];
             }
             if !buf.is_empty() {
-                self.rotate()?;
+                self.rotate().map_err(|e| (e, buf.len()))?;
             }
         }
         Ok(())
@@ -162,13 +275,25 @@ impl FileSink {
         (cut > self.size).then(|| (cut - self.size) as usize)
     }
 
-    fn append(&mut self, buf: &[u8]) -> io::Result<()> {
+    /// Appends `buf`; counts only what reached the file. On failure, the error and how
+    /// many bytes were written before it.
+    fn append(&mut self, buf: &[u8]) -> Result<(), (io::Error, usize)> {
         self.allocate_ahead(buf.len() as u64);
-        // `write_all` retries EINTR and short writes; O_APPEND keeps each write at the end.
-        let r = self.file.write_all(buf);
-        self.size += buf.len() as u64;
-        self.prealloc.written += buf.len() as u64;
-        r
+        let mut done = 0;
+        let result = loop {
+            if done == buf.len() {
+                break Ok(());
+            }
+            match self.file.write(&buf[done..]) {
+                Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.size += done as u64;
+        self.prealloc.written += done as u64;
+        result.map_err(|e| (e, done))
     }
 
     /// Allocates the next [`PREALLOC_CHUNK`] (never beyond `max_size`) when a busy
@@ -229,12 +354,16 @@ impl FileSink {
 
     /// `path.{keep-1}` → `path.{keep}` … `path` → `path.1`, then a fresh `path`
     /// (`keep == 0`: truncate in place).
+    ///
+    /// The size is reset only once a fresh file is open: a rotation that fails leaves
+    /// the file full, so nothing more is written to it until a rotation succeeds.
     fn rotate(&mut self) -> io::Result<()> {
         self.release_prealloc();
-        self.prealloc.written = 0;
-        self.size = 0;
         if self.keep == 0 {
-            return self.file.set_len(0);
+            self.file.set_len(0)?;
+            self.size = 0;
+            self.prealloc.written = 0;
+            return Ok(());
         }
         for n in (1..self.keep).rev() {
             match fs::rename(rotated_path(&self.path, n), rotated_path(&self.path, n + 1)) {
@@ -245,7 +374,17 @@ impl FileSink {
         fs::rename(&self.path, rotated_path(&self.path, 1))?;
         self.file = open_append(&self.path)?;
         self.size = self.file.metadata()?.len();
+        self.prealloc.written = 0;
         Ok(())
+    }
+}
+
+/// The OS's words for an error, without Rust's ` (os error N)` suffix.
+fn strip_os_error(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_string(),
+        _ => text,
     }
 }
 

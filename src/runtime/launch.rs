@@ -130,7 +130,10 @@ impl Runtime {
         let out = match UnitOutput::new(dest.clone(), spec.log.timestamps) {
             Ok(out) => out,
             Err(e) => {
-                log::error!("{}: cannot open log {dest:?}: {e}; writing its output to sup's own output instead", spec.name);
+                log::error!(
+                    "{}: {e}; writing its output to sup's own output instead",
+                    spec.name
+                );
                 match UnitOutput::new(
                     Destination::Inherit {
                         prefix: format!("{}: ", spec.name),

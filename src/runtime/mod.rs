@@ -63,6 +63,12 @@ fn inject_fault(unit: Option<&str>, engine: &Engine, input: &Input) {
     }
 }
 
+/// Two log problems that differ only in their dropped-byte count.
+fn same_problem(a: &str, b: &str) -> bool {
+    let cut = |s: &str| s.rsplit_once(", ").map(|(head, _)| head.to_string());
+    cut(a).is_some() && cut(a) == cut(b)
+}
+
 /// The message of a caught panic.
 pub(crate) fn panic_text(cause: &(dyn std::any::Any + Send)) -> String {
     cause
@@ -101,6 +107,8 @@ pub struct Runtime {
     iso: isolation::Iso,
     /// Role (supervisor, PID 1, entrypoint), the main command and the shutdown sweep.
     life: init::Life,
+    /// Units whose log file is not taking lines, with what their status says.
+    log_problems: HashMap<usize, String>,
     /// Debug builds: the unit whose exits panic (`SUP_TEST_PANIC_UNIT`, for tests).
     fault_unit: Option<String>,
 }
@@ -207,6 +215,7 @@ impl Runtime {
             shutting_down: false,
             iso,
             life,
+            log_problems: HashMap::new(),
             fault_unit: if cfg!(debug_assertions) {
                 std::env::var("SUP_TEST_PANIC_UNIT").ok()
             } else {
@@ -493,6 +502,7 @@ impl Runtime {
             }
             self.forward_log(unit, &bytes);
         }
+        self.note_log_problem(unit);
         if let Ok(ReadOutcome {
             bytes, eof: false, ..
         }) = result
@@ -519,6 +529,33 @@ impl Runtime {
             Ok(ReadOutcome { more: true, .. }) => self.pending_reads.push(token),
             Ok(_) => {}
         }
+    }
+
+    /// Publishes a change in whether the unit's log file takes lines (an event `log`
+    /// with the problem, or `log: writing again`), and keeps it for its status.
+    fn note_log_problem(&mut self, unit: usize) {
+        let now = self.outputs[unit].as_ref().and_then(|o| o.problem());
+        let message = match (now, self.log_problems.get(&unit)) {
+            (None, None) => return,
+            (Some(p), Some(old)) if *old == p || same_problem(old, &p) => {
+                self.log_problems.insert(unit, p);
+                return;
+            }
+            (Some(p), _) => {
+                log::warn!("{}: {p}", self.engine.unit(unit).name);
+                self.log_problems.insert(unit, p.clone());
+                p
+            }
+            (None, Some(_)) => {
+                self.log_problems.remove(&unit);
+                "log: writing again".to_string()
+            }
+        };
+        let mut ev = status::event(self, unit, &crate::engine::EventKind::Ready);
+        ev.kind = "log".into();
+        ev.pid = None;
+        ev.message = Some(message);
+        self.broadcast_event(ev);
     }
 
     /// Shutdown is complete: release the socket.

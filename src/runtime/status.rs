@@ -43,6 +43,7 @@ pub fn unit_status(rt: &Runtime, i: usize, fields: Fields) -> UnitStatusRef<'_> 
         oom_kills: stats.oom_kills,
         instances: None,
         status_text: probes.status_text.as_deref(),
+        log_error: rt.log_problems.get(&i).map(String::as_str),
     }
 }
 
