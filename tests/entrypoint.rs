@@ -820,3 +820,60 @@ fn failed_oneshot_names_its_exit_status() {
         assert!(err.contains(want), "stderr should say {want:?}: {err}");
     }
 }
+
+/// A unit's lines for sup's own stdout wait while that stream is full (the unit is
+/// slowed, as if it wrote there itself): none is lost, they keep their order, and sup
+/// keeps answering meanwhile. They used to be dropped after a 50 ms wait in the loop.
+#[test]
+fn slow_stdout_slows_the_unit_and_loses_nothing() {
+    let env = Env::new("ep-slowout");
+    env.unit(
+        "chatty",
+        "log: {timestamps: false}\nexec: [\"sh\", \"-c\", \"i=0; while [ $i -lt 3000 ]; do echo line-$i-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz; i=$((i+1)); done; echo DONE; exec sleep 1000\"]\n",
+    );
+    let flag = env.p("stop");
+    let script = format!("while [ ! -e {flag} ]; do sleep 0.02; done");
+    let mut cmd = env.sup(&[], &["sh", "-c", &script]);
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .stderr(fs::File::create(env.dir.join("stderr")).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd);
+    // Nobody reads sup's stdout yet: 3000 lines (~300 KB) cannot all fit in the pipe.
+    let sock = env.dir.join("ctl.sock");
+    assert!(
+        wait_until(
+            || {
+                let (code, out, _) = supctl_at(&sock, &["status", "chatty"]);
+                code == 0 && out.contains("running")
+            },
+            WAIT
+        ),
+        "sup did not answer while its stdout was full: {}",
+        env.stderr()
+    );
+    let reading = std::thread::spawn(move || {
+        let mut all = String::new();
+        use std::io::Read;
+        std::fs::File::from(reader)
+            .read_to_string(&mut all)
+            .unwrap();
+        all
+    });
+    fs::write(&flag, "").unwrap();
+    assert_eq!(wait_exit(&mut child, WAIT), 0, "{}", env.stderr());
+    let out = reading.join().unwrap();
+    let lines: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("chatty: "))
+        .collect();
+    assert_eq!(lines.len(), 3001, "lost lines; sup said: {}", env.stderr());
+    for (i, l) in lines[..3000].iter().enumerate() {
+        assert!(
+            l.starts_with(&format!("line-{i}-")),
+            "out of order at {i}: {l}"
+        );
+    }
+    assert_eq!(lines[3000], "DONE");
+}

@@ -25,11 +25,12 @@
 //! - Read and format buffers are per thread (128 KiB + up to 2 MiB), not per unit.
 //! - `Inherit`: every write to fd 1/2 is at most `PIPE_BUF` bytes of whole lines
 //!   (atomic on a pipe, so never mixed with other writers mid-line) and preceded by
-//!   `poll(POLLOUT)`; a stream full for 50 ms has the rest of that batch dropped, and
-//!   while it stays full later batches are dropped without waiting, so a stalled
-//!   `docker logs` can delay the loop by at most 50 ms per stall, never block it.
-//!   Drops are counted in [`UnitOutput::dropped_bytes`]. SIGPIPE must stay ignored
-//!   (the Rust runtime ignores it): a closed stdout is EPIPE, i.e. a drop.
+//!   `poll(POLLOUT)` with no wait. Lines the stream cannot take now wait in the sink,
+//!   and [`UnitOutput::read_from`] then returns `parked: true` without reading the
+//!   pipe further (back-pressure on the unit, nothing lost): call it again when the
+//!   stream is writable. A stream that fails (closed, EPIPE) has lines dropped, counted
+//!   in [`UnitOutput::dropped_bytes`]. SIGPIPE must not kill sup (it is blocked and
+//!   ignored): a closed stdout is EPIPE, i.e. a drop.
 
 mod lines;
 mod sink;
@@ -104,6 +105,9 @@ pub struct ReadOutcome {
     /// The call stopped because `budget` was used up, not because the pipe was empty:
     /// call again later (edge-triggered readiness will not fire again by itself).
     pub more: bool,
+    /// sup's own stdout/stderr cannot take the lines now (`Inherit`): the pipe was not
+    /// read further. Call again once that stream is writable.
+    pub parked: bool,
 }
 
 /// Read and format buffers, shared by every unit handled on this thread (the event
@@ -199,6 +203,12 @@ impl UnitOutput {
         mut tap: Option<&mut Vec<u8>>,
     ) -> io::Result<ReadOutcome> {
         let mut outcome = ReadOutcome::default();
+        if let Sink::Inherit(c) = &mut self.sink {
+            if !c.flush(stream.index()) {
+                outcome.parked = true;
+                return Ok(outcome);
+            }
+        }
         let budget = budget.max(1);
         let discard = matches!(self.sink, Sink::Discard) && tap.is_none();
         let mut eof = false;
@@ -206,6 +216,11 @@ impl UnitOutput {
             let result = loop {
                 if outcome.bytes >= budget {
                     outcome.more = true;
+                    break Ok(());
+                }
+                if matches!(&self.sink, Sink::Inherit(c) if c.blocked(stream.index())) {
+                    // Back-pressure: leave the rest in the unit's pipe.
+                    outcome.parked = true;
                     break Ok(());
                 }
                 let want = READ_CHUNK.min(budget - outcome.bytes);
@@ -326,13 +341,7 @@ impl UnitOutput {
         }
         match &mut self.sink {
             Sink::File(f) => f.write(out),
-            Sink::Inherit(c) => {
-                let fd = match stream {
-                    Stream::Stdout => libc::STDOUT_FILENO,
-                    Stream::Stderr => libc::STDERR_FILENO,
-                };
-                c.write(fd, out);
-            }
+            Sink::Inherit(c) => c.write(stream.index(), out),
             Sink::Discard => {}
         }
     }

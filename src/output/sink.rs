@@ -397,31 +397,79 @@ impl Drop for FileSink {
 /// Longest write to the console that a pipe takes atomically (POSIX `PIPE_BUF`), so
 /// lines are never interleaved with other writers of the same pipe.
 const ATOMIC_WRITE: usize = libc::PIPE_BUF;
-/// How long one batch may wait for a full stdout/stderr before its lines are dropped.
-const CONSOLE_WAIT_MS: libc::c_int = 50;
 
-/// sup's stdout or stderr, shared with other writers and possibly blocking: every
-/// write is preceded by `poll(POLLOUT)` and is at most `PIPE_BUF` bytes, so it never
-/// blocks on a pipe. A stream that stays full for `CONSOLE_WAIT_MS` has the rest of
-/// the batch dropped (counted); while it stays full later batches are dropped without
-/// waiting, until a write succeeds again.
+/// sup's stdout or stderr, shared with other writers and possibly slow (a terminal, a
+/// container runtime's log pipe). It never blocks: every write is preceded by
+/// `poll(POLLOUT)` with no wait and is at most `PIPE_BUF` bytes of whole lines, so a
+/// pipe takes it whole or not at all. What the stream cannot take now waits in
+/// `pending` (per stream), and while it waits the unit's pipe is not read
+/// ([`Console::blocked`]): the unit is slowed down, as if it wrote to the stream itself,
+/// and nothing is lost. The event loop retries when the stream becomes writable. Only a
+/// stream that fails (closed, EPIPE) has lines dropped, and counted.
 #[derive(Default)]
 pub(crate) struct Console {
-    congested: bool,
+    /// Lines that stdout (0) / stderr (1) could not take yet, oldest first. Bounded by
+    /// what one read of the unit's pipe produces: the pipe is not read meanwhile.
+    pending: [Vec<u8>; 2],
     /// A line was cut by a drop: start the next successful write on a new line.
-    broken_line: bool,
+    broken_line: [bool; 2],
     pub(crate) dropped: u64,
 }
 
+/// The fd a console stream writes to.
+fn console_fd(i: usize) -> RawFd {
+    if i == 0 {
+        libc::STDOUT_FILENO
+    } else {
+        libc::STDERR_FILENO
+    }
+}
+
 impl Console {
-    pub(crate) fn write(&mut self, fd: RawFd, buf: &[u8]) {
+    /// Lines of stream `i` (0 stdout, 1 stderr) wait for the fd to take them.
+    pub(crate) fn blocked(&self, i: usize) -> bool {
+        !self.pending[i].is_empty()
+    }
+
+    /// Writes what the fd takes now of stream `i`'s waiting lines; true when none wait.
+    pub(crate) fn flush(&mut self, i: usize) -> bool {
+        if self.pending[i].is_empty() {
+            return true;
+        }
+        let waiting = std::mem::take(&mut self.pending[i]);
+        self.write_to(i, console_fd(i), &waiting);
+        self.pending[i].is_empty()
+    }
+
+    /// Queues `buf` (complete lines) for stream `i` and writes what the fd takes now.
+    pub(crate) fn write(&mut self, i: usize, buf: &[u8]) {
+        if self.blocked(i) {
+            self.pending[i].extend_from_slice(buf);
+            return;
+        }
+        self.write_to(i, console_fd(i), buf);
+    }
+
+    /// Stream `i`'s waiting lines (tests).
+    #[cfg(test)]
+    pub(crate) fn pending_for_test(&mut self, i: usize) -> &mut Vec<u8> {
+        &mut self.pending[i]
+    }
+
+    /// `write` to an explicit fd (tests; `write` uses sup's own stdout/stderr).
+    pub(crate) fn write_to(&mut self, i: usize, fd: RawFd, buf: &[u8]) {
         let mut rest = buf;
+        let mut failed = false;
         while !rest.is_empty() {
-            if self.broken_line {
-                if self.write_piece(fd, b"\n") == 0 {
-                    break;
+            if self.broken_line[i] {
+                match self.write_piece(fd, b"\n") {
+                    Piece::Written(_) => self.broken_line[i] = false,
+                    Piece::Later => break,
+                    Piece::Failed => {
+                        failed = true;
+                        break;
+                    }
                 }
-                self.broken_line = false;
             }
             // Largest run of whole lines within ATOMIC_WRITE, or a piece of a long line.
             let take = if rest.len() <= ATOMIC_WRITE {
@@ -432,63 +480,74 @@ impl Console {
                     .rposition(|&b| b == b'\n')
                     .map_or(ATOMIC_WRITE, |i| i + 1)
             };
-            let n = self.write_piece(fd, &rest[..take]);
-            rest = &rest[n..];
-            if n < take {
-                break;
+            match self.write_piece(fd, &rest[..take]) {
+                Piece::Written(n) => rest = &rest[n..],
+                Piece::Later => break,
+                Piece::Failed => {
+                    failed = true;
+                    break;
+                }
             }
         }
-        if !rest.is_empty() {
+        if rest.is_empty() {
+            return;
+        }
+        if failed {
             self.dropped += rest.len() as u64;
             let done = buf.len() - rest.len();
-            self.broken_line |= done > 0 && buf[done - 1] != b'\n';
+            self.broken_line[i] |= done > 0 && buf[done - 1] != b'\n';
+        } else {
+            self.pending[i].extend_from_slice(rest);
         }
     }
 
-    /// Writes `piece` (≤ PIPE_BUF); returns how much was written before the fd stayed
-    /// unwritable or failed.
-    fn write_piece(&mut self, fd: RawFd, piece: &[u8]) -> usize {
-        let mut done = 0;
+    /// One write of at most `PIPE_BUF` bytes if the fd takes it now.
+    fn write_piece(&mut self, fd: RawFd, piece: &[u8]) -> Piece {
         let mut retries = 0;
-        while done < piece.len() {
+        loop {
             let mut pfd = libc::pollfd {
                 fd,
                 events: libc::POLLOUT,
                 revents: 0,
             };
-            let wait = if self.congested { 0 } else { CONSOLE_WAIT_MS };
             // SAFETY: `pfd` is one valid, initialised pollfd that outlives the call, and
-            // we pass nfds = 1.
-            let r = unsafe { libc::poll(&mut pfd, 1, wait) };
+            // we pass nfds = 1. A zero timeout never waits.
+            let r = unsafe { libc::poll(&mut pfd, 1, 0) };
             if r < 0 {
                 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted && retries < 8 {
                     retries += 1;
                     continue;
                 }
-                break;
+                return Piece::Failed;
             }
-            if r == 0 || pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
-                self.congested = true;
-                return done;
+            if pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+                return Piece::Failed;
             }
-            let left = &piece[done..];
-            // SAFETY: `left` is a live, initialised buffer of `left.len()` bytes for the
+            if r == 0 {
+                return Piece::Later;
+            }
+            // SAFETY: `piece` is a live, initialised buffer of `piece.len()` bytes for the
             // duration of the call; `fd` is sup's stdout/stderr, which sup never closes.
-            let n = unsafe { libc::write(fd, left.as_ptr().cast(), left.len()) };
-            if n < 0 {
-                match io::Error::last_os_error().kind() {
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock if retries < 8 => {
-                        retries += 1;
-                        continue;
-                    }
-                    _ => break,
-                }
+            let n = unsafe { libc::write(fd, piece.as_ptr().cast(), piece.len()) };
+            if n >= 0 {
+                return Piece::Written(n as usize);
             }
-            done += n as usize;
+            match io::Error::last_os_error().kind() {
+                io::ErrorKind::Interrupted if retries < 8 => retries += 1,
+                io::ErrorKind::WouldBlock => return Piece::Later,
+                _ => return Piece::Failed,
+            }
         }
-        self.congested = done < piece.len();
-        done
     }
+}
+
+/// What one console write did.
+enum Piece {
+    Written(usize),
+    /// The fd cannot take it now (full): try again when it is writable.
+    Later,
+    /// The fd failed (closed, EPIPE): drop.
+    Failed,
 }
 
 /// Where formatted lines go.

@@ -80,7 +80,8 @@ fn lines_split_across_reads_are_reassembled_and_eof_flushes() {
             ReadOutcome {
                 bytes: piece.len(),
                 eof: false,
-                more: false
+                more: false,
+                parked: false
             }
         );
     }
@@ -188,7 +189,8 @@ fn budget_stops_with_more() {
         ReadOutcome {
             bytes: 300,
             eof: false,
-            more: true
+            more: true,
+            parked: false
         }
     );
     let o = read_all(&mut out, Stream::Stdout, &rd, None);
@@ -197,7 +199,8 @@ fn budget_stops_with_more() {
         ReadOutcome {
             bytes: 800,
             eof: false,
-            more: false
+            more: false,
+            parked: false
         }
     );
     assert_eq!(fs::read(&path).unwrap().len(), 1100);
@@ -374,7 +377,7 @@ fn tail_reads_backwards_and_handles_edges() {
 }
 
 #[test]
-fn console_drops_instead_of_blocking_on_a_full_pipe() {
+fn console_keeps_lines_for_a_full_pipe_and_drops_for_a_closed_one() {
     let (rd, wr) = pipe();
     let mut console = Console::default();
     // Fill the pipe (made non-blocking for filling only).
@@ -385,17 +388,28 @@ fn console_drops_instead_of_blocking_on_a_full_pipe() {
     // SAFETY: fcntl on an fd we own; clears O_NONBLOCK only.
     unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_SETFL, 0) };
     let start = std::time::Instant::now();
-    console.write(wr.as_raw_fd(), b"web: hello\n");
-    console.write(wr.as_raw_fd(), b"web: again\n");
-    assert_eq!(console.dropped, 22);
-    assert!(start.elapsed() < std::time::Duration::from_secs(1));
-    // Drain; the next line gets through whole.
+    console.write_to(0, wr.as_raw_fd(), b"web: hello\n");
+    assert!(console.blocked(0), "a full pipe keeps the lines waiting");
+    assert!(!console.blocked(1));
+    console.write_to(0, wr.as_raw_fd(), b"web: again\n");
+    assert_eq!(console.dropped, 0);
+    assert!(
+        start.elapsed() < std::time::Duration::from_millis(200),
+        "never waits"
+    );
+    // Drain the filler; the waiting lines then go out in order.
     let mut buf = vec![0u8; 1 << 20];
     while read_fd(rd.as_fd(), &mut buf).is_ok() {}
-    console.write(wr.as_raw_fd(), b"web: ok\n");
-    assert_eq!(console.dropped, 22);
+    let waiting = std::mem::take(console.pending_for_test(0));
+    console.write_to(0, wr.as_raw_fd(), &waiting);
+    assert!(!console.blocked(0));
     let n = read_fd(rd.as_fd(), &mut buf).unwrap();
-    assert_eq!(&buf[..n], b"web: ok\n");
+    assert_eq!(&buf[..n], b"web: hello\nweb: again\n");
+    // A closed reader: EPIPE drops (and counts) instead of keeping lines forever.
+    drop(rd);
+    console.write_to(0, wr.as_raw_fd(), b"web: gone\n");
+    assert!(!console.blocked(0));
+    assert_eq!(console.dropped, 10);
 }
 
 /// Bytes the file system has allocated for `path` (st_blocks), and its size.

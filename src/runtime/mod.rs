@@ -33,6 +33,8 @@ use crate::platform::Platform;
 
 const SIGNAL_TOKEN: Token = Token(0);
 const LISTENER_TOKEN: Token = Token(1);
+/// sup's stdout and stderr, watched for writability while units' lines wait for them.
+const CONSOLE_TOKENS: [Token; 2] = [Token(2), Token(3)];
 const FIRST_DYNAMIC_TOKEN: usize = 16;
 /// Bytes read from one pipe per turn of the loop, so one chatty unit cannot starve others.
 const PIPE_BUDGET: usize = 1 << 20;
@@ -107,6 +109,9 @@ pub struct Runtime {
     iso: isolation::Iso,
     /// Role (supervisor, PID 1, entrypoint), the main command and the shutdown sweep.
     life: init::Life,
+    /// Output pipes not read because sup's stdout (0) / stderr (1) cannot take their
+    /// lines now; read again when that stream is writable (then it is watched).
+    console_parked: [Vec<Token>; 2],
     /// Units whose log file is not taking lines, with what their status says.
     log_problems: HashMap<usize, String>,
     /// Debug builds: the unit whose exits panic (`SUP_TEST_PANIC_UNIT`, for tests).
@@ -216,6 +221,7 @@ impl Runtime {
             iso,
             life,
             log_problems: HashMap::new(),
+            console_parked: [Vec::new(), Vec::new()],
             fault_unit: if cfg!(debug_assertions) {
                 std::env::var("SUP_TEST_PANIC_UNIT").ok()
             } else {
@@ -270,6 +276,7 @@ impl Runtime {
                 self.guarded("an event", |rt| match ev.token() {
                     SIGNAL_TOKEN => rt.on_signals(),
                     LISTENER_TOKEN => rt.accept(),
+                    t if CONSOLE_TOKENS.contains(&t) => rt.on_console_writable(t),
                     t if rt.pipes.contains_key(&t) => rt.read_pipe(t),
                     t if rt.iso.owns(t) => rt.on_iso_event(t),
                     t if rt.probes.source(t).is_some() => rt.on_probe_source(t),
@@ -526,8 +533,47 @@ impl Runtime {
                         .deregister(&mut SourceFd(&pipe.fd.as_raw_fd()));
                 }
             }
+            Ok(ReadOutcome { parked: true, .. }) => self.park_for_console(token, stream),
             Ok(ReadOutcome { more: true, .. }) => self.pending_reads.push(token),
             Ok(_) => {}
+        }
+    }
+
+    /// A pipe whose lines wait for sup's stdout/stderr: watch that stream (edge
+    /// triggered: registering a writable fd reports it at once) and read the pipe again
+    /// when it can take more.
+    fn park_for_console(&mut self, token: Token, stream: Stream) {
+        let i = match stream {
+            Stream::Stdout => 0,
+            Stream::Stderr => 1,
+        };
+        if self.console_parked[i].contains(&token) {
+            return;
+        }
+        if self.console_parked[i].is_empty() {
+            let fd = [1, 2][i];
+            let r = self.poll.registry().register(
+                &mut SourceFd(&fd),
+                CONSOLE_TOKENS[i],
+                Interest::WRITABLE,
+            );
+            if let Err(e) = r {
+                // Not pollable (cannot be full either): try again on the next turn.
+                log::debug!("cannot watch fd {fd} for writing: {e}");
+                self.pending_reads.push(token);
+                return;
+            }
+        }
+        self.console_parked[i].push(token);
+    }
+
+    /// sup's stdout or stderr can take lines again: read the pipes that waited for it.
+    fn on_console_writable(&mut self, t: Token) {
+        let i = usize::from(t == CONSOLE_TOKENS[1]);
+        let parked = std::mem::take(&mut self.console_parked[i]);
+        let _ = self.poll.registry().deregister(&mut SourceFd(&[1, 2][i]));
+        for token in parked {
+            self.guarded("output", |rt| rt.read_pipe(token));
         }
     }
 
