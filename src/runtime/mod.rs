@@ -13,6 +13,7 @@ mod isolation;
 mod launch;
 mod notify;
 mod probe;
+mod recover;
 mod status;
 
 pub use entry::MainCmd;
@@ -112,6 +113,10 @@ pub struct Runtime {
     /// Output pipes not read because sup's stdout (0) / stderr (1) cannot take their
     /// lines now; read again when that stream is writable (then it is watched).
     console_parked: [Vec<Token>; 2],
+    /// Stopping what a dead sup on the same socket left, before units start.
+    recovery: Option<recover::Recovery>,
+    /// The state file beside the control socket (crash recovery).
+    state_file: Option<recover::StateFile>,
     /// Units whose log file is not taking lines, with what their status says.
     log_problems: HashMap<usize, String>,
     /// Debug builds: the unit whose exits panic (`SUP_TEST_PANIC_UNIT`, for tests).
@@ -132,7 +137,11 @@ pub fn run(config: Config) -> i32 {
             return 1;
         }
     };
-    rt.guarded("start", |rt| rt.feed(Input::StartEnabled));
+    let mut recovering = false;
+    rt.guarded("recovery", |rt| recovering = rt.begin_recovery());
+    if !recovering {
+        rt.guarded("start", |rt| rt.feed(Input::StartEnabled));
+    }
     // Cleanup that units need not wait for: empty cgroups of dead sups.
     rt.guarded("stale cgroups", |rt| {
         if let Some(cg) = rt.platform.cgroups.as_ref() {
@@ -221,6 +230,8 @@ impl Runtime {
             iso,
             life,
             log_problems: HashMap::new(),
+            recovery: None,
+            state_file: None,
             console_parked: [Vec::new(), Vec::new()],
             fault_unit: if cfg!(debug_assertions) {
                 std::env::var("SUP_TEST_PANIC_UNIT").ok()
@@ -260,6 +271,7 @@ impl Runtime {
                     self.probes.next_deadline(),
                     self.life.deadline(),
                     self.iso_deadline(),
+                    self.recovery_deadline(),
                 ]
                 .into_iter()
                 .flatten()
@@ -279,6 +291,7 @@ impl Runtime {
                     t if CONSOLE_TOKENS.contains(&t) => rt.on_console_writable(t),
                     t if rt.pipes.contains_key(&t) => rt.read_pipe(t),
                     t if rt.iso.owns(t) => rt.on_iso_event(t),
+                    t if rt.recovery_owns(t) => rt.on_recovery_event(t),
                     t if rt.probes.source(t).is_some() => rt.on_probe_source(t),
                     t => rt.on_conn_event(
                         t,
@@ -292,6 +305,10 @@ impl Runtime {
             }
             self.run_probes();
             self.iso_tick();
+            if self.recovery_deadline().is_some_and(|at| at <= self.now()) {
+                self.guarded("recovery", |rt| rt.recovery_step());
+            }
+            self.guarded("state file", |rt| rt.write_state());
             if self
                 .engine
                 .next_deadline()
@@ -458,9 +475,13 @@ impl Runtime {
                 log::info!("{name}: {from} -> {to}{why}");
             }
             EventKind::Exited { pid, exit } => {
+                self.state_changed();
                 log::debug!("{name}: process {pid} exited: {exit:?}")
             }
-            EventKind::Spawned { pid } => log::debug!("{name}: started process {pid}"),
+            EventKind::Spawned { pid } => {
+                self.state_changed();
+                log::debug!("{name}: started process {pid}")
+            }
             EventKind::RestartScheduled { delay } => {
                 log::info!("{name}: restarting in {}ms", delay.as_millis())
             }
@@ -612,6 +633,7 @@ impl Runtime {
                 let _ = out.flush_partial(pipe.stream, None);
             }
         }
+        self.remove_state();
         if let Some(server) = self.control.take() {
             server.close();
         }

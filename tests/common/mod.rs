@@ -322,6 +322,21 @@ impl Sup {
         }
     }
 
+    /// Kills sup with SIGKILL (its units keep running) and waits for it; `launch`
+    /// may then start a new sup on the same paths. The old log is kept as `sup.stderr.N`.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("sup not running");
+        let _ = child.kill();
+        let _ = child.wait();
+        for n in 1.. {
+            let kept = self.dir.join(format!("sup.stderr.{n}"));
+            if !kept.exists() {
+                let _ = fs::rename(&self.stderr_path, kept);
+                break;
+            }
+        }
+    }
+
     /// Sends SIGTERM to sup and waits (bounded) for it to exit.
     pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
         let mut child = self.child.take().expect("sup not running");

@@ -5,6 +5,7 @@ pub mod caps;
 pub mod cgroup;
 pub mod isolate;
 pub mod pid1;
+pub mod recover;
 pub mod signals;
 pub mod spawn;
 pub mod users;

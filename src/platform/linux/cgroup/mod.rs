@@ -522,23 +522,24 @@ fn kill_tree(dir: &Path) {
     }
 }
 
-/// Removes `dir` and its sub-cgroups, deepest first; retries briefly while killed
-/// processes are still exiting (bounded: about a second).
-pub fn remove_tree(dir: &Path) {
+/// Removes `dir` and its sub-cgroups, deepest first, in one attempt (never waits);
+/// false when some are still busy (processes still exiting): the caller tries again
+/// later, from an event or a deadline.
+pub fn remove_tree(dir: &Path) -> bool {
+    let mut all = true;
     for e in fs::read_dir(dir).into_iter().flatten().flatten() {
         if e.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_tree(&e.path());
+            all &= remove_tree(&e.path());
         }
     }
-    for _ in 0..100 {
-        match fs::remove_dir(dir) {
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            _ => return,
+    match fs::remove_dir(dir) {
+        Ok(()) => all,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => all,
+        Err(e) => {
+            log::debug!("cannot remove cgroup {} yet: {e}", dir.display());
+            false
         }
     }
-    log::warn!("cannot remove cgroup {}: still busy", dir.display());
 }
 
 /// `major:minor` of a block device, from `stat`.

@@ -1,8 +1,8 @@
 //! cgroup v1 files: the SPEC §4 mapping of resource keys (`cpu.shares`,
-//! `cpu.cfs_quota_us`, `memory.limit_in_bytes`, `blkio.throttle.*`, …), accounting, and
-//! freeze-kill-thaw through the freezer hierarchy.
+//! `cpu.cfs_quota_us`, `memory.limit_in_bytes`, `blkio.throttle.*`, …), accounting,
+//! pause through the freezer hierarchy, and SIGKILL of a whole cgroup without waiting.
 
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
 
 use super::{device_numbers, read, write, CgroupError, Cgroups, Result};
 use crate::unit::Resources;
@@ -143,6 +143,9 @@ pub fn apply(cg: &Cgroups, path: &str, res: &Resources, pre: &str) -> Result<()>
     Ok(())
 }
 
+/// Freezes or thaws the cgroup. Never waits: v1 freezing completes asynchronously
+/// (FREEZING → FROZEN, normally within microseconds), and the tasks are stopped for
+/// good once the kernel gets to them, so a pause is reported as requested.
 pub fn freeze(cg: &Cgroups, path: &str, frozen: bool) -> Result<()> {
     let Some(dir) = cg.dir("freezer", path) else {
         return Err(CgroupError::Other(match cg.unusable_reason("freezer") {
@@ -150,40 +153,48 @@ pub fn freeze(cg: &Cgroups, path: &str, frozen: bool) -> Result<()> {
             None => "the freezer controller is not mounted (cgroup v1)".into(),
         }));
     };
-    let state = dir.join("freezer.state");
-    write(&state, if frozen { "FROZEN" } else { "THAWED" })?;
-    if frozen {
-        // Freezing completes asynchronously (FREEZING → FROZEN); bounded wait.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while read(&state)?.trim() != "FROZEN" {
-            if Instant::now() >= deadline {
-                return Err(CgroupError::Other(format!(
-                    "{}: still FREEZING after 1s",
-                    state.display()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-    Ok(())
+    write(
+        &dir.join("freezer.state"),
+        if frozen { "FROZEN" } else { "THAWED" },
+    )
 }
 
+/// How many times SIGKILL goes round the cgroup's task list at most.
+const KILL_ROUNDS: usize = 16;
+
+/// Signals every process in the cgroup. For SIGKILL, without freezing and without
+/// waiting: rounds over `cgroup.procs` until it lists no process that was not already
+/// sent SIGKILL. A process with SIGKILL pending can fork no more (the kernel refuses the
+/// fork), so only a child created just before its parent was signalled can appear, and
+/// the next round takes it: the set shrinks and the rounds end. A frozen (paused)
+/// cgroup is thawed afterwards, since its tasks die only once they run.
 pub fn kill(cg: &Cgroups, path: &str, signal: i32) {
-    let freeze_first = signal == libc::SIGKILL;
-    let frozen = freeze_first && freeze(cg, path, true).is_ok();
-    // Without a freezer, repeat until nothing is left that could still have forked.
-    let rounds = if frozen || !freeze_first { 1 } else { 20 };
-    for _ in 0..rounds {
-        let pids = cg.pids(path);
-        if pids.is_empty() {
-            break;
-        }
-        for pid in pids {
+    if signal != libc::SIGKILL {
+        for pid in cg.pids(path) {
             // SAFETY: kill takes plain integers; a vanished pid only yields ESRCH.
             unsafe { libc::kill(pid, signal) };
         }
+        return;
     }
-    if frozen {
-        let _ = freeze(cg, path, false);
+    let mut sent: HashSet<i32> = HashSet::new();
+    for _ in 0..KILL_ROUNDS {
+        let fresh: Vec<i32> = cg
+            .pids(path)
+            .into_iter()
+            .filter(|p| sent.insert(*p))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for pid in fresh {
+            // SAFETY: kill takes plain integers; a vanished pid only yields ESRCH.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    if let Some(dir) = cg.dir("freezer", path) {
+        let state = dir.join("freezer.state");
+        if read(&state).is_ok_and(|s| s.trim() != "THAWED") {
+            let _ = write(&state, "THAWED");
+        }
     }
 }
