@@ -228,3 +228,27 @@ impl Drop for Unmount {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+/// A FIFO as `env_file`: the unit fails with a reason, sup does not block reading it.
+#[test]
+fn fifo_as_env_file_fails_the_unit_without_blocking() {
+    let mut sup = Sup::prepare("envfifo");
+    let fifo = sup.path("env.fifo");
+    mkfifo(&fifo);
+    sup.write_unit(
+        "reader",
+        &format!(
+            "restart: never\nenv_file: {}\nexec: [\"sleep\", \"1000\"]\n",
+            fifo.display()
+        ),
+    );
+    sup.write_unit("other", "exec: [\"sleep\", \"1000\"]\n");
+    sup.launch();
+    sup.wait_state("other", "running");
+    let st = sup.wait_state("reader", "failed");
+    let msg = st["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("env.fifo") && msg.contains("not a regular file (a FIFO)"),
+        "{st}"
+    );
+}

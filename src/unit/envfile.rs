@@ -6,12 +6,60 @@ use std::fs;
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
+/// The largest `env_file` read (1 MiB, like a unit file).
+pub const MAX_ENV_FILE: u64 = 1 << 20;
+
+/// Reads a regular file of at most `cap` bytes without ever blocking: opened with
+/// `O_NONBLOCK` (a FIFO cannot hang the caller in `open` or `read`) and refused unless
+/// it is a regular file.
+pub fn read_small_regular(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read};
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)?;
+    let meta = f.metadata()?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("not a regular file ({what})"),
+        ));
+    }
+    if meta.len() > cap {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("{} bytes, more than the {cap} allowed", meta.len()),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(cap + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("more than the {cap} bytes allowed"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Reads an `env_file`: `KEY=VALUE` lines, `#` comments and blank lines ignored, an
 /// optional `export ` prefix, values optionally in single (literal) or double quotes
 /// (`\"`, `\\`, `\n`, `\$` escapes). The error names the file and line.
 pub fn read_env_file(path: &Path) -> Result<Vec<(OsString, OsString)>, String> {
     let file = path.display();
-    let bytes = fs::read(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let bytes =
+        read_small_regular(path, MAX_ENV_FILE).map_err(|e| format!("{file}: cannot read: {e}"))?;
     let mut vars = Vec::new();
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let n = i + 1;
