@@ -182,6 +182,12 @@ impl Engine {
         &self.units[id]
     }
 
+    /// Whether the unit has a pending timer (tests of the engine's invariants).
+    #[cfg(test)]
+    pub(crate) fn has_timer(&self, unit: usize) -> bool {
+        self.timers.pending(unit).is_some()
+    }
+
     /// Which unit a pid belongs to.
     pub fn pid_owner(&self, pid: u32) -> Option<(usize, Role)> {
         self.pids.get(&pid).copied()

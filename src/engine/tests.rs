@@ -9,6 +9,7 @@ use crate::platform::{Platform, SpawnSpec};
 use crate::unit::*;
 
 mod health;
+mod prop;
 
 pub(crate) fn spec(name: &str) -> UnitSpec {
     UnitSpec {

@@ -42,6 +42,11 @@ impl Timers {
         self.heap.push(Reverse((at, unit, self.generation)));
     }
 
+    /// The kind of the unit's pending timer, if any.
+    pub fn pending(&self, unit: usize) -> Option<TimerKind> {
+        self.live[unit].map(|(_, kind, _)| kind)
+    }
+
     pub fn cancel(&mut self, unit: usize) {
         self.live[unit] = None;
     }
