@@ -1,17 +1,25 @@
 //! Unit files: typed specs (`spec`), YAML parsing and validation with `FILE:LINE:COL`
-//! errors (`parse`), and loading a unit directory (`load`).
+//! errors (`parse`), loading a unit directory (`load`), `sup check` (`check`), and the
+//! dependency rules shared with the engine (`deps`).
 //!
-//! Inside: `values` (the grammar of durations, sizes, signals, …), `de`, `shapes`,
-//! `nested` and `probes` (serde types that validate while reading), `raw` (top-level maps), `convert`
-//! (defaults and cross-key checks).
+//! Inside: `limits` (every documented maximum), `files` (reading without blocking or
+//! without bound), `scan` (the pre-pass that keeps YAML parsing linear), `values` (the
+//! grammar of durations, sizes, signals, …), `de`, `shapes`, `nested` and `probes` (serde
+//! types that validate while reading), `raw` (top-level maps), `convert` (defaults and
+//! cross-key checks).
 
+pub mod check;
 mod convert;
 mod de;
+pub mod deps;
+mod files;
+pub mod limits;
 pub mod load;
 mod nested;
 pub mod parse;
 mod probes;
 mod raw;
+mod scan;
 mod shapes;
 pub mod spec;
 pub mod values;
@@ -19,5 +27,6 @@ pub mod values;
 #[cfg(test)]
 mod tests;
 
-pub use load::{check_dir, is_warning, load_dir, read_env_file};
+pub use check::{check_dir, is_warning};
+pub use load::{load_dir, read_env_file};
 pub use spec::*;

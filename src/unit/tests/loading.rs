@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::unit::load::{check_dir, is_warning, load_dir, read_env_file};
+use crate::unit::{check_dir, is_warning, load_dir, read_env_file};
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -56,7 +56,7 @@ fn good_and_bad_files_side_by_side() {
     assert_eq!(result.slices[0].name.as_str(), "apps");
     assert_eq!(result.slices[0].max_units, Some(2));
     let invalid: Vec<&str> = result.invalid.iter().map(|i| i.name.as_str()).collect();
-    assert_eq!(invalid, ["bad", "bad name"]);
+    assert_eq!(invalid, ["bad", "bad name", "sub"]);
 
     let bad_unit = &result.invalid[0];
     assert_eq!(bad_unit.path, bad);
@@ -69,6 +69,15 @@ fn good_and_bad_files_side_by_side() {
     assert!(
         bad_name.contains("bad name.yaml:1:1: invalid unit name \"bad name\""),
         "{bad_name}"
+    );
+    let sub = format!(
+        "{}:1:1: not a regular file (a directory)",
+        dir.path().join("sub.yaml").display()
+    );
+    assert!(
+        result.invalid[2].message.starts_with(&sub),
+        "{:?}",
+        result.invalid[2]
     );
 }
 
@@ -108,7 +117,10 @@ fn check_reports_cross_file_problems() {
     };
     has(&broken, "2:1: did not find expected");
     has(&a, "2:1: slice: unknown slice \"nowhere\"");
-    has(&a, "3:1: warning: requires unknown unit \"ghost\"");
+    has(
+        &a,
+        "3:1: requires: unknown unit \"ghost\" (no ghost.yaml here); a would fail",
+    );
     has(
         &dir.path().join("b.yaml"),
         "2:1: slice: \"a\" is a unit, not a slice",
@@ -117,7 +129,7 @@ fn check_reports_cross_file_problems() {
     has(&e, "2:1: slice: parent unknown slice \"missing\"");
     has(&yml, "1:1: warning: ignored");
     assert_eq!(lines.len(), 8, "{lines:#?}");
-    assert_eq!(lines.iter().filter(|l| is_warning(l)).count(), 2);
+    assert_eq!(lines.iter().filter(|l| is_warning(l)).count(), 1);
 }
 
 #[test]
