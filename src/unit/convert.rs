@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use super::limits::{clip, MAX_ARG_LEN, MAX_EXEC_TOTAL};
+use super::limits::{
+    clip, MAX_ARG_LEN, MAX_ENV_FILES, MAX_EXEC_TOTAL, MAX_HEALTH_CHECKS, MAX_IO_MAX,
+    MAX_WATCH_PATHS,
+};
 use super::nested::{default_log, RawRestart, RawStop};
 use super::parse::key_position;
 use super::raw::{RawSlice, RawUnit};
@@ -284,6 +287,27 @@ pub fn unit(
         watch: raw.watch.map(|w| w.0),
     };
     check_exec_sizes(ctx, &spec, errors);
+    let counts = [
+        ("health", spec.health.len(), MAX_HEALTH_CHECKS, "checks"),
+        ("env_file", spec.env_file.len(), MAX_ENV_FILES, "files"),
+        (
+            "resources",
+            spec.resources.io_max.len(),
+            MAX_IO_MAX,
+            "io_max entries",
+        ),
+        (
+            "watch",
+            spec.watch.as_ref().map_or(0, |w| w.paths.len()),
+            MAX_WATCH_PATHS,
+            "paths",
+        ),
+    ];
+    for (key, count, max, what) in counts {
+        if count > max {
+            ctx.error(errors, key, format!("{count} {what}; at most {max}"));
+        }
+    }
     errors.is_empty().then_some(spec)
 }
 
@@ -345,5 +369,13 @@ pub fn slice(
         resources: raw.resources.map(|r| r.0).unwrap_or_default(),
         max_units: raw.max_units.map(|m| m.u32()),
     };
+    let io = spec.resources.io_max.len();
+    if io > MAX_IO_MAX {
+        ctx.error(
+            errors,
+            "resources",
+            format!("{io} io_max entries; at most {MAX_IO_MAX}"),
+        );
+    }
     errors.is_empty().then_some(spec)
 }

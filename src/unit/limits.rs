@@ -38,6 +38,14 @@ pub const MAX_PIDS: u64 = 1 << 22;
 /// remembered).
 pub const MAX_BURST: u64 = 10_000;
 
+/// `health` lists at most this many checks (each runs on its own schedule).
+pub const MAX_HEALTH_CHECKS: usize = 100;
+
+/// `watch.paths`, `env_file` and `resources.io_max` list at most this many items.
+pub const MAX_WATCH_PATHS: usize = 1000;
+pub const MAX_ENV_FILES: usize = 64;
+pub const MAX_IO_MAX: usize = 64;
+
 /// One argument or one `NAME=VALUE` environment entry is at most 128 KiB - 1 bytes: the
 /// kernel's `MAX_ARG_STRLEN` (which counts the terminating NUL) refuses longer ones.
 pub const MAX_ARG_LEN: usize = 128 * 1024 - 1;

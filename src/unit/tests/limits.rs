@@ -157,6 +157,37 @@ fn sizes_cpu_and_counts_at_and_above_the_maximum() {
 }
 
 #[test]
+fn lists_that_cost_at_run_time_are_bounded() {
+    let items = |n: usize, item: &str| vec![item; n].join(", ");
+    check(
+        &format!("exec: x\nhealth: [{}]\n", items(101, "{tcp: \"h:1\"}")),
+        &[(2, 1, "health: 101 checks; at most 100")],
+    );
+    check(
+        &format!("exec: x\nenv_file: [{}]\n", items(65, "a.env")),
+        &[(2, 1, "env_file: 65 files; at most 64")],
+    );
+    check(
+        &format!("exec: x\nwatch: {{paths: [{}]}}\n", items(1001, "/etc")),
+        &[(2, 1, "watch: 1001 paths; at most 1000")],
+    );
+    let io = items(65, "{device: /dev/sda, rbps: 1M}");
+    check(
+        &format!("exec: x\nresources: {{io_max: [{io}]}}\n"),
+        &[(2, 1, "resources: 65 io_max entries; at most 64")],
+    );
+    check(
+        &format!("kind: slice\nresources: {{io_max: [{io}]}}\n"),
+        &[(2, 1, "resources: 65 io_max entries; at most 64")],
+    );
+    let u = unit(&format!(
+        "exec: x\nhealth: [{}]\n",
+        items(100, "{tcp: \"h:1\"}")
+    ));
+    assert_eq!(u.health.len(), 100);
+}
+
+#[test]
 fn commands_must_fit_execve() {
     let long = "a".repeat(MAX_ARG_LEN + 1);
     check(
