@@ -16,9 +16,27 @@ use super::parse::key_position;
 use super::spec::{UnitName, UnitSpec};
 
 /// Whether a `check_dir` line is a warning rather than an error; `sup check` fails only
-/// on errors.
+/// on errors. Only the start of the message counts (`FILE:LINE:COL: warning: …`): an
+/// error that quotes a value containing ": warning: " stays an error.
 pub fn is_warning(line: &str) -> bool {
-    line.contains(": warning: ")
+    message_start(line).is_some_and(|i| line[i..].starts_with("warning: "))
+}
+
+/// Byte index of the message after the first `:LINE:COL: ` of a problem line.
+fn message_start(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    let digits = |mut i: usize| {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        (i > start).then_some(i)
+    };
+    (0..b.len()).filter(|&i| b[i] == b':').find_map(|i| {
+        let j = digits(i + 1)?;
+        let k = digits(j + 1).filter(|_| b.get(j) == Some(&b':'))?;
+        (b.get(k) == Some(&b':') && b.get(k + 1) == Some(&b' ')).then_some(k + 2)
+    })
 }
 
 /// Cycles with more members than this are reported without a path.

@@ -356,3 +356,19 @@ fn check_reports_cycles_and_missing_requires_with_their_files() {
     assert_eq!(lines, expected);
     assert_eq!(lines.iter().filter(|l| !is_warning(l)).count(), 4);
 }
+
+#[test]
+fn a_quoted_warning_does_not_make_an_error_a_warning() {
+    let dir = TempDir::new("warn");
+    dir.write("a.yaml", "exec: x\n\"k: warning: x\": 1\n");
+    dir.write("b.yaml", "exec: x\nwants: [nope]\n");
+    let lines = check_dir(dir.path()).expect("check");
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].contains("unknown unit key \"k: warning: x\""),
+        "{lines:#?}"
+    );
+    assert!(!is_warning(&lines[0]), "{}", lines[0]);
+    assert!(is_warning(&lines[1]), "{}", lines[1]);
+    assert!(!is_warning("no position: warning: x"));
+}
