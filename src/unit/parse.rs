@@ -41,7 +41,6 @@ pub fn parse_file(path: &Path, name: &UnitName, text: &str) -> Result<Parsed, Ve
 }
 
 fn parse_text(file: &str, path: &Path, name: &UnitName, text: &str) -> Result<Parsed, Vec<String>> {
-    let file = file.to_string();
     if text.len() > MAX_FILE_SIZE {
         let (line, col) = byte_position(text.as_bytes(), MAX_FILE_SIZE);
         return Err(vec![format!("{file}:{line}:{col}: {TOO_LARGE}")]);
@@ -53,7 +52,7 @@ fn parse_text(file: &str, path: &Path, name: &UnitName, text: &str) -> Result<Pa
             clip(&e.to_string())
         )]);
     }
-    let shape: Shape = serde_yaml::from_str(text).map_err(|e| vec![format_error(&file, &e)])?;
+    let shape: Shape = serde_yaml::from_str(text).map_err(|e| vec![format_error(file, &e)])?;
     let is_slice = match shape {
         Shape::Map { slice } => slice,
         Shape::Empty => {
@@ -69,20 +68,20 @@ fn parse_text(file: &str, path: &Path, name: &UnitName, text: &str) -> Result<Pa
         }
     };
     let ctx = convert::Ctx {
-        file: &file,
+        file,
         text,
         path,
         name,
     };
     if is_slice {
-        let (raw, mut errors, skipped) = read_all::<RawSlice>(&file, text);
+        let (raw, mut errors, skipped) = read_all::<RawSlice>(file, text);
         let slice = raw.and_then(|raw| convert::slice(&ctx, raw, &skipped, &mut errors));
         match slice {
             Some(slice) if errors.is_empty() => Ok(Parsed::Slice(slice)),
             _ => Err(errors),
         }
     } else {
-        let (raw, mut errors, skipped) = read_all::<RawUnit>(&file, text);
+        let (raw, mut errors, skipped) = read_all::<RawUnit>(file, text);
         let unit = raw.and_then(|raw| convert::unit(&ctx, raw, &skipped, &mut errors));
         match unit {
             Some(unit) if errors.is_empty() => Ok(Parsed::Unit(Box::new(unit))),
