@@ -487,7 +487,7 @@ fn a_follower_that_never_reads_is_dropped_and_does_not_slow_sup() {
         &[
             (
                 "flap",
-                "enabled: false\nrestart: {policy: always, delay: 0, limit: {burst: 100000, interval: 1s}}\nexec: [/bin/true]\n",
+                "enabled: false\nrestart: {policy: always, delay: 0, limit: {burst: 10000, interval: 1s}}\nexec: [/bin/true]\n",
             ),
             ("other", "enabled: false\nexec: [sleep, \"1000\"]\n"),
         ],

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+pub use crate::unit::deps::find_cycles;
+use crate::unit::deps::{ordering_edges, problems};
 use crate::unit::{UnitName, UnitSpec};
 
 /// Edges between units, by index. Built once per load.
@@ -19,7 +21,8 @@ pub struct Graph {
     /// Symmetric.
     pub conflicts: Vec<Vec<usize>>,
     pub on_failure: Vec<Vec<usize>>,
-    /// Why a unit can never start: an unknown required unit, or membership in a cycle.
+    /// Why a unit can never start: an unknown required unit, or membership in a cycle
+    /// (the rules `sup check` applies too: `unit::deps`).
     pub problems: Vec<Option<String>>,
 }
 
@@ -59,27 +62,11 @@ impl Graph {
         };
         for (i, spec) in specs.iter().enumerate() {
             let Some(spec) = spec else { continue };
-            let missing: Vec<&str> = spec
-                .requires
-                .iter()
-                .filter(|r| !index.contains_key(r.as_str()))
-                .map(|r| r.as_str())
-                .collect();
-            if !missing.is_empty() {
-                g.problems[i] = Some(format!("requires unknown unit {}", missing.join(", ")));
-            }
             g.requires[i] = resolve(&spec.requires);
             g.wants[i] = resolve(&spec.wants);
             g.on_failure[i] = resolve(&spec.on_failure);
             for &j in &g.requires[i].clone() {
                 push_unique(&mut g.required_by[j], i);
-                push_unique(&mut g.preds[i], j);
-            }
-            for j in resolve(&spec.after) {
-                push_unique(&mut g.preds[i], j);
-            }
-            for j in resolve(&spec.before) {
-                push_unique(&mut g.preds[j], i);
             }
             for j in resolve(&spec.conflicts) {
                 if j != i {
@@ -88,81 +75,19 @@ impl Graph {
                 }
             }
         }
-        for i in 0..n {
-            for &p in &g.preds[i].clone() {
-                push_unique(&mut g.succs[p], i);
+        let ordering = ordering_edges(names, specs);
+        for (i, list) in ordering.iter().enumerate() {
+            g.preds[i] = list.iter().map(|&(j, _)| j).collect();
+            for &(j, _) in list {
+                g.succs[j].push(i);
             }
         }
-        for cycle in find_cycles(&g.preds) {
-            let mut members: Vec<&str> = cycle.iter().map(|&i| names[i].as_str()).collect();
-            members.sort_unstable();
-            let msg = format!("dependency cycle between {}", members.join(", "));
-            for &i in &cycle {
-                g.problems[i] = Some(msg.clone());
-            }
-        }
+        g.problems = problems(names, specs, &ordering)
+            .into_iter()
+            .map(|p| p.map(|p| p.describe(names)))
+            .collect();
         g
     }
-}
-
-/// Strongly connected components with more than one member, or with a self-edge
-/// (iterative Tarjan, so a deep chain cannot overflow the stack).
-pub fn find_cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    let n = edges.len();
-    let mut index = vec![usize::MAX; n];
-    let mut low = vec![0usize; n];
-    let mut on_stack = vec![false; n];
-    let mut stack: Vec<usize> = Vec::new();
-    let mut next = 0usize;
-    let mut out = Vec::new();
-    for root in 0..n {
-        if index[root] != usize::MAX {
-            continue;
-        }
-        // (node, position in its edge list)
-        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
-        index[root] = next;
-        low[root] = next;
-        next += 1;
-        stack.push(root);
-        on_stack[root] = true;
-        while let Some(&mut (v, ref mut pos)) = work.last_mut() {
-            if *pos < edges[v].len() {
-                let w = edges[v][*pos];
-                *pos += 1;
-                if index[w] == usize::MAX {
-                    index[w] = next;
-                    low[w] = next;
-                    next += 1;
-                    stack.push(w);
-                    on_stack[w] = true;
-                    work.push((w, 0));
-                } else if on_stack[w] {
-                    low[v] = low[v].min(index[w]);
-                }
-                continue;
-            }
-            work.pop();
-            if let Some(&(parent, _)) = work.last() {
-                low[parent] = low[parent].min(low[v]);
-            }
-            if low[v] == index[v] {
-                let mut comp = Vec::new();
-                while let Some(w) = stack.pop() {
-                    on_stack[w] = false;
-                    comp.push(w);
-                    if w == v {
-                        break;
-                    }
-                }
-                if comp.len() > 1 || edges[v].contains(&v) {
-                    comp.sort_unstable();
-                    out.push(comp);
-                }
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

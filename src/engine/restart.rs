@@ -27,16 +27,19 @@ impl Rng {
 }
 
 /// Delay before restart number `failures` (1 = first consecutive failure):
-/// `delay * 2^(failures-1)`, capped at `max_delay`, then ±10% jitter.
+/// `delay * 2^(failures-1)`, capped at `max_delay`, then ±10% jitter. Total: any spec and
+/// count give a delay (saturating at `Duration::MAX`), never a panic.
 pub fn backoff_delay(spec: &RestartSpec, failures: u32, rng: &mut Rng) -> Duration {
     if spec.delay.is_zero() {
         return Duration::ZERO;
     }
-    let exp = failures.saturating_sub(1).min(32);
-    let raw = spec.delay.as_secs_f64() * f64::from(1u32 << exp.min(31));
-    let capped = raw.min(spec.max_delay.as_secs_f64().max(spec.delay.as_secs_f64()));
+    let exp = failures.saturating_sub(1).min(31);
+    let capped = spec
+        .delay
+        .saturating_mul(1u32 << exp)
+        .min(spec.max_delay.max(spec.delay));
     let jitter = 0.9 + 0.2 * rng.next_f64();
-    Duration::from_secs_f64(capped * jitter)
+    Duration::try_from_secs_f64(capped.as_secs_f64() * jitter).unwrap_or(Duration::MAX)
 }
 
 /// Forgets starts older than the interval, then says whether one more start is allowed.
@@ -59,5 +62,64 @@ pub fn human_duration(d: Duration) -> String {
         format!("{}ms", d.as_millis())
     } else {
         format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::unit::limits::MAX_DURATION;
+    use crate::unit::RestartPolicy;
+
+    fn spec(delay: Duration, max_delay: Duration) -> RestartSpec {
+        RestartSpec {
+            policy: RestartPolicy::Always,
+            delay,
+            max_delay,
+            reset_after: Duration::from_secs(60),
+            limit_burst: 5,
+            limit_interval: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_max_delay_with_jitter() {
+        let s = spec(Duration::from_millis(100), Duration::from_secs(30));
+        let mut rng = Rng::new(7);
+        for (failures, base) in [(1, 0.1), (2, 0.2), (4, 0.8), (10, 30.0), (u32::MAX, 30.0)] {
+            let d = backoff_delay(&s, failures, &mut rng).as_secs_f64();
+            assert!(
+                d >= base * 0.9 - 1e-9 && d <= base * 1.1 + 1e-9,
+                "{failures}: {d}"
+            );
+        }
+    }
+
+    #[test]
+    fn backoff_is_total_at_the_largest_values() {
+        let mut rng = Rng::new(1);
+        // The largest durations a unit file may give: within ±10% of them.
+        let s = spec(MAX_DURATION, MAX_DURATION);
+        for failures in [0, 1, 2, 31, 32, 33, u32::MAX] {
+            let d = backoff_delay(&s, failures, &mut rng);
+            assert!(
+                d >= MAX_DURATION.mul_f64(0.9) && d <= MAX_DURATION.mul_f64(1.1),
+                "{d:?}"
+            );
+        }
+        // Beyond anything a unit file may give: saturates instead of panicking.
+        for (delay, max_delay) in [
+            (Duration::MAX, Duration::MAX),
+            (Duration::from_secs(u64::MAX / 2), Duration::MAX),
+            (Duration::from_nanos(1), Duration::MAX),
+            (Duration::MAX, Duration::ZERO),
+        ] {
+            for failures in [1, 2, 32, u32::MAX] {
+                for _ in 0..50 {
+                    let d = backoff_delay(&spec(delay, max_delay), failures, &mut rng);
+                    assert!(d >= delay.min(max_delay.max(delay)).mul_f64(0.5), "{d:?}");
+                }
+            }
+        }
     }
 }

@@ -5,6 +5,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
+use super::limits::{
+    clip, MAX_ARG_LEN, MAX_ENV_FILES, MAX_EXEC_TOTAL, MAX_HEALTH_CHECKS, MAX_IO_MAX,
+    MAX_WATCH_PATHS,
+};
 use super::nested::{default_log, RawRestart, RawStop};
 use super::parse::key_position;
 use super::raw::{RawSlice, RawUnit};
@@ -28,19 +32,69 @@ impl Ctx<'_> {
         errors.push(format!(
             "{}:{line}:{col}: {key}: {}",
             self.file,
-            message.as_ref()
+            clip(message.as_ref())
         ));
     }
 }
 
 fn names(list: Option<super::shapes::OneOrMany<super::de::Name>>) -> Vec<UnitName> {
+    let mut seen: HashSet<UnitName> = HashSet::new();
     let mut out: Vec<UnitName> = Vec::new();
     for super::de::Name(n) in list.map(|l| l.0).unwrap_or_default() {
-        if !out.contains(&n) {
+        if seen.insert(n.clone()) {
             out.push(n);
         }
     }
     out
+}
+
+/// Bytes `execve` needs for these strings: each with its NUL and its pointer.
+fn exec_bytes<'a>(strings: impl Iterator<Item = &'a str>) -> usize {
+    strings
+        .map(|s| s.len() + 1 + std::mem::size_of::<usize>())
+        .sum()
+}
+
+/// Every command of the unit, with the unit's `env`, must fit in `execve`'s limits.
+fn check_exec_sizes(ctx: &Ctx, spec: &UnitSpec, errors: &mut Vec<String>) {
+    let entries: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    for (entry, name) in entries.iter().zip(spec.env.keys()) {
+        if entry.len() > MAX_ARG_LEN {
+            ctx.error(
+                errors,
+                "env",
+                format!(
+                    "{name:?} is too long ({} bytes as NAME=VALUE; at most {MAX_ARG_LEN})",
+                    entry.len()
+                ),
+            );
+        }
+    }
+    let env = exec_bytes(entries.iter().map(String::as_str));
+    let mut commands: Vec<(&str, &Vec<String>)> = vec![("exec", &spec.exec)];
+    if let Some(argv) = &spec.stop.exec {
+        commands.push(("stop", argv));
+    }
+    if let Ready::Exec(argv) = &spec.ready {
+        commands.push(("ready", argv));
+    }
+    for check in &spec.health {
+        if let super::spec::HealthKind::Exec(argv) = &check.kind {
+            commands.push(("health", argv));
+        }
+    }
+    for (key, argv) in commands {
+        let total = exec_bytes(argv.iter().map(String::as_str)) + env;
+        if total > MAX_EXEC_TOTAL {
+            ctx.error(
+                errors,
+                key,
+                format!(
+                    "the command and env need {total} bytes for execve (strings, NULs and pointers); at most {MAX_EXEC_TOTAL}"
+                ),
+            );
+        }
+    }
 }
 
 /// Builds the unit; problems are appended to `errors` (keys in `skipped` were already
@@ -123,12 +177,14 @@ pub fn unit(
     }
 
     let mut namespaces: Vec<Namespace> = Vec::new();
+    let mut repeated: Vec<Namespace> = Vec::new();
     for ns in raw.namespaces.map(|l| l.0).unwrap_or_default() {
-        if namespaces.contains(&ns.0) {
+        if !namespaces.contains(&ns.0) {
+            namespaces.push(ns.0);
+        } else if !repeated.contains(&ns.0) {
+            repeated.push(ns.0);
             let word = format!("{:?}", ns.0).to_lowercase();
             ctx.error(errors, "namespaces", format!("{word:?} is listed twice"));
-        } else {
-            namespaces.push(ns.0);
         }
     }
     let needs = |key: &str, ns: Namespace, word: &str, errors: &mut Vec<String>| {
@@ -230,6 +286,28 @@ pub fn unit(
         instances: raw.instances.map_or(1, |i| i.u32()),
         watch: raw.watch.map(|w| w.0),
     };
+    check_exec_sizes(ctx, &spec, errors);
+    let counts = [
+        ("health", spec.health.len(), MAX_HEALTH_CHECKS, "checks"),
+        ("env_file", spec.env_file.len(), MAX_ENV_FILES, "files"),
+        (
+            "resources",
+            spec.resources.io_max.len(),
+            MAX_IO_MAX,
+            "io_max entries",
+        ),
+        (
+            "watch",
+            spec.watch.as_ref().map_or(0, |w| w.paths.len()),
+            MAX_WATCH_PATHS,
+            "paths",
+        ),
+    ];
+    for (key, count, max, what) in counts {
+        if count > max {
+            ctx.error(errors, key, format!("{count} {what}; at most {max}"));
+        }
+    }
     errors.is_empty().then_some(spec)
 }
 
@@ -291,5 +369,13 @@ pub fn slice(
         resources: raw.resources.map(|r| r.0).unwrap_or_default(),
         max_units: raw.max_units.map(|m| m.u32()),
     };
+    let io = spec.resources.io_max.len();
+    if io > MAX_IO_MAX {
+        ctx.error(
+            errors,
+            "resources",
+            format!("{io} io_max entries; at most {MAX_IO_MAX}"),
+        );
+    }
     errors.is_empty().then_some(spec)
 }

@@ -8,10 +8,20 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+use super::limits::MAX_ARG_LEN;
 use super::spec::{Namespace, OnUnhealthy, RestartPolicy, Severity, UnitName, UnitType};
 use super::values;
 
-/// Reads a scalar's raw text (YAML numbers and booleans included) and converts it.
+/// A NUL (from a `"\0"` escape) cannot be passed to a program, a path or the environment.
+pub fn no_nul(s: &str) -> Result<(), String> {
+    if s.contains('\0') {
+        return Err("NUL character (\\0) is not allowed (no argument, path or environment value can hold one)".to_string());
+    }
+    Ok(())
+}
+
+/// Reads a scalar's raw text (YAML numbers and booleans included) and converts it; text
+/// with a NUL is refused.
 pub fn from_text<'de, D, T>(
     d: D,
     expecting: &'static str,
@@ -27,6 +37,7 @@ where
             f.write_str(self.0)
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            no_nul(v).map_err(E::custom)?;
             (self.1)(v).map_err(E::custom)
         }
     }
@@ -37,7 +48,7 @@ where
 macro_rules! text_value {
     ($(#[$doc:meta])* $name:ident($ty:ty), $expecting:literal, $convert:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord)]
+        #[derive(Clone, Debug, PartialEq, PartialOrd, Eq, Ord, Hash)]
         pub struct $name(pub $ty);
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -71,6 +82,13 @@ text_value!(
     values::parse_rlimit_value
 );
 text_value!(Text(String), "a string", |s| Ok(s.to_string()));
+text_value!(
+    /// A string handed to `execve` (an argument, an environment value): at most
+    /// `MAX_ARG_LEN` bytes.
+    Arg(String),
+    "a string",
+    arg
+);
 text_value!(Name(UnitName), "a unit name", UnitName::new);
 text_value!(AbsPath(PathBuf), "an absolute path", abs_path);
 text_value!(AnyPath(PathBuf), "a path", |s| non_empty(s, "path")
@@ -94,6 +112,17 @@ impl<'de> Deserialize<'de> for Cpu {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         from_text(d, "a cpu amount like \"50%\" or \"1.5\"", values::parse_cpu).map(Cpu)
     }
+}
+
+/// An argument or environment value `execve` accepts: at most `MAX_ARG_LEN` bytes.
+pub fn arg(s: &str) -> Result<String, String> {
+    if s.len() > MAX_ARG_LEN {
+        return Err(format!(
+            "value is too long ({} bytes; a program argument or environment entry is at most {MAX_ARG_LEN})",
+            s.len()
+        ));
+    }
+    Ok(s.to_string())
 }
 
 fn non_empty(s: &str, what: &str) -> Result<String, String> {
@@ -175,7 +204,7 @@ pub fn env_value(s: &str) -> Result<String, String> {
     if s.contains('\0') {
         Err("an environment variable value must not contain a NUL byte".into())
     } else {
-        Ok(s.to_string())
+        arg(s)
     }
 }
 

@@ -11,7 +11,7 @@ use super::de::{AbsPath, Cpu, Dur, Int, PolicyDe, Size};
 use super::shapes::{str_or_map, Argv, OneOrMany};
 use super::spec::{IoMax, LogSpec, LogTarget, Resources, RestartPolicy, WatchSpec};
 
-const MAX_U32: u64 = u32::MAX as u64;
+use super::limits::{MAX_BURST, MAX_PIDS, MAX_SIZE};
 
 /// `restart`, with the policy left open (its default depends on the unit type).
 #[derive(Clone, Debug, PartialEq)]
@@ -50,7 +50,7 @@ struct RestartMap {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LimitMap {
-    burst: Option<Int<1, MAX_U32>>,
+    burst: Option<Int<1, MAX_BURST>>,
     interval: Option<Dur>,
 }
 
@@ -114,7 +114,7 @@ struct ResourcesMap {
     memory_swap_max: Option<Size>,
     io_weight: Option<Int<1, 10000>>,
     io_max: Option<Vec<IoMaxDe>>,
-    pids_max: Option<Int<1, { u64::MAX }>>,
+    pids_max: Option<Int<1, MAX_PIDS>>,
 }
 
 /// `resources` (units and slices).
@@ -148,8 +148,8 @@ struct IoMaxMap {
     device: AbsPath,
     rbps: Option<Size>,
     wbps: Option<Size>,
-    riops: Option<Int<1, { u64::MAX }>>,
-    wiops: Option<Int<1, { u64::MAX }>>,
+    riops: Option<Int<1, MAX_SIZE>>,
+    wiops: Option<Int<1, MAX_SIZE>>,
 }
 
 struct IoMaxDe(IoMax);
@@ -212,6 +212,7 @@ impl<'de> Deserialize<'de> for LogFile {
                 }))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<LogFile, E> {
+                super::de::no_nul(v).map_err(E::custom)?;
                 if v.starts_with('/') {
                     Ok(LogFile(LogTarget::File(v.into())))
                 } else {

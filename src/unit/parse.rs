@@ -11,8 +11,18 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::convert;
+use super::limits::{clip, MAX_ERRORS, MAX_FILE_SIZE};
 use super::raw::{RawSlice, RawUnit, ReadCtx, Top, TopLevel};
+use super::scan::prescan;
 use super::spec::{SliceSpec, UnitName, UnitSpec};
+
+/// Reading a file again after a bad key (see `read_all`) stops once this many bytes of
+/// YAML have been read in all, so a large file with many bad keys stays cheap.
+const REREAD_BUDGET: usize = 16 << 20;
+
+/// The message for a file over `MAX_FILE_SIZE`, reported where the limit is crossed.
+pub const TOO_LARGE: &str =
+    "the file is larger than 1 MiB, the limit for a unit file (it is crossed here)";
 
 /// What one file holds.
 #[derive(Debug)]
@@ -27,7 +37,22 @@ pub enum Parsed {
 /// A file with `kind: slice` is a slice; anything else (including `kind: unit`) a unit.
 pub fn parse_file(path: &Path, name: &UnitName, text: &str) -> Result<Parsed, Vec<String>> {
     let file = path.display().to_string();
-    let shape: Shape = serde_yaml::from_str(text).map_err(|e| vec![format_error(&file, &e)])?;
+    parse_text(&file, path, name, text).map_err(|errors| at_most(&file, errors))
+}
+
+fn parse_text(file: &str, path: &Path, name: &UnitName, text: &str) -> Result<Parsed, Vec<String>> {
+    if text.len() > MAX_FILE_SIZE {
+        let (line, col) = byte_position(text.as_bytes(), MAX_FILE_SIZE);
+        return Err(vec![format!("{file}:{line}:{col}: {TOO_LARGE}")]);
+    }
+    if let Err(e) = prescan(text) {
+        let (line, col) = e.position();
+        return Err(vec![format!(
+            "{file}:{line}:{col}: {}",
+            clip(&e.to_string())
+        )]);
+    }
+    let shape: Shape = serde_yaml::from_str(text).map_err(|e| vec![format_error(file, &e)])?;
     let is_slice = match shape {
         Shape::Map { slice } => slice,
         Shape::Empty => {
@@ -43,26 +68,61 @@ pub fn parse_file(path: &Path, name: &UnitName, text: &str) -> Result<Parsed, Ve
         }
     };
     let ctx = convert::Ctx {
-        file: &file,
+        file,
         text,
         path,
         name,
     };
     if is_slice {
-        let (raw, mut errors, skipped) = read_all::<RawSlice>(&file, text);
+        let (raw, mut errors, skipped) = read_all::<RawSlice>(file, text);
         let slice = raw.and_then(|raw| convert::slice(&ctx, raw, &skipped, &mut errors));
         match slice {
             Some(slice) if errors.is_empty() => Ok(Parsed::Slice(slice)),
             _ => Err(errors),
         }
     } else {
-        let (raw, mut errors, skipped) = read_all::<RawUnit>(&file, text);
+        let (raw, mut errors, skipped) = read_all::<RawUnit>(file, text);
         let unit = raw.and_then(|raw| convert::unit(&ctx, raw, &skipped, &mut errors));
         match unit {
             Some(unit) if errors.is_empty() => Ok(Parsed::Unit(Box::new(unit))),
             _ => Err(errors),
         }
     }
+}
+
+/// Keeps the first `MAX_ERRORS` problems and says how many more there were.
+fn at_most(file: &str, mut errors: Vec<String>) -> Vec<String> {
+    if errors.len() <= MAX_ERRORS {
+        return errors;
+    }
+    let more = errors.len() - MAX_ERRORS;
+    // The position of the first problem left out.
+    let at = errors[MAX_ERRORS]
+        .strip_prefix(file)
+        .and_then(|rest| {
+            let mut parts = rest.splitn(4, ':');
+            parts.next();
+            Some(format!("{}:{}", parts.next()?, parts.next()?))
+        })
+        .unwrap_or_else(|| "1:1".to_string());
+    errors.truncate(MAX_ERRORS);
+    errors.push(format!("{file}:{at}: {more} more problems not shown"));
+    errors
+}
+
+/// 1-based line and column of byte `offset` in `bytes` (columns count UTF-8 characters).
+pub fn byte_position(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let col = 1 + before[line_start..]
+        .iter()
+        .filter(|&&b| b & 0xC0 != 0x80)
+        .count();
+    (line, col)
 }
 
 /// Reads the document as `T`; after an error in one key, reads again without that key,
@@ -83,8 +143,9 @@ fn read_all<T: TopLevel>(file: &str, text: &str) -> (Option<T>, Vec<String>, Has
             Ok(raw) => return (Some(raw), errors, skip),
             Err(e) => {
                 errors.push(format_error(file, &e));
+                let budget_left = (skip.len() + 2) * text.len() <= REREAD_BUDGET;
                 match current.into_inner() {
-                    Some(key) if !skip.contains(&key) && skip.len() < 100 => {
+                    Some(key) if !skip.contains(&key) && skip.len() < 100 && budget_left => {
                         skip.insert(key);
                     }
                     _ => return (None, errors, skip),
@@ -107,7 +168,7 @@ pub fn format_error(file: &str, e: &serde_yaml::Error) -> String {
         }
         None => (1, 1),
     };
-    format!("{file}:{line}:{col}: {}", plain_message(&message))
+    format!("{file}:{line}:{col}: {}", clip(&plain_message(&message)))
 }
 
 /// Rewrites serde's generic messages (`unknown field`, `missing field`, `invalid type`)
@@ -165,8 +226,11 @@ fn plain_message(message: &str) -> String {
 
 /// `unknown WHAT "x" (did you mean "y"?)`, or listing the valid keys when there are few.
 pub fn unknown_key_message(key: &str, keys: &[&str], what: &str) -> String {
+    // The distance is at least the difference in length: skip the keys (and the huge
+    // words) that cannot be within 2 edits.
     let best = keys
         .iter()
+        .filter(|k| key.len() <= 64 && key.chars().count().abs_diff(k.chars().count()) <= 2)
         .map(|k| (edit_distance(key, k), *k))
         .filter(|&(d, k)| d > 0 && d <= 2 && d * 3 <= key.len().max(k.len()))
         .min();

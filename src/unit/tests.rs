@@ -9,8 +9,10 @@ use super::spec::*;
 
 mod errors;
 mod feature_errors;
+mod limits;
 mod loading;
 mod robustness;
+mod scan;
 mod values;
 mod watchdog;
 

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::limits::{MAX_CPU, MAX_DURATION, MAX_DURATION_TEXT, MAX_SIZE, MAX_SIZE_TEXT};
+
 const DURATION_HINT: &str = "use 250ms, 10s, 2m, 1h or an integer number of seconds";
 const SIZE_HINT: &str = "use a number of bytes or 512K, 256M, 2G, 1T";
 const CPU_HINT: &str =
@@ -25,7 +27,7 @@ fn parse_decimal(s: &str) -> Option<f64> {
     s.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)
 }
 
-/// `250ms`, `10s`, `2m`, `1h`, `1.5s`; a bare number is seconds.
+/// `250ms`, `10s`, `2m`, `1h`, `1.5s`; a bare number is seconds. At most `MAX_DURATION`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     let bad = || format!("invalid duration {text:?} ({DURATION_HINT})");
@@ -38,11 +40,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         _ => return Err(bad()),
     };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("duration {text:?} is too large"))
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!(
+            "duration {text:?} is too large (at most {MAX_DURATION_TEXT})"
+        )),
+    }
 }
 
-/// Bytes as an integer, or `512K`, `256M`, `2G`, `1T` (powers of 1024, either case).
+/// Bytes as an integer, or `512K`, `256M`, `2G`, `1T` (powers of 1024, either case). At
+/// most `MAX_SIZE`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
+    let size = parse_size_unbounded(text)?;
+    if size > MAX_SIZE {
+        return Err(format!(
+            "size {text:?} is too large (at most {MAX_SIZE_TEXT})"
+        ));
+    }
+    Ok(size)
+}
+
+fn parse_size_unbounded(text: &str) -> Result<u64, String> {
     let s = text.trim();
     let bad = || format!("invalid size {text:?} ({SIZE_HINT})");
     let (number, unit) = split_number(s);
@@ -57,23 +75,26 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     if shift == 0 || !number.contains('.') {
         let base: u64 = number.parse().map_err(|_| {
             if number.chars().all(|c| c.is_ascii_digit()) && !number.is_empty() {
-                format!("size {text:?} is too large")
+                format!("size {text:?} is too large (at most {MAX_SIZE_TEXT})")
             } else {
                 bad()
             }
         })?;
         return base
             .checked_mul(1u64 << shift)
-            .ok_or_else(|| format!("size {text:?} is too large"));
+            .ok_or_else(|| format!("size {text:?} is too large (at most {MAX_SIZE_TEXT})"));
     }
     let value = parse_decimal(number).ok_or_else(bad)? * (1u64 << shift) as f64;
     if value >= u64::MAX as f64 {
-        return Err(format!("size {text:?} is too large"));
+        return Err(format!(
+            "size {text:?} is too large (at most {MAX_SIZE_TEXT})"
+        ));
     }
     Ok(value.round() as u64)
 }
 
-/// `"50%"` of one core (0.5) or a number of cores (`"1.5"`); must be above zero.
+/// `"50%"` of one core (0.5) or a number of cores (`"1.5"`); above zero, at most
+/// `MAX_CPU` cores.
 pub fn parse_cpu(text: &str) -> Result<f64, String> {
     let s = text.trim();
     let bad = || format!("invalid cpu amount {text:?} ({CPU_HINT})");
@@ -83,6 +104,12 @@ pub fn parse_cpu(text: &str) -> Result<f64, String> {
     };
     if cores <= 0.0 {
         return Err(format!("cpu amount {text:?} must be greater than zero"));
+    }
+    if cores > MAX_CPU {
+        return Err(format!(
+            "cpu amount {text:?} is too large (at most {MAX_CPU} cores, \"{}%\")",
+            MAX_CPU * 100.0
+        ));
     }
     Ok(cores)
 }

@@ -252,7 +252,7 @@ fn value_errors_point_at_the_value() {
         &[(
             2,
             17,
-            "env.B: an environment variable value must not contain a NUL byte",
+            "env.B: NUL character (\\0) is not allowed (no argument, path or environment value can hold one)",
         )],
     );
     check("exec: x\non_unhealthy: panic\n", &[(2, 15, "on_unhealthy: invalid on_unhealthy action \"panic\" (expected restart, stop or ignore)")]);

@@ -151,7 +151,11 @@ fn resources_errors() {
     );
     check(
         "exec: x\nresources: {pids_max: 0}\n",
-        &[(2, 23, "resources.pids_max: 0 is out of range (at least 1)")],
+        &[(
+            2,
+            23,
+            "resources.pids_max: 0 is out of range (1 to 4194304)",
+        )],
     );
     check(
         "exec: x\nresources: {pids_max: max}\n",

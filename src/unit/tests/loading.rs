@@ -6,8 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::unit::envfile::read_env_file;
-use crate::unit::load::{check_dir, is_warning, load_dir};
+use crate::unit::{check_dir, is_warning, load_dir, read_env_file};
 
 /// A fresh directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -59,7 +58,7 @@ fn good_and_bad_files_side_by_side() {
     assert_eq!(result.slices[0].name.as_str(), "apps");
     assert_eq!(result.slices[0].max_units, Some(2));
     let invalid: Vec<&str> = result.invalid.iter().map(|i| i.name.as_str()).collect();
-    assert_eq!(invalid, ["bad", "bad name"]);
+    assert_eq!(invalid, ["bad", "bad name", "sub"]);
 
     let bad_unit = &result.invalid[0];
     assert_eq!(bad_unit.path, bad);
@@ -72,6 +71,15 @@ fn good_and_bad_files_side_by_side() {
     assert!(
         bad_name.contains("bad name.yaml:1:1: invalid unit name \"bad name\""),
         "{bad_name}"
+    );
+    let sub = format!(
+        "{}:1:1: not a regular file (a directory)",
+        dir.path().join("sub.yaml").display()
+    );
+    assert!(
+        result.invalid[2].message.starts_with(&sub),
+        "{:?}",
+        result.invalid[2]
     );
 }
 
@@ -111,7 +119,10 @@ fn check_reports_cross_file_problems() {
     };
     has(&broken, "2:1: did not find expected");
     has(&a, "2:1: slice: unknown slice \"nowhere\"");
-    has(&a, "3:1: warning: requires unknown unit \"ghost\"");
+    has(
+        &a,
+        "3:1: requires: unknown unit \"ghost\" (no ghost.yaml here); a would fail",
+    );
     has(
         &dir.path().join("b.yaml"),
         "2:1: slice: \"a\" is a unit, not a slice",
@@ -120,7 +131,7 @@ fn check_reports_cross_file_problems() {
     has(&e, "2:1: slice: parent unknown slice \"missing\"");
     has(&yml, "1:1: warning: ignored");
     assert_eq!(lines.len(), 8, "{lines:#?}");
-    assert_eq!(lines.iter().filter(|l| is_warning(l)).count(), 2);
+    assert_eq!(lines.iter().filter(|l| is_warning(l)).count(), 1);
 }
 
 #[test]
@@ -213,4 +224,184 @@ fn env_file_errors_name_file_and_line() {
         err.starts_with(&format!("{}: cannot read", missing.display())),
         "{err}"
     );
+}
+
+/// Runs `f` on another thread and fails if it takes more than 10 s (a blocking open of
+/// a FIFO would hang forever).
+fn quickly<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("did not return within 10 s (blocked on a FIFO?)")
+}
+
+#[test]
+fn entries_that_are_not_regular_files_are_reported() {
+    let dir = TempDir::new("odd");
+    dir.write("good.yaml", "exec: x\n");
+    nix::unistd::mkfifo(&dir.path().join("fifo.yaml"), nix::sys::stat::Mode::S_IRWXU)
+        .expect("mkfifo");
+    let link = |target: &str, name: &str| {
+        std::os::unix::fs::symlink(target, dir.path().join(name)).expect("symlink")
+    };
+    link("nowhere.yaml", "dangling.yaml");
+    link("loop-b.yaml", "loop-a.yaml");
+    link("loop-a.yaml", "loop-b.yaml");
+    link("/dev/null", "device.yaml");
+    link("good.yaml", "alias.yaml");
+    fs::create_dir(dir.path().join("dir.yaml")).expect("mkdir");
+    let mut big = "exec: x\ndescription: >\n".to_string();
+    while big.len() <= crate::unit::limits::MAX_FILE_SIZE {
+        big.push_str(&format!("  {}\n", "x".repeat(1000)));
+    }
+    dir.write("big.yaml", &big);
+    fs::write(
+        dir.path().join("latin1.yaml"),
+        b"exec: x\ndescription: caf\xe9\n",
+    )
+    .expect("write");
+
+    let path = dir.path().to_path_buf();
+    let result = quickly(move || load_dir(&path).expect("load"));
+    let units: Vec<&str> = result.units.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(units, ["alias", "good"], "a link to a regular file is fine");
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let expected = [
+        (
+            "big",
+            format!("{}:1048:419: ", file("big.yaml")),
+            "larger than 1 MiB, the limit for a unit file",
+        ),
+        (
+            "dangling",
+            format!("{}:1:1: ", file("dangling.yaml")),
+            "dangling symbolic link (its target \"nowhere.yaml\" does not exist)",
+        ),
+        (
+            "device",
+            format!("{}:1:1: ", file("device.yaml")),
+            "not a regular file (a character device)",
+        ),
+        (
+            "dir",
+            format!("{}:1:1: ", file("dir.yaml")),
+            "not a regular file (a directory)",
+        ),
+        (
+            "fifo",
+            format!("{}:1:1: ", file("fifo.yaml")),
+            "not a regular file (a FIFO)",
+        ),
+        (
+            "latin1",
+            format!("{}:2:17: ", file("latin1.yaml")),
+            "the file is not valid UTF-8",
+        ),
+        (
+            "loop-a",
+            format!("{}:1:1: ", file("loop-a.yaml")),
+            "symbolic link loop",
+        ),
+        (
+            "loop-b",
+            format!("{}:1:1: ", file("loop-b.yaml")),
+            "symbolic link loop",
+        ),
+    ];
+    assert_eq!(
+        result.invalid.len(),
+        expected.len(),
+        "{:#?}",
+        result.invalid
+    );
+    for (bad, (name, prefix, needle)) in result.invalid.iter().zip(expected) {
+        assert_eq!(bad.name, name);
+        assert!(
+            bad.message.starts_with(&prefix),
+            "{:?} should start with {prefix:?}",
+            bad.message
+        );
+        assert!(
+            bad.message.contains(needle),
+            "{:?} should contain {needle:?}",
+            bad.message
+        );
+    }
+    // `sup check` reports the same, quickly too.
+    let path = dir.path().to_path_buf();
+    let lines = quickly(move || check_dir(&path).expect("check"));
+    assert_eq!(lines.len(), 8, "{lines:#?}");
+    assert!(lines.iter().all(|l| !is_warning(l)));
+}
+
+#[test]
+fn env_files_are_read_without_blocking_or_without_bound() {
+    let dir = TempDir::new("envodd");
+    let fifo = dir.path().join("fifo.env");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let err = quickly(move || read_env_file(&fifo).expect_err("a FIFO"));
+    assert!(
+        err.ends_with("fifo.env: cannot read: not a regular file (a FIFO)"),
+        "{err}"
+    );
+    let big = dir.write("big.env", &"A=1\n".repeat(300_000));
+    let err = read_env_file(&big).expect_err("too big");
+    assert!(
+        err.ends_with("big.env: cannot read: 1200000 bytes, more than the 1048576 allowed"),
+        "{err}"
+    );
+    let nul = dir.write("nul.env", "A=1\nB=x\0y\n");
+    assert_eq!(
+        read_env_file(&nul).expect_err("NUL"),
+        format!("{}:2: the value of B contains a NUL byte", nul.display())
+    );
+}
+
+#[test]
+fn check_reports_cycles_and_missing_requires_with_their_files() {
+    let dir = TempDir::new("graph");
+    // a waits for b (after), b for c (requires), c for a (a's before).
+    let a = dir.write("a.yaml", "exec: x\nafter: [b]\nbefore: [c]\n");
+    let b = dir.write("b.yaml", "exec: x\nrequires: [c]\n");
+    let c = dir.write("c.yaml", "exec: x\n");
+    let d = dir.write(
+        "d.yaml",
+        "exec: x\nrequires: [a, gone, apps]\nwants: [nope]\n",
+    );
+    dir.write("apps.yaml", "kind: slice\n");
+    // Ordering against units that are not there is fine (as in systemd).
+    dir.write(
+        "e.yaml",
+        "exec: x\nafter: [nope]\nbefore: [nope2]\nconflicts: [nope3]\n",
+    );
+    let lines = check_dir(dir.path()).expect("check");
+    let (a_, b_, c_) = (a.display(), b.display(), c.display());
+    let expected = [
+        format!("{a_}:2:1: after: dependency cycle a -> b -> c -> a (each waits for the next: {a_}: after b; {b_}: requires c; {a_}: before c); the units of a cycle never start (reason dependency)"),
+        format!("{b_}:2:1: requires: dependency cycle b -> c -> a -> b (each waits for the next: {b_}: requires c; {a_}: before c; {a_}: after b); the units of a cycle never start (reason dependency)"),
+        // c has no key of its own in the cycle: reported at its first line.
+        format!("{c_}:1:1: dependency cycle c -> a -> b -> c (each waits for the next: {a_}: before c; {a_}: after b; {b_}: requires c); the units of a cycle never start (reason dependency)"),
+        format!("{}:2:1: requires: unknown unit \"gone\", \"apps\" (no gone.yaml here); d would fail to start (reason dependency)", d.display()),
+        format!("{}:3:1: warning: wants unknown unit \"nope\" (no nope.yaml here; ignored at run time)", d.display()),
+    ];
+    assert_eq!(lines, expected);
+    assert_eq!(lines.iter().filter(|l| !is_warning(l)).count(), 4);
+}
+
+#[test]
+fn a_quoted_warning_does_not_make_an_error_a_warning() {
+    let dir = TempDir::new("warn");
+    dir.write("a.yaml", "exec: x\n\"k: warning: x\": 1\n");
+    dir.write("b.yaml", "exec: x\nwants: [nope]\n");
+    let lines = check_dir(dir.path()).expect("check");
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].contains("unknown unit key \"k: warning: x\""),
+        "{lines:#?}"
+    );
+    assert!(!is_warning(&lines[0]), "{}", lines[0]);
+    assert!(is_warning(&lines[1]), "{}", lines[1]);
+    assert!(!is_warning("no position: warning: x"));
 }
