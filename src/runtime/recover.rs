@@ -233,14 +233,7 @@ impl Runtime {
     /// Rewrites the state file if the units' process groups changed (hosts without
     /// cgroups only; with cgroups the record never changes after start).
     pub(super) fn write_state(&mut self) {
-        let groups: Option<Vec<(u32, u64)>> = self.platform.cgroups.is_none().then(|| {
-            self.engine
-                .units()
-                .iter()
-                .filter_map(|u| u.pgid)
-                .filter_map(|g| Some((g, recover::start_time(g)?)))
-                .collect()
-        });
+        let no_cgroups = self.platform.cgroups.is_none();
         let Some(state) = self.state_file.as_mut() else {
             return;
         };
@@ -248,8 +241,21 @@ impl Runtime {
             return;
         }
         state.dirty = false;
-        if let Some(groups) = groups {
-            state.record.groups = groups;
+        if no_cgroups {
+            // Start times are read once per group (a /proc read each), not per write.
+            let known: HashMap<u32, u64> = state.record.groups.iter().copied().collect();
+            state.record.groups = self
+                .engine
+                .units()
+                .iter()
+                .filter_map(|u| u.pgid)
+                .filter_map(|g| {
+                    Some((
+                        g,
+                        known.get(&g).copied().or_else(|| recover::start_time(g))?,
+                    ))
+                })
+                .collect();
         }
         if let Err(e) = recover::write(&state.path, &state.record) {
             log::warn!("state file {}: {e}", state.path.display());
