@@ -877,3 +877,27 @@ fn slow_stdout_slows_the_unit_and_loses_nothing() {
     }
     assert_eq!(lines[3000], "DONE");
 }
+
+/// A script without `#!` runs with /bin/sh, as `execvp` (tini) and shells do.
+#[test]
+fn script_without_shebang_runs_with_sh() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("ep-noshebang");
+    let script = env.dir.join("plain-script");
+    fs::write(
+        &script,
+        format!("echo \"ran $1 $2\" > {}\nexit 4\n", env.p("out")),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let (code, out, err) = run_bounded(
+        env.sup(&[], &[script.to_str().unwrap(), "one", "two words"]),
+        WAIT,
+    );
+    assert_eq!(code, 4, "{err}");
+    assert_eq!(out, "");
+    assert_eq!(
+        fs::read_to_string(env.dir.join("out")).unwrap(),
+        "ran one two words\n"
+    );
+}

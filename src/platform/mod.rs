@@ -50,6 +50,9 @@ pub struct SpawnSpec {
     pub pass_fd: Option<(i32, i32)>,
     /// stdin, session and terminal (entrypoint mode's main process differs from units).
     pub stdin: StdinMode,
+    /// When exec refuses the file as not a program (`ENOEXEC`: a script without `#!`),
+    /// run it with `/bin/sh`, as `execvp` and shells do (the entrypoint's main command).
+    pub sh_fallback: bool,
 }
 
 /// What the new process gets as stdin, and how it relates to sup's terminal.

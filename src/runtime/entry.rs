@@ -261,6 +261,7 @@ impl Runtime {
             env,
             capture: false,
             stdin,
+            sh_fallback: true,
             ..SpawnSpec::default()
         };
         match self.platform.spawn(&spec) {

@@ -213,6 +213,13 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
     }
     let mut argv_ptrs: Vec<*const libc::c_char> = c_argv.iter().map(|c| c.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
+    // `/bin/sh FILE ARGS...` for a file exec refuses as not a program (execvp's rule).
+    let sh_argv: Option<Vec<*const libc::c_char>> = spec.sh_fallback.then(|| {
+        let mut v = vec![SH.as_ptr(), c_path.as_ptr()];
+        v.extend(c_argv.iter().skip(1).map(|c| c.as_ptr()));
+        v.push(std::ptr::null());
+        v
+    });
     let mut env_ptrs: Vec<*const libc::c_char> = c_env.iter().map(|c| c.as_ptr()).collect();
     env_ptrs.push(std::ptr::null());
     let c_dir = spec
@@ -293,6 +300,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         pass_fd: spec.pass_fd,
         cgroup_fds: &cgroup_fds,
         keep_below: None,
+        sh_argv: sh_argv.as_ref().map(|v| v.as_ptr()),
     };
 
     let pid = if vfork {
@@ -451,7 +459,12 @@ pub(super) struct ChildSetup<'a> {
     /// Set when the child shares sup's fd table (CLONE_FILES): its first act is to keep
     /// only the fds below this number in a private table (`close_range` unshare).
     pub(super) keep_below: Option<RawFd>,
+    /// `/bin/sh FILE ARGS...`, tried when exec fails with ENOEXEC (else None).
+    pub(super) sh_argv: Option<*const *const libc::c_char>,
 }
+
+/// The shell a file without `#!` runs with.
+const SH: &std::ffi::CStr = c"/bin/sh";
 
 /// The child between fork and exec.
 ///
@@ -593,6 +606,11 @@ pub(super) unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
             fail(Step::NoNewPrivs);
         }
         libc::execve(s.path, s.argv, s.envp);
+        if let Some(sh_argv) = s.sh_argv {
+            if *libc::__errno_location() == libc::ENOEXEC {
+                libc::execve(SH.as_ptr(), sh_argv, s.envp);
+            }
+        }
         fail(Step::Exec)
     }
 }
