@@ -841,6 +841,18 @@ fn slow_stdout_slows_the_unit_and_loses_nothing() {
     let mut child = cmd.spawn().unwrap();
     drop(cmd);
     // Nobody reads sup's stdout yet: 3000 lines (~300 KB) cannot all fit in the pipe.
+    let queued = |fd: &std::os::fd::OwnedFd| {
+        use std::os::fd::AsRawFd;
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int to `n`; `fd` is open.
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+        n
+    };
+    assert!(
+        wait_until(|| queued(&reader) >= 48 << 10, WAIT),
+        "sup's stdout never filled up: {} bytes",
+        queued(&reader)
+    );
     let sock = env.dir.join("ctl.sock");
     assert!(
         wait_until(
@@ -853,15 +865,22 @@ fn slow_stdout_slows_the_unit_and_loses_nothing() {
         "sup did not answer while its stdout was full: {}",
         env.stderr()
     );
+    // Read it now; once the unit's last line is through, let the command end.
+    let flag_path = env.dir.join("stop");
     let reading = std::thread::spawn(move || {
+        use std::io::BufRead;
         let mut all = String::new();
-        use std::io::Read;
-        std::fs::File::from(reader)
-            .read_to_string(&mut all)
-            .unwrap();
+        let mut r = std::io::BufReader::new(std::fs::File::from(reader));
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap() > 0 {
+            if line == "chatty: DONE\n" {
+                fs::write(&flag_path, "").unwrap();
+            }
+            all.push_str(&line);
+            line.clear();
+        }
         all
     });
-    fs::write(&flag, "").unwrap();
     assert_eq!(wait_exit(&mut child, WAIT), 0, "{}", env.stderr());
     let out = reading.join().unwrap();
     let lines: Vec<&str> = out

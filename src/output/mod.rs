@@ -293,6 +293,15 @@ impl UnitOutput {
         }
     }
 
+    /// Waits up to `timeout` for sup's stdout/stderr to take `stream`'s waiting lines
+    /// (only at exit, outside the event loop); true when it is writable.
+    pub fn wait_console(&mut self, stream: Stream, timeout: std::time::Duration) -> bool {
+        match &mut self.sink {
+            Sink::Inherit(c) => c.wait_writable(stream.index(), timeout),
+            _ => true,
+        }
+    }
+
     /// While the log file is not taking lines: `log: ERROR, N bytes dropped` (for the
     /// unit's status and an event). None when all is well.
     pub fn problem(&self) -> Option<String> {

@@ -431,6 +431,20 @@ impl Console {
         !self.pending[i].is_empty()
     }
 
+    /// Waits up to `timeout` for stream `i`'s fd to be writable (only at exit, outside
+    /// the event loop); true when it is.
+    pub(crate) fn wait_writable(&mut self, i: usize, timeout: std::time::Duration) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: console_fd(i),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: `pfd` is one valid, initialised pollfd that outlives the call; nfds = 1.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        r > 0 && pfd.revents & libc::POLLOUT != 0
+    }
+
     /// Writes what the fd takes now of stream `i`'s waiting lines; true when none wait.
     pub(crate) fn flush(&mut self, i: usize) -> bool {
         if self.pending[i].is_empty() {

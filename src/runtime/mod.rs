@@ -37,6 +37,8 @@ const LISTENER_TOKEN: Token = Token(1);
 /// sup's stdout and stderr, watched for writability while units' lines wait for them.
 const CONSOLE_TOKENS: [Token; 2] = [Token(2), Token(3)];
 const FIRST_DYNAMIC_TOKEN: usize = 16;
+/// At exit, how long lines waiting for a slow stdout/stderr may hold sup (in all).
+const FINAL_DRAIN: Duration = Duration::from_secs(2);
 /// Bytes read from one pipe per turn of the loop, so one chatty unit cannot starve others.
 const PIPE_BUDGET: usize = 1 << 20;
 
@@ -626,10 +628,22 @@ impl Runtime {
     }
 
     /// Shutdown is complete: release the socket.
+    ///
+    /// What units wrote and sup has not passed on yet goes out first. Lines waiting for
+    /// a slow stdout/stderr get at most [`FINAL_DRAIN`] in all: the loop is over, so
+    /// waiting here blocks no one, and a stalled reader cannot hold sup's exit for long.
     fn finish(&mut self) {
+        let deadline = Instant::now() + FINAL_DRAIN;
         for (_, pipe) in std::mem::take(&mut self.pipes) {
             if let Some(out) = self.outputs[pipe.unit].as_mut() {
-                let _ = out.read_from(pipe.stream, pipe.fd.as_fd(), usize::MAX, None);
+                while let Ok(ReadOutcome { parked: true, .. }) =
+                    out.read_from(pipe.stream, pipe.fd.as_fd(), usize::MAX, None)
+                {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() || !out.wait_console(pipe.stream, left) {
+                        break;
+                    }
+                }
                 let _ = out.flush_partial(pipe.stream, None);
             }
         }
