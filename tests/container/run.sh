@@ -13,7 +13,6 @@
 # scratch. Everything it makes (containers, images, a temp dir) is removed at the end.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-repo=$PWD
 t_start=$(date +%s%N)
 
 skip() {
@@ -115,8 +114,11 @@ sig() {
 field() {
   podman exec "$1" supctl --json status "$2" 2>/dev/null | python3 -c '
 import json, sys
-v = json.load(sys.stdin)["units"][0].get(sys.argv[1])
-print("null" if v is None else v if isinstance(v, (str, int)) else json.dumps(v, sort_keys=True))' "$3"
+try:
+    v = json.load(sys.stdin)["units"][0].get(sys.argv[1])
+except Exception as e:
+    sys.exit(f"no status: {e}")
+print("null" if v is None else v if isinstance(v, (str, int)) else json.dumps(v, sort_keys=True))' "$3" 2>/dev/null
 }
 state_is() { [ "$(field "$1" "$2" state)" = "$3" ]; }
 logs_have() { podman logs "$1" 2>/dev/null | grep -x "$2" >/dev/null; }
@@ -129,7 +131,7 @@ cgroup_of() {
 # --- the image ---------------------------------------------------------------------------
 section "the test image (rootfs, podman import)"
 root=$tmp/rootfs
-mkdir -p "$root"/{bin,usr/bin,etc/sup.d,etc/sup-none,test,srv/www,tmp,run,var/log,proc,sys,dev}
+mkdir -p "$root"/{bin,usr/bin,etc/sup.d,test,srv/www,tmp,run,var/log,proc,sys,dev}
 cp "$bin/sup" "$bin/supctl" "$root/usr/bin/"
 cp "$busybox" "$root/bin/busybox"
 for applet in $("$busybox" --list); do
@@ -139,7 +141,6 @@ echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
 echo '<h1>served under sup</h1>' >"$root/srv/www/index.html"
 chmod 1777 "$root/tmp"
-rmdir "$root/etc/sup-none" # an absent unit directory: `sup --units /etc/sup-none -- CMD` has no units
 cp tests/container/units/*.yaml "$root/etc/sup.d/"
 cp tests/container/bin/*.sh "$root/test/"
 if ! tar -C "$root" -c . | podman import -q - "$img" >"$tmp/import.log" 2>&1; then
@@ -149,6 +150,7 @@ if ! out=$(podman run --rm --pull=never --network=none "$img" /bin/busybox true 
   skip "podman cannot run a container here: $out"
 fi
 echo "container-test: podman $(podman --version | awk '{print $3}'), runc $(runc --version | awk 'NR==1{print $3}'), image $img"
+# Entrypoint mode without units: an absent unit directory.
 entry=(/usr/bin/sup --units /etc/sup-none --)
 
 # --- 1. exit codes of `sup -- CMD` -------------------------------------------------------
