@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs that a fresh Debian machine may lack (as root):
-# python3, setpriv, QEMU, cpio, readelf, a static busybox, and the package lists that
-# scripts/vm-test.sh needs to fetch the cloud kernel. Quick when everything is there.
+# python3 (with yaml, and python-hcl2 from PyPI when pip may install it), setpriv, QEMU,
+# cpio, readelf, a static busybox, podman and runc (tests/container/run.sh), and the
+# package lists that scripts/vm-test.sh needs to fetch the cloud kernel. Quick when
+# everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -13,6 +15,9 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v cpio >/dev/null || need+=(cpio)
 command -v readelf >/dev/null || need+=(binutils)
 command -v gcc >/dev/null || need+=(gcc)
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || need+=(runc)
+python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 { [ -x /bin/busybox ] && ! readelf -l /bin/busybox 2>/dev/null | grep -q INTERP; } || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ] || [ ! -s target/vm/vmlinuz ]; then
   apt-get update -qq
@@ -20,6 +25,12 @@ fi
 if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}"
 fi
+# The manifest check reads HCL with python-hcl2 when it is there, else with its own reader.
+# (A python3 that is not Debian's may not see python3-yaml: then PyYAML from PyPI.)
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check PyYAML 2>/dev/null ||
+  echo "install-deps: no yaml module for $(command -v python3): the manifest check will skip"
+python3 -c 'import hcl2' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check python-hcl2 2>/dev/null ||
+  echo "install-deps: python-hcl2 not installed: the manifest check reads HCL with its own reader"
 if command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 fi

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, pure and integration tests, the static build
-# and a VM boot with sup as PID 1 (needs qemu-system-x86, busybox-static, cpio: .ci/run).
+# The whole test suite: formatting, lints, pure and integration tests, the static build,
+# the fleet manifests of deploy/, sup in real containers (podman, runc; skipped with the
+# reason where they cannot run) and a VM boot with sup as PID 1 (needs qemu-system-x86,
+# busybox-static, cpio: .ci/run).
 # Root-only integration tests skip (with a printed reason) when run as another user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,14 @@ echo "== cargo test"
 cargo test --all-targets -- --test-threads=2
 echo "== static build (scripts/build-static.sh)"
 scripts/build-static.sh
+echo "== fleet manifests of deploy/ (tests/container/manifests.py check)"
+if command -v python3 >/dev/null; then
+  python3 tests/container/manifests.py check
+else
+  echo "skipping the manifest check: python3 missing (run this as root to install it)"
+fi
+echo "== sup in containers: podman + runc (tests/container/run.sh)"
+tests/container/run.sh
 echo "== VM boot with sup as PID 1 (scripts/vm-test.sh)"
 missing=()
 for tool in qemu-system-x86_64 cpio busybox; do
