@@ -17,6 +17,10 @@ if [ ! -f "$prefix/.sup-ready" ]; then
 fi
 export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$(pwd)/scripts/windows/runner"
 export SUP_EXPECT_WINE=1
+export WINEPREFIX="$prefix"
+# Whatever a failed test left running in the test prefix (only this script uses it)
+# must not hold the output pipes open after it.
+trap '/usr/lib/wine/wineserver64 -k 2>/dev/null || true' EXIT
 
 echo "== windows: cargo clippy (lib, bins, lib tests)"
 cargo clippy --target "$target" --lib --bins --quiet -- -D warnings
@@ -43,4 +47,4 @@ for cmd in "sup" "supctl status"; do
 done
 
 echo "== windows: cargo test --lib platform::windows (under Wine)"
-cargo test --target "$target" --lib platform::windows -- --test-threads=2
+timeout 600 cargo test --target "$target" --lib platform::windows -- --test-threads=2

@@ -31,6 +31,7 @@
 pub mod cmdline;
 mod events;
 mod job;
+mod limits;
 mod process;
 mod spawn;
 mod stdio;
@@ -39,7 +40,8 @@ mod stdio;
 mod tests;
 
 pub use events::{JobEvent, JobEvents, JobMessage};
-pub use job::{cpu_rate, cpu_weight, Accounting, Job, JobError, JobLimits};
+pub use job::{Accounting, Job};
+pub use limits::{cpu_rate, cpu_weight, JobError, JobLimits};
 pub use process::{send_ctrl_break, ExitStatus, Process};
 pub use spawn::{spawn, SpawnError, SpawnRequest};
 
