@@ -31,28 +31,42 @@
 //!   stream is writable. A stream that fails (closed, EPIPE) has lines dropped, counted
 //!   in [`UnitOutput::dropped_bytes`]. SIGPIPE must not kill sup (it is blocked and
 //!   ignored): a closed stdout is EPIPE, i.e. a drop.
+//!
+//! The pipe reader and the sinks are Unix-only until the platform seam hands them
+//! generic pipes (issue 13); on Windows only the portable line formatting and time
+//! code is built, unused there for now.
+#![cfg_attr(not(unix), allow(dead_code))]
 
 mod lines;
+#[cfg(unix)]
 mod sink;
+#[cfg(unix)]
 mod tail;
 mod time;
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod bench;
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests;
 
+#[cfg(unix)]
 use std::cell::RefCell;
+#[cfg(unix)]
 use std::io;
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::PathBuf;
 
 pub use lines::MAX_LINE;
+#[cfg(unix)]
 pub use tail::tail_lines;
 pub use time::{rfc3339, Rfc3339, TIMESTAMP_PREFIX_LEN};
 
+#[cfg(unix)]
 use lines::format_chunk;
+#[cfg(unix)]
 use sink::{Console, FileSink, Sink};
+#[cfg(unix)]
 use time::LineHead;
 
 /// Bytes asked of the pipe per `read(2)`. The read buffer and the formatted output of
@@ -112,6 +126,7 @@ pub struct ReadOutcome {
 
 /// Read and format buffers, shared by every unit handled on this thread (the event
 /// loop): the memory cost is paid once, not per unit.
+#[cfg(unix)]
 struct Scratch {
     read: Vec<u8>,
     out: Vec<u8>,
@@ -122,17 +137,21 @@ struct Scratch {
 /// the page cache, and the page cache uses small folios: on ext4 a 1 GiB file costs
 /// about 0.4 s of system time written in 32–128 KiB writes, 0.6–1.3 s in 512 KiB ones.
 /// With [`READ_CHUNK`] reads this means about one write per read.
+#[cfg(unix)]
 const WRITE_BATCH: usize = 64 * 1024;
 
 /// Largest formatted-output buffer kept between calls.
+#[cfg(unix)]
 const OUT_KEEP: usize = 2 * 1024 * 1024;
 
+#[cfg(unix)]
 thread_local! {
     static SCRATCH: RefCell<Scratch> = const {
         RefCell::new(Scratch { read: Vec::new(), out: Vec::new() })
     };
 }
 
+#[cfg(unix)]
 fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut s) => {
@@ -155,6 +174,7 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 }
 
 /// One unit's output state: a partial-line buffer per stream and the sink.
+#[cfg(unix)]
 pub struct UnitOutput {
     sink: Sink,
     head: LineHead,
@@ -162,6 +182,7 @@ pub struct UnitOutput {
     partial: [Vec<u8>; 2],
 }
 
+#[cfg(unix)]
 impl UnitOutput {
     /// Opens the sink (creating the log file's directory if needed).
     pub fn new(dest: Destination, timestamps: bool) -> io::Result<UnitOutput> {
@@ -357,6 +378,7 @@ impl UnitOutput {
 }
 
 /// One `read(2)` into `buf`.
+#[cfg(unix)]
 fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is a live, exclusively borrowed region of `buf.len()` writable
     // bytes for the whole call, and `fd` is borrowed, so it stays open during it.

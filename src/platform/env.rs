@@ -57,7 +57,7 @@ impl FromIterator<(OsString, OsString)> for Env {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::ffi::OsStrExt;

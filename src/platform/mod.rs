@@ -13,22 +13,32 @@
 //!
 //! Backends are chosen at compile time; the engine never sees them.
 
+#[cfg(unix)]
 pub mod confine;
 pub mod env;
+#[cfg(unix)]
 pub mod fake;
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(windows)]
+pub mod windows;
 
 pub use env::Env;
 
+#[cfg(unix)]
 use std::ffi::OsString;
+#[cfg(unix)]
 use std::os::fd::OwnedFd;
+#[cfg(unix)]
 use std::path::PathBuf;
 
+#[cfg(unix)]
 use crate::engine::Exit;
+#[cfg(unix)]
 use crate::unit::{Rlimit, UnitSpec};
 
 /// Everything needed to start one process, resolved by the runtime from a unit.
+#[cfg(unix)]
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SpawnSpec {
     /// Program and arguments, passed to the process byte for byte.
@@ -72,6 +82,7 @@ pub enum StdinMode {
 }
 
 /// A started process.
+#[cfg(unix)]
 #[derive(Debug)]
 pub struct Child {
     pub pid: u32,
@@ -80,6 +91,7 @@ pub struct Child {
     pub stderr: Option<OwnedFd>,
 }
 
+#[cfg(unix)]
 pub trait Platform {
     fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child, String>;
     fn signal(&mut self, pid: u32, signal: i32);

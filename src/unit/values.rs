@@ -115,6 +115,7 @@ pub fn parse_cpu(text: &str) -> Result<f64, String> {
 }
 
 /// Standard Linux signal names (without `SIG`) and their numbers.
+#[cfg(unix)]
 pub const SIGNALS: &[(&str, i32)] = &[
     ("HUP", libc::SIGHUP),
     ("INT", libc::SIGINT),
@@ -149,6 +150,18 @@ pub const SIGNALS: &[(&str, i32)] = &[
     ("POLL", libc::SIGPOLL),
     ("PWR", libc::SIGPWR),
     ("SYS", libc::SIGSYS),
+];
+
+/// The signals of the Windows C runtime (without `SIG`), with its numbers: all that a
+/// unit can name there until the platform seam gives units neutral stop intents.
+#[cfg(not(unix))]
+pub const SIGNALS: &[(&str, i32)] = &[
+    ("INT", libc::SIGINT),
+    ("ILL", libc::SIGILL),
+    ("FPE", libc::SIGFPE),
+    ("SEGV", libc::SIGSEGV),
+    ("TERM", libc::SIGTERM),
+    ("ABRT", libc::SIGABRT),
 ];
 
 /// Highest signal number accepted as a bare number (real-time signals included).
@@ -265,6 +278,7 @@ pub fn capability_number(name: &str) -> Option<u32> {
 }
 
 /// `rlimits` keys and their `libc::RLIMIT_*` values.
+#[cfg(unix)]
 #[allow(clippy::unnecessary_cast)]
 pub const RLIMITS: &[(&str, i32)] = &[
     ("as", libc::RLIMIT_AS as i32),
@@ -285,6 +299,10 @@ pub const RLIMITS: &[(&str, i32)] = &[
     ("stack", libc::RLIMIT_STACK as i32),
 ];
 
+/// Windows has no rlimits: every `rlimits` key is refused there.
+#[cfg(not(unix))]
+pub const RLIMITS: &[(&str, i32)] = &[];
+
 /// An rlimit name (`nofile`, any case) → `libc::RLIMIT_*`.
 pub fn parse_rlimit_name(text: &str) -> Result<i32, String> {
     let lower = text.trim().to_ascii_lowercase();
@@ -295,6 +313,9 @@ pub fn parse_rlimit_name(text: &str) -> Result<i32, String> {
         .map(|&(_, r)| r)
         .ok_or_else(|| {
             let names: Vec<&str> = RLIMITS.iter().map(|(n, _)| *n).collect();
+            if names.is_empty() {
+                return format!("rlimit {text:?}: this platform has no rlimits");
+            }
             format!(
                 "unknown rlimit {text:?} (expected one of {})",
                 names.join(", ")
