@@ -2,7 +2,8 @@
 # The whole test suite: formatting, lints, pure and integration tests, the static build,
 # the fleet manifests of deploy/, sup in real containers (podman, runc; skipped with the
 # reason where they cannot run) and a VM boot with sup as PID 1 (needs qemu-system-x86,
-# busybox-static, cpio: .ci/run).
+# busybox-static, cpio: .ci/run), and the Windows build with its tests under Wine
+# (skipped with the reason where the toolchain cannot be had).
 # Root-only integration tests skip (with a printed reason) when run as another user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
+echo "== the platform seam (scripts/seam-check)"
+scripts/seam-check
 echo "== cargo test"
 cargo test --all-targets -- --test-threads=2
 echo "== static build (scripts/build-static.sh)"
@@ -38,3 +41,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   scripts/vm-test.sh
 fi
+echo "== Windows: cross build, job objects under Wine (scripts/windows-test.sh)"
+scripts/windows-test.sh

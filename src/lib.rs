@@ -8,10 +8,10 @@
 //! - `platform`: spawn, signal, reap and OS event sources (Linux backend).
 
 pub mod ctl;
-#[cfg(unix)]
 pub mod engine;
 pub mod output;
 pub mod platform;
+pub mod proc;
 #[cfg(unix)]
 pub mod runtime;
 pub mod unit;

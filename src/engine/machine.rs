@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use super::graph::Graph;
 use super::restart::{backoff_delay, human_duration, start_allowed, Rng};
-use super::state::{Exit, Reason, State};
+use super::state::{exit_reason, Reason, State};
 use super::timers::{TimerKind, Timers};
 use super::{Effect, EventKind, Input, Role, Time};
+use crate::proc::Exit;
 use crate::unit::{InvalidUnit, OnUnhealthy, Ready, RestartPolicy, UnitName, UnitSpec, UnitType};
 
 /// Where the stop sequence is.
@@ -183,7 +184,7 @@ impl Engine {
     }
 
     /// Whether the unit has a pending timer (tests of the engine's invariants).
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     pub(crate) fn has_timer(&self, unit: usize) -> bool {
         self.timers.pending(unit).is_some()
     }
@@ -414,11 +415,7 @@ impl Engine {
         }
         // Whatever the main process left behind in its group goes with it.
         let pgid = self.units[i].pgid.take().unwrap_or(pid);
-        self.fx.push(Effect::KillUnit {
-            unit: i,
-            pgid,
-            signal: libc::SIGKILL,
-        });
+        self.fx.push(Effect::KillUnit { unit: i, pgid });
         self.timers.cancel(i);
         let u = &mut self.units[i];
         u.pid = None;
@@ -439,7 +436,7 @@ impl Engine {
         } else if oom {
             self.run_ended(i, true, Reason::Oom);
         } else {
-            self.run_ended(i, !exit.success(), exit.reason());
+            self.run_ended(i, !exit.success(), exit_reason(exit));
         }
     }
 
@@ -450,11 +447,7 @@ impl Engine {
         self.timers.cancel(i);
         let u = &mut self.units[i];
         if let Some(pgid) = u.pgid.take().or(u.pid) {
-            self.fx.push(Effect::KillUnit {
-                unit: i,
-                pgid,
-                signal: libc::SIGKILL,
-            });
+            self.fx.push(Effect::KillUnit { unit: i, pgid });
         }
         let u = &mut self.units[i];
         u.pid = None;
@@ -489,7 +482,6 @@ impl Engine {
                     self.fx.push(Effect::KillUnit {
                         unit: i,
                         pgid: self.units[i].pgid.unwrap_or(pid),
-                        signal: libc::SIGKILL,
                     });
                 }
             }

@@ -9,15 +9,16 @@ pub mod restart;
 pub mod state;
 mod timers;
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests;
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests_isolation;
 
 use std::time::Duration;
 
+pub use crate::proc::{signal_name, Exit};
 pub use machine::{Engine, Unit};
-pub use state::{signal_name, Exit, Reason, State};
+pub use state::{exit_reason, Reason, State};
 
 /// Monotonic time since the runtime started. The engine only ever compares and adds these.
 pub type Time = Duration;
@@ -98,12 +99,11 @@ pub enum Effect {
         pid: u32,
         signal: i32,
     },
-    /// Send `signal` to every process of the unit (its process group `pgid`, or its
-    /// cgroup when it has one).
+    /// Kill every process of the unit at once (SIGKILL on Linux, job termination on
+    /// Windows): its process group `pgid`, or its resource group when it has one.
     KillUnit {
         unit: usize,
         pgid: u32,
-        signal: i32,
     },
     Event {
         unit: usize,

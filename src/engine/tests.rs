@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::*;
 use crate::platform::fake::{Call, FakePlatform};
 use crate::platform::{Platform, SpawnSpec};
+use crate::proc::sig;
 use crate::unit::*;
 
 mod health;
@@ -34,7 +35,7 @@ pub(crate) fn spec(name: &str) -> UnitSpec {
             limit_interval: Duration::from_secs(60),
         },
         stop: StopSpec {
-            signal: libc::SIGTERM,
+            signal: sig::TERM,
             timeout: Duration::from_secs(10),
             exec: None,
         },
@@ -132,9 +133,7 @@ impl Sim {
                     other => {
                         match &other {
                             Effect::Signal { pid, signal } => self.p.signal(*pid, *signal),
-                            Effect::KillUnit { pgid, signal, .. } => {
-                                self.p.kill_unit(*pgid, *signal)
-                            }
+                            Effect::KillUnit { pgid, .. } => self.p.kill_unit(*pgid, sig::KILL),
                             _ => {}
                         }
                         self.actions.push(other);
@@ -266,7 +265,7 @@ fn delay_is_capped_at_max_delay() {
     s.feed(Input::StartEnabled);
     let mut last = Duration::ZERO;
     for _ in 0..8 {
-        s.exit("w", Exit::Signal(libc::SIGKILL));
+        s.exit("w", Exit::Signal(sig::KILL));
         last = s.advance();
     }
     assert!(last <= ms(330) && last >= ms(270), "{last:?}");
@@ -278,7 +277,7 @@ fn zero_delay_restarts_in_the_same_step() {
     w.restart.delay = Duration::ZERO;
     let mut s = Sim::new(vec![w]);
     s.feed(Input::StartEnabled);
-    s.exit("w", Exit::Signal(libc::SIGKILL));
+    s.exit("w", Exit::Signal(sig::KILL));
     assert_eq!(s.state("w"), State::Running);
     assert_eq!(s.spawned.len(), 2);
 }
@@ -351,7 +350,7 @@ fn never_policy_fails_with_signal_reason() {
     w.restart.policy = RestartPolicy::Never;
     let mut s = Sim::new(vec![w]);
     s.feed(Input::StartEnabled);
-    s.exit("w", Exit::Signal(libc::SIGSEGV));
+    s.exit("w", Exit::Signal(sig::SEGV));
     assert_eq!(s.state("w"), State::Failed);
     assert_eq!(s.e.unit(s.id("w")).reason, Some(Reason::Signal));
 }
@@ -367,7 +366,7 @@ fn stop_escalates_to_sigkill_of_the_group() {
         s.actions,
         [Effect::Signal {
             pid,
-            signal: libc::SIGTERM
+            signal: sig::TERM
         }]
     );
     let waited = s.advance();
@@ -376,12 +375,11 @@ fn stop_escalates_to_sigkill_of_the_group() {
         s.actions[1],
         Effect::KillUnit {
             unit: s.id("w"),
-            pgid: pid,
-            signal: libc::SIGKILL
+            pgid: pid
         }
     );
-    assert!(s.p.calls.contains(&Call::KillUnit(pid, libc::SIGKILL)));
-    s.exit("w", Exit::Signal(libc::SIGKILL));
+    assert!(s.p.calls.contains(&Call::KillUnit(pid, sig::KILL)));
+    s.exit("w", Exit::Signal(sig::KILL));
     assert_eq!(s.state("w"), State::Stopped);
     assert!(s.e.all_down());
 }
@@ -390,7 +388,7 @@ fn stop_escalates_to_sigkill_of_the_group() {
 fn stop_exec_runs_before_the_signal() {
     let mut w = spec("w");
     w.stop.exec = Some(vec!["/bin/true".into()]);
-    w.stop.signal = libc::SIGINT;
+    w.stop.signal = sig::INT;
     let mut s = Sim::new(vec![w]);
     s.feed(Input::StartEnabled);
     let main = s.pid("w");
@@ -405,7 +403,7 @@ fn stop_exec_runs_before_the_signal() {
         s.actions,
         [Effect::Signal {
             pid: main,
-            signal: libc::SIGINT
+            signal: sig::INT
         }]
     );
     s.exit("w", Exit::Code(0));
@@ -427,7 +425,7 @@ fn shutdown_stops_in_reverse_dependency_order() {
         s.actions,
         [Effect::Signal {
             pid: pa,
-            signal: libc::SIGTERM
+            signal: sig::TERM
         }]
     );
     s.exit("a", Exit::Code(0));
@@ -435,7 +433,7 @@ fn shutdown_stops_in_reverse_dependency_order() {
         s.actions.last(),
         Some(&Effect::Signal {
             pid: pb,
-            signal: libc::SIGTERM
+            signal: sig::TERM
         })
     );
     s.exit("b", Exit::Code(0));
@@ -443,7 +441,7 @@ fn shutdown_stops_in_reverse_dependency_order() {
         s.actions.last(),
         Some(&Effect::Signal {
             pid: pc,
-            signal: libc::SIGTERM
+            signal: sig::TERM
         })
     );
     s.exit("c", Exit::Code(0));
@@ -462,7 +460,7 @@ fn stopping_a_unit_stops_its_dependents_first() {
         s.actions,
         [Effect::Signal {
             pid: pa,
-            signal: libc::SIGTERM
+            signal: sig::TERM
         }]
     );
     assert_eq!(s.state("b"), State::Running);
@@ -485,7 +483,7 @@ fn a_failed_requirement_stops_dependents() {
     s.exit("b", Exit::Code(2));
     assert_eq!(s.state("b"), State::Failed);
     assert_eq!(s.state("a"), State::Stopping);
-    s.exit("a", Exit::Signal(libc::SIGTERM));
+    s.exit("a", Exit::Signal(sig::TERM));
     assert_eq!(s.state("a"), State::Stopped);
     assert_eq!(s.e.unit(s.id("a")).reason, Some(Reason::Dependency));
 }
@@ -613,11 +611,11 @@ fn oneshot_start_timeout_kills_and_fails() {
         s.actions,
         [Effect::Signal {
             pid,
-            signal: libc::SIGTERM
+            signal: sig::TERM
         }]
     );
     s.advance();
-    s.exit("w", Exit::Signal(libc::SIGKILL));
+    s.exit("w", Exit::Signal(sig::KILL));
     assert_eq!(s.state("w"), State::Failed);
     assert_eq!(s.e.unit(s.id("w")).reason, Some(Reason::Timeout));
 }
@@ -733,14 +731,13 @@ fn internal_error_fails_the_unit_kills_it_and_forgets_its_pids() {
     assert!(db.pid.is_none() && s.e.pid_owner(pid).is_none());
     assert!(s.actions.contains(&Effect::KillUnit {
         unit: s.id("db"),
-        pgid: pid,
-        signal: libc::SIGKILL
+        pgid: pid
     }));
     // What required it stops; the old pid's exit is an orphan's and changes nothing.
     assert_eq!(s.state("app"), State::Stopping);
     s.feed(Input::Exited {
         pid,
-        exit: Exit::Signal(libc::SIGKILL),
+        exit: Exit::Signal(sig::KILL),
     });
     assert_eq!(s.state("db"), State::Failed);
     // And it can be started again.

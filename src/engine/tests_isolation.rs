@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::tests::spec;
 use super::*;
+use crate::proc::sig;
 use crate::unit::RestartPolicy;
 
 fn t(ms: u64) -> Duration {
@@ -39,7 +40,7 @@ fn oom_then_exit_fails_with_reason_oom() {
     e.handle(
         Input::Exited {
             pid: 100,
-            exit: Exit::Signal(libc::SIGKILL),
+            exit: Exit::Signal(sig::KILL),
         },
         t(3),
     );
@@ -69,7 +70,7 @@ fn oom_mark_does_not_outlive_the_run() {
     e.handle(
         Input::Exited {
             pid: 100,
-            exit: Exit::Signal(libc::SIGKILL),
+            exit: Exit::Signal(sig::KILL),
         },
         t(3),
     );
@@ -113,7 +114,7 @@ fn pause_resume_and_stop_while_paused() {
     }));
     assert!(fx.contains(&Effect::Signal {
         pid: 100,
-        signal: libc::SIGTERM
+        signal: sig::TERM
     }));
 }
 

@@ -43,7 +43,7 @@ impl Timers {
     }
 
     /// The kind of the unit's pending timer, if any.
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     pub fn pending(&self, unit: usize) -> Option<TimerKind> {
         self.live[unit].map(|(_, kind, _)| kind)
     }

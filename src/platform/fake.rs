@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 
 use super::{Child, Platform, SpawnSpec};
-use crate::engine::Exit;
+use crate::proc::Exit;
 use crate::unit::UnitSpec;
 
 #[derive(Debug, Clone, PartialEq)]

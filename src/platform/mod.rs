@@ -33,7 +33,7 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 #[cfg(unix)]
-use crate::engine::Exit;
+use crate::proc::Exit;
 #[cfg(unix)]
 use crate::unit::{Rlimit, UnitSpec};
 

@@ -445,7 +445,7 @@ impl Runtime {
                 }),
             },
             Effect::Signal { pid, signal } => self.platform.signal(pid, signal),
-            Effect::KillUnit { unit, pgid, signal } => self.kill_unit_fx(unit, pgid, signal),
+            Effect::KillUnit { unit, pgid } => self.kill_unit_fx(unit, pgid, libc::SIGKILL),
             Effect::Event { unit, event } => self.publish(unit, &event),
         }
     }

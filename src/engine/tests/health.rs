@@ -2,6 +2,7 @@
 //! `MAINPID=` (`Input::MainPid`) and the start timeout of services.
 
 use super::*;
+use crate::proc::sig;
 
 fn notify(name: &str) -> UnitSpec {
     let mut s = spec(name);
@@ -37,7 +38,7 @@ fn ready_is_ignored_unless_starting() {
     s.feed(Input::Ready(s.id("db")));
     assert_eq!(s.state("db"), State::Running);
     s.feed(Input::Stop(s.id("db")));
-    s.exit("db", Exit::Signal(libc::SIGTERM));
+    s.exit("db", Exit::Signal(sig::TERM));
     s.feed(Input::Ready(s.id("db")));
     assert_eq!(s.state("db"), State::Stopped);
 }
@@ -79,10 +80,10 @@ fn service_start_timeout_stops_then_restarts_with_reason_timeout() {
         s.actions.last(),
         Some(&Effect::Signal {
             pid,
-            signal: libc::SIGTERM
+            signal: sig::TERM
         })
     );
-    s.exit("db", Exit::Signal(libc::SIGTERM));
+    s.exit("db", Exit::Signal(sig::TERM));
     assert_eq!(s.state("db"), State::Backoff);
     let u = s.e.unit(s.id("db"));
     assert_eq!(u.reason, Some(Reason::Timeout));
@@ -99,7 +100,7 @@ fn service_start_timeout_with_restart_never_fails() {
     let mut s = Sim::new(vec![db]);
     s.feed(Input::StartEnabled);
     s.advance();
-    s.exit("db", Exit::Signal(libc::SIGTERM));
+    s.exit("db", Exit::Signal(sig::TERM));
     assert_eq!(s.state("db"), State::Failed);
     assert_eq!(s.e.unit(s.id("db")).reason, Some(Reason::Timeout));
 }
@@ -121,10 +122,10 @@ fn unhealthy_restarts_through_backoff_with_reason_unhealthy() {
             s.actions.last(),
             Some(&Effect::Signal {
                 pid,
-                signal: libc::SIGTERM
+                signal: sig::TERM
             })
         );
-        s.exit("web", Exit::Signal(libc::SIGTERM));
+        s.exit("web", Exit::Signal(sig::TERM));
         assert_eq!(s.state("web"), State::Backoff);
         let u = s.e.unit(id);
         assert_eq!(u.reason, Some(Reason::Unhealthy));
@@ -149,7 +150,7 @@ fn unhealthy_counts_toward_the_start_limit() {
             unit: id,
             message: "x".into(),
         });
-        s.exit("web", Exit::Signal(libc::SIGTERM));
+        s.exit("web", Exit::Signal(sig::TERM));
     }
     assert_eq!(s.state("web"), State::Failed);
     assert_eq!(s.e.unit(id).reason, Some(Reason::StartLimit));
@@ -188,7 +189,7 @@ fn on_unhealthy_stop_and_ignore() {
     });
     assert_eq!(s.state("a"), State::Stopping);
     assert_eq!(s.state("b"), State::Running);
-    s.exit("a", Exit::Signal(libc::SIGTERM));
+    s.exit("a", Exit::Signal(sig::TERM));
     assert_eq!(s.state("a"), State::Stopped);
     assert_eq!(s.e.unit(s.id("a")).reason, Some(Reason::Unhealthy));
 }
@@ -202,7 +203,7 @@ fn unhealthy_is_ignored_when_not_running() {
         unit: s.id("web"),
         message: "m".into(),
     });
-    s.exit("web", Exit::Signal(libc::SIGTERM));
+    s.exit("web", Exit::Signal(sig::TERM));
     assert_eq!(s.state("web"), State::Stopped);
     assert_eq!(s.e.unit(s.id("web")).reason, None);
 }
@@ -233,7 +234,6 @@ fn main_pid_moves_the_main_process_and_keeps_the_group() {
     assert_eq!(s.state("d"), State::Backoff);
     assert!(s.actions.contains(&Effect::KillUnit {
         unit: id,
-        pgid: first,
-        signal: libc::SIGKILL
+        pgid: first
     }));
 }

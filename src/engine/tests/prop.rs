@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use super::*;
+use crate::proc::sig;
 
 const UNITS: usize = 4;
 
@@ -238,7 +239,7 @@ proptest! {
                 Op::StopAll => s.feed(Input::StopAll),
                 Op::ExitMain(i, code, signal) => {
                     if let Some(pid) = s.e.unit(i).pid {
-                        let e = if signal { Exit::Signal(libc::SIGKILL) } else { Exit::Code(code) };
+                        let e = if signal { Exit::Signal(sig::KILL) } else { Exit::Code(code) };
                         exit(&mut s, &mut alive, &mut exited, pid, e);
                     }
                 }
@@ -283,7 +284,7 @@ proptest! {
                 }
             }
             for pid in live_pids(&s, &alive) {
-                exit(&mut s, &mut alive, &mut exited, pid, Exit::Signal(libc::SIGTERM));
+                exit(&mut s, &mut alive, &mut exited, pid, Exit::Signal(sig::TERM));
             }
             if let Some(at) = s.e.next_deadline() {
                 s.now = s.now.max(at);

@@ -12,7 +12,7 @@ pub mod users;
 pub mod vfork;
 
 use super::{Child, Platform, SpawnSpec};
-use crate::engine::Exit;
+use crate::proc::Exit;
 use crate::unit::UnitSpec;
 
 #[derive(Debug, Default)]
@@ -112,6 +112,48 @@ impl Platform for LinuxPlatform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The neutral signal numbers of `proc::sig` are the kernel's.
+    #[test]
+    fn neutral_signal_numbers_are_the_kernels() {
+        use crate::proc::sig;
+        let pairs = [
+            (sig::HUP, libc::SIGHUP),
+            (sig::INT, libc::SIGINT),
+            (sig::QUIT, libc::SIGQUIT),
+            (sig::ILL, libc::SIGILL),
+            (sig::TRAP, libc::SIGTRAP),
+            (sig::ABRT, libc::SIGABRT),
+            (sig::BUS, libc::SIGBUS),
+            (sig::FPE, libc::SIGFPE),
+            (sig::KILL, libc::SIGKILL),
+            (sig::USR1, libc::SIGUSR1),
+            (sig::SEGV, libc::SIGSEGV),
+            (sig::USR2, libc::SIGUSR2),
+            (sig::PIPE, libc::SIGPIPE),
+            (sig::ALRM, libc::SIGALRM),
+            (sig::TERM, libc::SIGTERM),
+            (sig::STKFLT, libc::SIGSTKFLT),
+            (sig::CHLD, libc::SIGCHLD),
+            (sig::CONT, libc::SIGCONT),
+            (sig::STOP, libc::SIGSTOP),
+            (sig::TSTP, libc::SIGTSTP),
+            (sig::TTIN, libc::SIGTTIN),
+            (sig::TTOU, libc::SIGTTOU),
+            (sig::URG, libc::SIGURG),
+            (sig::XCPU, libc::SIGXCPU),
+            (sig::XFSZ, libc::SIGXFSZ),
+            (sig::VTALRM, libc::SIGVTALRM),
+            (sig::PROF, libc::SIGPROF),
+            (sig::WINCH, libc::SIGWINCH),
+            (sig::IO, libc::SIGIO),
+            (sig::PWR, libc::SIGPWR),
+            (sig::SYS, libc::SIGSYS),
+        ];
+        for (ours, kernel) in pairs {
+            assert_eq!(ours, kernel, "{}", crate::proc::signal_name(ours));
+        }
+    }
 
     #[test]
     fn wait_statuses_become_exits() {

@@ -1,0 +1,112 @@
+//! The process vocabulary that the core and every platform share: how a process ended
+//! (`Exit`) and signal numbers with their names. Nothing here touches the OS; the
+//! numbers are Linux's (the only platform with signals), named where the platform has
+//! them.
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal ended it (its number).
+    Signal(i32),
+}
+
+impl Exit {
+    pub fn success(self) -> bool {
+        self == Exit::Code(0)
+    }
+}
+
+/// Signal numbers (Linux x86_64 and aarch64 numbering).
+pub mod sig {
+    pub const HUP: i32 = 1;
+    pub const INT: i32 = 2;
+    pub const QUIT: i32 = 3;
+    pub const ILL: i32 = 4;
+    pub const TRAP: i32 = 5;
+    pub const ABRT: i32 = 6;
+    pub const BUS: i32 = 7;
+    pub const FPE: i32 = 8;
+    pub const KILL: i32 = 9;
+    pub const USR1: i32 = 10;
+    pub const SEGV: i32 = 11;
+    pub const USR2: i32 = 12;
+    pub const PIPE: i32 = 13;
+    pub const ALRM: i32 = 14;
+    pub const TERM: i32 = 15;
+    pub const STKFLT: i32 = 16;
+    pub const CHLD: i32 = 17;
+    pub const CONT: i32 = 18;
+    pub const STOP: i32 = 19;
+    pub const TSTP: i32 = 20;
+    pub const TTIN: i32 = 21;
+    pub const TTOU: i32 = 22;
+    pub const URG: i32 = 23;
+    pub const XCPU: i32 = 24;
+    pub const XFSZ: i32 = 25;
+    pub const VTALRM: i32 = 26;
+    pub const PROF: i32 = 27;
+    pub const WINCH: i32 = 28;
+    pub const IO: i32 = 29;
+    pub const PWR: i32 = 30;
+    pub const SYS: i32 = 31;
+}
+
+/// `SIGTERM`-style name of a signal number (or the number as text when unknown).
+pub fn signal_name(signal: i32) -> String {
+    const NAMES: [&str; 31] = [
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    usize::try_from(signal)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|i| NAMES.get(i))
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| signal.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_numbers() {
+        assert_eq!(signal_name(sig::TERM), "SIGTERM");
+        assert_eq!(signal_name(sig::SYS), "SIGSYS");
+        assert_eq!(signal_name(sig::STKFLT), "SIGSTKFLT");
+        assert_eq!(signal_name(40), "40");
+        assert_eq!(signal_name(0), "0");
+        assert_eq!(signal_name(-3), "-3");
+    }
+}
