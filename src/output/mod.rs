@@ -47,7 +47,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::PathBuf;
 
 pub use lines::MAX_LINE;
-pub use tail::tail_lines;
+pub use tail::{tail_lines, LineSink, LogTail};
 pub use time::{rfc3339, Rfc3339, TIMESTAMP_PREFIX_LEN};
 
 use lines::format_chunk;
