@@ -342,6 +342,8 @@ fn report_error(reply: &Reply, raw: &Value, kind: Kind, json: bool) -> u8 {
                 ErrorCode::BadRequest => EXIT_USAGE,
                 ErrorCode::NoSuchUnit => EXIT_NO_UNIT,
                 ErrorCode::PermissionDenied | ErrorCode::Failed => EXIT_FAILED,
+                // A limit of sup's control socket: like a full accept backlog.
+                ErrorCode::Busy => EXIT_UNREACHABLE,
             };
             fail(&err.message, code)
         }
