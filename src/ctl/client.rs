@@ -172,14 +172,17 @@ impl Client {
             return Err(ClientError::RequestTooLarge { size: line.len() });
         }
         line.push(b'\n');
-        self.writer.write_all(&line).map_err(|e| {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                ClientError::ClosedBeforeReply
-            } else {
-                ClientError::Io(e)
-            }
-        })?;
-        self.writer.flush().map_err(ClientError::Io)
+        match self
+            .writer
+            .write_all(&line)
+            .and_then(|()| self.writer.flush())
+        {
+            Ok(()) => Ok(()),
+            // sup may have answered before closing (a `busy` refusal when it serves too
+            // many connections): reading the reply tells, or ends in ClosedBeforeReply.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(ClientError::Io(e)),
+        }
     }
 
     /// Reads the reply line that answers the last request.
@@ -359,6 +362,24 @@ mod tests {
         assert_eq!(second.item, StreamItem::Dropped("slow".into()));
         assert!(client.read_item().unwrap().is_none());
         assert_eq!(server.join().unwrap(), req);
+    }
+
+    #[test]
+    fn a_reply_sent_before_closing_is_read() {
+        let tmp = temp_socket("refused-busy");
+        let path = tmp.0.clone();
+        let listener = UnixListener::bind(&path).unwrap();
+        let mut client = Client::connect(&path, None).unwrap();
+        // The server answers and closes before the request is written.
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(
+            b"{\"v\":1,\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"too many\"}}\n",
+        )
+        .unwrap();
+        drop(conn);
+        let resp = client.call(&Request::new("status")).unwrap();
+        let err = resp.reply.error.unwrap();
+        assert_eq!(err.code, super::super::proto::ErrorCode::Busy);
     }
 
     #[test]

@@ -238,6 +238,7 @@ impl Runtime {
                     self.probes.next_deadline(),
                     self.life.deadline(),
                     self.iso_deadline(),
+                    self.control_deadline(),
                 ]
                 .into_iter()
                 .flatten()
@@ -257,11 +258,7 @@ impl Runtime {
                     t if rt.pipes.contains_key(&t) => rt.read_pipe(t),
                     t if rt.iso.owns(t) => rt.on_iso_event(t),
                     t if rt.probes.source(t).is_some() => rt.on_probe_source(t),
-                    t => rt.on_conn_event(
-                        t,
-                        ev.is_readable() || ev.is_read_closed(),
-                        ev.is_writable(),
-                    ),
+                    t => rt.on_conn_event(t, ev.is_write_closed() || ev.is_error()),
                 });
             }
             for t in std::mem::take(&mut self.pending_reads) {
@@ -269,6 +266,7 @@ impl Runtime {
             }
             self.run_probes();
             self.iso_tick();
+            self.guarded("the control socket", |rt| rt.control_tick());
             if self
                 .engine
                 .next_deadline()

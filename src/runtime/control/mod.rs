@@ -1,67 +1,69 @@
-//! The control socket server: non-blocking connections in the event loop, newline-delimited
-//! JSON requests (protocol v1, `ctl::proto`), peer credentials, blocking operations as
-//! waiters completed by state changes, and event/log followers with bounded buffers.
+//! The control socket server: binding (a stale socket is replaced, anything else at the
+//! path is left alone), accepting within the connection cap, and serving each
+//! connection in bounded turns of the event loop: requests are taken only while the
+//! connection's unsent replies are within budget, `logs` replies are streamed from the
+//! file as the peer reads, followers that fall behind are dropped. Requests themselves
+//! are handled in `requests`.
+
+mod conn;
+mod requests;
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
-use super::{status, Runtime};
-use crate::ctl::proto::{
-    write_status_reply, ErrorCode, Event, Fields, OpResult, Reply, Request, StreamItem,
-    MAX_REQUEST_BYTES, PROTOCOL_VERSION,
+use super::Runtime;
+use crate::ctl::proto::{ErrorCode, Event, Reply, StreamItem};
+use crate::engine::Time;
+use conn::{
+    Conn, Follow, NextLine, ReadOutcome, Usage, FOLLOWER_LIMIT, FOLLOWER_SHARE, LOG_BYTES_PER_TURN,
+    MAX_CONNECTIONS, REQUESTS_PER_TURN, TOTAL_BUDGET, TURN_TIME,
 };
-use crate::engine::{signal_name, Input, State, Time};
-use crate::output::tail_lines;
+use requests::encode;
+use requests::Waiter;
 
-/// A follower whose unsent output exceeds this is dropped.
-const FOLLOWER_BUFFER_LIMIT: usize = 1 << 20;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
-    Start,
-    Stop,
-    Restart,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Follow {
-    None,
-    Events,
-    Logs(usize),
-}
-
-struct Waiter {
-    op: Op,
-    /// (unit, its `since` when the request was made)
-    units: Vec<(usize, Time)>,
-}
-
-struct Conn {
-    stream: UnixStream,
-    rbuf: Vec<u8>,
-    wbuf: Vec<u8>,
-    /// May use mutating commands.
-    rw: bool,
-    follow: Follow,
-    waiter: Option<Waiter>,
-    /// Close once `wbuf` is flushed.
-    closing: bool,
-}
+/// Memory freed by closed connections after which it is handed back to the system.
+const TRIM_AFTER: usize = 4 << 20;
 
 pub struct Server {
     listener: UnixListener,
     path: PathBuf,
     conns: HashMap<Token, Conn>,
     control_gid: Option<u32>,
+    /// Unsent output of all connections.
+    usage: Usage,
+    /// Connections to serve before the loop sleeps (more to do, or resumed).
+    work: Vec<Token>,
+    /// Some connection waits for the total budget to allow its next request.
+    starved: bool,
+    /// A refusal at the connection cap was logged (until the count drops again).
+    refusal_logged: bool,
+    /// Buffer memory released since the last trim.
+    freed: usize,
+}
+
+/// Whether `path` is a socket nobody accepts on (left by a sup that died).
+fn stale_socket(path: &Path) -> io::Result<bool> {
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "another sup is already serving this socket",
+        )),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 impl Server {
-    /// Binds the socket (mode 0600, or 0660 for `control_gid`), replacing a stale one.
+    /// Binds the socket (mode 0600, or 0660 for `control_gid`). A stale socket at the
+    /// path is replaced; a live one is `AddrInUse`; anything else there (a regular
+    /// file, a directory, a link) is an error and is left as it is.
     pub fn bind(
         path: &Path,
         control_gid: Option<u32>,
@@ -77,14 +79,29 @@ impl Server {
                     .create(dir)?;
             }
         }
-        if path.exists() {
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() => {
+                if stale_socket(path)? {
+                    std::fs::remove_file(path)?;
+                }
+            }
+            Ok(meta) => {
+                let what = if meta.is_dir() {
+                    "a directory"
+                } else if meta.file_type().is_symlink() {
+                    "a symbolic link"
+                } else if meta.is_file() {
+                    "a regular file"
+                } else {
+                    "not a socket"
+                };
                 return Err(io::Error::new(
-                    io::ErrorKind::AddrInUse,
-                    "another sup is already serving this socket",
+                    io::ErrorKind::AlreadyExists,
+                    format!("the path exists and is {what}, not a socket; refusing to replace it"),
                 ));
             }
-            std::fs::remove_file(path)?;
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
         let mode = if control_gid.is_some() { 0o117 } else { 0o177 };
         // SAFETY: umask only changes this process's file-creation mask; it is restored
@@ -103,11 +120,36 @@ impl Server {
             path: path.to_path_buf(),
             conns: HashMap::new(),
             control_gid,
+            usage: Usage::default(),
+            work: Vec::new(),
+            starved: false,
+            refusal_logged: false,
+            freed: 0,
         })
     }
 
+    /// Removes the socket file, if it is still the one bound.
     pub fn close(self) {
-        let _ = std::fs::remove_file(&self.path);
+        let ours = std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_socket());
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    /// The connection to close for a new one at the cap: of those not waiting for an
+    /// operation's outcome and not streaming, an idle one (nothing unsent) before one
+    /// with a reply the peer does not take, the least recently active first.
+    fn evictable(&self) -> Option<Token> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.waiter.is_none() && !c.is_stream())
+            .min_by_key(|(_, c)| (!c.out.is_empty(), c.progress))
+            .map(|(t, _)| *t)
+    }
+
+    /// Streams (followers and `logs` replies being sent) now.
+    fn streams(&self) -> usize {
+        self.conns.values().filter(|c| c.is_stream()).count()
     }
 }
 
@@ -152,217 +194,359 @@ fn peer_may_write(stream: &UnixStream, control_gid: Option<u32>) -> bool {
         .unwrap_or(false)
 }
 
-fn parse_signal(s: &str) -> Option<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        return (1..=64).contains(&n).then_some(n);
+/// Hands freed heap memory back to the system (glibc keeps it otherwise).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of malloc's own arenas; sup is
+    // single-threaded, so no allocation runs concurrently.
+    unsafe {
+        libc::malloc_trim(0);
     }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    (1..32).find(|&n| signal_name(n) == name)
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    let mut line = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    line.push(b'\n');
-    line
 }
 
 impl Runtime {
+    fn conn(&mut self, token: Token) -> Option<&mut Conn> {
+        self.control.as_mut()?.conns.get_mut(&token)
+    }
+
     pub(super) fn accept(&mut self) {
+        let now = self.now();
         loop {
             let Some(server) = self.control.as_mut() else {
                 return;
             };
-            match server.listener.accept() {
-                Ok((mut stream, _)) => {
-                    let rw = peer_may_write(&stream, server.control_gid);
-                    self.next_token += 1;
-                    let token = Token(self.next_token);
-                    let server = self.control.as_mut().expect("checked above");
-                    if self
-                        .poll
-                        .registry()
-                        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-                        .is_ok()
-                    {
-                        let conn = Conn {
-                            stream,
-                            rbuf: Vec::new(),
-                            wbuf: Vec::new(),
-                            rw,
-                            follow: Follow::None,
-                            waiter: None,
-                            closing: false,
-                        };
-                        server.conns.insert(token, conn);
-                    }
-                }
+            let mut stream = match server.listener.accept() {
+                Ok((stream, _)) => stream,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     log::warn!("control socket accept: {e}");
                     return;
                 }
+            };
+            if server.conns.len() >= MAX_CONNECTIONS {
+                if let Some(idle) = server.evictable() {
+                    // As a web server drops idle keep-alive connections: the least
+                    // recently active one not in an operation or a stream makes room.
+                    log::debug!("control socket: at the connection limit, closing the longest idle connection");
+                    self.close_conn(idle);
+                } else {
+                    // A fresh socket's buffer takes one line; then the peer sees EOF.
+                    let reply = Reply::error(
+                        ErrorCode::Busy,
+                        format!("too many connections to sup (limit {MAX_CONNECTIONS}); try again later"),
+                    );
+                    let _ = stream.write(&encode(&reply));
+                    if !server.refusal_logged {
+                        server.refusal_logged = true;
+                        log::warn!(
+                            "control socket: {MAX_CONNECTIONS} connections busy; refusing more"
+                        );
+                    }
+                    continue;
+                }
+            }
+            let Some(server) = self.control.as_mut() else {
+                return;
+            };
+            let rw = peer_may_write(&stream, server.control_gid);
+            self.next_token += 1;
+            let token = Token(self.next_token);
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                .is_ok()
+            {
+                let conn = Conn::new(stream, rw, &server.usage, now);
+                server.conns.insert(token, conn);
             }
         }
     }
 
-    pub(super) fn on_conn_event(&mut self, token: Token, readable: bool, writable: bool) {
-        if writable {
-            self.flush(token);
+    /// Readiness of a connection. `hup`: the peer is gone entirely.
+    pub(super) fn on_conn_event(&mut self, token: Token, hup: bool) {
+        if hup {
+            if let Some(conn) = self.conn(token) {
+                conn.gone = true;
+            }
         }
-        if readable {
-            self.read_conn(token);
-        }
-    }
-
-    fn conn(&mut self, token: Token) -> Option<&mut Conn> {
-        self.control.as_mut()?.conns.get_mut(&token)
+        self.service(token);
     }
 
     fn close_conn(&mut self, token: Token) {
-        if let Some(server) = self.control.as_mut() {
-            if let Some(mut conn) = server.conns.remove(&token) {
-                let _ = self.poll.registry().deregister(&mut conn.stream);
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        let Some(mut conn) = server.conns.remove(&token) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        server.freed += conn.rbuf.capacity();
+        if server.conns.len() < MAX_CONNECTIONS {
+            server.refusal_logged = false;
+        }
+    }
+
+    /// Serves the connection on a later turn of the loop (before it sleeps).
+    fn queue(&mut self, token: Token) {
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        if let Some(conn) = server.conns.get_mut(&token) {
+            if !conn.queued {
+                conn.queued = true;
+                server.work.push(token);
             }
         }
     }
 
-    fn read_conn(&mut self, token: Token) {
-        let mut eof = false;
-        let mut oversized = false;
+    /// Queues bytes for a peer; they are written when it is served.
+    fn send(&mut self, token: Token, bytes: &[u8]) {
+        let now = self.now();
         if let Some(conn) = self.conn(token) {
-            let mut buf = [0u8; 8192];
-            loop {
-                match conn.stream.read(&mut buf) {
-                    Ok(0) => {
-                        eof = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        conn.rbuf.extend_from_slice(&buf[..n]);
-                        if conn.rbuf.len() > MAX_REQUEST_BYTES
-                            && !conn.rbuf[..MAX_REQUEST_BYTES].contains(&b'\n')
-                        {
-                            oversized = true;
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        eof = true;
-                        break;
-                    }
-                }
-            }
-        } else {
-            return;
+            conn.push(bytes, now);
         }
-        if oversized {
-            let reply = Reply::error(
-                ErrorCode::BadRequest,
-                format!("request larger than {MAX_REQUEST_BYTES} bytes"),
-            );
-            self.send(token, &encode(&reply));
-            if let Some(conn) = self.conn(token) {
-                conn.rbuf.clear();
-                conn.closing = true;
-            }
-            self.flush(token);
-            return;
+        self.queue(token);
+    }
+
+    /// When the loop must wake for the control socket: now when connections wait to be
+    /// served, else the earliest stall or close deadline.
+    pub(super) fn control_deadline(&self) -> Option<Time> {
+        let server = self.control.as_ref()?;
+        if !server.work.is_empty() || (server.starved && server.usage.get() < TOTAL_BUDGET) {
+            return Some(Time::ZERO);
         }
-        self.process_requests(token);
-        if eof {
+        server.conns.values().filter_map(Conn::deadline).min()
+    }
+
+    /// Once per turn of the loop: closes connections past their deadline, resumes those
+    /// the total budget held back, and serves the queued ones.
+    pub(super) fn control_tick(&mut self) {
+        let now = self.now();
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        let expired: Vec<Token> = server
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline().is_some_and(|at| at <= now))
+            .map(|(t, _)| *t)
+            .collect();
+        for token in expired {
+            log::debug!("control socket: closing a connection that takes no output");
             self.close_conn(token);
         }
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        if server.starved && server.usage.get() < TOTAL_BUDGET {
+            server.starved = false;
+            let waiting: Vec<Token> = server
+                .conns
+                .iter()
+                .filter(|(_, c)| c.has_line())
+                .map(|(t, _)| *t)
+                .collect();
+            for token in waiting {
+                self.queue(token);
+            }
+        }
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        for token in std::mem::take(&mut server.work) {
+            if let Some(conn) = self.conn(token) {
+                conn.queued = false;
+            }
+            self.service(token);
+        }
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        server.freed += server.usage.take_released();
+        if server.freed >= TRIM_AFTER {
+            server.freed = 0;
+            trim_heap();
+        }
     }
 
-    /// Handles complete request lines while the connection is not waiting or streaming.
-    fn process_requests(&mut self, token: Token) {
+    /// Moves a connection along as far as its budgets allow this turn: writes what is
+    /// unsent, continues a `logs` reply, handles requests, reads more of them.
+    fn service(&mut self, token: Token) {
+        let now = self.now();
+        let started = std::time::Instant::now();
+        let mut requests = 0usize;
+        let mut log_bytes = 0usize;
         loop {
-            let line = {
-                let Some(conn) = self.conn(token) else { return };
-                if conn.waiter.is_some() || conn.follow != Follow::None || conn.closing {
+            let Some(server) = self.control.as_mut() else {
+                return;
+            };
+            let total = server.usage.get();
+            let Some(conn) = server.conns.get_mut(&token) else {
+                return;
+            };
+            conn.flush(now);
+            if conn.closing {
+                // Only the last line is left to take.
+                if !conn.gone && !conn.out.is_empty() {
+                    conn.read();
+                }
+                if conn.gone || conn.out.is_empty() {
+                    self.close_conn(token);
+                }
+                return;
+            }
+            if conn.gone && conn.is_stream() {
+                self.close_conn(token);
+                return;
+            }
+            if let Some(reply) = conn.logs.as_mut() {
+                if !conn.out.is_empty() {
+                    // The peer has not taken the last part yet: wait for it.
                     return;
                 }
-                let Some(pos) = conn.rbuf.iter().position(|&b| b == b'\n') else {
+                if log_bytes >= LOG_BYTES_PER_TURN || started.elapsed() >= TURN_TIME {
+                    self.queue(token);
                     return;
-                };
-                let line: Vec<u8> = conn.rbuf.drain(..=pos).collect();
-                line
-            };
-            let line = &line[..line.len() - 1];
-            if line.iter().all(|b| b.is_ascii_whitespace()) {
+                }
+                log_bytes += conn::LOG_STEP;
+                match reply.step(&mut conn.out) {
+                    Ok(false) => {}
+                    Ok(true) => self.logs_reply_done(token),
+                    Err(e) => {
+                        log::warn!("control socket: reading a log for `logs`: {e}");
+                        self.close_conn(token);
+                        return;
+                    }
+                }
                 continue;
             }
-            if let Some(reply) = self.handle_request(token, line) {
-                self.send(token, &encode(&reply));
+            if conn.is_stream() {
+                // A follower sends nothing; reading only notices its end.
+                conn.read();
+                if conn.gone {
+                    self.close_conn(token);
+                }
+                return;
+            }
+            if conn.waiter.is_none() && conn.has_line() {
+                if !conn.may_take_request(total) {
+                    // Nothing more is read either, so the peer is held back too.
+                    // Resumed by the output draining, or by the total dropping.
+                    server.starved |= conn.out.len() < conn::REPLY_BUDGET;
+                    return;
+                }
+                if requests >= REQUESTS_PER_TURN || started.elapsed() >= TURN_TIME {
+                    // The others' turn first.
+                    self.queue(token);
+                    return;
+                }
+                match conn.next_line() {
+                    NextLine::Line(line) => {
+                        requests += 1;
+                        conn.progress = now;
+                        if !line.iter().all(u8::is_ascii_whitespace) {
+                            if let Some(reply) = self.handle_request(token, &line) {
+                                self.send_now(token, &encode(&reply));
+                            }
+                        }
+                        continue;
+                    }
+                    NextLine::Oversized => {
+                        let reply = Reply::error(
+                            ErrorCode::BadRequest,
+                            format!(
+                                "request larger than {} bytes",
+                                crate::ctl::proto::MAX_REQUEST_BYTES
+                            ),
+                        );
+                        conn.rbuf = Vec::new();
+                        conn.push(&encode(&reply), now);
+                        conn.closing = true;
+                        continue;
+                    }
+                    NextLine::None => {}
+                }
+            }
+            match conn.read() {
+                ReadOutcome::Data => continue,
+                ReadOutcome::Eof if conn.waiter.is_none() && !conn.has_line() => {
+                    // Every request is answered: close once the replies are out.
+                    conn.closing = true;
+                    continue;
+                }
+                ReadOutcome::Eof | ReadOutcome::WouldBlock | ReadOutcome::Full => {
+                    if conn.gone && conn.waiter.is_some() {
+                        // Nobody will read the outcome; the operation goes on.
+                        self.close_conn(token);
+                    }
+                    return;
+                }
             }
         }
     }
 
-    fn send(&mut self, token: Token, bytes: &[u8]) {
+    /// Queues bytes during `service` (which flushes them next).
+    fn send_now(&mut self, token: Token, bytes: &[u8]) {
+        let now = self.now();
         if let Some(conn) = self.conn(token) {
-            conn.wbuf.extend_from_slice(bytes);
-        }
-        self.flush(token);
-    }
-
-    fn flush(&mut self, token: Token) {
-        let mut dead = false;
-        let Some(conn) = self.conn(token) else { return };
-        while !conn.wbuf.is_empty() {
-            match conn.stream.write(&conn.wbuf) {
-                Ok(0) => {
-                    dead = true;
-                    break;
-                }
-                Ok(n) => {
-                    conn.wbuf.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    dead = true;
-                    break;
-                }
-            }
-        }
-        if dead || (conn.closing && conn.wbuf.is_empty()) {
-            self.close_conn(token);
+            conn.push(bytes, now);
         }
     }
 
-    /// Appends a stream item to a follower; a follower that does not keep up is dropped
-    /// with a final `dropped` item.
-    fn push_stream(&mut self, token: Token, item: &StreamItem) {
+    /// The last part of a `logs` reply is queued: a follower's held lines follow it.
+    fn logs_reply_done(&mut self, token: Token) {
+        let now = self.now();
         let Some(conn) = self.conn(token) else { return };
-        if conn.closing {
+        let Some(mut reply) = conn.logs.take() else {
+            return;
+        };
+        if reply.lost {
+            drop_follower(conn, now, FOLLOWER_LIMIT);
+        } else {
+            conn.out.append(&mut reply.held);
+        }
+    }
+
+    /// Appends a stream line to a follower; one that does not keep up is dropped with
+    /// a final `dropped` item.
+    fn push_stream(&mut self, token: Token, line: &[u8]) {
+        let now = self.now();
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        let over_total = server.usage.get() > TOTAL_BUDGET;
+        let Some(conn) = server.conns.get_mut(&token) else {
+            return;
+        };
+        if conn.closing || conn.gone {
             return;
         }
-        conn.wbuf.extend_from_slice(&encode(item));
-        if conn.wbuf.len() > FOLLOWER_BUFFER_LIMIT {
-            // Keep the line being written (framing), replace the rest by the marker.
-            let keep = conn
-                .wbuf
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(0, |p| p + 1);
-            conn.wbuf.truncate(keep);
-            let marker = StreamItem::Dropped(format!(
-                "follower fell more than {FOLLOWER_BUFFER_LIMIT} bytes behind; stream ended"
-            ));
-            conn.wbuf.extend_from_slice(&encode(&marker));
-            conn.closing = true;
-            conn.follow = Follow::None;
-            log::warn!("dropped a slow control-socket follower");
+        let limit = if over_total {
+            FOLLOWER_SHARE
+        } else {
+            FOLLOWER_LIMIT
+        };
+        if let Some(reply) = conn.logs.as_mut() {
+            // The reply is still being sent: hold the line until it is out.
+            if !reply.lost {
+                reply.held.push(line);
+                if reply.held.len() > limit {
+                    reply.held.clear();
+                    reply.lost = true;
+                }
+            }
+            return;
         }
-        self.flush(token);
+        conn.push(line, now);
+        if conn.out.len() > FOLLOWER_SHARE {
+            conn.flush(now);
+        }
+        if conn.out.len() > limit {
+            drop_follower(conn, now, limit);
+        }
+        self.queue(token);
     }
 
     fn tokens_following(&self, pred: impl Fn(&Follow) -> bool) -> Vec<Token> {
@@ -382,9 +566,9 @@ impl Runtime {
         if tokens.is_empty() {
             return;
         }
-        let item = StreamItem::Event(ev);
+        let line = encode(&StreamItem::Event(ev));
         for t in tokens {
-            self.push_stream(t, &item);
+            self.push_stream(t, &line);
         }
     }
 
@@ -398,338 +582,28 @@ impl Runtime {
     pub(super) fn forward_log(&mut self, unit: usize, bytes: &[u8]) {
         let tokens = self.tokens_following(|f| *f == Follow::Logs(unit));
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let item = StreamItem::Line(String::from_utf8_lossy(line).into_owned());
+            let line = encode(&StreamItem::Line(
+                String::from_utf8_lossy(line).into_owned(),
+            ));
             for &t in &tokens {
-                self.push_stream(t, &item);
+                self.push_stream(t, &line);
             }
         }
     }
+}
 
-    /// Completes blocking start/stop/restart requests whose units reached an outcome.
-    pub(super) fn check_waiters(&mut self) {
-        let Some(server) = self.control.as_ref() else {
-            return;
-        };
-        let waiting: Vec<Token> = server
-            .conns
-            .iter()
-            .filter(|(_, c)| c.waiter.is_some())
-            .map(|(t, _)| *t)
-            .collect();
-        for token in waiting {
-            let Some(waiter) = self.conn(token).and_then(|c| c.waiter.take()) else {
-                continue;
-            };
-            let settled = waiter
-                .units
-                .iter()
-                .all(|&(u, since)| self.outcome(waiter.op, u, since).is_some());
-            if !settled {
-                if let Some(conn) = self.conn(token) {
-                    conn.waiter = Some(waiter);
-                }
-                continue;
-            }
-            let results: Vec<OpResult> = waiter
-                .units
-                .iter()
-                .map(|&(u, since)| {
-                    self.op_result(u, self.outcome(waiter.op, u, since).unwrap_or(false))
-                })
-                .collect();
-            let reply = self.results_reply(results);
-            self.send(token, &encode(&reply));
-            self.process_requests(token);
-        }
-    }
-
-    /// `Some(success)` once the unit reached an outcome for `op`, else `None`.
-    fn outcome(&self, op: Op, unit: usize, since: Time) -> Option<bool> {
-        let u = self.engine.unit(unit);
-        let changed = u.since != since;
-        match (op, u.state) {
-            (_, State::Invalid) => Some(false),
-            (Op::Stop, State::Stopped | State::Failed | State::Inactive | State::Done) => {
-                Some(true)
-            }
-            (Op::Stop, _) => None,
-            (Op::Restart, _) if !changed => None,
-            (_, State::Running | State::Done) => Some(true),
-            (_, State::Failed | State::Stopped | State::Inactive) => Some(false),
-            _ => None,
-        }
-    }
-
-    fn op_result(&self, unit: usize, ok: bool) -> OpResult {
-        let u = self.engine.unit(unit);
-        let message = match (u.reason, &u.message) {
-            (_, Some(m)) => Some(m.clone()),
-            (Some(r), None) if !ok => Some(r.as_str().to_string()),
-            _ => None,
-        };
-        OpResult {
-            unit: u.name.to_string(),
-            ok,
-            state: u.state.as_str().to_string(),
-            message,
-        }
-    }
-
-    fn results_reply(&self, results: Vec<OpResult>) -> Reply {
-        let ok = results.iter().all(|r| r.ok);
-        let mut reply = if ok {
-            Reply::ok()
-        } else {
-            let failed: Vec<String> = results
-                .iter()
-                .filter(|r| !r.ok)
-                .map(|r| r.unit.clone())
-                .collect();
-            Reply::error(ErrorCode::Failed, format!("failed: {}", failed.join(", ")))
-        };
-        reply.results = Some(results);
-        reply
-    }
-
-    fn resolve_units(&self, names: &[String]) -> Result<Vec<usize>, Reply> {
-        names
-            .iter()
-            .map(|n| {
-                self.engine.lookup(n).ok_or_else(|| {
-                    Reply::error(ErrorCode::NoSuchUnit, format!("no such unit: {n}"))
-                })
-            })
-            .collect()
-    }
-
-    /// Why a unit does not count as healthy, or None when it does: a service is running,
-    /// ready and not unhealthy; a oneshot has run to completion (`done`).
-    fn not_healthy(&self, u: usize) -> Option<String> {
-        let unit = self.engine.unit(u);
-        let oneshot = unit
-            .spec
-            .as_ref()
-            .is_some_and(|s| s.kind == crate::unit::UnitType::Oneshot);
-        let health = self.probes.health(u);
-        let why = match unit.state {
-            State::Done if oneshot => return None,
-            State::Running if oneshot => "running, not done".to_string(),
-            State::Running if !unit.ready() => "running, not ready".to_string(),
-            State::Running if health == super::health::Health::Unhealthy => "unhealthy".into(),
-            State::Running => return None,
-            state => match unit.reason {
-                Some(r) => format!("{state}: {r}"),
-                None => state.to_string(),
-            },
-        };
-        Some(format!("{} ({why})", unit.name))
-    }
-
-    /// `health [UNIT...]`: the named units, or without names every enabled unit (and
-    /// every unit file that is invalid), must be healthy; the reply names those that are not.
-    fn health(&self, req: &Request) -> Result<Reply, Reply> {
-        let ids = if req.units.is_empty() {
-            (0..self.engine.units().len())
-                .filter(|&u| {
-                    let unit = self.engine.unit(u);
-                    unit.spec.as_ref().map_or(true, |s| s.enabled)
-                })
-                .collect()
-        } else {
-            self.resolve_units(&req.units)?
-        };
-        let failing: Vec<String> = ids
-            .into_iter()
-            .filter_map(|u| self.not_healthy(u))
-            .collect();
-        let mut reply = Reply::ok();
-        reply.healthy = Some(failing.is_empty());
-        if !failing.is_empty() {
-            reply.not_healthy = Some(Box::new(failing));
-        }
-        Ok(reply)
-    }
-
-    fn one_unit(&self, req: &Request) -> Result<usize, Reply> {
-        match req.units.as_slice() {
-            [name] => self.resolve_units(std::slice::from_ref(name)).map(|v| v[0]),
-            _ => Err(Reply::error(
-                ErrorCode::BadRequest,
-                format!("{} takes exactly one unit", req.cmd),
-            )),
-        }
-    }
-
-    /// One request; `None` when the reply is deferred (waiter) or already queued (status).
-    fn handle_request(&mut self, token: Token, line: &[u8]) -> Option<Reply> {
-        let req: Request = match serde_json::from_slice(line) {
-            Ok(r) => r,
-            Err(e) => {
-                return Some(Reply::error(
-                    ErrorCode::BadRequest,
-                    format!("malformed request: {e}"),
-                ))
-            }
-        };
-        if req.v != PROTOCOL_VERSION {
-            return Some(Reply::error(
-                ErrorCode::BadRequest,
-                format!(
-                    "unsupported protocol version {} (this sup speaks {PROTOCOL_VERSION})",
-                    req.v
-                ),
-            ));
-        }
-        let rw = self.conn(token).is_some_and(|c| c.rw);
-        let read_only = matches!(
-            req.cmd.as_str(),
-            "status" | "logs" | "events" | "health" | "metrics"
-        );
-        if !read_only && !rw {
-            return Some(Reply::error(ErrorCode::PermissionDenied, format!("{}: permission denied (only root, sup's user and the control group may change state)", req.cmd)));
-        }
-        let result = match req.cmd.as_str() {
-            "status" => self.resolve_units(&req.units).map(|ids| {
-                self.send_status(token, &ids, req.units.is_empty(), Fields::requested(&req));
-                None
-            }),
-            "start" | "stop" | "restart" => self.start_stop(token, &req),
-            "kill" => self.kill(&req).map(Some),
-            "logs" => self.logs(token, &req).map(Some),
-            "events" => {
-                if let Some(conn) = self.conn(token) {
-                    conn.follow = Follow::Events;
-                }
-                Ok(Some(Reply::ok()))
-            }
-            "health" => self.health(&req).map(Some),
-            "shutdown" | "poweroff" | "reboot" | "halt" => {
-                log::info!("{} requested over the control socket", req.cmd);
-                self.request_end(super::init::action_for(&req.cmd));
-                Ok(Some(Reply::ok()))
-            }
-            "pause" | "resume" => self
-                .one_unit(&req)
-                .and_then(|u| self.pause_resume(u, req.cmd == "pause"))
-                .map(Some),
-            "reload" | "run" | "scale" | "metrics" => Err(Reply::error(
-                ErrorCode::BadRequest,
-                format!("{}: not supported yet by this build of sup", req.cmd),
-            )),
-            other => Err(Reply::error(
-                ErrorCode::BadRequest,
-                format!("unknown command {other:?}"),
-            )),
-        };
-        match result {
-            Ok(reply) => reply,
-            Err(reply) => Some(reply),
-        }
-    }
-
-    /// Writes the reply to `status` straight into the connection's buffer: `fields` of
-    /// the named units, or with `all` of every unit, plus the slices.
-    fn send_status(&mut self, token: Token, ids: &[usize], all: bool, fields: Fields) {
-        let Some(mut buf) = self.conn(token).map(|c| std::mem::take(&mut c.wbuf)) else {
-            return;
-        };
-        let slices = if all {
-            self.slice_statuses()
-        } else {
-            Vec::new()
-        };
-        let count = if all {
-            self.engine.units().len()
-        } else {
-            ids.len()
-        };
-        // About 320 bytes per unit: reserve once instead of growing through the copies.
-        buf.reserve(count * 384 + 64);
-        let units =
-            (0..count).map(|n| status::unit_status(self, if all { n } else { ids[n] }, fields));
-        write_status_reply(&mut buf, units, (!slices.is_empty()).then_some(&slices[..]));
-        if let Some(conn) = self.conn(token) {
-            conn.wbuf = buf;
-        }
-        self.flush(token);
-    }
-
-    fn start_stop(&mut self, token: Token, req: &Request) -> Result<Option<Reply>, Reply> {
-        if req.units.is_empty() {
-            return Err(Reply::error(
-                ErrorCode::BadRequest,
-                format!("{} needs at least one unit", req.cmd),
-            ));
-        }
-        let ids = self.resolve_units(&req.units)?;
-        let op = match req.cmd.as_str() {
-            "start" => Op::Start,
-            "stop" => Op::Stop,
-            _ => Op::Restart,
-        };
-        let before: Vec<(usize, Time)> = ids
-            .iter()
-            .map(|&u| (u, self.engine.unit(u).since))
-            .collect();
-        for &u in &ids {
-            self.feed(match op {
-                Op::Start => Input::Start(u),
-                Op::Stop => Input::Stop(u),
-                Op::Restart => Input::Restart(u),
-            });
-        }
-        if req.no_block {
-            let results = ids
-                .iter()
-                .map(|&u| self.op_result(u, self.engine.unit(u).state != State::Invalid))
-                .collect();
-            return Ok(Some(self.results_reply(results)));
-        }
-        if let Some(conn) = self.conn(token) {
-            conn.waiter = Some(Waiter { op, units: before });
-        }
-        self.check_waiters();
-        Ok(None)
-    }
-
-    fn kill(&mut self, req: &Request) -> Result<Reply, Reply> {
-        let u = self.one_unit(req)?;
-        let name = req.signal.as_deref().unwrap_or("SIGTERM");
-        let sig = parse_signal(name).ok_or_else(|| {
-            Reply::error(ErrorCode::BadRequest, format!("unknown signal {name:?}"))
-        })?;
-        let unit = self.engine.unit(u);
-        let Some(pid) = unit.pid else {
-            return Err(Reply::error(
-                ErrorCode::Failed,
-                format!("{} has no running process", unit.name),
-            ));
-        };
-        let pgid = unit.pgid.unwrap_or(pid);
-        self.kill_unit_fx(u, pgid, sig);
-        Ok(self.results_reply(vec![self.op_result(u, true)]))
-    }
-
-    fn logs(&mut self, token: Token, req: &Request) -> Result<Reply, Reply> {
-        let u = self.one_unit(req)?;
-        let Some(path) = self.log_path(u) else {
-            return Err(Reply::error(
-                ErrorCode::Failed,
-                format!(
-                    "{}: output is not kept in a log file (see its log key)",
-                    self.engine.unit(u).name
-                ),
-            ));
-        };
-        let lines = tail_lines(&path, req.lines.unwrap_or(50))
-            .map_err(|e| Reply::error(ErrorCode::Failed, format!("{}: {e}", path.display())))?;
-        if req.follow {
-            if let Some(conn) = self.conn(token) {
-                conn.follow = Follow::Logs(u);
-            }
-        }
-        let mut reply = Reply::ok();
-        reply.lines = Some(lines);
-        Ok(reply)
-    }
+/// Ends a follower's stream: what is queued beyond the line being written is dropped
+/// and replaced by a `dropped` item; the connection closes once that is out (or after
+/// a grace period).
+fn drop_follower(conn: &mut Conn, now: Time, limit: usize) {
+    conn.out.truncate_to_line();
+    let marker = StreamItem::Dropped(format!(
+        "follower fell more than {} KiB behind; stream ended",
+        limit >> 10
+    ));
+    conn.progress = now;
+    conn.out.push(&encode(&marker));
+    conn.closing = true;
+    conn.follow = Follow::None;
+    log::warn!("dropped a slow control-socket follower");
 }
