@@ -42,7 +42,7 @@ pub(super) const LOG_STEP: usize = 32 * 1024;
 /// A connection whose unsent output has not moved for this long is closed.
 pub(super) const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// A connection being closed (its last line queued) gets this long to take it.
-pub(super) const CLOSE_GRACE: Duration = Duration::from_secs(5);
+pub(super) const CLOSE_GRACE: Duration = Duration::from_secs(10);
 /// The request buffer holds at most one request line of the largest size.
 const READ_LIMIT: usize = MAX_REQUEST_BYTES + 1;
 /// Capacity an emptied request buffer keeps (a larger one is freed).
