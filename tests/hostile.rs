@@ -223,18 +223,24 @@ fn logs_of_every_line_of_a_big_log_stream_in_bounded_memory() {
         .collect();
     check_rss(&sup, idle, "10 unread logs replies");
 
-    // A client that reads gets every line.
+    // A client that reads gets every line, then the reply to what it asked next.
     let mut reader = connect(&sup);
-    reader.write_all(&ask).unwrap();
-    let mut line = Vec::new();
-    BufReader::with_capacity(1 << 20, &reader)
-        .read_until(b'\n', &mut line)
+    reader
+        .write_all(&[ask.clone(), request("status", "")].concat())
         .unwrap();
+    let mut line = Vec::new();
+    let mut buffered = BufReader::with_capacity(1 << 20, &reader);
+    buffered.read_until(b'\n', &mut line).unwrap();
     let reply: Value = serde_json::from_slice(&line).unwrap();
     let lines = reply["lines"].as_array().expect("lines");
     assert_eq!(lines.len(), count);
     assert_eq!(lines[0], line_of(0));
     assert_eq!(lines[count - 1], line_of(count - 1));
+    line.clear();
+    buffered.read_until(b'\n', &mut line).unwrap();
+    let next: Value = serde_json::from_slice(&line).unwrap();
+    assert_eq!(next["units"][0]["name"], "big", "{next}");
+    drop(buffered);
     drop(line);
     drop(reply);
     check_rss(&sup, idle, "10 unread logs replies and one read");

@@ -420,15 +420,16 @@ impl Conn {
         }
     }
 
-    /// Reads what the socket holds, up to one request line in the buffer; on a stream
-    /// (where the peer sends nothing more) what arrives is read and dropped.
+    /// Reads what the socket holds, up to one request line in the buffer; from a
+    /// follower or a connection being closed (whose peer has nothing more to ask) what
+    /// arrives is read and dropped.
     pub(super) fn read(&mut self) -> ReadOutcome {
         if self.eof {
             return ReadOutcome::Eof;
         }
         let mut scratch = [0u8; 16 * 1024];
         loop {
-            let stream = self.is_stream() || self.closing;
+            let stream = self.follow != Follow::None || self.closing;
             let room = READ_LIMIT - self.rbuf.len().min(READ_LIMIT);
             if room == 0 && !stream {
                 return ReadOutcome::Full;
