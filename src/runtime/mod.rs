@@ -258,7 +258,12 @@ impl Runtime {
                     t if rt.pipes.contains_key(&t) => rt.read_pipe(t),
                     t if rt.iso.owns(t) => rt.on_iso_event(t),
                     t if rt.probes.source(t).is_some() => rt.on_probe_source(t),
-                    t => rt.on_conn_event(t, ev.is_write_closed() || ev.is_error()),
+                    t => rt.on_conn_event(
+                        t,
+                        ev.is_readable() || ev.is_read_closed(),
+                        ev.is_writable(),
+                        ev.is_write_closed() || ev.is_error(),
+                    ),
                 });
             }
             for t in std::mem::take(&mut self.pending_reads) {

@@ -337,6 +337,11 @@ pub(super) struct Conn {
     pub(super) closing: bool,
     /// When `out` last moved (or became non-empty).
     pub(super) progress: Time,
+    /// The socket may hold input not read yet (set by readiness, cleared when a read
+    /// would block): no read is tried otherwise.
+    pub(super) readable: bool,
+    /// The last write would have blocked: none is tried until the socket is writable.
+    pub(super) write_blocked: bool,
     /// In the server's work list.
     pub(super) queued: bool,
 }
@@ -355,6 +360,8 @@ impl Conn {
             gone: false,
             closing: false,
             progress: now,
+            readable: true,
+            write_blocked: false,
             queued: false,
         }
     }
@@ -400,6 +407,9 @@ impl Conn {
             self.out.clear();
             return;
         }
+        if self.write_blocked {
+            return;
+        }
         while !self.out.is_empty() {
             match self.out.write_to(&mut self.stream) {
                 Ok(0) => {
@@ -408,7 +418,10 @@ impl Conn {
                 }
                 Ok(_) => self.progress = now,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.write_blocked = true;
+                    return;
+                }
                 Err(_) => {
                     self.gone = true;
                     break;
@@ -426,6 +439,9 @@ impl Conn {
     pub(super) fn read(&mut self) -> ReadOutcome {
         if self.eof {
             return ReadOutcome::Eof;
+        }
+        if !self.readable {
+            return ReadOutcome::WouldBlock;
         }
         let mut scratch = [0u8; 16 * 1024];
         loop {
@@ -458,7 +474,10 @@ impl Conn {
                     return ReadOutcome::Data;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return ReadOutcome::WouldBlock;
+                }
                 Err(_) => {
                     self.eof = true;
                     self.gone = true;
@@ -559,6 +578,8 @@ mod tests {
         assert_eq!(conn.next_line(), NextLine::Line(Vec::new()));
         assert_eq!(conn.next_line(), NextLine::None);
         assert_eq!(conn.read(), ReadOutcome::WouldBlock);
+        // No read is tried until readiness says there is input.
+        assert!(!conn.readable);
         // A line of exactly MAX_REQUEST_BYTES is accepted; the buffer never holds more
         // than one such line, whatever the peer sends.
         let mut big = vec![b' '; MAX_REQUEST_BYTES];
@@ -571,6 +592,7 @@ mod tests {
                 break;
             }
         }
+        conn.readable = true;
         while conn.read() == ReadOutcome::Data {}
         assert_eq!(conn.read(), ReadOutcome::Full);
         assert!(conn.rbuf.len() <= READ_LIMIT);

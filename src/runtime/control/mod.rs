@@ -27,6 +27,8 @@ use conn::{
 use requests::encode;
 use requests::Waiter;
 
+/// Connections accepted per turn of the loop.
+const ACCEPT_BATCH: usize = 32;
 /// Memory freed by closed connections after which it is handed back to the system.
 const TRIM_AFTER: usize = 4 << 20;
 
@@ -45,6 +47,8 @@ pub struct Server {
     refusal_logged: bool,
     /// Buffer memory released since the last trim.
     freed: usize,
+    /// The last accept stopped at its batch size: accept again next turn.
+    accept_more: bool,
 }
 
 /// Whether `path` is a socket nobody accepts on (left by a sup that died).
@@ -125,6 +129,7 @@ impl Server {
             starved: false,
             refusal_logged: false,
             freed: 0,
+            accept_more: false,
         })
     }
 
@@ -138,12 +143,13 @@ impl Server {
 
     /// The connection to close for a new one at the cap: of those not waiting for an
     /// operation's outcome and not streaming, an idle one (nothing unsent) before one
-    /// with a reply the peer does not take, the least recently active first.
+    /// with a reply the peer does not take, the least recently active first (then the
+    /// oldest).
     fn evictable(&self) -> Option<Token> {
         self.conns
             .iter()
             .filter(|(_, c)| c.waiter.is_none() && !c.is_stream())
-            .min_by_key(|(_, c)| (!c.out.is_empty(), c.progress))
+            .min_by_key(|(t, c)| (!c.out.is_empty(), c.progress, t.0))
             .map(|(t, _)| *t)
     }
 
@@ -209,9 +215,12 @@ impl Runtime {
         self.control.as_mut()?.conns.get_mut(&token)
     }
 
+    /// Accepts pending connections, a batch per turn of the loop: the requests of those
+    /// already accepted are read before more arrive (a flood closes idle connections,
+    /// not ones whose request was not yet read).
     pub(super) fn accept(&mut self) {
         let now = self.now();
-        loop {
+        for _ in 0..ACCEPT_BATCH {
             let Some(server) = self.control.as_mut() else {
                 return;
             };
@@ -262,14 +271,24 @@ impl Runtime {
                 server.conns.insert(token, conn);
             }
         }
+        // More may be pending (edge-triggered: no new event will say so).
+        if let Some(server) = self.control.as_mut() {
+            server.accept_more = true;
+        }
     }
 
-    /// Readiness of a connection. `hup`: the peer is gone entirely.
-    pub(super) fn on_conn_event(&mut self, token: Token, hup: bool) {
-        if hup {
-            if let Some(conn) = self.conn(token) {
-                conn.gone = true;
-            }
+    /// Readiness of a connection (edge-triggered). `hup`: the peer is gone entirely.
+    pub(super) fn on_conn_event(
+        &mut self,
+        token: Token,
+        readable: bool,
+        writable: bool,
+        hup: bool,
+    ) {
+        if let Some(conn) = self.conn(token) {
+            conn.readable |= readable || hup;
+            conn.write_blocked &= !writable;
+            conn.gone |= hup;
         }
         self.service(token);
     }
@@ -314,7 +333,10 @@ impl Runtime {
     /// served, else the earliest stall or close deadline.
     pub(super) fn control_deadline(&self) -> Option<Time> {
         let server = self.control.as_ref()?;
-        if !server.work.is_empty() || (server.starved && server.usage.get() < TOTAL_BUDGET) {
+        if !server.work.is_empty()
+            || server.accept_more
+            || (server.starved && server.usage.get() < TOTAL_BUDGET)
+        {
             return Some(Time::ZERO);
         }
         server.conns.values().filter_map(Conn::deadline).min()
@@ -360,6 +382,12 @@ impl Runtime {
                 conn.queued = false;
             }
             self.service(token);
+        }
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        if std::mem::take(&mut server.accept_more) {
+            self.accept();
         }
         let Some(server) = self.control.as_mut() else {
             return;
