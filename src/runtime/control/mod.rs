@@ -27,6 +27,9 @@ use conn::{
 use requests::encode;
 use requests::Waiter;
 
+/// Time the queued connections get together per turn of the loop (each at most
+/// `TURN_TIME`): what the loop spends on them before it polls again.
+const TICK_TIME: std::time::Duration = std::time::Duration::from_millis(5);
 /// Connections accepted per turn of the loop.
 const ACCEPT_BATCH: usize = 32;
 /// Memory freed by closed connections after which it is handed back to the system.
@@ -142,14 +145,18 @@ impl Server {
     }
 
     /// The connection to close for a new one at the cap: of those not waiting for an
-    /// operation's outcome and not streaming, an idle one (nothing unsent) before one
-    /// with a reply the peer does not take, the least recently active first (then the
+    /// operation's outcome and not streaming, an idle one (nothing unsent, no request
+    /// that may be waiting to be read) before one with a request not read yet, before one
+    /// with a reply the peer does not take; the least recently active first (then the
     /// oldest).
     fn evictable(&self) -> Option<Token> {
         self.conns
             .iter()
             .filter(|(_, c)| c.waiter.is_none() && !c.is_stream())
-            .min_by_key(|(t, c)| (!c.out.is_empty(), c.progress, t.0))
+            .min_by_key(|(t, c)| {
+                let pending = c.readable || c.has_line();
+                (!c.out.is_empty(), pending, c.progress, t.0)
+            })
             .map(|(t, _)| *t)
     }
 
@@ -377,11 +384,21 @@ impl Runtime {
         let Some(server) = self.control.as_mut() else {
             return;
         };
-        for token in std::mem::take(&mut server.work) {
+        let started = std::time::Instant::now();
+        let mut work = std::mem::take(&mut server.work).into_iter();
+        for token in work.by_ref() {
             if let Some(conn) = self.conn(token) {
                 conn.queued = false;
             }
             self.service(token);
+            if started.elapsed() >= TICK_TIME {
+                // The rest first next turn, after what the poll brings (a good client).
+                break;
+            }
+        }
+        if let Some(server) = self.control.as_mut() {
+            let later = std::mem::take(&mut server.work);
+            server.work = work.chain(later).collect();
         }
         let Some(server) = self.control.as_mut() else {
             return;
