@@ -267,6 +267,20 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
         return status(&client.read_reply_line()?, json, resources, false)
             .map(Option::unwrap_or_default);
     }
+    if kind == Kind::Logs {
+        // Printed as they are parsed: a reply of any number of lines in bounded memory.
+        client.send(req)?;
+        let Response { reply, json: raw } =
+            client.read_reply_lines(&mut |line| print_log_line(line, json))?;
+        if !reply.ok {
+            return Ok(report_error(&reply, &raw, kind, json));
+        }
+        return if req.follow {
+            follow(&mut client, kind, json)
+        } else {
+            Ok(EXIT_OK)
+        };
+    }
     let Response { reply, json: raw } = client.call(req)?;
 
     if !reply.ok {
@@ -300,16 +314,7 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
                 EXIT_FAILED
             }
         }
-        Kind::Logs => {
-            for line in reply.lines.iter().flatten() {
-                print_log_line(line, json);
-            }
-            if req.follow {
-                follow(&mut client, kind, json)?
-            } else {
-                EXIT_OK
-            }
-        }
+        Kind::Logs => unreachable!("logs is handled above"),
         Kind::Events => follow(&mut client, kind, json)?,
     };
     Ok(code)
@@ -360,6 +365,8 @@ fn report_error(reply: &Reply, raw: &Value, kind: Kind, json: bool) -> u8 {
                 ErrorCode::BadRequest => EXIT_USAGE,
                 ErrorCode::NoSuchUnit => EXIT_NO_UNIT,
                 ErrorCode::PermissionDenied | ErrorCode::Failed => EXIT_FAILED,
+                // A limit of sup's control socket: like a full accept backlog.
+                ErrorCode::Busy => EXIT_UNREACHABLE,
             };
             fail(&err.message, code)
         }

@@ -172,14 +172,17 @@ impl Client {
             return Err(ClientError::RequestTooLarge { size: line.len() });
         }
         line.push(b'\n');
-        self.writer.write_all(&line).map_err(|e| {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                ClientError::ClosedBeforeReply
-            } else {
-                ClientError::Io(e)
-            }
-        })?;
-        self.writer.flush().map_err(ClientError::Io)
+        match self
+            .writer
+            .write_all(&line)
+            .and_then(|()| self.writer.flush())
+        {
+            Ok(()) => Ok(()),
+            // sup may have answered before closing (a `busy` refusal when it serves too
+            // many connections): reading the reply tells, or ends in ClosedBeforeReply.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(ClientError::Io(e)),
+        }
     }
 
     /// Reads the reply line that answers the last request.
@@ -198,6 +201,52 @@ impl Client {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Reads the reply to the last request, handing each string of its `lines` to
+    /// `on_line` as it is parsed instead of collecting them (a `logs` reply may carry
+    /// any number): memory stays one line, whatever the reply's length. The returned
+    /// reply and JSON have every other field, `lines` left out.
+    pub fn read_reply_lines(
+        &mut self,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Result<Response, ClientError> {
+        // Nothing at all before the end: sup closed without a reply.
+        loop {
+            let buf = match self.reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Err(ClientError::ClosedBeforeReply)
+                }
+                Err(e) => return Err(ClientError::Io(e)),
+            };
+            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(skip) => {
+                    self.reader.consume(skip);
+                    break;
+                }
+                None if buf.is_empty() => return Err(ClientError::ClosedBeforeReply),
+                None => {
+                    let n = buf.len();
+                    self.reader.consume(n);
+                }
+            }
+        }
+        let mut de = serde_json::Deserializer::from_reader(&mut self.reader);
+        let fields = serde::de::DeserializeSeed::deserialize(LinesReply { on_line }, &mut de)
+            .map_err(|e| {
+                if e.is_io() {
+                    ClientError::Io(e.into())
+                } else {
+                    ClientError::BadReply { source: e }
+                }
+            })?;
+        let json = serde_json::Value::Object(fields);
+        let reply = Reply::deserialize(&json).map_err(|source| ClientError::BadReply { source })?;
+        if reply.v != PROTOCOL_VERSION {
+            return Err(ClientError::Version { got: reply.v });
+        }
+        Ok(Response { reply, json })
     }
 
     /// Sends a request and reads its reply.
@@ -248,6 +297,73 @@ impl Client {
             }
             return Ok(Some(buf));
         }
+    }
+}
+
+/// A reply object whose `lines` go to a callback one by one; the other fields are kept.
+struct LinesReply<'a> {
+    on_line: &'a mut dyn FnMut(&str),
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for LinesReply<'_> {
+    type Value = serde_json::Map<String, serde_json::Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for LinesReply<'_> {
+    type Value = serde_json::Map<String, serde_json::Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a reply object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "lines" {
+                map.next_value_seed(EachLine {
+                    on_line: &mut *self.on_line,
+                })?;
+            } else {
+                fields.insert(key, map.next_value()?);
+            }
+        }
+        Ok(fields)
+    }
+}
+
+/// The `lines` array (or null), each string handed on as it is parsed.
+struct EachLine<'a> {
+    on_line: &'a mut dyn FnMut(&str),
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for EachLine<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EachLine<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of strings")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(line) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
+            (self.on_line)(&line);
+        }
+        Ok(())
     }
 }
 
@@ -359,6 +475,57 @@ mod tests {
         assert_eq!(second.item, StreamItem::Dropped("slow".into()));
         assert!(client.read_item().unwrap().is_none());
         assert_eq!(server.join().unwrap(), req);
+    }
+
+    #[test]
+    fn lines_of_a_reply_are_handed_on_one_by_one() {
+        let tmp = temp_socket("lines");
+        let path = tmp.0.clone();
+        let listener = UnixListener::bind(&path).unwrap();
+        let mut client = Client::connect(&path, None).unwrap();
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(
+            b"{\"v\":1,\"ok\":true,\"lines\":[\"a\",\"\\u00e9 \\\"q\\\"\",\"\"],\"extra\":[1]}\n\
+              {\"line\":\"next\"}\n{\"v\":1,\"ok\":false,\"error\":{\"code\":\"failed\",\"message\":\"m\"}}\n",
+        )
+        .unwrap();
+        drop(conn);
+        let mut got = Vec::new();
+        let resp = client
+            .read_reply_lines(&mut |l| got.push(l.to_string()))
+            .unwrap();
+        assert_eq!(got, ["a", "\u{e9} \"q\"", ""]);
+        assert!(resp.reply.ok && resp.reply.lines.is_none());
+        assert_eq!(resp.json["extra"][0], 1);
+        // What follows the reply is read as before.
+        let item = client.read_item().unwrap().unwrap();
+        assert_eq!(item.item, StreamItem::Line("next".into()));
+        let resp = client
+            .read_reply_lines(&mut |_| panic!("no lines"))
+            .unwrap();
+        assert!(!resp.reply.ok);
+        assert!(matches!(
+            client.read_reply_lines(&mut |_| {}),
+            Err(ClientError::ClosedBeforeReply)
+        ));
+    }
+
+    #[test]
+    fn a_reply_sent_before_closing_is_read() {
+        let tmp = temp_socket("refused-busy");
+        let path = tmp.0.clone();
+        let listener = UnixListener::bind(&path).unwrap();
+        let mut client = Client::connect(&path, None).unwrap();
+        // The server answers and closes before the request is written.
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(
+            b"{\"v\":1,\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"too many\"}}\n",
+        )
+        .unwrap();
+        drop(conn);
+        let resp = client.call(&Request::new("status")).unwrap();
+        let err = resp.reply.error.unwrap();
+        assert_eq!(err.code, super::super::proto::ErrorCode::Busy);
     }
 
     #[test]

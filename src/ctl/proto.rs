@@ -63,6 +63,8 @@ pub enum ErrorCode {
     PermissionDenied,
     /// The operation was carried out and failed (a unit failed to start, …).
     Failed,
+    /// A limit of the control socket is reached (connections, streams): try again later.
+    Busy,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -285,6 +287,116 @@ pub fn write_status_reply<'a>(
         let _ = serde_json::to_writer(&mut *out, slices);
     }
     out.extend_from_slice(b"}\n");
+}
+
+/// Writes the reply to `logs` piece by piece, so a reply of any length is never held
+/// whole: [`begin`](Self::begin), then for each line [`start_line`](Self::start_line),
+/// any number of [`line_bytes`](Self::line_bytes) and [`end_line`](Self::end_line), then
+/// [`end`](Self::end). The bytes are those of `Reply { lines: Some(..), ..Reply::ok() }`
+/// with each line decoded as lossy UTF-8 (a character split between two pieces is kept
+/// whole).
+#[derive(Debug, Default)]
+pub struct LinesReplyWriter {
+    first: bool,
+    /// The start of a UTF-8 sequence cut off at the end of the last piece.
+    carry: Vec<u8>,
+}
+
+impl LinesReplyWriter {
+    pub fn begin(&mut self, out: &mut Vec<u8>) {
+        self.first = true;
+        out.extend_from_slice(b"{\"v\":");
+        out.extend_from_slice(PROTOCOL_VERSION.to_string().as_bytes());
+        out.extend_from_slice(b",\"ok\":true,\"lines\":[");
+    }
+
+    pub fn start_line(&mut self, out: &mut Vec<u8>) {
+        if !self.first {
+            out.push(b',');
+        }
+        self.first = false;
+        self.carry.clear();
+        out.push(b'"');
+    }
+
+    pub fn line_bytes(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
+        if self.carry.is_empty() {
+            self.carry = escape_lossy(out, bytes);
+        } else {
+            let mut joined = std::mem::take(&mut self.carry);
+            joined.extend_from_slice(bytes);
+            self.carry = escape_lossy(out, &joined);
+        }
+    }
+
+    pub fn end_line(&mut self, out: &mut Vec<u8>) {
+        if !self.carry.is_empty() {
+            // A sequence the line ended inside: one replacement character.
+            self.carry.clear();
+            escape_str(out, "\u{fffd}");
+        }
+        out.push(b'"');
+    }
+
+    pub fn end(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"]}\n");
+    }
+}
+
+/// Appends `bytes` JSON-escaped (without quotes), invalid UTF-8 replaced by U+FFFD as
+/// `String::from_utf8_lossy` does; returns an incomplete sequence at the very end for the
+/// caller to join with what follows.
+fn escape_lossy(out: &mut Vec<u8>, mut bytes: &[u8]) -> Vec<u8> {
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                escape_str(out, s);
+                return Vec::new();
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                // `valid_up_to` marks a valid prefix: this cannot fail.
+                escape_str(out, std::str::from_utf8(valid).unwrap_or_default());
+                match e.error_len() {
+                    Some(n) => {
+                        escape_str(out, "\u{fffd}");
+                        bytes = &rest[n..];
+                    }
+                    None => return rest.to_vec(),
+                }
+            }
+        }
+    }
+}
+
+/// Appends `s` escaped as inside a JSON string, byte for byte as serde_json does.
+fn escape_str(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x08 => b'b',
+            0x0c => b'f',
+            0..=0x1f => b'u',
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        start = i + 1;
+        out.push(b'\\');
+        out.push(short);
+        if short == b'u' {
+            out.extend_from_slice(b"00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 /// A slice in `status` (SPEC §4): its cgroup, quota and aggregate usage.
@@ -545,6 +657,86 @@ mod tests {
             empty,
             [serde_json::to_vec(&reply).unwrap(), b"\n".to_vec()].concat()
         );
+    }
+
+    /// A small deterministic generator (xorshift), for test inputs.
+    fn rng(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut x = seed | 1;
+        move |m| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        }
+    }
+
+    #[test]
+    fn lines_writer_matches_reply() {
+        // Bytes that exercise escapes, multi-byte characters and invalid UTF-8.
+        let alphabet: &[&[u8]] = &[
+            b"a",
+            b" ",
+            b"\"",
+            b"\\",
+            b"\t",
+            b"\r",
+            b"\x01",
+            b"\x1f",
+            b"\x7f",
+            b"/",
+            "é".as_bytes(),
+            "€".as_bytes(),
+            "😀".as_bytes(),
+            b"\xff",
+            b"\xe2\x82",
+            b"\xf0\x9f",
+            b"\xc3",
+        ];
+        let mut next = rng(0x5eed);
+        for _ in 0..2000 {
+            let lines: Vec<Vec<u8>> = (0..next(4))
+                .map(|_| {
+                    (0..next(12))
+                        .flat_map(|_| alphabet[next(alphabet.len() as u64) as usize].to_vec())
+                        .collect()
+                })
+                .collect();
+            let mut got = Vec::new();
+            let mut w = LinesReplyWriter::default();
+            w.begin(&mut got);
+            for line in &lines {
+                w.start_line(&mut got);
+                // In random pieces, cutting characters apart.
+                let mut rest = &line[..];
+                while !rest.is_empty() {
+                    let k = 1 + next(rest.len() as u64) as usize;
+                    w.line_bytes(&mut got, &rest[..k]);
+                    rest = &rest[k..];
+                }
+                w.end_line(&mut got);
+            }
+            w.end(&mut got);
+            let mut reply = Reply::ok();
+            reply.lines = Some(
+                lines
+                    .iter()
+                    .map(|l| String::from_utf8_lossy(l).into_owned())
+                    .collect(),
+            );
+            let mut want = serde_json::to_vec(&reply).unwrap();
+            want.push(b'\n');
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "{lines:?}"
+            );
+        }
+        // Every control character, as serde_json writes it.
+        let all: String = (0u8..0x80).map(char::from).collect();
+        let mut got = Vec::new();
+        escape_str(&mut got, &all);
+        let want = serde_json::to_vec(&all).unwrap();
+        assert_eq!(got, want[1..want.len() - 1]);
     }
 
     #[test]

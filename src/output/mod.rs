@@ -59,7 +59,7 @@ use std::path::PathBuf;
 
 pub use lines::MAX_LINE;
 #[cfg(unix)]
-pub use tail::tail_lines;
+pub use tail::{tail_lines, LineSink, LogTail};
 pub use time::{rfc3339, Rfc3339, TIMESTAMP_PREFIX_LEN};
 
 #[cfg(unix)]

@@ -274,6 +274,7 @@ impl Runtime {
                     self.life.deadline(),
                     self.iso_deadline(),
                     self.recovery_deadline(),
+                    self.control_deadline(),
                 ]
                 .into_iter()
                 .flatten()
@@ -299,6 +300,7 @@ impl Runtime {
                         t,
                         ev.is_readable() || ev.is_read_closed(),
                         ev.is_writable(),
+                        ev.is_write_closed() || ev.is_error(),
                     ),
                 });
             }
@@ -311,6 +313,7 @@ impl Runtime {
                 self.guarded("recovery", |rt| rt.recovery_step());
             }
             self.guarded("state file", |rt| rt.write_state());
+            self.guarded("the control socket", |rt| rt.control_tick());
             if self
                 .engine
                 .next_deadline()

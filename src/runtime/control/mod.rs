@@ -1,0 +1,658 @@
+//! The control socket server: binding (a stale socket is replaced, anything else at the
+//! path is left alone), accepting within the connection cap, and serving each
+//! connection in bounded turns of the event loop: requests are taken only while the
+//! connection's unsent replies are within budget, `logs` replies are streamed from the
+//! file as the peer reads, followers that fall behind are dropped. Requests themselves
+//! are handled in `requests`.
+
+mod conn;
+mod requests;
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+use mio::net::{UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+
+use super::Runtime;
+use crate::ctl::proto::{ErrorCode, Event, Reply, StreamItem};
+use crate::engine::Time;
+use conn::{
+    Conn, Follow, NextLine, ReadOutcome, Usage, FOLLOWER_LIMIT, FOLLOWER_SHARE, LOG_BYTES_PER_TURN,
+    MAX_CONNECTIONS, REQUESTS_PER_TURN, TOTAL_BUDGET, TURN_TIME,
+};
+use requests::encode;
+use requests::Waiter;
+
+/// Time the queued connections get together per turn of the loop (each at most
+/// `TURN_TIME`): what the loop spends on them before it polls again.
+const TICK_TIME: std::time::Duration = std::time::Duration::from_millis(5);
+/// Connections accepted per turn of the loop.
+const ACCEPT_BATCH: usize = 32;
+/// Memory freed by closed connections after which it is handed back to the system.
+const TRIM_AFTER: usize = 4 << 20;
+/// Buffer memory released after which the heap is trimmed when no connection is left.
+const TRIM_WHEN_QUIET: usize = 256 << 10;
+
+pub struct Server {
+    listener: UnixListener,
+    path: PathBuf,
+    conns: HashMap<Token, Conn>,
+    control_gid: Option<u32>,
+    /// Unsent output of all connections.
+    usage: Usage,
+    /// Connections to serve before the loop sleeps (more to do, or resumed).
+    work: Vec<Token>,
+    /// Some connection waits for the total budget to allow its next request.
+    starved: bool,
+    /// A refusal at the connection cap was logged (until the count drops again).
+    refusal_logged: bool,
+    /// Buffer memory released since the last trim.
+    freed: usize,
+    /// The last accept stopped at its batch size: accept again next turn.
+    accept_more: bool,
+}
+
+/// Whether `path` is a socket nobody accepts on (left by a sup that died).
+fn stale_socket(path: &Path) -> io::Result<bool> {
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "another sup is already serving this socket",
+        )),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+impl Server {
+    /// Binds the socket (mode 0600, or 0660 for `control_gid`). A stale socket at the
+    /// path is replaced; a live one is `AddrInUse`; anything else there (a regular
+    /// file, a directory, a link) is an error and is left as it is.
+    pub fn bind(
+        path: &Path,
+        control_gid: Option<u32>,
+        registry: &Registry,
+        token: Token,
+    ) -> io::Result<Server> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(dir)?;
+            }
+        }
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() => {
+                if stale_socket(path)? {
+                    std::fs::remove_file(path)?;
+                }
+            }
+            Ok(meta) => {
+                let what = if meta.is_dir() {
+                    "a directory"
+                } else if meta.file_type().is_symlink() {
+                    "a symbolic link"
+                } else if meta.is_file() {
+                    "a regular file"
+                } else {
+                    "not a socket"
+                };
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("the path exists and is {what}, not a socket; refusing to replace it"),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mode = if control_gid.is_some() { 0o117 } else { 0o177 };
+        // SAFETY: umask only changes this process's file-creation mask; it is restored
+        // right after bind, and sup is single-threaded so nothing else creates files meanwhile.
+        let old = unsafe { libc::umask(mode) };
+        let bound = UnixListener::bind(path);
+        // SAFETY: as above.
+        unsafe { libc::umask(old) };
+        let mut listener = bound?;
+        if let Some(gid) = control_gid {
+            std::os::unix::fs::chown(path, None, Some(gid))?;
+        }
+        registry.register(&mut listener, token, Interest::READABLE)?;
+        Ok(Server {
+            listener,
+            path: path.to_path_buf(),
+            conns: HashMap::new(),
+            control_gid,
+            usage: Usage::default(),
+            work: Vec::new(),
+            starved: false,
+            refusal_logged: false,
+            freed: 0,
+            accept_more: false,
+        })
+    }
+
+    /// Removes the socket file, if it is still the one bound.
+    pub fn close(self) {
+        let ours = std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_socket());
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    /// The connection to close for a new one at the cap: of those not waiting for an
+    /// operation's outcome and not streaming, an idle one (nothing unsent, no request
+    /// that may be waiting to be read) before one with a request not read yet, before one
+    /// with a reply the peer does not take; the least recently active first (then the
+    /// oldest).
+    fn evictable(&self) -> Option<Token> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.waiter.is_none() && !c.is_stream())
+            .min_by_key(|(t, c)| {
+                let pending = c.readable || c.has_line();
+                (!c.out.is_empty(), pending, c.progress, t.0)
+            })
+            .map(|(t, _)| *t)
+    }
+
+    /// Streams (followers and `logs` replies being sent) now.
+    fn streams(&self) -> usize {
+        self.conns.values().filter(|c| c.is_stream()).count()
+    }
+}
+
+/// May this peer mutate? Root, sup's own user, and members of the control group.
+fn peer_may_write(stream: &UnixStream, control_gid: Option<u32>) -> bool {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: u32::MAX,
+        gid: u32::MAX,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid out-pointers of the sizes getsockopt expects for
+    // SO_PEERCRED on a connected Unix socket we own.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return false;
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if cred.uid == 0 || cred.uid == unsafe { libc::geteuid() } {
+        return true;
+    }
+    let Some(gid) = control_gid else { return false };
+    if cred.gid == gid {
+        return true;
+    }
+    // Supplementary groups of the peer process.
+    std::fs::read_to_string(format!("/proc/{}/status", cred.pid))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Groups:"))
+                .map(|l| l[7..].split_whitespace().any(|g| g.parse() == Ok(gid)))
+        })
+        .unwrap_or(false)
+}
+
+/// Hands freed heap memory back to the system (glibc keeps it otherwise).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of malloc's own arenas; sup is
+    // single-threaded, so no allocation runs concurrently.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+impl Runtime {
+    fn conn(&mut self, token: Token) -> Option<&mut Conn> {
+        self.control.as_mut()?.conns.get_mut(&token)
+    }
+
+    /// Accepts pending connections, a batch per turn of the loop: the requests of those
+    /// already accepted are read before more arrive (a flood closes idle connections,
+    /// not ones whose request was not yet read).
+    pub(super) fn accept(&mut self) {
+        let now = self.now();
+        for _ in 0..ACCEPT_BATCH {
+            let Some(server) = self.control.as_mut() else {
+                return;
+            };
+            let mut stream = match server.listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("control socket accept: {e}");
+                    return;
+                }
+            };
+            if server.conns.len() >= MAX_CONNECTIONS {
+                if let Some(idle) = server.evictable() {
+                    // As a web server drops idle keep-alive connections: the least
+                    // recently active one not in an operation or a stream makes room.
+                    log::debug!("control socket: at the connection limit, closing the longest idle connection");
+                    self.close_conn(idle);
+                } else {
+                    // A fresh socket's buffer takes one line; then the peer sees EOF.
+                    let reply = Reply::error(
+                        ErrorCode::Busy,
+                        format!("too many connections to sup (limit {MAX_CONNECTIONS}); try again later"),
+                    );
+                    let _ = stream.write(&encode(&reply));
+                    if !server.refusal_logged {
+                        server.refusal_logged = true;
+                        log::warn!(
+                            "control socket: {MAX_CONNECTIONS} connections busy; refusing more"
+                        );
+                    }
+                    continue;
+                }
+            }
+            let Some(server) = self.control.as_mut() else {
+                return;
+            };
+            let rw = peer_may_write(&stream, server.control_gid);
+            self.next_token += 1;
+            let token = Token(self.next_token);
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                .is_ok()
+            {
+                let conn = Conn::new(stream, rw, &server.usage, now);
+                server.conns.insert(token, conn);
+            }
+        }
+        // More may be pending (edge-triggered: no new event will say so).
+        if let Some(server) = self.control.as_mut() {
+            server.accept_more = true;
+        }
+    }
+
+    /// Readiness of a connection (edge-triggered). `hup`: the peer is gone entirely.
+    pub(super) fn on_conn_event(
+        &mut self,
+        token: Token,
+        readable: bool,
+        writable: bool,
+        hup: bool,
+    ) {
+        if let Some(conn) = self.conn(token) {
+            conn.readable |= readable || hup;
+            conn.write_blocked &= !writable;
+            conn.gone |= hup;
+        }
+        self.service(token);
+    }
+
+    fn close_conn(&mut self, token: Token) {
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        let Some(mut conn) = server.conns.remove(&token) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        server.freed += conn.rbuf.capacity();
+        if server.conns.len() < MAX_CONNECTIONS {
+            server.refusal_logged = false;
+        }
+    }
+
+    /// Serves the connection on a later turn of the loop (before it sleeps).
+    fn queue(&mut self, token: Token) {
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        if let Some(conn) = server.conns.get_mut(&token) {
+            if !conn.queued {
+                conn.queued = true;
+                server.work.push(token);
+            }
+        }
+    }
+
+    /// Queues bytes for a peer; they are written when it is served.
+    fn send(&mut self, token: Token, bytes: &[u8]) {
+        let now = self.now();
+        if let Some(conn) = self.conn(token) {
+            conn.push(bytes, now);
+        }
+        self.queue(token);
+    }
+
+    /// When the loop must wake for the control socket: now when connections wait to be
+    /// served, else the earliest stall or close deadline.
+    pub(super) fn control_deadline(&self) -> Option<Time> {
+        let server = self.control.as_ref()?;
+        if !server.work.is_empty()
+            || server.accept_more
+            || (server.starved && server.usage.get() < TOTAL_BUDGET)
+        {
+            return Some(Time::ZERO);
+        }
+        server.conns.values().filter_map(Conn::deadline).min()
+    }
+
+    /// Once per turn of the loop: closes connections past their deadline, resumes those
+    /// the total budget held back, and serves the queued ones.
+    pub(super) fn control_tick(&mut self) {
+        let now = self.now();
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        let expired: Vec<Token> = server
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline().is_some_and(|at| at <= now))
+            .map(|(t, _)| *t)
+            .collect();
+        for token in expired {
+            log::debug!("control socket: closing a connection that takes no output");
+            self.close_conn(token);
+        }
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        if server.starved && server.usage.get() < TOTAL_BUDGET {
+            server.starved = false;
+            let waiting: Vec<Token> = server
+                .conns
+                .iter()
+                .filter(|(_, c)| c.has_line())
+                .map(|(t, _)| *t)
+                .collect();
+            for token in waiting {
+                self.queue(token);
+            }
+        }
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let mut work = std::mem::take(&mut server.work).into_iter();
+        for token in work.by_ref() {
+            if let Some(conn) = self.conn(token) {
+                conn.queued = false;
+            }
+            self.service(token);
+            if started.elapsed() >= TICK_TIME {
+                // The rest first next turn, after what the poll brings (a good client).
+                break;
+            }
+        }
+        if let Some(server) = self.control.as_mut() {
+            let later = std::mem::take(&mut server.work);
+            server.work = work.chain(later).collect();
+        }
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        if std::mem::take(&mut server.accept_more) {
+            self.accept();
+        }
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        server.freed += server.usage.take_released();
+        // Also once the clients are gone: what a burst of them left is handed back then.
+        let quiet = server.conns.is_empty() && server.freed >= TRIM_WHEN_QUIET;
+        if server.freed >= TRIM_AFTER || quiet {
+            server.freed = 0;
+            trim_heap();
+        }
+    }
+
+    /// Moves a connection along as far as its budgets allow this turn: writes what is
+    /// unsent, continues a `logs` reply, handles requests, reads more of them.
+    fn service(&mut self, token: Token) {
+        let now = self.now();
+        let started = std::time::Instant::now();
+        let mut requests = 0usize;
+        let mut log_bytes = 0usize;
+        loop {
+            let Some(server) = self.control.as_mut() else {
+                return;
+            };
+            let total = server.usage.get();
+            let Some(conn) = server.conns.get_mut(&token) else {
+                return;
+            };
+            conn.flush(now);
+            if conn.closing {
+                // Only the last line is left to take.
+                if !conn.gone && !conn.out.is_empty() {
+                    conn.read();
+                }
+                if conn.gone || conn.out.is_empty() {
+                    self.close_conn(token);
+                }
+                return;
+            }
+            if conn.gone && conn.is_stream() {
+                self.close_conn(token);
+                return;
+            }
+            if let Some(reply) = conn.logs.as_mut() {
+                if !conn.out.is_empty() {
+                    // The peer has not taken the last part yet: wait for it.
+                    return;
+                }
+                if log_bytes >= LOG_BYTES_PER_TURN || started.elapsed() >= TURN_TIME {
+                    self.queue(token);
+                    return;
+                }
+                log_bytes += conn::LOG_STEP;
+                match reply.step(&mut conn.out) {
+                    Ok(false) => {}
+                    Ok(true) => self.logs_reply_done(token),
+                    Err(e) => {
+                        log::warn!("control socket: reading a log for `logs`: {e}");
+                        self.close_conn(token);
+                        return;
+                    }
+                }
+                continue;
+            }
+            if conn.is_stream() {
+                // A follower sends nothing; reading only notices its end.
+                conn.read();
+                if conn.gone {
+                    self.close_conn(token);
+                }
+                return;
+            }
+            if conn.waiter.is_none() && conn.has_line() {
+                if !conn.may_take_request(total) {
+                    // Nothing more is read either, so the peer is held back too.
+                    // Resumed by the output draining, or by the total dropping.
+                    server.starved |= conn.out.len() < conn::REPLY_BUDGET;
+                    return;
+                }
+                if requests >= REQUESTS_PER_TURN || started.elapsed() >= TURN_TIME {
+                    // The others' turn first.
+                    self.queue(token);
+                    return;
+                }
+                match conn.next_line() {
+                    NextLine::Line(line) => {
+                        requests += 1;
+                        conn.progress = now;
+                        if !line.iter().all(u8::is_ascii_whitespace) {
+                            if let Some(reply) = self.handle_request(token, &line) {
+                                self.send_now(token, &encode(&reply));
+                            }
+                        }
+                        continue;
+                    }
+                    NextLine::Oversized => {
+                        let reply = Reply::error(
+                            ErrorCode::BadRequest,
+                            format!(
+                                "request larger than {} bytes",
+                                crate::ctl::proto::MAX_REQUEST_BYTES
+                            ),
+                        );
+                        conn.rbuf = Vec::new();
+                        conn.push(&encode(&reply), now);
+                        conn.closing = true;
+                        continue;
+                    }
+                    NextLine::None => {}
+                }
+            }
+            match conn.read() {
+                ReadOutcome::Data => continue,
+                ReadOutcome::Eof if conn.waiter.is_none() && !conn.has_line() => {
+                    // Every request is answered: close once the replies are out.
+                    conn.closing = true;
+                    continue;
+                }
+                ReadOutcome::Eof | ReadOutcome::WouldBlock | ReadOutcome::Full => {
+                    if conn.gone && conn.waiter.is_some() {
+                        // Nobody will read the outcome; the operation goes on.
+                        self.close_conn(token);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Queues bytes during `service` (which flushes them next).
+    fn send_now(&mut self, token: Token, bytes: &[u8]) {
+        let now = self.now();
+        if let Some(conn) = self.conn(token) {
+            conn.push(bytes, now);
+        }
+    }
+
+    /// The last part of a `logs` reply is queued: a follower's held lines follow it.
+    fn logs_reply_done(&mut self, token: Token) {
+        let now = self.now();
+        let Some(conn) = self.conn(token) else { return };
+        let Some(mut reply) = conn.logs.take() else {
+            return;
+        };
+        if reply.lost {
+            drop_follower(conn, now, FOLLOWER_LIMIT);
+        } else {
+            conn.out.append(&mut reply.held);
+        }
+    }
+
+    /// Appends a stream line to a follower; one that does not keep up is dropped with
+    /// a final `dropped` item.
+    fn push_stream(&mut self, token: Token, line: &[u8]) {
+        let now = self.now();
+        let Some(server) = self.control.as_mut() else {
+            return;
+        };
+        let over_total = server.usage.get() > TOTAL_BUDGET;
+        let Some(conn) = server.conns.get_mut(&token) else {
+            return;
+        };
+        if conn.closing || conn.gone {
+            return;
+        }
+        let limit = if over_total {
+            FOLLOWER_SHARE
+        } else {
+            FOLLOWER_LIMIT
+        };
+        if let Some(reply) = conn.logs.as_mut() {
+            // The reply is still being sent: hold the line until it is out.
+            if !reply.lost {
+                reply.held.push(line);
+                if reply.held.len() > limit {
+                    reply.held.clear();
+                    reply.lost = true;
+                }
+            }
+            return;
+        }
+        conn.push(line, now);
+        if conn.out.len() > FOLLOWER_SHARE {
+            conn.flush(now);
+        }
+        if conn.out.len() > limit {
+            drop_follower(conn, now, limit);
+        }
+        self.queue(token);
+    }
+
+    fn tokens_following(&self, pred: impl Fn(&Follow) -> bool) -> Vec<Token> {
+        match &self.control {
+            Some(server) => server
+                .conns
+                .iter()
+                .filter(|(_, c)| pred(&c.follow))
+                .map(|(t, _)| *t)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    pub(super) fn broadcast_event(&mut self, ev: Event) {
+        let tokens = self.tokens_following(|f| *f == Follow::Events);
+        if tokens.is_empty() {
+            return;
+        }
+        let line = encode(&StreamItem::Event(ev));
+        for t in tokens {
+            self.push_stream(t, &line);
+        }
+    }
+
+    /// Someone follows this unit's log.
+    pub(super) fn wants_tap(&self, unit: usize) -> bool {
+        self.control
+            .as_ref()
+            .is_some_and(|s| s.conns.values().any(|c| c.follow == Follow::Logs(unit)))
+    }
+
+    pub(super) fn forward_log(&mut self, unit: usize, bytes: &[u8]) {
+        let tokens = self.tokens_following(|f| *f == Follow::Logs(unit));
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let line = encode(&StreamItem::Line(
+                String::from_utf8_lossy(line).into_owned(),
+            ));
+            for &t in &tokens {
+                self.push_stream(t, &line);
+            }
+        }
+    }
+}
+
+/// Ends a follower's stream: what is queued beyond the line being written is dropped
+/// and replaced by a `dropped` item; the connection closes once that is out (or after
+/// a grace period).
+fn drop_follower(conn: &mut Conn, now: Time, limit: usize) {
+    conn.out.truncate_to_line();
+    let marker = StreamItem::Dropped(format!(
+        "follower fell more than {} KiB behind; stream ended",
+        limit >> 10
+    ));
+    conn.progress = now;
+    conn.out.push(&encode(&marker));
+    conn.closing = true;
+    conn.follow = Follow::None;
+    log::warn!("dropped a slow control-socket follower");
+}

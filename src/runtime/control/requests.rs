@@ -1,0 +1,406 @@
+//! Control requests: parsing a request line, checking the peer may make it, and each
+//! command's handling (status, start/stop/restart waiters, kill, logs, health, …).
+
+use mio::Token;
+
+use super::conn::{Follow, LogsReply, MAX_STREAMS};
+use super::Runtime;
+use crate::ctl::proto::{
+    write_status_reply, ErrorCode, Fields, OpResult, Reply, Request, PROTOCOL_VERSION,
+};
+use crate::engine::{signal_name, Input, State, Time};
+use crate::output::LogTail;
+use crate::runtime::status;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Start,
+    Stop,
+    Restart,
+}
+
+/// A blocking start/stop/restart: answered once every unit reached an outcome.
+pub(super) struct Waiter {
+    op: Op,
+    /// (unit, its `since` when the request was made)
+    units: Vec<(usize, Time)>,
+}
+
+fn parse_signal(s: &str) -> Option<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    (1..32).find(|&n| signal_name(n) == name)
+}
+
+pub(super) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut line = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    line.push(b'\n');
+    line
+}
+
+impl Runtime {
+    /// Completes blocking start/stop/restart requests whose units reached an outcome.
+    pub(in crate::runtime) fn check_waiters(&mut self) {
+        let Some(server) = self.control.as_ref() else {
+            return;
+        };
+        let waiting: Vec<Token> = server
+            .conns
+            .iter()
+            .filter(|(_, c)| c.waiter.is_some())
+            .map(|(t, _)| *t)
+            .collect();
+        for token in waiting {
+            let Some(waiter) = self.conn(token).and_then(|c| c.waiter.take()) else {
+                continue;
+            };
+            let settled = waiter
+                .units
+                .iter()
+                .all(|&(u, since)| self.outcome(waiter.op, u, since).is_some());
+            if !settled {
+                if let Some(conn) = self.conn(token) {
+                    conn.waiter = Some(waiter);
+                }
+                continue;
+            }
+            let results: Vec<OpResult> = waiter
+                .units
+                .iter()
+                .map(|&(u, since)| {
+                    self.op_result(u, self.outcome(waiter.op, u, since).unwrap_or(false))
+                })
+                .collect();
+            let reply = self.results_reply(results);
+            self.send(token, &encode(&reply));
+        }
+    }
+
+    /// `Some(success)` once the unit reached an outcome for `op`, else `None`.
+    fn outcome(&self, op: Op, unit: usize, since: Time) -> Option<bool> {
+        let u = self.engine.unit(unit);
+        let changed = u.since != since;
+        match (op, u.state) {
+            (_, State::Invalid) => Some(false),
+            (Op::Stop, State::Stopped | State::Failed | State::Inactive | State::Done) => {
+                Some(true)
+            }
+            (Op::Stop, _) => None,
+            (Op::Restart, _) if !changed => None,
+            (_, State::Running | State::Done) => Some(true),
+            (_, State::Failed | State::Stopped | State::Inactive) => Some(false),
+            _ => None,
+        }
+    }
+
+    fn op_result(&self, unit: usize, ok: bool) -> OpResult {
+        let u = self.engine.unit(unit);
+        let message = match (u.reason, &u.message) {
+            (_, Some(m)) => Some(m.clone()),
+            (Some(r), None) if !ok => Some(r.as_str().to_string()),
+            _ => None,
+        };
+        OpResult {
+            unit: u.name.to_string(),
+            ok,
+            state: u.state.as_str().to_string(),
+            message,
+        }
+    }
+
+    fn results_reply(&self, results: Vec<OpResult>) -> Reply {
+        let ok = results.iter().all(|r| r.ok);
+        let mut reply = if ok {
+            Reply::ok()
+        } else {
+            let failed: Vec<String> = results
+                .iter()
+                .filter(|r| !r.ok)
+                .map(|r| r.unit.clone())
+                .collect();
+            Reply::error(ErrorCode::Failed, format!("failed: {}", failed.join(", ")))
+        };
+        reply.results = Some(results);
+        reply
+    }
+
+    fn resolve_units(&self, names: &[String]) -> Result<Vec<usize>, Reply> {
+        names
+            .iter()
+            .map(|n| {
+                self.engine.lookup(n).ok_or_else(|| {
+                    Reply::error(ErrorCode::NoSuchUnit, format!("no such unit: {n}"))
+                })
+            })
+            .collect()
+    }
+
+    /// Why a unit does not count as healthy, or None when it does: a service is running,
+    /// ready and not unhealthy; a oneshot has run to completion (`done`).
+    fn not_healthy(&self, u: usize) -> Option<String> {
+        let unit = self.engine.unit(u);
+        let oneshot = unit
+            .spec
+            .as_ref()
+            .is_some_and(|s| s.kind == crate::unit::UnitType::Oneshot);
+        let health = self.probes.health(u);
+        let why = match unit.state {
+            State::Done if oneshot => return None,
+            State::Running if oneshot => "running, not done".to_string(),
+            State::Running if !unit.ready() => "running, not ready".to_string(),
+            State::Running if health == crate::runtime::health::Health::Unhealthy => {
+                "unhealthy".into()
+            }
+            State::Running => return None,
+            state => match unit.reason {
+                Some(r) => format!("{state}: {r}"),
+                None => state.to_string(),
+            },
+        };
+        Some(format!("{} ({why})", unit.name))
+    }
+
+    /// `health [UNIT...]`: the named units, or without names every enabled unit (and
+    /// every unit file that is invalid), must be healthy; the reply names those that are not.
+    fn health(&self, req: &Request) -> Result<Reply, Reply> {
+        let ids = if req.units.is_empty() {
+            (0..self.engine.units().len())
+                .filter(|&u| {
+                    let unit = self.engine.unit(u);
+                    unit.spec.as_ref().map_or(true, |s| s.enabled)
+                })
+                .collect()
+        } else {
+            self.resolve_units(&req.units)?
+        };
+        let failing: Vec<String> = ids
+            .into_iter()
+            .filter_map(|u| self.not_healthy(u))
+            .collect();
+        let mut reply = Reply::ok();
+        reply.healthy = Some(failing.is_empty());
+        if !failing.is_empty() {
+            reply.not_healthy = Some(Box::new(failing));
+        }
+        Ok(reply)
+    }
+
+    fn one_unit(&self, req: &Request) -> Result<usize, Reply> {
+        match req.units.as_slice() {
+            [name] => self.resolve_units(std::slice::from_ref(name)).map(|v| v[0]),
+            _ => Err(Reply::error(
+                ErrorCode::BadRequest,
+                format!("{} takes exactly one unit", req.cmd),
+            )),
+        }
+    }
+
+    /// One request; `None` when the reply is deferred (waiter) or already queued (status).
+    pub(super) fn handle_request(&mut self, token: Token, line: &[u8]) -> Option<Reply> {
+        let req: Request = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(e) => {
+                return Some(Reply::error(
+                    ErrorCode::BadRequest,
+                    format!("malformed request: {e}"),
+                ))
+            }
+        };
+        if req.v != PROTOCOL_VERSION {
+            return Some(Reply::error(
+                ErrorCode::BadRequest,
+                format!(
+                    "unsupported protocol version {} (this sup speaks {PROTOCOL_VERSION})",
+                    req.v
+                ),
+            ));
+        }
+        let rw = self.conn(token).is_some_and(|c| c.rw);
+        let read_only = matches!(
+            req.cmd.as_str(),
+            "status" | "logs" | "events" | "health" | "metrics"
+        );
+        if !read_only && !rw {
+            return Some(Reply::error(ErrorCode::PermissionDenied, format!("{}: permission denied (only root, sup's user and the control group may change state)", req.cmd)));
+        }
+        let result = match req.cmd.as_str() {
+            "status" => self.resolve_units(&req.units).map(|ids| {
+                self.send_status(token, &ids, req.units.is_empty(), Fields::requested(&req));
+                None
+            }),
+            "start" | "stop" | "restart" => self.start_stop(token, &req),
+            "kill" => self.kill(&req).map(Some),
+            "logs" => self.logs(token, &req),
+            "events" => self.stream_slot().map(|()| {
+                if let Some(conn) = self.conn(token) {
+                    conn.follow = Follow::Events;
+                }
+                Some(Reply::ok())
+            }),
+            "health" => self.health(&req).map(Some),
+            "shutdown" | "poweroff" | "reboot" | "halt" => {
+                log::info!("{} requested over the control socket", req.cmd);
+                self.request_end(crate::runtime::init::action_for(&req.cmd));
+                Ok(Some(Reply::ok()))
+            }
+            "pause" | "resume" => self
+                .one_unit(&req)
+                .and_then(|u| self.pause_resume(u, req.cmd == "pause"))
+                .map(Some),
+            "reload" | "run" | "scale" | "metrics" => Err(Reply::error(
+                ErrorCode::BadRequest,
+                format!("{}: not supported yet by this build of sup", req.cmd),
+            )),
+            other => Err(Reply::error(
+                ErrorCode::BadRequest,
+                format!("unknown command {other:?}"),
+            )),
+        };
+        match result {
+            Ok(reply) => reply,
+            Err(reply) => Some(reply),
+        }
+    }
+
+    /// Writes the reply to `status` straight into the connection's buffer: `fields` of
+    /// the named units, or with `all` of every unit, plus the slices.
+    fn send_status(&mut self, token: Token, ids: &[usize], all: bool, fields: Fields) {
+        let now = self.now();
+        let Some(conn) = self.conn(token).filter(|c| !c.gone) else {
+            return;
+        };
+        if conn.out.is_empty() {
+            conn.progress = now;
+        }
+        let mut buf = Vec::new();
+        let slices = if all {
+            self.slice_statuses()
+        } else {
+            Vec::new()
+        };
+        let count = if all {
+            self.engine.units().len()
+        } else {
+            ids.len()
+        };
+        // About 320 bytes per unit: reserve once instead of growing through the copies.
+        buf.reserve(count * 384 + 64);
+        let units =
+            (0..count).map(|n| status::unit_status(self, if all { n } else { ids[n] }, fields));
+        write_status_reply(&mut buf, units, (!slices.is_empty()).then_some(&slices[..]));
+        if let Some(conn) = self.conn(token) {
+            conn.out.push_vec(buf);
+        }
+    }
+
+    fn start_stop(&mut self, token: Token, req: &Request) -> Result<Option<Reply>, Reply> {
+        if req.units.is_empty() {
+            return Err(Reply::error(
+                ErrorCode::BadRequest,
+                format!("{} needs at least one unit", req.cmd),
+            ));
+        }
+        let ids = self.resolve_units(&req.units)?;
+        let op = match req.cmd.as_str() {
+            "start" => Op::Start,
+            "stop" => Op::Stop,
+            _ => Op::Restart,
+        };
+        let before: Vec<(usize, Time)> = ids
+            .iter()
+            .map(|&u| (u, self.engine.unit(u).since))
+            .collect();
+        for &u in &ids {
+            self.feed(match op {
+                Op::Start => Input::Start(u),
+                Op::Stop => Input::Stop(u),
+                Op::Restart => Input::Restart(u),
+            });
+        }
+        if req.no_block {
+            let results = ids
+                .iter()
+                .map(|&u| self.op_result(u, self.engine.unit(u).state != State::Invalid))
+                .collect();
+            return Ok(Some(self.results_reply(results)));
+        }
+        if let Some(conn) = self.conn(token) {
+            conn.waiter = Some(Waiter { op, units: before });
+        }
+        self.check_waiters();
+        Ok(None)
+    }
+
+    fn kill(&mut self, req: &Request) -> Result<Reply, Reply> {
+        let u = self.one_unit(req)?;
+        let name = req.signal.as_deref().unwrap_or("SIGTERM");
+        let sig = parse_signal(name).ok_or_else(|| {
+            Reply::error(ErrorCode::BadRequest, format!("unknown signal {name:?}"))
+        })?;
+        let unit = self.engine.unit(u);
+        let Some(pid) = unit.pid else {
+            return Err(Reply::error(
+                ErrorCode::Failed,
+                format!("{} has no running process", unit.name),
+            ));
+        };
+        let pgid = unit.pgid.unwrap_or(pid);
+        self.kill_unit_fx(u, pgid, sig);
+        Ok(self.results_reply(vec![self.op_result(u, true)]))
+    }
+
+    /// Refuses a new stream when [`MAX_STREAMS`] are open.
+    fn stream_slot(&self) -> Result<(), Reply> {
+        let open = self.control.as_ref().map_or(0, |s| s.streams());
+        if open >= MAX_STREAMS {
+            return Err(Reply::error(
+                ErrorCode::Busy,
+                format!(
+                    "too many streams open (events, logs, limit {MAX_STREAMS}); try again later"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `logs`: the reply is streamed from the log files as the peer takes it (any number
+    /// of lines, in bounded memory); with `follow`, new lines come after it.
+    fn logs(&mut self, token: Token, req: &Request) -> Result<Option<Reply>, Reply> {
+        let u = self.one_unit(req)?;
+        let Some(path) = self.log_path(u) else {
+            return Err(Reply::error(
+                ErrorCode::Failed,
+                format!(
+                    "{}: output is not kept in a log file (see its log key)",
+                    self.engine.unit(u).name
+                ),
+            ));
+        };
+        self.stream_slot()?;
+        let lines = req.lines.unwrap_or(50) as u64;
+        let tail = LogTail::open(&path, lines)
+            .map_err(|e| Reply::error(ErrorCode::Failed, format!("{}: {e}", path.display())))?;
+        let now = self.now();
+        let Some(server) = self.control.as_mut() else {
+            return Ok(None);
+        };
+        let usage = server.usage.clone();
+        if let Some(conn) = server.conns.get_mut(&token) {
+            if conn.out.is_empty() {
+                conn.progress = now;
+            }
+            conn.logs = Some(Box::new(LogsReply::new(tail, &mut conn.out, &usage)));
+            if req.follow {
+                conn.follow = Follow::Logs(u);
+            }
+        }
+        Ok(None)
+    }
+}
