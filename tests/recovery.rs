@@ -104,3 +104,31 @@ fn leftovers_in_process_groups_are_stopped_before_units_start() {
     );
     let _ = fs::remove_dir_all(&dir);
 }
+
+/// A leftover that ignores SIGTERM gets SIGKILL after `--grace`; until the leftovers are
+/// gone, `supctl start` is refused (busy, exit 4) rather than starting a duplicate.
+#[test]
+fn stubborn_leftovers_are_killed_after_grace_and_starts_wait() {
+    let mut sup = Sup::prepare("recover-stubborn");
+    sup.write_unit(
+        "stubborn",
+        "stop: {timeout: 1s}\nexec: [\"sh\", \"-c\", \"trap '' TERM; while :; do sleep 0.05; done\"]\n",
+    );
+    let grace = [(OsStr::new("SUP_GRACE"), OsStr::new("2s"))];
+    sup.launch_with_env(&grace);
+    let old = sup.wait_state("stubborn", "running")["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    sup.kill9();
+    assert!(!is_gone(old));
+    sup.launch_with_env(&grace);
+    let (code, _, err) = sup.supctl(&["start", "stubborn"]);
+    assert_eq!(code, 4, "start during recovery: {err}");
+    assert!(err.contains("crash recovery"), "{err}");
+    let st = sup.wait_state("stubborn", "running");
+    assert!(is_gone(old), "the stubborn leftover survived");
+    assert_ne!(st["pid"].as_i64().unwrap() as i32, old);
+    assert!(sup
+        .stderr_log()
+        .contains("did not stop on SIGTERM: SIGKILL"));
+}

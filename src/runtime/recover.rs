@@ -146,6 +146,11 @@ impl Runtime {
         }
     }
 
+    /// Units wait for the leftovers of a previous sup to end.
+    pub(super) fn recovering(&self) -> bool {
+        self.recovery.is_some()
+    }
+
     pub(super) fn recovery_owns(&self, token: Token) -> bool {
         self.recovery
             .as_ref()

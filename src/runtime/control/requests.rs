@@ -235,6 +235,13 @@ impl Runtime {
                 self.send_status(token, &ids, req.units.is_empty(), Fields::requested(&req));
                 None
             }),
+            "start" | "restart" if self.recovering() => Err(Reply::error(
+                ErrorCode::Busy,
+                format!(
+                    "{}: sup is still stopping what a previous sup left running (crash recovery); try again in a moment",
+                    req.cmd
+                ),
+            )),
             "start" | "stop" | "restart" => self.start_stop(token, &req),
             "kill" => self.kill(&req).map(Some),
             "logs" => self.logs(token, &req),
