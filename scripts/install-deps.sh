@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs that a fresh Debian machine may lack (as root):
-# python3, setpriv, QEMU, cpio, readelf, a static busybox, and the package lists that
-# scripts/vm-test.sh needs to fetch the cloud kernel. Quick when everything is there.
+# python3, setpriv, QEMU, cpio, readelf, a static busybox, a C++ compiler (libFuzzer, for
+# scripts/fuzz), and the package lists that scripts/vm-test.sh needs to fetch the cloud
+# kernel. Quick when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -13,6 +14,7 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v cpio >/dev/null || need+=(cpio)
 command -v readelf >/dev/null || need+=(binutils)
 command -v gcc >/dev/null || need+=(gcc)
+command -v c++ >/dev/null || need+=(g++)
 { [ -x /bin/busybox ] && ! readelf -l /bin/busybox 2>/dev/null | grep -q INTERP; } || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ] || [ ! -s target/vm/vmlinuz ]; then
   apt-get update -qq
