@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs that a fresh Debian machine may lack (as root):
 # python3 (with yaml, and python-hcl2 from PyPI when pip may install it), setpriv, QEMU,
-# cpio, readelf, a static busybox, podman and runc (tests/container/run.sh), and the
-# package lists that scripts/vm-test.sh needs to fetch the cloud kernel. Quick when
-# everything is there.
+# cpio, readelf, a static busybox, podman and runc (tests/container/run.sh), a C++
+# compiler (libFuzzer, for scripts/fuzz), and the package lists that scripts/vm-test.sh
+# needs to fetch the cloud kernel. Quick when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -18,6 +18,7 @@ command -v gcc >/dev/null || need+=(gcc)
 command -v podman >/dev/null || need+=(podman)
 command -v runc >/dev/null || need+=(runc)
 python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
+command -v c++ >/dev/null || need+=(g++)
 { [ -x /bin/busybox ] && ! readelf -l /bin/busybox 2>/dev/null | grep -q INTERP; } || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ] || [ ! -s target/vm/vmlinuz ]; then
   apt-get update -qq

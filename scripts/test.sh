@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, pure and integration tests, the static build,
 # the fleet manifests of deploy/, sup in real containers (podman, runc; skipped with the
-# reason where they cannot run) and a VM boot with sup as PID 1 (needs qemu-system-x86,
+# reason where they cannot run), a short fuzzing run (scripts/fuzz: SUP_FUZZ_SECONDS per
+# target, default 60; 0 skips it), a VM boot with sup as PID 1 (needs qemu-system-x86,
 # busybox-static, cpio: .ci/run), and the Windows build with its tests under Wine
 # (skipped with the reason where the toolchain cannot be had).
 # Root-only integration tests skip (with a printed reason) when run as another user.
@@ -15,6 +16,7 @@ fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+rustfmt --check --edition 2021 fuzz/fuzz_targets/*.rs
 echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== the platform seam (scripts/seam-check)"
@@ -31,6 +33,8 @@ else
 fi
 echo "== sup in containers: podman + runc (tests/container/run.sh)"
 tests/container/run.sh
+echo "== fuzzing (scripts/fuzz ${SUP_FUZZ_SECONDS:-60}: each target for that many seconds)"
+scripts/fuzz "${SUP_FUZZ_SECONDS:-60}"
 echo "== VM boot with sup as PID 1 (scripts/vm-test.sh)"
 missing=()
 for tool in qemu-system-x86_64 cpio busybox; do

@@ -50,6 +50,31 @@ impl Request {
             ..Request::default()
         }
     }
+
+    /// Whether the command only reads (any peer that can connect may send it).
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self.cmd.as_str(),
+            "status" | "logs" | "events" | "health" | "metrics"
+        )
+    }
+}
+
+/// What sup checks of a request line before acting on it: JSON of the [`Request`] shape
+/// (unknown fields rejected) and this protocol version. The `Err` is the reply to send.
+pub fn parse_request(line: &[u8]) -> Result<Request, Reply> {
+    let req: Request = serde_json::from_slice(line)
+        .map_err(|e| Reply::error(ErrorCode::BadRequest, format!("malformed request: {e}")))?;
+    if req.v != PROTOCOL_VERSION {
+        return Err(Reply::error(
+            ErrorCode::BadRequest,
+            format!(
+                "unsupported protocol version {} (this sup speaks {PROTOCOL_VERSION})",
+                req.v
+            ),
+        ));
+    }
+    Ok(req)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -737,6 +762,38 @@ mod tests {
         escape_str(&mut got, &all);
         let want = serde_json::to_vec(&all).unwrap();
         assert_eq!(got, want[1..want.len() - 1]);
+    }
+
+    #[test]
+    fn request_checks() {
+        let ok = parse_request(br#"{"v":1,"cmd":"kill","units":["web"],"signal":"HUP"}"#)
+            .expect("valid request");
+        assert_eq!(ok.cmd, "kill");
+        assert!(!ok.is_read_only());
+        assert!(Request::new("status").is_read_only() && Request::new("logs").is_read_only());
+        let cases: [(&[u8], &str); 5] = [
+            (b"not json", "malformed request: "),
+            (br#"{"v":1}"#, "malformed request: missing field `cmd`"),
+            (
+                br#"{"v":1,"cmd":"status","x":1}"#,
+                "malformed request: unknown field `x`",
+            ),
+            (
+                br#"{"v":1,"cmd":"status"} {}"#,
+                "malformed request: trailing characters",
+            ),
+            (
+                br#"{"v":2,"cmd":"status"}"#,
+                "unsupported protocol version 2 (this sup speaks 1)",
+            ),
+        ];
+        for (line, start) in cases {
+            let reply = parse_request(line).expect_err(start);
+            assert!(!reply.ok && reply.v == PROTOCOL_VERSION);
+            let error = reply.error.expect("an error");
+            assert_eq!(error.code, ErrorCode::BadRequest);
+            assert!(error.message.starts_with(start), "{:?}", error.message);
+        }
     }
 
     #[test]

@@ -60,6 +60,16 @@ pub fn read_env_file(path: &Path) -> Result<Vec<(OsString, OsString)>, String> {
     let file = path.display();
     let bytes =
         read_small_regular(path, MAX_ENV_FILE).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    parse_env_bytes(&file.to_string(), &bytes)
+}
+
+/// Parses an `env_file`'s bytes (the grammar of [`read_env_file`]); errors read
+/// `FILE_LABEL:LINE: message`.
+pub fn parse_env_bytes(
+    file_label: &str,
+    bytes: &[u8],
+) -> Result<Vec<(OsString, OsString)>, String> {
+    let file = file_label;
     let mut vars = Vec::new();
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
         let n = i + 1;

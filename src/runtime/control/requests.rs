@@ -6,7 +6,7 @@ use mio::Token;
 use super::conn::{Follow, LogsReply, MAX_STREAMS};
 use super::Runtime;
 use crate::ctl::proto::{
-    write_status_reply, ErrorCode, Fields, OpResult, Reply, Request, PROTOCOL_VERSION,
+    parse_request, write_status_reply, ErrorCode, Fields, OpResult, Reply, Request,
 };
 use crate::engine::{signal_name, Input, State, Time};
 use crate::output::LogTail;
@@ -204,29 +204,12 @@ impl Runtime {
 
     /// One request; `None` when the reply is deferred (waiter) or already queued (status).
     pub(super) fn handle_request(&mut self, token: Token, line: &[u8]) -> Option<Reply> {
-        let req: Request = match serde_json::from_slice(line) {
-            Ok(r) => r,
-            Err(e) => {
-                return Some(Reply::error(
-                    ErrorCode::BadRequest,
-                    format!("malformed request: {e}"),
-                ))
-            }
+        let req = match parse_request(line) {
+            Ok(req) => req,
+            Err(reply) => return Some(reply),
         };
-        if req.v != PROTOCOL_VERSION {
-            return Some(Reply::error(
-                ErrorCode::BadRequest,
-                format!(
-                    "unsupported protocol version {} (this sup speaks {PROTOCOL_VERSION})",
-                    req.v
-                ),
-            ));
-        }
         let rw = self.conn(token).is_some_and(|c| c.rw);
-        let read_only = matches!(
-            req.cmd.as_str(),
-            "status" | "logs" | "events" | "health" | "metrics"
-        );
+        let read_only = req.is_read_only();
         if !read_only && !rw {
             return Some(Reply::error(ErrorCode::PermissionDenied, format!("{}: permission denied (only root, sup's user and the control group may change state)", req.cmd)));
         }

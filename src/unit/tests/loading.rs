@@ -6,6 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::unit::envfile::parse_env_bytes;
 use crate::unit::{check_dir, is_warning, load_dir, read_env_file};
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -404,4 +405,27 @@ fn a_quoted_warning_does_not_make_an_error_a_warning() {
     assert!(!is_warning(&lines[0]), "{}", lines[0]);
     assert!(is_warning(&lines[1]), "{}", lines[1]);
     assert!(!is_warning("no position: warning: x"));
+}
+
+#[test]
+fn env_bytes_parse_as_the_file_does() {
+    let dir = TempDir::new("envparse");
+    let text = b"# c\nexport A = \"x y\"\nB='$Z'\n";
+    let path = dir.0.join("p.env");
+    fs::write(&path, text).expect("write");
+    let label = path.display().to_string();
+    assert_eq!(
+        parse_env_bytes(&label, text),
+        read_env_file(&path),
+        "the file reader is the byte parser"
+    );
+    let vars = parse_env_bytes("mem.env", text).expect("parse");
+    let expected: Vec<(OsString, OsString)> =
+        vec![("A".into(), "x y".into()), ("B".into(), "$Z".into())];
+    assert_eq!(vars, expected);
+    assert_eq!(
+        parse_env_bytes("mem.env", b"A=1\nno equals\n"),
+        Err("mem.env:2: expected KEY=VALUE".to_string())
+    );
+    assert_eq!(parse_env_bytes("mem.env", b""), Ok(Vec::new()));
 }
