@@ -840,6 +840,14 @@ fn slow_stdout_slows_the_unit_and_loses_nothing() {
         .stderr(fs::File::create(env.dir.join("stderr")).unwrap());
     let mut child = cmd.spawn().unwrap();
     drop(cmd);
+    // Whatever happens below, the command ends (and sup with it) when the test does.
+    struct EndCommand(std::path::PathBuf);
+    impl Drop for EndCommand {
+        fn drop(&mut self) {
+            let _ = fs::write(&self.0, "");
+        }
+    }
+    let _end = EndCommand(env.dir.join("stop"));
     // Nobody reads sup's stdout yet: 3000 lines (~300 KB) cannot all fit in the pipe.
     let queued = |fd: &std::os::fd::OwnedFd| {
         use std::os::fd::AsRawFd;
