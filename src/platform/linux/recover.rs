@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::cgroup::collect_pids;
+
 /// A state file is small; a larger one is not ours.
 const MAX_STATE_BYTES: u64 = 1 << 20;
 
@@ -171,18 +173,6 @@ pub fn leftovers(record: &Record) -> Leftovers {
         }
     }
     out
-}
-
-/// Every pid in `dir` and its sub-cgroups.
-fn collect_pids(dir: &Path, out: &mut Vec<i32>) {
-    if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
-        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    }
-    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            collect_pids(&e.path(), out);
-        }
-    }
 }
 
 /// Thaws every frozen cgroup in `dir` (v1 `freezer.state`, v2 `cgroup.freeze`).

@@ -481,7 +481,8 @@ fn in_initial_pid_ns() -> bool {
     fs::metadata("/proc/self/ns/pid").is_ok_and(|m| m.ino() == 0xEFFF_FFFC)
 }
 
-fn collect_pids(dir: &Path, out: &mut Vec<i32>) {
+/// Every pid in cgroup `dir` and its sub-cgroups, appended to `out`.
+pub fn collect_pids(dir: &Path, out: &mut Vec<i32>) {
     if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
         out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
     }
