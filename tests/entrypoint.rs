@@ -833,7 +833,7 @@ fn slow_stdout_slows_the_unit_and_loses_nothing() {
     );
     let flag = env.p("stop");
     let script = format!("while [ ! -e {flag} ]; do sleep 0.02; done");
-    let mut cmd = env.sup(&[], &["sh", "-c", &script]);
+    let mut cmd = env.sup(&["--log-level", "debug"], &["sh", "-c", &script]);
     let (reader, writer) = nix::unistd::pipe().unwrap();
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(writer))
@@ -889,7 +889,16 @@ fn slow_stdout_slows_the_unit_and_loses_nothing() {
         }
         all
     });
-    assert_eq!(wait_exit(&mut child, WAIT), 0, "{}", env.stderr());
+    let mut status = None;
+    let exited = wait_until(
+        || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        },
+        WAIT,
+    );
+    assert!(exited, "sup did not exit; it said:\n{}", env.stderr());
+    assert_eq!(status.unwrap().code(), Some(0), "{}", env.stderr());
     let out = reading.join().unwrap();
     let lines: Vec<&str> = out
         .lines()
@@ -927,4 +936,95 @@ fn script_without_shebang_runs_with_sh() {
         fs::read_to_string(env.dir.join("out")).unwrap(),
         "ran one two words\n"
     );
+}
+
+/// Job control under an interactive shell: Ctrl-Z stops the command and sup with it (the
+/// shell says `Stopped` and gets the terminal back), `fg` hands the terminal back to the
+/// command, which reads from it again; Ctrl-C then ends it (130).
+#[test]
+fn ctrl_z_and_fg_under_an_interactive_shell() {
+    let env = Env::new("ep-jobs");
+    let have = |prog: &str, arg: &str| {
+        Command::new(prog)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("python3", "--version") || !have("bash", "--version") {
+        eprintln!("skipped: python3 and bash are needed");
+        return;
+    }
+    let sup = format!(
+        "{SUP} --units {} --socket {} -- sh -c 'echo R$((1+1))Y; while read x; do echo GOT-$x; done'",
+        env.p("units"),
+        env.p("ctl.sock"),
+    );
+    let sup_cmd = format!("b{sup:?}");
+    let py = format!(
+        r#"
+import os, pty, sys, time, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ['PS1'] = 'PROMPT> '
+    os.execvp('bash', ['bash', '--norc', '--noprofile', '-i'])
+out = b''
+seen = 0
+def wait_for(token, limit=15):
+    # Waits for `token` in what came after the previous match.
+    global out, seen
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        at = out.find(token, seen)
+        if at >= 0:
+            seen = at + len(token)
+            return True
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                return False
+            if not data:
+                return False
+            out += data
+    return False
+steps = [
+    (b'PROMPT> ', {sup_cmd} + b'\n'),
+    (b'R2Y', b'\x1a'),
+    (b'Stopped', b'fg\n'),
+    (b'while read', b'hello\n'),
+    (b'GOT-hello', b'\x03'),
+    (b'PROMPT> ', b'echo AFTER=$?\n'),
+    (b'AFTER=', b'exit\n'),
+]
+ok = True
+for token, send in steps:
+    if not wait_for(token):
+        ok = False
+        sys.stdout.write('MISSING=%r\n' % token)
+        break
+    os.write(fd, send)
+wait_for(b'130', 5)
+try:
+    os.kill(pid, 9)
+except OSError:
+    pass
+sys.stdout.write(out.decode(errors='replace'))
+sys.stdout.write('\nOK=%d\n' % ok)
+"#,
+    );
+    let (code, out, err) = run_bounded(
+        {
+            let mut c = Command::new("python3");
+            c.arg("-c").arg(py);
+            c
+        },
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, 0, "python pty driver failed: {err}");
+    assert!(
+        out.contains("OK=1"),
+        "the session did not go as expected:\n{out}"
+    );
+    assert!(out.contains("AFTER=130"), "{out}");
 }

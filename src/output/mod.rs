@@ -293,6 +293,13 @@ impl UnitOutput {
                     f.release_prealloc();
                 }
             }
+            // Lines left waiting for sup's stdout/stderr by the last write: the caller
+            // must come back when it is writable, even if the pipe is empty or at EOF
+            // (nothing else would bring it back: a unit that wrote its last line and
+            // went quiet sends no more events).
+            if matches!(&self.sink, Sink::Inherit(c) if c.blocked(stream.index())) {
+                outcome.parked = true;
+            }
             result.map(|()| outcome)
         })
     }

@@ -318,8 +318,19 @@ impl Runtime {
     /// started, a stop signal means "do not start it".
     pub(super) fn entry_signal(&mut self, sig: i32) {
         match self.life.main.as_ref().map(|m| &m.phase) {
-            Some(Phase::Running { pid, .. }) => {
+            Some(Phase::Running { pid, stdin }) => {
                 let pgid = *pid as i32;
+                if sig == libc::SIGCONT && *stdin == StdinMode::ForegroundGroup {
+                    // `fg` in the shell that runs sup: sup's group has the terminal again;
+                    // hand it to the command before it continues (`bg` leaves it be).
+                    // SAFETY: tcgetpgrp/getpgrp/tcsetpgrp take integers; SIGTTOU is
+                    // blocked in sup, so tcsetpgrp from the foreground cannot stop it.
+                    unsafe {
+                        if libc::tcgetpgrp(0) == libc::getpgrp() {
+                            libc::tcsetpgrp(0, pgid);
+                        }
+                    }
+                }
                 log::debug!("forwarding {} to process group {pgid}", signal_name(sig));
                 self.platform.kill_unit(pgid as u32, sig);
             }
@@ -333,6 +344,48 @@ impl Runtime {
                 self.abandon_main(128 + sig);
             }
             _ => log::debug!("ignoring {}", signal_name(sig)),
+        }
+    }
+
+    /// Job control under an interactive shell (`sup -- CMD` typed at a prompt): when the
+    /// terminal stops the command (Ctrl-Z: SIGTSTP, or SIGTTIN/SIGTTOU), sup stops itself
+    /// too, so the shell sees its job stopped and takes the terminal back; `fg` then
+    /// continues sup (see `entry_signal`, SIGCONT), which gives the terminal to the
+    /// command and forwards the SIGCONT. Only when the command runs in sup's session as
+    /// the terminal's foreground group; sup never stops for units or as PID 1.
+    pub(super) fn entry_stopped(&mut self) {
+        let Some(Phase::Running {
+            pid,
+            stdin: StdinMode::ForegroundGroup,
+        }) = self.life.main.as_ref().map(|m| &m.phase)
+        else {
+            return;
+        };
+        if self.life.role != super::init::Role::Supervisor {
+            return;
+        }
+        // SAFETY: siginfo_t is plain data; all-zero is a valid value for waitid to fill.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid out-pointer; WSTOPPED without WEXITED only takes a
+        // stop report of this one child (its exit stays for the reaper); WNOHANG.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                *pid as libc::id_t,
+                &mut info,
+                libc::WSTOPPED | libc::WNOHANG,
+            )
+        };
+        // SAFETY: si_status is valid for a CLD_STOPPED report, which si_code says it is.
+        let (code, status) = (info.si_code, unsafe { info.si_status() });
+        let by_terminal = matches!(status, libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU);
+        if r == 0 && code == libc::CLD_STOPPED && by_terminal {
+            log::debug!(
+                "the command was stopped by {}: stopping too",
+                signal_name(status)
+            );
+            // SAFETY: SIGSTOP to sup itself; it resumes here on SIGCONT.
+            unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
         }
     }
 

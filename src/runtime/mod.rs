@@ -342,6 +342,7 @@ impl Runtime {
         }
         match sig {
             libc::SIGCHLD => {
+                self.guarded("job control", |rt| rt.entry_stopped());
                 for (pid, exit) in self.platform.reap() {
                     self.on_reaped(pid, exit);
                 }
@@ -548,6 +549,8 @@ impl Runtime {
             }
         }
         match result {
+            // Before EOF: a finished stream's last lines may still wait for the console.
+            Ok(ReadOutcome { parked: true, .. }) => self.park_for_console(token, stream),
             Ok(ReadOutcome { eof: true, .. }) | Err(_) => {
                 if let Err(e) = &result {
                     log::warn!("{}: reading output: {e}", self.engine.unit(unit).name);
@@ -559,7 +562,6 @@ impl Runtime {
                         .deregister(&mut SourceFd(&pipe.fd.as_raw_fd()));
                 }
             }
-            Ok(ReadOutcome { parked: true, .. }) => self.park_for_console(token, stream),
             Ok(ReadOutcome { more: true, .. }) => self.pending_reads.push(token),
             Ok(_) => {}
         }
