@@ -267,18 +267,23 @@ fn logs_of_every_line_of_a_big_log_stream_in_bounded_memory() {
 /// A unit that exits and is restarted at once, for a steady flow of events.
 const FLAP: &str = "exec: [\"true\"]\nenabled: false\nrestart: {policy: always, delay: 1ms, max_delay: 1ms, limit: {burst: 10000, interval: 1s}}\n";
 
-#[test]
-fn followers_that_do_not_read_are_dropped_with_a_final_line() {
-    let sup = Sup::start("hostile-events", &[("flap", FLAP)]);
-    let idle = idle_rss(&sup);
-    let followers: Vec<UnixStream> = (0..128)
+/// `n` connections subscribed to `events` (each acknowledged), which then never read.
+fn events_followers(sup: &Sup, n: usize) -> Vec<UnixStream> {
+    (0..n)
         .map(|_| {
-            let s = connect(&sup);
+            let s = connect(sup);
             (&s).write_all(&request("events", "")).unwrap();
             assert_eq!(read_reply(&s)["ok"], true);
             s
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn followers_that_do_not_read_are_dropped_with_a_final_line() {
+    let sup = Sup::start("hostile-events", &[("flap", FLAP)]);
+    let idle = idle_rss(&sup);
+    let followers = events_followers(&sup, 128);
     // One stream more than sup serves is refused, with the limit named.
     let extra = connect(&sup);
     (&extra).write_all(&request("events", "")).unwrap();
@@ -385,14 +390,7 @@ fn connections_beyond_the_cap_make_room_or_are_refused() {
 
     // Connections busy with a stream or an operation are not closed for others: past
     // 256 of them a new connection is refused with a `busy` reply.
-    let followers: Vec<UnixStream> = (0..128)
-        .map(|_| {
-            let s = connect(&sup);
-            (&s).write_all(&request("events", "")).unwrap();
-            assert_eq!(read_reply(&s)["ok"], true);
-            s
-        })
-        .collect();
+    let followers = events_followers(&sup, 128);
     let starts: Vec<UnixStream> = (0..128)
         .map(|i| {
             let s = connect(&sup);
