@@ -79,7 +79,12 @@ fn run(timestamps: bool, budget: usize, discard: bool) {
         polls += 1;
         let o = loop {
             let o = out
-                .read_from(Stream::Stdout, rd.as_fd(), budget, None)
+                .read_from(
+                    Stream::Stdout,
+                    &mut super::FdReader(rd.as_fd()),
+                    budget,
+                    None,
+                )
                 .unwrap();
             bytes += o.bytes as u64;
             calls += 1;

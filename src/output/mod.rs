@@ -53,8 +53,19 @@ mod tests;
 use std::cell::RefCell;
 #[cfg(unix)]
 use std::io;
-#[cfg(unix)]
+#[cfg(all(test, unix))]
 use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// A borrowed fd as a reader (tests and the log benchmark).
+#[cfg(all(test, unix))]
+pub(crate) struct FdReader<'a>(pub BorrowedFd<'a>);
+
+#[cfg(all(test, unix))]
+impl io::Read for FdReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        read_fd(self.0, buf)
+    }
+}
 use std::path::PathBuf;
 
 pub use lines::MAX_LINE;
@@ -219,7 +230,7 @@ impl UnitOutput {
     pub fn read_from(
         &mut self,
         stream: Stream,
-        fd: BorrowedFd<'_>,
+        src: &mut dyn io::Read,
         budget: usize,
         mut tap: Option<&mut Vec<u8>>,
     ) -> io::Result<ReadOutcome> {
@@ -245,7 +256,7 @@ impl UnitOutput {
                     break Ok(());
                 }
                 let want = READ_CHUNK.min(budget - outcome.bytes);
-                let n = match read_fd(fd, &mut s.read[..want]) {
+                let n = match src.read(&mut s.read[..want]) {
                     Ok(0) => {
                         self.head.refresh();
                         let partial = &mut self.partial[stream.index()];
@@ -385,8 +396,8 @@ impl UnitOutput {
 }
 
 /// One `read(2)` into `buf`.
-#[cfg(unix)]
-fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+#[cfg(all(test, unix))]
+pub(crate) fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: `buf` is a live, exclusively borrowed region of `buf.len()` writable
     // bytes for the whole call, and `fd` is borrowed, so it stays open during it.
     let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };

@@ -63,7 +63,8 @@ fn read_all(
     rd: &OwnedFd,
     tap: Option<&mut Vec<u8>>,
 ) -> ReadOutcome {
-    out.read_from(stream, rd.as_fd(), 1 << 20, tap).unwrap()
+    out.read_from(stream, &mut super::FdReader(rd.as_fd()), 1 << 20, tap)
+        .unwrap()
 }
 
 #[test]
@@ -182,7 +183,7 @@ fn budget_stops_with_more() {
     let (rd, wr) = pipe();
     write_all(&wr, &b"0123456789\n".repeat(100));
     let o = out
-        .read_from(Stream::Stdout, rd.as_fd(), 300, None)
+        .read_from(Stream::Stdout, &mut super::FdReader(rd.as_fd()), 300, None)
         .unwrap();
     assert_eq!(
         o,
@@ -560,7 +561,12 @@ fn aligned_writes_keep_lines_whole() {
                 }
                 chunk.extend_from_slice(format!("{tag} partial {round}").as_bytes());
                 write_all(wr, &chunk);
-                let o = out.read_from(stream, rd.as_fd(), 1 << 20, Some(&mut tap));
+                let o = out.read_from(
+                    stream,
+                    &mut super::FdReader(rd.as_fd()),
+                    1 << 20,
+                    Some(&mut tap),
+                );
                 assert!(!o.unwrap().more);
                 let file = fs::read(&path).unwrap();
                 assert!(file.is_empty() || file.ends_with(b"\n"), "ends mid-line");

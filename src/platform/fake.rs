@@ -3,7 +3,7 @@
 
 use std::ffi::OsString;
 
-use super::{Child, Platform, SpawnSpec};
+use super::{Child, OsEvent, OutputPipe, Platform, SpawnSpec};
 use crate::proc::Exit;
 use crate::unit::UnitSpec;
 
@@ -38,8 +38,63 @@ impl FakePlatform {
     }
 }
 
+/// The fake has no pipes: its processes' output is not captured.
+#[derive(Debug)]
+pub enum NoPipe {}
+
+impl std::io::Read for NoPipe {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        match *self {}
+    }
+}
+
+impl mio::event::Source for NoPipe {
+    fn register(
+        &mut self,
+        _: &mio::Registry,
+        _: mio::Token,
+        _: mio::Interest,
+    ) -> std::io::Result<()> {
+        match *self {}
+    }
+    fn reregister(
+        &mut self,
+        _: &mio::Registry,
+        _: mio::Token,
+        _: mio::Interest,
+    ) -> std::io::Result<()> {
+        match *self {}
+    }
+    fn deregister(&mut self, _: &mio::Registry) -> std::io::Result<()> {
+        match *self {}
+    }
+}
+
+impl OutputPipe for NoPipe {}
+
 impl Platform for FakePlatform {
-    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child, String> {
+    type Pipe = NoPipe;
+
+    fn watch_events(&mut self, _: &mio::Registry, _: mio::Token) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    /// A queued exit reads as a child that ended.
+    fn events(&mut self) -> Vec<OsEvent> {
+        if self.exits.is_empty() {
+            Vec::new()
+        } else {
+            vec![OsEvent::ChildEnded]
+        }
+    }
+
+    fn watch_console(&mut self, _: &mio::Registry, _: usize, _: mio::Token) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    fn unwatch_console(&mut self, _: &mio::Registry, _: usize) {}
+
+    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child<NoPipe>, String> {
         self.calls.push(Call::Spawn(spec.argv.clone()));
         if let Some(msg) = &self.fail_spawn {
             return Err(msg.clone());

@@ -8,10 +8,15 @@
 //! - `kill_unit` signals every process of a unit; a unit with no process left is not an
 //!   error. `signal` targets one process.
 //! - `reap` collects every exited child (units' and orphans') without blocking.
+//! - `watch_events` registers the backend's own event source with the loop once;
+//!   `events` then turns a readiness of it into neutral [`OsEvent`]s (signals to sup,
+//!   "a child ended"). Output pipes are the backend's [`OutputPipe`] type: the loop
+//!   registers them with mio and reads them, never knowing what they are.
 //! - `unsupported` names what a unit asks for that this backend cannot enforce; such a unit
 //!   must fail instead of running unconfined.
 //!
-//! Backends are chosen at compile time; the engine never sees them.
+//! Backends are chosen at compile time ([`Host`]); the engine never sees them, and the
+//! runtime only calls the traits defined here and in the neutral files beside this one.
 
 #[cfg(unix)]
 pub mod confine;
@@ -25,10 +30,14 @@ pub mod windows;
 
 pub use env::Env;
 
+/// The backend of this build.
+#[cfg(target_os = "linux")]
+pub type Host = linux::LinuxPlatform;
+#[cfg(windows)]
+pub type Host = windows::WindowsPlatform;
+
 #[cfg(unix)]
 use std::ffi::OsString;
-#[cfg(unix)]
-use std::os::fd::OwnedFd;
 #[cfg(unix)]
 use std::path::PathBuf;
 
@@ -82,21 +91,51 @@ pub enum StdinMode {
 }
 
 /// A started process.
-#[cfg(unix)]
 #[derive(Debug)]
-pub struct Child {
+pub struct Child<P> {
     pub pid: u32,
     /// Read ends (non-blocking) of the stdout/stderr pipes when captured.
-    pub stdout: Option<OwnedFd>,
-    pub stderr: Option<OwnedFd>,
+    pub stdout: Option<P>,
+    pub stderr: Option<P>,
+}
+
+/// The read end of a unit's output pipe: non-blocking, registered with the loop.
+pub trait OutputPipe: mio::event::Source + std::io::Read + std::fmt::Debug {
+    /// Asks for a larger buffer, once the unit shows it is chatty (best effort).
+    fn grow(&self) {}
+}
+
+/// What the backend's event source reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OsEvent {
+    /// A signal (or the platform's equivalent: a console control event on Windows)
+    /// reached sup; `signo` in [`crate::proc::sig`] numbering, `sender` 0 when unknown.
+    Signal { signo: i32, sender: u32 },
+    /// Some child of sup may have ended: time to `reap`.
+    ChildEnded,
 }
 
 #[cfg(unix)]
 pub trait Platform {
-    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child, String>;
+    type Pipe: OutputPipe;
+    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child<Self::Pipe>, String>;
     fn signal(&mut self, pid: u32, signal: i32);
     /// Every process of the unit whose process group is `pgid`.
     fn kill_unit(&mut self, pgid: u32, signal: i32);
     fn reap(&mut self) -> Vec<(u32, Exit)>;
     fn unsupported(&self, spec: &UnitSpec) -> Option<String>;
+    /// Sets up the backend's event source (signals, child exits) and registers it
+    /// under `token`. Called once, before any process is started.
+    fn watch_events(&mut self, registry: &mio::Registry, token: mio::Token) -> std::io::Result<()>;
+    /// Everything the event source has to say now (it never blocks).
+    fn events(&mut self) -> Vec<OsEvent>;
+    /// Watches sup's stdout (0) or stderr (1) for room, under `token`: `Err` when the
+    /// stream cannot be watched (a file, a console), which then never blocks for long.
+    fn watch_console(
+        &mut self,
+        registry: &mio::Registry,
+        stream: usize,
+        token: mio::Token,
+    ) -> std::io::Result<()>;
+    fn unwatch_console(&mut self, registry: &mio::Registry, stream: usize);
 }

@@ -11,20 +11,10 @@ use crate::output::{Destination, Stream, UnitOutput};
 use crate::platform::{Env, Platform, SpawnSpec};
 use crate::unit::{read_env_file, LogTarget, UnitSpec};
 
-/// Pipe capacity asked for the output of a chatty unit (fewer wakeups); best effort.
-const PIPE_SIZE: libc::c_int = 1 << 20;
-
 /// Bytes read from a pipe in one go that make it chatty: the default capacity (64 KiB),
 /// i.e. the pipe may have been full. Quiet units keep the default pipe: growing it at
 /// every start cost two system calls and about 10 KiB of kernel memory per pipe.
 pub(super) const GROW_AFTER: usize = 64 << 10;
-
-/// Grows an output pipe to [`PIPE_SIZE`] (best effort).
-pub(super) fn grow_pipe(fd: std::os::fd::RawFd) {
-    // SAFETY: F_SETPIPE_SZ on a pipe fd we own; failure (e.g. above the unprivileged
-    // maximum) only leaves the size as it was.
-    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
-}
 
 /// Variables of sup's own environment that describe sup, not its units.
 const NOT_INHERITED: &[&str] = &[

@@ -19,18 +19,16 @@ mod status;
 pub use entry::MainCmd;
 
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::engine::{Effect, Engine, EventKind, Input, Time};
 use crate::output::{ReadOutcome, Stream, UnitOutput};
-use crate::platform::linux::{signals, LinuxPlatform};
-use crate::platform::Platform;
+use crate::platform::{Host, OsEvent, OutputPipe, Platform};
+use crate::proc::sig;
 
 const SIGNAL_TOKEN: Token = Token(0);
 const LISTENER_TOKEN: Token = Token(1);
@@ -87,7 +85,7 @@ pub(crate) fn panic_text(cause: &(dyn std::any::Any + Send)) -> String {
 struct Pipe {
     unit: usize,
     stream: Stream,
-    fd: OwnedFd,
+    fd: <Host as Platform>::Pipe,
     /// Grown to the large capacity (done once the unit shows it is chatty).
     grown: bool,
 }
@@ -95,9 +93,8 @@ struct Pipe {
 pub struct Runtime {
     config: Config,
     poll: Poll,
-    sigfd: OwnedFd,
     engine: Engine,
-    platform: LinuxPlatform,
+    platform: Host,
     clock_base: Instant,
     wall_base: SystemTime,
     outputs: Vec<Option<UnitOutput>>,
@@ -157,21 +154,11 @@ pub fn run(config: Config) -> i32 {
 
 impl Runtime {
     fn new(config: Config, life: init::Life) -> Result<Runtime, String> {
-        let sigfd =
-            signals::signal_fd().map_err(|e| format!("cannot set up signal handling: {e}"))?;
-        if let Err(e) = signals::become_subreaper() {
-            log::warn!(
-                "cannot become child subreaper ({e}); orphans of units will not be reaped by sup"
-            );
-        }
         let poll = Poll::new().map_err(|e| format!("cannot create poller: {e}"))?;
-        poll.registry()
-            .register(
-                &mut SourceFd(&sigfd.as_raw_fd()),
-                SIGNAL_TOKEN,
-                Interest::READABLE,
-            )
-            .map_err(|e| format!("cannot register signalfd: {e}"))?;
+        let mut platform = Host::new();
+        platform
+            .watch_events(poll.registry(), SIGNAL_TOKEN)
+            .map_err(|e| format!("cannot set up signal handling: {e}"))?;
         let mut loaded = match crate::unit::load_dir(&config.units_dir) {
             Ok(loaded) => loaded,
             Err(e) => life.no_units(&config, e)?,
@@ -179,7 +166,6 @@ impl Runtime {
         for bad in &loaded.invalid {
             log::error!("{}", bad.message);
         }
-        let mut platform = LinuxPlatform::new();
         let iso = isolation::Iso::new(&mut platform, std::mem::take(&mut loaded.slices));
         let seed = u64::from(std::process::id())
             ^ SystemTime::now()
@@ -217,7 +203,6 @@ impl Runtime {
         Ok(Runtime {
             config,
             poll,
-            sigfd,
             engine,
             platform,
             clock_base: Instant::now(),
@@ -325,13 +310,17 @@ impl Runtime {
     }
 
     fn on_signals(&mut self) {
-        for signals::Received { signo: sig, sender } in signals::drain(&self.sigfd) {
-            self.guarded("a signal", |rt| rt.on_signal(sig, sender));
+        for ev in self.platform.events() {
+            let (signo, sender) = match ev {
+                OsEvent::Signal { signo, sender } => (signo, sender),
+                OsEvent::ChildEnded => (sig::CHLD, 0),
+            };
+            self.guarded("a signal", |rt| rt.on_signal(signo, sender));
         }
     }
 
     fn on_signal(&mut self, sig: i32, sender: u32) {
-        if sig != libc::SIGCHLD {
+        if sig != sig::CHLD {
             log::debug!(
                 "received {} from process {sender}",
                 crate::engine::signal_name(sig)
@@ -341,14 +330,14 @@ impl Runtime {
             return;
         }
         match sig {
-            libc::SIGCHLD => {
+            sig::CHLD => {
                 self.guarded("job control", |rt| rt.entry_stopped());
                 for (pid, exit) in self.platform.reap() {
                     self.on_reaped(pid, exit);
                 }
                 self.guarded("cgroup removals", |rt| rt.retry_removals());
             }
-            libc::SIGTERM | libc::SIGINT => {
+            sig::TERM | sig::INT => {
                 if self.shutting_down {
                     log::warn!("second stop signal: killing every unit now");
                     let live: Vec<(usize, u32)> = (0..self.engine.units().len())
@@ -358,7 +347,7 @@ impl Runtime {
                         })
                         .collect();
                     for (i, pgid) in live {
-                        self.kill_unit_fx(i, pgid, libc::SIGKILL);
+                        self.kill_unit_fx(i, pgid, sig::KILL);
                     }
                 } else {
                     log::info!(
@@ -369,7 +358,7 @@ impl Runtime {
                     self.feed(Input::StopAll);
                 }
             }
-            libc::SIGHUP => {
+            sig::HUP => {
                 log::warn!("SIGHUP: reload is not supported yet by this build of sup")
             }
             other => log::debug!("ignoring signal {}", crate::engine::signal_name(other)),
@@ -449,7 +438,7 @@ impl Runtime {
                 }),
             },
             Effect::Signal { pid, signal } => self.platform.signal(pid, signal),
-            Effect::KillUnit { unit, pgid } => self.kill_unit_fx(unit, pgid, libc::SIGKILL),
+            Effect::KillUnit { unit, pgid } => self.kill_unit_fx(unit, pgid, sig::KILL),
             Effect::Event { unit, event } => self.publish(unit, &event),
         }
     }
@@ -498,11 +487,16 @@ impl Runtime {
     }
 
     /// Watches a child's output pipe: what it carries goes to the unit's output.
-    fn watch_output(&mut self, unit: usize, stream: Stream, fd: OwnedFd) -> std::io::Result<()> {
+    fn watch_output(
+        &mut self,
+        unit: usize,
+        stream: Stream,
+        mut fd: <Host as Platform>::Pipe,
+    ) -> std::io::Result<()> {
         let token = self.token();
         self.poll
             .registry()
-            .register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)?;
+            .register(&mut fd, token, Interest::READABLE)?;
         self.pipes.insert(
             token,
             Pipe {
@@ -517,15 +511,16 @@ impl Runtime {
 
     /// Reads one pipe (up to the budget); on EOF it is closed.
     fn read_pipe(&mut self, token: Token) {
-        let Some(pipe) = self.pipes.get(&token) else {
+        let Some((unit, stream)) = self.pipes.get(&token).map(|p| (p.unit, p.stream)) else {
             return;
         };
-        let (unit, stream) = (pipe.unit, pipe.stream);
         let probe_tap = self.probes.wants_lines(unit);
         let mut tap = (self.wants_tap(unit) || probe_tap).then(Vec::new);
-        let result = match self.outputs[unit].as_mut() {
-            Some(out) => out.read_from(stream, pipe.fd.as_fd(), PIPE_BUDGET, tap.as_mut()),
-            None => Ok(ReadOutcome {
+        let result = match (self.outputs[unit].as_mut(), self.pipes.get_mut(&token)) {
+            (Some(out), Some(pipe)) => {
+                out.read_from(stream, &mut pipe.fd, PIPE_BUDGET, tap.as_mut())
+            }
+            _ => Ok(ReadOutcome {
                 eof: true,
                 ..ReadOutcome::default()
             }),
@@ -544,7 +539,7 @@ impl Runtime {
             if bytes >= launch::GROW_AFTER {
                 if let Some(pipe) = self.pipes.get_mut(&token).filter(|p| !p.grown) {
                     pipe.grown = true;
-                    launch::grow_pipe(pipe.fd.as_raw_fd());
+                    pipe.fd.grow();
                 }
             }
         }
@@ -555,11 +550,8 @@ impl Runtime {
                 if let Err(e) = &result {
                     log::warn!("{}: reading output: {e}", self.engine.unit(unit).name);
                 }
-                if let Some(pipe) = self.pipes.remove(&token) {
-                    let _ = self
-                        .poll
-                        .registry()
-                        .deregister(&mut SourceFd(&pipe.fd.as_raw_fd()));
+                if let Some(mut pipe) = self.pipes.remove(&token) {
+                    let _ = self.poll.registry().deregister(&mut pipe.fd);
                 }
             }
             Ok(ReadOutcome { more: true, .. }) => self.pending_reads.push(token),
@@ -579,15 +571,12 @@ impl Runtime {
             return;
         }
         if self.console_parked[i].is_empty() {
-            let fd = [1, 2][i];
-            let r = self.poll.registry().register(
-                &mut SourceFd(&fd),
-                CONSOLE_TOKENS[i],
-                Interest::WRITABLE,
-            );
+            let r = self
+                .platform
+                .watch_console(self.poll.registry(), i, CONSOLE_TOKENS[i]);
             if let Err(e) = r {
                 // Not pollable (cannot be full either): try again on the next turn.
-                log::debug!("cannot watch fd {fd} for writing: {e}");
+                log::debug!("cannot watch {stream:?} for writing: {e}");
                 self.pending_reads.push(token);
                 return;
             }
@@ -599,7 +588,7 @@ impl Runtime {
     fn on_console_writable(&mut self, t: Token) {
         let i = usize::from(t == CONSOLE_TOKENS[1]);
         let parked = std::mem::take(&mut self.console_parked[i]);
-        let _ = self.poll.registry().deregister(&mut SourceFd(&[1, 2][i]));
+        self.platform.unwatch_console(self.poll.registry(), i);
         for token in parked {
             self.guarded("output", |rt| rt.read_pipe(token));
         }
@@ -639,10 +628,10 @@ impl Runtime {
     /// waiting here blocks no one, and a stalled reader cannot hold sup's exit for long.
     fn finish(&mut self) {
         let deadline = Instant::now() + FINAL_DRAIN;
-        for (_, pipe) in std::mem::take(&mut self.pipes) {
+        for (_, mut pipe) in std::mem::take(&mut self.pipes) {
             if let Some(out) = self.outputs[pipe.unit].as_mut() {
                 while let Ok(ReadOutcome { parked: true, .. }) =
-                    out.read_from(pipe.stream, pipe.fd.as_fd(), usize::MAX, None)
+                    out.read_from(pipe.stream, &mut pipe.fd, usize::MAX, None)
                 {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() || !out.wait_console(pipe.stream, left) {

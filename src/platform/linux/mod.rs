@@ -5,14 +5,20 @@ pub mod caps;
 pub mod cgroup;
 pub mod isolate;
 pub mod pid1;
+pub mod pipe;
 pub mod recover;
 pub mod signals;
 pub mod spawn;
 pub mod users;
 pub mod vfork;
 
-use super::{Child, Platform, SpawnSpec};
-use crate::proc::Exit;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use super::{Child, OsEvent, Platform, SpawnSpec};
+use crate::proc::{sig, Exit};
 use crate::unit::UnitSpec;
 
 #[derive(Debug, Default)]
@@ -21,6 +27,8 @@ pub struct LinuxPlatform {
     pub cgroups: Option<cgroup::Cgroups>,
     /// Why there is none (units with resources or a slice fail with it).
     pub cgroup_error: Option<String>,
+    /// The signalfd every signal to sup arrives on (see `signals`).
+    sigfd: Option<OwnedFd>,
 }
 
 impl LinuxPlatform {
@@ -47,8 +55,57 @@ fn kill(pid: i32, signal: i32) {
 }
 
 impl Platform for LinuxPlatform {
-    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child, String> {
+    type Pipe = pipe::PipeReader;
+
+    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child<pipe::PipeReader>, String> {
         spawn::spawn(spec)
+    }
+
+    /// Blocks every blockable signal into a signalfd (see `signals`) and makes sup the
+    /// child subreaper of its units' orphans.
+    fn watch_events(&mut self, registry: &Registry, token: Token) -> std::io::Result<()> {
+        let fd = signals::signal_fd()?;
+        registry.register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)?;
+        self.sigfd = Some(fd);
+        if let Err(e) = signals::become_subreaper() {
+            log::warn!(
+                "cannot become child subreaper ({e}); orphans of units will not be reaped by sup"
+            );
+        }
+        Ok(())
+    }
+
+    fn events(&mut self) -> Vec<OsEvent> {
+        let Some(fd) = &self.sigfd else {
+            return Vec::new();
+        };
+        signals::drain(fd)
+            .into_iter()
+            .map(|r| match r.signo {
+                sig::CHLD => OsEvent::ChildEnded,
+                signo => OsEvent::Signal {
+                    signo,
+                    sender: r.sender,
+                },
+            })
+            .collect()
+    }
+
+    fn watch_console(
+        &mut self,
+        registry: &Registry,
+        stream: usize,
+        token: Token,
+    ) -> std::io::Result<()> {
+        registry.register(
+            &mut SourceFd(&[1, 2][stream & 1]),
+            token,
+            Interest::WRITABLE,
+        )
+    }
+
+    fn unwatch_console(&mut self, registry: &Registry, stream: usize) {
+        let _ = registry.deregister(&mut SourceFd(&[1, 2][stream & 1]));
     }
 
     fn signal(&mut self, pid: u32, signal: i32) {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::isolate::{self, IsoStep};
+use super::pipe::PipeReader;
 use super::users::{self, Creds};
 use crate::platform::env::DEFAULT_PATH;
 use crate::platform::{Child, SpawnSpec, StdinMode};
@@ -184,7 +185,7 @@ fn non_default_signals() -> &'static [libc::c_int] {
 const NO_ERROR: u64 = u64::MAX;
 
 /// Starts the process. See `platform` for the contract.
-pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
+pub fn spawn(spec: &SpawnSpec) -> Result<Child<PipeReader>, String> {
     let prog = spec.argv.first().ok_or("exec: empty command")?;
     let creds: Option<Creds> = if spec.user.is_some() || spec.group.is_some() {
         Some(users::resolve(spec.user.as_deref(), spec.group.as_deref())?)
@@ -354,8 +355,8 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, String> {
         }
         return Ok(Child {
             pid: pid as u32,
-            stdout: out_r,
-            stderr: err_r,
+            stdout: out_r.map(PipeReader::new),
+            stderr: err_r.map(PipeReader::new),
         });
     }
     // The child failed before exec and has exited: collect it now so no zombie is left.
