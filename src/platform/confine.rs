@@ -2,7 +2,6 @@
 //! running anything, its namespaces and its capabilities. Resolved by the runtime,
 //! carried out by the platform's spawn.
 
-use std::os::fd::RawFd;
 use std::path::PathBuf;
 
 use crate::unit::Namespace;
@@ -13,7 +12,7 @@ use crate::unit::Namespace;
 /// `None`. `path` is the full name, for messages.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JoinFile {
-    pub dir: Option<RawFd>,
+    pub dir: Option<i32>,
     pub rel: PathBuf,
     pub path: PathBuf,
 }

@@ -18,7 +18,6 @@
 //! Backends are chosen at compile time ([`Host`]); the engine never sees them, and the
 //! runtime only calls the traits defined here and in the neutral files beside this one.
 
-#[cfg(unix)]
 pub mod confine;
 pub mod env;
 #[cfg(unix)]
@@ -36,18 +35,13 @@ pub type Host = linux::LinuxPlatform;
 #[cfg(windows)]
 pub type Host = windows::WindowsPlatform;
 
-#[cfg(unix)]
 use std::ffi::OsString;
-#[cfg(unix)]
 use std::path::PathBuf;
 
-#[cfg(unix)]
 use crate::proc::Exit;
-#[cfg(unix)]
 use crate::unit::{Rlimit, UnitSpec};
 
 /// Everything needed to start one process, resolved by the runtime from a unit.
-#[cfg(unix)]
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SpawnSpec {
     /// Program and arguments, passed to the process byte for byte.
@@ -115,7 +109,6 @@ pub enum OsEvent {
     ChildEnded,
 }
 
-#[cfg(unix)]
 pub trait Platform {
     type Pipe: OutputPipe;
     fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child<Self::Pipe>, String>;

@@ -30,6 +30,7 @@
 
 pub mod cmdline;
 mod events;
+mod host;
 mod job;
 mod limits;
 mod process;
@@ -40,6 +41,7 @@ mod stdio;
 mod tests;
 
 pub use events::{JobEvent, JobEvents, JobMessage};
+pub use host::{PipeOut, WindowsPlatform};
 pub use job::{Accounting, Job};
 pub use limits::{cpu_rate, cpu_weight, JobError, JobLimits};
 pub use process::{send_ctrl_break, ExitStatus, Process};
