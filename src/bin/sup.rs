@@ -1,8 +1,4 @@
 //! `sup`: parse the command line, set up logging, and run the supervisor (or `sup check`).
-//!
-//! On Windows only the command line is used yet (issue 13): the rest is compiled there
-//! but unreachable, hence the allowances.
-#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -51,40 +47,12 @@ enum Command {
     Check,
 }
 
-#[cfg(unix)]
-fn default_log_dir() -> PathBuf {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return PathBuf::from("/var/log/sup");
-    }
-    match std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("sup/log"),
-        None => {
-            let home = std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("/tmp"));
-            home.join(".local/state/sup/log")
-        }
-    }
-}
-
 fn parse_grace(s: &str) -> Result<Duration, String> {
     sup::unit::values::parse_duration(s)
 }
 
-/// Windows: the command line is parsed (usage errors, `--help`, `--version`), then sup
-/// says plainly that it cannot supervise there yet.
-#[cfg(not(unix))]
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    eprintln!("sup: the Windows event loop is not built yet; see issue 13");
-    ExitCode::from(1)
-}
-
-#[cfg(unix)]
-fn main() -> ExitCode {
-    // SAFETY: getpid has no preconditions and cannot fail.
-    let pid1 = unsafe { libc::getpid() } == 1;
+    let pid1 = sup::platform::system::is_pid1();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // As PID 1 the kernel passes unknown boot parameters as arguments; exiting would
@@ -95,28 +63,12 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
-    if cli.main.is_empty() {
-        // A supervisor passes its units only the fds it means to: whatever sup inherited
-        // (beyond stdio) is closed at their exec. An entrypoint passes everything on to its
-        // command, as tini does.
-        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on our own fds.
-        unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                3 as libc::c_uint,
-                libc::c_uint::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            )
-        };
-    }
-    // Before sup opens anything: low fd numbers for cheap spawns (see platform::linux::vfork).
-    sup::platform::linux::vfork::reserve_low_fds();
+    // Before sup opens anything.
+    sup::platform::system::prepare(!cli.main.is_empty());
     let default_level = if cli.main.is_empty() { "info" } else { "warn" };
     let mut logger = env_logger::Builder::new();
-    if pid1 {
-        logger.target(env_logger::Target::Pipe(Box::new(
-            sup::platform::linux::pid1::ConsoleKmsg,
-        )));
+    if let Some(target) = pid1.then(sup::platform::system::pid1_log_target).flatten() {
+        logger.target(env_logger::Target::Pipe(target));
     }
     logger
         .parse_filters(cli.log_level.as_deref().unwrap_or(default_level))
@@ -150,8 +102,8 @@ fn main() -> ExitCode {
     }
     let control_gid = match cli.control_group.as_deref() {
         None => None,
-        Some(g) => match sup::platform::linux::users::resolve(None, Some(g)) {
-            Ok(c) => Some(c.gid),
+        Some(g) => match sup::platform::system::group_id(g) {
+            Ok(gid) => Some(gid),
             Err(e) => {
                 eprintln!("sup: --control-group: {e}");
                 return ExitCode::from(2);
@@ -161,13 +113,14 @@ fn main() -> ExitCode {
     let config = sup::runtime::Config {
         units_dir: cli.units,
         socket: cli.socket.unwrap_or_else(sup::ctl::default_socket_path),
-        log_dir: cli.log_dir.unwrap_or_else(default_log_dir),
+        log_dir: cli
+            .log_dir
+            .unwrap_or_else(sup::platform::system::default_log_dir),
         control_gid,
         main: (!cli.main.is_empty()).then_some(sup::runtime::MainCmd { argv: cli.main }),
         grace: cli.grace,
     };
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 && config.main.is_none() {
+    if !sup::platform::system::is_privileged() && config.main.is_none() {
         log::warn!("running as a non-root user: units that ask for another user, raised limits or isolation will fail to start");
     }
     ExitCode::from(sup::runtime::run(config).clamp(0, 255) as u8)

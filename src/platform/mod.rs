@@ -24,6 +24,7 @@ pub mod env;
 pub mod fake;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod system;
 #[cfg(windows)]
 pub mod windows;
 

@@ -9,6 +9,7 @@ pub mod pipe;
 pub mod recover;
 pub mod signals;
 pub mod spawn;
+pub mod system;
 pub mod users;
 pub mod vfork;
 

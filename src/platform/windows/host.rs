@@ -19,8 +19,8 @@ use mio::windows::NamedPipe;
 use mio::{Registry, Token, Waker};
 use windows_sys::core::BOOL;
 use windows_sys::Win32::System::Console::{
-    SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT, CTRL_C_EVENT,
-    CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT,
+    SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_CLOSE_EVENT, CTRL_C_EVENT, CTRL_LOGOFF_EVENT,
+    CTRL_SHUTDOWN_EVENT,
 };
 
 use super::{send_ctrl_break, spawn, Job, JobEvent, JobEvents, Process, SpawnRequest};
@@ -89,9 +89,7 @@ static CTRL: OnceLock<CtrlEvents> = OnceLock::new();
 unsafe extern "system" fn on_ctrl(kind: u32) -> BOOL {
     let signo = match kind {
         CTRL_C_EVENT => sig::INT,
-        CTRL_BREAK_EVENT | CTRL_CLOSE_EVENT | CTRL_LOGOFF_EVENT | CTRL_SHUTDOWN_EVENT => {
-            sig::TERM
-        }
+        CTRL_BREAK_EVENT | CTRL_CLOSE_EVENT | CTRL_LOGOFF_EVENT | CTRL_SHUTDOWN_EVENT => sig::TERM,
         _ => return 0,
     };
     if let Some(ctrl) = CTRL.get() {
@@ -283,7 +281,10 @@ impl Platform for WindowsPlatform {
     fn events(&mut self) -> Vec<OsEvent> {
         let mut out = Vec::new();
         if let Some(rx) = &self.ctrl {
-            out.extend(rx.try_iter().map(|signo| OsEvent::Signal { signo, sender: 0 }));
+            out.extend(
+                rx.try_iter()
+                    .map(|signo| OsEvent::Signal { signo, sender: 0 }),
+            );
         }
         if let Some((_, rx)) = &self.jobs {
             if rx.try_iter().count() > 0 {

@@ -36,6 +36,7 @@ mod limits;
 mod process;
 mod spawn;
 mod stdio;
+pub mod system;
 
 #[cfg(test)]
 mod tests;
