@@ -23,6 +23,21 @@ pub mod linux;
 #[cfg(windows)]
 pub mod windows;
 
+// OS calls for the layers above (unit files, logs): one neutral path, the backend's
+// file chosen per target.
+#[cfg_attr(target_os = "linux", path = "linux/console.rs")]
+#[cfg_attr(windows, path = "windows/console.rs")]
+pub mod console;
+#[cfg_attr(target_os = "linux", path = "linux/fs.rs")]
+#[cfg_attr(windows, path = "windows/fs.rs")]
+pub mod fs;
+#[cfg_attr(target_os = "linux", path = "linux/pipe.rs")]
+#[cfg_attr(windows, path = "windows/pipe.rs")]
+pub mod pipe;
+#[cfg_attr(target_os = "linux", path = "linux/usage.rs")]
+#[cfg_attr(windows, path = "windows/usage.rs")]
+pub mod usage;
+
 pub use env::Env;
 
 #[cfg(unix)]
@@ -33,9 +48,11 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 #[cfg(unix)]
+use crate::limits::Rlimit;
+#[cfg(unix)]
 use crate::proc::Exit;
 #[cfg(unix)]
-use crate::unit::{Rlimit, UnitSpec};
+use crate::unit::UnitSpec;
 
 /// Everything needed to start one process, resolved by the runtime from a unit.
 #[cfg(unix)]

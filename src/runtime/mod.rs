@@ -524,7 +524,12 @@ impl Runtime {
         let probe_tap = self.probes.wants_lines(unit);
         let mut tap = (self.wants_tap(unit) || probe_tap).then(Vec::new);
         let result = match self.outputs[unit].as_mut() {
-            Some(out) => out.read_from(stream, pipe.fd.as_fd(), PIPE_BUDGET, tap.as_mut()),
+            Some(out) => out.read_from(
+                stream,
+                &mut crate::platform::pipe::FdReader::new(pipe.fd.as_fd()),
+                PIPE_BUDGET,
+                tap.as_mut(),
+            ),
             None => Ok(ReadOutcome {
                 eof: true,
                 ..ReadOutcome::default()
@@ -641,9 +646,12 @@ impl Runtime {
         let deadline = Instant::now() + FINAL_DRAIN;
         for (_, pipe) in std::mem::take(&mut self.pipes) {
             if let Some(out) = self.outputs[pipe.unit].as_mut() {
-                while let Ok(ReadOutcome { parked: true, .. }) =
-                    out.read_from(pipe.stream, pipe.fd.as_fd(), usize::MAX, None)
-                {
+                while let Ok(ReadOutcome { parked: true, .. }) = out.read_from(
+                    pipe.stream,
+                    &mut crate::platform::pipe::FdReader::new(pipe.fd.as_fd()),
+                    usize::MAX,
+                    None,
+                ) {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() || !out.wait_console(pipe.stream, left) {
                         break;
