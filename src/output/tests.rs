@@ -428,9 +428,9 @@ fn pump(
 #[test]
 fn busy_file_is_allocated_ahead_and_released_at_eof() {
     let dir = temp_dir("prealloc");
-    let ext4 = os_fs::allocate_ahead_pays(&fs::File::open(&dir).unwrap());
     let path = dir.join("u.log");
     let mut out = UnitOutput::new(file_dest(&path, 0, 5), false).unwrap();
+    let ext4 = os_fs::allocate_ahead_pays(&fs::File::open(&path).unwrap());
     let (rd, wr) = pipe();
     let mut ahead = 0;
     let written = pump(&mut out, &rd, &wr, 3 << 20, || {

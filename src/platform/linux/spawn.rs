@@ -638,3 +638,30 @@ pub(super) unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
         fail(Step::Exec)
     }
 }
+
+#[cfg(test)]
+mod rlimit_tests {
+    use super::rlimit_resource;
+    use crate::limits::RlimitResource;
+
+    /// Every `rlimits` key reaches the kernel as its own RLIMIT_* number.
+    #[test]
+    #[allow(clippy::unnecessary_cast)]
+    fn every_rlimit_key_maps_to_its_own_kernel_number() {
+        let mut numbers: Vec<libc::c_int> = RlimitResource::ALL
+            .iter()
+            .map(|&(_, r)| rlimit_resource(r))
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(numbers.len(), RlimitResource::ALL.len());
+        assert_eq!(
+            rlimit_resource(RlimitResource::Nofile),
+            libc::RLIMIT_NOFILE as libc::c_int
+        );
+        assert_eq!(
+            rlimit_resource(RlimitResource::Stack),
+            libc::RLIMIT_STACK as libc::c_int
+        );
+    }
+}

@@ -374,7 +374,8 @@ fn env_files_are_read_without_blocking_or_without_bound() {
         err.ends_with("big.env: cannot read: 1200000 bytes, more than the 1048576 allowed"),
         "{err}"
     );
-    let nul = dir.write("nul.env", "A=1\nB=x\0y\n");
+    // Not `nul.env`: Windows reserves the name NUL (with any extension) for its device.
+    let nul = dir.write("nul-byte.env", "A=1\nB=x\0y\n");
     assert_eq!(
         read_env_file(&nul).expect_err("NUL"),
         format!("{}:2: the value of B contains a NUL byte", nul.display())
