@@ -366,9 +366,10 @@ impl Drop for FileSink {
 }
 
 /// sup's stdout or stderr, shared with other writers and possibly slow (a terminal, a
-/// container runtime's log pipe). It never blocks: every write is preceded by
-/// `poll(POLLOUT)` with no wait and is at most `PIPE_BUF` bytes of whole lines, so a
-/// pipe takes it whole or not at all. What the stream cannot take now waits in
+/// container runtime's log pipe). Where the platform can tell
+/// ([`console::NEVER_BLOCKS`], Linux) it never blocks: every write is tried without
+/// waiting (`platform::console::try_write`) and is at most [`ATOMIC_WRITE`] bytes of
+/// whole lines, so a pipe takes it whole or not at all; on Windows writes wait. What the stream cannot take now waits in
 /// `pending` (per stream), and while it waits the unit's pipe is not read
 /// ([`Console::blocked`]): the unit is slowed down, as if it wrote to the stream itself,
 /// and nothing is lost. The event loop retries when the stream becomes writable. Only a
