@@ -2,7 +2,8 @@
 # The Windows side of CI: prepares the cross toolchain and Wine (scripts/windows-env.sh),
 # lints and builds the library and both binaries for x86_64-pc-windows-gnu, checks that
 # sup.exe and supctl.exe run and say that the Windows event loop is not built yet, and
-# runs the Windows backend's tests (platform::windows) under Wine. When the toolchain
+# runs the Windows backend's tests (platform::windows) and the shared unit-file and
+# log-pipeline tests (unit, output) under Wine. When the toolchain
 # cannot be had it prints why and exits 0: skipped, not failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,3 +49,10 @@ done
 
 echo "== windows: cargo test --lib platform::windows (under Wine)"
 timeout 600 cargo test --target "$target" --lib platform::windows -- --test-threads=2
+
+# The shared layers run on Windows as they are: unit files load (unit), unit output is
+# written to log files with rotation and timestamps (output). Tests of what Windows has
+# not (FIFOs, permission bits, non-blocking console writes) print that they skip.
+echo "== windows: cargo test --lib unit, output (under Wine)"
+timeout 600 cargo test --target "$target" --lib unit:: -- --test-threads=2
+timeout 600 cargo test --target "$target" --lib output:: -- --test-threads=2

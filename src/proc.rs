@@ -26,6 +26,8 @@ pub mod sig {
     pub const ILL: i32 = 4;
     pub const TRAP: i32 = 5;
     pub const ABRT: i32 = 6;
+    /// Alias of `ABRT`.
+    pub const IOT: i32 = ABRT;
     pub const BUS: i32 = 7;
     pub const FPE: i32 = 8;
     pub const KILL: i32 = 9;
@@ -49,6 +51,8 @@ pub mod sig {
     pub const PROF: i32 = 27;
     pub const WINCH: i32 = 28;
     pub const IO: i32 = 29;
+    /// Alias of `IO`.
+    pub const POLL: i32 = IO;
     pub const PWR: i32 = 30;
     pub const SYS: i32 = 31;
 }

@@ -1,5 +1,5 @@
 //! Throughput benchmark (ignored test): one writer thread pushes 128-byte lines
-//! through a 1 MiB pipe; the reader drives `read_from` with `poll(2)` into a rotating
+//! through a 1 MiB pipe; the reader drives `read_from`, waiting for the pipe, into a rotating
 //! log file and reports MiB/s and its own CPU time.
 //!
 //! `cargo test --release --lib output::bench -- --ignored --nocapture`
@@ -8,20 +8,13 @@
 
 use super::tests::{pipe, temp_dir, write_all};
 use super::*;
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 const LINE: usize = 128;
 
 /// (user, system) CPU time of the calling thread.
 fn thread_cpu() -> (Duration, Duration) {
-    // SAFETY: `rusage` is plain data; all-zero is a valid value for getrusage to fill.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is a valid, exclusively borrowed rusage for the call to fill.
-    let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    assert_eq!(r, 0);
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    (tv(ru.ru_utime), tv(ru.ru_stime))
+    crate::platform::usage::thread_cpu_time().expect("thread CPU time")
 }
 
 fn run(timestamps: bool, budget: usize, discard: bool) {
@@ -44,9 +37,8 @@ fn run(timestamps: bool, budget: usize, discard: bool) {
     let dest = if discard { Destination::Discard } else { dest };
     let mut out = UnitOutput::new(dest, timestamps).unwrap();
     let (rd, wr) = pipe();
-    // SAFETY: fcntl on an fd we own; F_SETPIPE_SZ only resizes the pipe buffer.
-    let r = unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
-    assert!(r > 0, "F_SETPIPE_SZ: {}", io::Error::last_os_error());
+    let granted = wr.set_capacity(1 << 20).expect("pipe capacity");
+    assert!(granted >= 1 << 20, "pipe capacity {granted}");
 
     let writer = std::thread::spawn(move || {
         let mut block = Vec::with_capacity(64 * 1024);
@@ -68,23 +60,16 @@ fn run(timestamps: bool, budget: usize, discard: bool) {
     let start = Instant::now();
     let (mut bytes, mut calls, mut polls) = (0u64, 0u64, 0u64);
     loop {
-        let mut pfd = libc::pollfd {
-            fd: rd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, nfds = 1.
-        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
-        assert!(r >= 0);
+        match rd.wait_readable(None) {
+            Ok(_) => {}
+            // No way to wait on this platform's pipe: read until WouldBlock instead.
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => std::thread::yield_now(),
+            Err(e) => panic!("waiting for the pipe: {e}"),
+        }
         polls += 1;
         let o = loop {
             let o = out
-                .read_from(
-                    Stream::Stdout,
-                    &mut super::FdReader(rd.as_fd()),
-                    budget,
-                    None,
-                )
+                .read_from(Stream::Stdout, &mut &rd, budget, None)
                 .unwrap();
             bytes += o.bytes as u64;
             calls += 1;

@@ -32,52 +32,30 @@
 //!   in [`UnitOutput::dropped_bytes`]. SIGPIPE must not kill sup (it is blocked and
 //!   ignored): a closed stdout is EPIPE, i.e. a drop.
 //!
-//! The pipe reader and the sinks are Unix-only until the platform seam hands them
-//! generic pipes (issue 13); on Windows only the portable line formatting and time
-//! code is built, unused there for now.
-#![cfg_attr(not(unix), allow(dead_code))]
+//! Nothing here touches the OS directly: the unit's pipe is any `io::Read` (the
+//! platform's non-blocking pipe read end), and files and console writes go through
+//! `platform::fs` and `platform::console`, so the same pipeline runs on every platform.
 
 mod lines;
-#[cfg(unix)]
 mod sink;
-#[cfg(unix)]
 mod tail;
 mod time;
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod bench;
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests;
 
-#[cfg(unix)]
 use std::cell::RefCell;
-#[cfg(unix)]
 use std::io;
-#[cfg(all(test, unix))]
-use std::os::fd::{AsRawFd, BorrowedFd};
-
-/// A borrowed fd as a reader (tests and the log benchmark).
-#[cfg(all(test, unix))]
-pub(crate) struct FdReader<'a>(pub BorrowedFd<'a>);
-
-#[cfg(all(test, unix))]
-impl io::Read for FdReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        read_fd(self.0, buf)
-    }
-}
 use std::path::PathBuf;
 
 pub use lines::MAX_LINE;
-#[cfg(unix)]
 pub use tail::{tail_lines, LineSink, LogTail};
 pub use time::{rfc3339, Rfc3339, TIMESTAMP_PREFIX_LEN};
 
-#[cfg(unix)]
 use lines::format_chunk;
-#[cfg(unix)]
 use sink::{Console, FileSink, Sink};
-#[cfg(unix)]
 use time::LineHead;
 
 /// Bytes asked of the pipe per `read(2)`. The read buffer and the formatted output of
@@ -137,7 +115,6 @@ pub struct ReadOutcome {
 
 /// Read and format buffers, shared by every unit handled on this thread (the event
 /// loop): the memory cost is paid once, not per unit.
-#[cfg(unix)]
 struct Scratch {
     read: Vec<u8>,
     out: Vec<u8>,
@@ -148,21 +125,17 @@ struct Scratch {
 /// the page cache, and the page cache uses small folios: on ext4 a 1 GiB file costs
 /// about 0.4 s of system time written in 32–128 KiB writes, 0.6–1.3 s in 512 KiB ones.
 /// With [`READ_CHUNK`] reads this means about one write per read.
-#[cfg(unix)]
 const WRITE_BATCH: usize = 64 * 1024;
 
 /// Largest formatted-output buffer kept between calls.
-#[cfg(unix)]
 const OUT_KEEP: usize = 2 * 1024 * 1024;
 
-#[cfg(unix)]
 thread_local! {
     static SCRATCH: RefCell<Scratch> = const {
         RefCell::new(Scratch { read: Vec::new(), out: Vec::new() })
     };
 }
 
-#[cfg(unix)]
 fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut s) => {
@@ -185,7 +158,6 @@ fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 }
 
 /// One unit's output state: a partial-line buffer per stream and the sink.
-#[cfg(unix)]
 pub struct UnitOutput {
     sink: Sink,
     head: LineHead,
@@ -193,7 +165,6 @@ pub struct UnitOutput {
     partial: [Vec<u8>; 2],
 }
 
-#[cfg(unix)]
 impl UnitOutput {
     /// Opens the sink (creating the log file's directory if needed).
     pub fn new(dest: Destination, timestamps: bool) -> io::Result<UnitOutput> {
@@ -216,7 +187,7 @@ impl UnitOutput {
         })
     }
 
-    /// Reads from `fd` (non-blocking) until it would block, reaches EOF, or `budget`
+    /// Reads from `pipe` (non-blocking: `WouldBlock` when empty) until it would block, reaches EOF, or `budget`
     /// bytes were read; writes every complete line to the sink. If `tap` is given, the
     /// exact bytes written to the sink (formatted lines) are also appended to it.
     ///
@@ -227,10 +198,10 @@ impl UnitOutput {
     /// is written before returning, so a file never ends mid-line between calls, and a
     /// rotation splits a write at a line boundary. `budget == 0` means one read.
     /// With [`Destination::Discard`] lines are still formatted into `tap`, if given.
-    pub fn read_from(
+    pub fn read_from<R: io::Read + ?Sized>(
         &mut self,
         stream: Stream,
-        src: &mut dyn io::Read,
+        pipe: &mut R,
         budget: usize,
         mut tap: Option<&mut Vec<u8>>,
     ) -> io::Result<ReadOutcome> {
@@ -256,7 +227,7 @@ impl UnitOutput {
                     break Ok(());
                 }
                 let want = READ_CHUNK.min(budget - outcome.bytes);
-                let n = match src.read(&mut s.read[..want]) {
+                let n = match pipe.read(&mut s.read[..want]) {
                     Ok(0) => {
                         self.head.refresh();
                         let partial = &mut self.partial[stream.index()];
@@ -392,18 +363,5 @@ impl UnitOutput {
             Sink::Inherit(c) => c.write(stream.index(), out),
             Sink::Discard => {}
         }
-    }
-}
-
-/// One `read(2)` into `buf`.
-#[cfg(all(test, unix))]
-pub(crate) fn read_fd(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is a live, exclusively borrowed region of `buf.len()` writable
-    // bytes for the whole call, and `fd` is borrowed, so it stays open during it.
-    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
     }
 }

@@ -1,11 +1,12 @@
 //! Sinks for formatted lines: a size-rotated log file, sup's own stdout/stderr
 //! (bounded waiting, then dropping), or nothing.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use crate::platform::console::{self, Attempt, Out, ATOMIC_WRITE};
+use crate::platform::fs as os_fs;
 
 /// `path.N` (the N-th rotated file).
 pub(crate) fn rotated_path(path: &Path, n: u32) -> PathBuf {
@@ -63,21 +64,11 @@ struct Prealloc {
 impl Prealloc {
     fn new(file: &File) -> Prealloc {
         Prealloc {
-            enabled: is_ext4(file),
+            enabled: os_fs::allocate_ahead_pays(file),
             written: 0,
             end: 0,
         }
     }
-}
-
-/// Whether `file` is on ext4.
-pub(crate) fn is_ext4(file: &File) -> bool {
-    // SAFETY: `statfs` is plain data; all-zero is a valid value for fstatfs to fill.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `file` is open for the whole call and `st` is a valid, exclusively
-    // borrowed statfs for the kernel to fill.
-    let r = unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) };
-    r == 0 && st.f_type == libc::EXT4_SUPER_MAGIC
 }
 
 /// Opens a log file for appending without ever blocking: `O_NONBLOCK`, so a FIFO at the
@@ -90,12 +81,7 @@ fn open_append(path: &Path) -> io::Result<File> {
             format!("cannot open log file {}: {e}", path.display()),
         )
     };
-    let opened = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(path);
+    let opened = os_fs::open_append_nonblocking(path, 0o640);
     let (file, kind) = match opened {
         Ok(file) => {
             let kind = file.metadata().map_err(context)?.file_type();
@@ -125,19 +111,18 @@ fn open_append(path: &Path) -> io::Result<File> {
 
 /// A word for a file type, for messages.
 pub(crate) fn file_kind(kind: &fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
     if kind.is_dir() {
         "a directory"
-    } else if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_block_device() || kind.is_char_device() {
-        "a device"
     } else if kind.is_symlink() {
         "a symbolic link"
-    } else {
+    } else if kind.is_file() {
         "a regular file"
+    } else {
+        match os_fs::special_kind(kind) {
+            Some("a character device" | "a block device") => "a device",
+            Some(other) => other,
+            None => "not a file",
+        }
     }
 }
 
@@ -152,16 +137,12 @@ pub(crate) struct Trouble {
 impl FileSink {
     pub(crate) fn open(path: PathBuf, max_size: u64, keep: u32) -> io::Result<FileSink> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(dir)
-                .map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("cannot create log directory {}: {e}", dir.display()),
-                    )
-                })?;
+            os_fs::create_dir_all(dir, 0o755).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot create log directory {}: {e}", dir.display()),
+                )
+            })?;
         }
         let file = open_append(&path)?;
         let size = file.metadata()?.len();
@@ -316,22 +297,12 @@ impl FileSink {
         if end <= from {
             return;
         }
-        // SAFETY: fallocate on the open log file; KEEP_SIZE only allocates blocks
-        // beyond what was written, the file's size and contents are unchanged.
-        let r = unsafe {
-            libc::fallocate(
-                self.file.as_raw_fd(),
-                libc::FALLOC_FL_KEEP_SIZE,
-                from as libc::off_t,
-                (end - from) as libc::off_t,
-            )
-        };
+        let r = os_fs::allocate_ahead(&self.file, from, end - from);
         p.end = end;
-        if r != 0 {
+        if let Err(e) = r {
             log::debug!(
-                "{}: fallocate: {}; not allocating ahead",
-                self.path.display(),
-                io::Error::last_os_error()
+                "{}: allocating ahead: {e}; not allocating ahead",
+                self.path.display()
             );
             p.enabled = false;
             // A failure may have allocated part of the range (ENOSPC): give it back
@@ -394,14 +365,11 @@ impl Drop for FileSink {
     }
 }
 
-/// Longest write to the console that a pipe takes atomically (POSIX `PIPE_BUF`), so
-/// lines are never interleaved with other writers of the same pipe.
-const ATOMIC_WRITE: usize = libc::PIPE_BUF;
-
 /// sup's stdout or stderr, shared with other writers and possibly slow (a terminal, a
-/// container runtime's log pipe). It never blocks: every write is preceded by
-/// `poll(POLLOUT)` with no wait and is at most `PIPE_BUF` bytes of whole lines, so a
-/// pipe takes it whole or not at all. What the stream cannot take now waits in
+/// container runtime's log pipe). Where the platform can tell
+/// ([`console::NEVER_BLOCKS`], Linux) it never blocks: every write is tried without
+/// waiting (`platform::console::try_write`) and is at most [`ATOMIC_WRITE`] bytes of
+/// whole lines, so a pipe takes it whole or not at all; on Windows writes wait. What the stream cannot take now waits in
 /// `pending` (per stream), and while it waits the unit's pipe is not read
 /// ([`Console::blocked`]): the unit is slowed down, as if it wrote to the stream itself,
 /// and nothing is lost. The event loop retries when the stream becomes writable. Only a
@@ -416,12 +384,12 @@ pub(crate) struct Console {
     pub(crate) dropped: u64,
 }
 
-/// The fd a console stream writes to.
-fn console_fd(i: usize) -> RawFd {
+/// The stream console lines of stream `i` go to.
+fn console_out(i: usize) -> Out {
     if i == 0 {
-        libc::STDOUT_FILENO
+        Out::stdout()
     } else {
-        libc::STDERR_FILENO
+        Out::stderr()
     }
 }
 
@@ -434,15 +402,7 @@ impl Console {
     /// Waits up to `timeout` for stream `i`'s fd to be writable (only at exit, outside
     /// the event loop); true when it is.
     pub(crate) fn wait_writable(&mut self, i: usize, timeout: std::time::Duration) -> bool {
-        let mut pfd = libc::pollfd {
-            fd: console_fd(i),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-        // SAFETY: `pfd` is one valid, initialised pollfd that outlives the call; nfds = 1.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        r > 0 && pfd.revents & libc::POLLOUT != 0
+        console::wait_writable(console_out(i), timeout)
     }
 
     /// Writes what the fd takes now of stream `i`'s waiting lines; true when none wait.
@@ -451,7 +411,7 @@ impl Console {
             return true;
         }
         let waiting = std::mem::take(&mut self.pending[i]);
-        self.write_to(i, console_fd(i), &waiting);
+        self.write_to(i, console_out(i), &waiting);
         self.pending[i].is_empty()
     }
 
@@ -461,7 +421,7 @@ impl Console {
             self.pending[i].extend_from_slice(buf);
             return;
         }
-        self.write_to(i, console_fd(i), buf);
+        self.write_to(i, console_out(i), buf);
     }
 
     /// Stream `i`'s waiting lines (tests).
@@ -470,16 +430,16 @@ impl Console {
         &mut self.pending[i]
     }
 
-    /// `write` to an explicit fd (tests; `write` uses sup's own stdout/stderr).
-    pub(crate) fn write_to(&mut self, i: usize, fd: RawFd, buf: &[u8]) {
+    /// `write` to an explicit stream (tests; `write` uses sup's own stdout/stderr).
+    pub(crate) fn write_to(&mut self, i: usize, out: Out, buf: &[u8]) {
         let mut rest = buf;
         let mut failed = false;
         while !rest.is_empty() {
             if self.broken_line[i] {
-                match self.write_piece(fd, b"\n") {
-                    Piece::Written(_) => self.broken_line[i] = false,
-                    Piece::Later => break,
-                    Piece::Failed => {
+                match console::try_write(out, b"\n") {
+                    Attempt::Written(_) => self.broken_line[i] = false,
+                    Attempt::Later => break,
+                    Attempt::Failed => {
                         failed = true;
                         break;
                     }
@@ -494,10 +454,10 @@ impl Console {
                     .rposition(|&b| b == b'\n')
                     .map_or(ATOMIC_WRITE, |i| i + 1)
             };
-            match self.write_piece(fd, &rest[..take]) {
-                Piece::Written(n) => rest = &rest[n..],
-                Piece::Later => break,
-                Piece::Failed => {
+            match console::try_write(out, &rest[..take]) {
+                Attempt::Written(n) => rest = &rest[n..],
+                Attempt::Later => break,
+                Attempt::Failed => {
                     failed = true;
                     break;
                 }
@@ -514,54 +474,6 @@ impl Console {
             self.pending[i].extend_from_slice(rest);
         }
     }
-
-    /// One write of at most `PIPE_BUF` bytes if the fd takes it now.
-    fn write_piece(&mut self, fd: RawFd, piece: &[u8]) -> Piece {
-        let mut retries = 0;
-        loop {
-            let mut pfd = libc::pollfd {
-                fd,
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            // SAFETY: `pfd` is one valid, initialised pollfd that outlives the call, and
-            // we pass nfds = 1. A zero timeout never waits.
-            let r = unsafe { libc::poll(&mut pfd, 1, 0) };
-            if r < 0 {
-                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted && retries < 8 {
-                    retries += 1;
-                    continue;
-                }
-                return Piece::Failed;
-            }
-            if pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
-                return Piece::Failed;
-            }
-            if r == 0 {
-                return Piece::Later;
-            }
-            // SAFETY: `piece` is a live, initialised buffer of `piece.len()` bytes for the
-            // duration of the call; `fd` is sup's stdout/stderr, which sup never closes.
-            let n = unsafe { libc::write(fd, piece.as_ptr().cast(), piece.len()) };
-            if n >= 0 {
-                return Piece::Written(n as usize);
-            }
-            match io::Error::last_os_error().kind() {
-                io::ErrorKind::Interrupted if retries < 8 => retries += 1,
-                io::ErrorKind::WouldBlock => return Piece::Later,
-                _ => return Piece::Failed,
-            }
-        }
-    }
-}
-
-/// What one console write did.
-enum Piece {
-    Written(usize),
-    /// The fd cannot take it now (full): try again when it is writable.
-    Later,
-    /// The fd failed (closed, EPIPE): drop.
-    Failed,
 }
 
 /// Where formatted lines go.

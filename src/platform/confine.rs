@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::unit::Namespace;
+use crate::limits::Namespace;
 
 /// A file a new process writes `0` to, to join a cgroup: `rel` below the open directory
 /// `dir` (sup's base in one hierarchy, held open by the platform's cgroup layer for sup's

@@ -28,6 +28,21 @@ pub mod system;
 #[cfg(windows)]
 pub mod windows;
 
+// OS calls for the layers above (unit files, logs): one neutral path, the backend's
+// file chosen per target.
+#[cfg_attr(target_os = "linux", path = "linux/console.rs")]
+#[cfg_attr(windows, path = "windows/console.rs")]
+pub mod console;
+#[cfg_attr(target_os = "linux", path = "linux/fs.rs")]
+#[cfg_attr(windows, path = "windows/fs.rs")]
+pub mod fs;
+#[cfg_attr(target_os = "linux", path = "linux/pipe.rs")]
+#[cfg_attr(windows, path = "windows/pipe.rs")]
+pub mod pipe;
+#[cfg_attr(target_os = "linux", path = "linux/usage.rs")]
+#[cfg_attr(windows, path = "windows/usage.rs")]
+pub mod usage;
+
 pub use env::Env;
 
 /// The backend of this build.
@@ -39,8 +54,9 @@ pub type Host = windows::WindowsPlatform;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::limits::Rlimit;
 use crate::proc::Exit;
-use crate::unit::{Rlimit, UnitSpec};
+use crate::unit::UnitSpec;
 
 /// Everything needed to start one process, resolved by the runtime from a unit.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -340,7 +340,7 @@ fn restart_spec(
 
 fn stop_spec(raw: RawStop) -> StopSpec {
     StopSpec {
-        signal: raw.signal.map_or(libc::SIGTERM, |s| s.0),
+        signal: raw.signal.map_or(crate::proc::sig::TERM, |s| s.0),
         timeout: raw.timeout.map_or(Duration::from_secs(10), |d| d.0),
         exec: raw.exec.map(|a| a.0),
     }

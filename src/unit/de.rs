@@ -72,7 +72,7 @@ text_value!(
     values::parse_capability
 );
 text_value!(
-    RlimitName(i32),
+    RlimitName(super::spec::RlimitResource),
     "an rlimit name like nofile",
     values::parse_rlimit_name
 );

@@ -2,8 +2,6 @@
 //! reach the unit as written; names must be valid (UTF-8, no whitespace, no NUL).
 
 use std::ffi::OsString;
-use std::fs;
-use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 /// The largest `env_file` read (1 MiB, like a unit file).
@@ -14,22 +12,14 @@ pub const MAX_ENV_FILE: u64 = 1 << 20;
 /// it is a regular file.
 pub fn read_small_regular(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Error, ErrorKind, Read};
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(path)?;
+    let f = crate::platform::fs::open_read_nonblocking(path)?;
     let meta = f.metadata()?;
     let kind = meta.file_type();
     if !kind.is_file() {
         let what = if kind.is_dir() {
             "a directory"
-        } else if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_socket() {
-            "a socket"
         } else {
-            "a device"
+            crate::platform::fs::special_kind(&kind).unwrap_or("not a file")
         };
         return Err(Error::new(
             ErrorKind::InvalidInput,
@@ -93,7 +83,13 @@ pub fn parse_env_bytes(
                 "{file}:{n}: the value of {key} contains a NUL byte"
             ));
         }
-        vars.push((OsString::from(key), OsString::from_vec(value)));
+        let value = crate::platform::fs::os_string_from_bytes(value).map_err(|v| {
+            format!(
+                "{file}:{n}: the value of {key} is not valid text on this platform ({})",
+                shown(&v)
+            )
+        })?;
+        vars.push((OsString::from(key), value));
     }
     Ok(vars)
 }

@@ -4,13 +4,13 @@
 //! could hang), the open is non-blocking and checked again with `fstat`, and at most
 //! `MAX_FILE_SIZE + 1` bytes are read.
 
-use std::fs::{self, File, Metadata};
+use std::fs::{self, Metadata};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::limits::MAX_FILE_SIZE;
 use super::parse::byte_position;
+use crate::platform::fs::{self as os_fs, OpenFailure};
 
 /// Why a `NAME.yaml` entry could not be read as a unit file.
 #[derive(Debug, thiserror::Error)]
@@ -50,25 +50,17 @@ fn kind(meta: &Metadata) -> Option<&'static str> {
         None
     } else if t.is_dir() {
         Some("a directory")
-    } else if t.is_fifo() {
-        Some("a FIFO")
-    } else if t.is_socket() {
-        Some("a socket")
-    } else if t.is_char_device() {
-        Some("a character device")
-    } else if t.is_block_device() {
-        Some("a block device")
     } else {
-        Some("not a file")
+        Some(os_fs::special_kind(&t).unwrap_or("not a file"))
     }
 }
 
 /// Why `path` cannot be opened, telling dangling links and loops apart.
 fn open_error(path: &Path, e: io::Error) -> ReadError {
     let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    match e.raw_os_error() {
-        Some(libc::ELOOP) => ReadError::LinkLoop,
-        Some(libc::ENOENT) if is_link => {
+    match os_fs::open_failure(&e) {
+        OpenFailure::LinkLoop => ReadError::LinkLoop,
+        OpenFailure::NotFound if is_link => {
             ReadError::Dangling(fs::read_link(path).unwrap_or_default())
         }
         _ => ReadError::Io(e),
@@ -90,11 +82,7 @@ pub fn read_bounded(path: &Path, what: &'static str) -> Result<String, ReadError
     }
     // Replaced by something else since the stat: O_NONBLOCK keeps a FIFO from blocking
     // the open, O_NOCTTY a terminal from becoming ours, and the fstat refuses it.
-    let file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|e| open_error(path, e))?;
+    let file = os_fs::open_read_nonblocking(path).map_err(|e| open_error(path, e))?;
     let meta = file.metadata().map_err(ReadError::Io)?;
     if let Some(kind) = kind(&meta) {
         return Err(ReadError::NotRegular(kind));

@@ -8,17 +8,13 @@
 //! types that validate while reading), `raw` (top-level maps), `convert` (defaults and
 //! cross-key checks).
 
-#[cfg(unix)]
 pub mod check;
 mod convert;
 mod de;
 pub mod deps;
-#[cfg(unix)]
 pub mod envfile;
-#[cfg(unix)]
 mod files;
 pub mod limits;
-#[cfg(unix)]
 pub mod load;
 mod nested;
 pub mod parse;
@@ -29,13 +25,10 @@ mod shapes;
 pub mod spec;
 pub mod values;
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests;
 
-#[cfg(unix)]
 pub use check::{check_dir, is_warning};
-#[cfg(unix)]
 pub use envfile::read_env_file;
-#[cfg(unix)]
 pub use load::load_dir;
 pub use spec::*;

@@ -8,6 +8,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::limits::{IoMax, Namespace, Resources, Rlimit, RlimitResource};
+
 /// A unit or slice name: `[A-Za-z0-9][A-Za-z0-9_.-]*`, optionally with an `@N` instance
 /// suffix for instances of an instanced unit.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -136,54 +138,6 @@ pub enum OnUnhealthy {
     Restart,
     Stop,
     Ignore,
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct IoMax {
-    pub device: PathBuf,
-    pub rbps: Option<u64>,
-    pub wbps: Option<u64>,
-    pub riops: Option<u64>,
-    pub wiops: Option<u64>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Resources {
-    pub cpu_weight: Option<u32>,
-    /// Cores: `"50%"` is 0.5, `"1.5"` is 1.5.
-    pub cpu_max: Option<f64>,
-    pub memory_max: Option<u64>,
-    pub memory_high: Option<u64>,
-    pub memory_swap_max: Option<u64>,
-    pub io_weight: Option<u32>,
-    pub io_max: Vec<IoMax>,
-    pub pids_max: Option<u64>,
-}
-
-impl Resources {
-    pub fn is_empty(&self) -> bool {
-        *self == Resources::default()
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Namespace {
-    Pid,
-    Mount,
-    Uts,
-    Ipc,
-    Net,
-    User,
-    Cgroup,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rlimit {
-    /// `libc::RLIMIT_*` value.
-    pub resource: i32,
-    /// `u64::MAX` means infinity.
-    pub soft: u64,
-    pub hard: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -64,7 +64,7 @@ fn minimal_unit_has_spec_defaults() {
     assert_eq!(u.restart.reset_after, Duration::from_secs(60));
     assert_eq!(u.restart.limit_burst, 5);
     assert_eq!(u.restart.limit_interval, Duration::from_secs(60));
-    assert_eq!(u.stop.signal, libc::SIGTERM);
+    assert_eq!(u.stop.signal, crate::proc::sig::TERM);
     assert_eq!(u.stop.timeout, Duration::from_secs(10));
     assert_eq!(u.stop.exec, None);
     assert_eq!(u.start_timeout, Duration::from_secs(90));
@@ -208,7 +208,7 @@ fn every_key_is_parsed() {
         (r.limit_burst, r.limit_interval),
         (3, Duration::from_secs(3600))
     );
-    assert_eq!(u.stop.signal, libc::SIGINT);
+    assert_eq!(u.stop.signal, crate::proc::sig::INT);
     assert_eq!(u.stop.timeout, Duration::from_millis(1500));
     assert_eq!(
         u.stop.exec,
@@ -316,7 +316,7 @@ fn alternative_forms() {
     assert_eq!(u.ready, Ready::Fd(3));
     assert_eq!(u.restart.policy, RestartPolicy::Never);
     assert_eq!(u.restart.delay, Duration::from_millis(100));
-    assert_eq!(u.stop.signal, libc::SIGTERM);
+    assert_eq!(u.stop.signal, crate::proc::sig::TERM);
     let u =
         unit("exec: x\nready: {tcp: \"[::1]:80\"}\nenv_file: local.env\nwatch: {paths: /etc/x}\n");
     assert_eq!(u.ready, Ready::Tcp("[::1]:80".into()));

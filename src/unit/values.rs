@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use super::spec::RlimitResource;
+use crate::proc::sig;
+
 use super::limits::{MAX_CPU, MAX_DURATION, MAX_DURATION_TEXT, MAX_SIZE, MAX_SIZE_TEXT};
 
 const DURATION_HINT: &str = "use 250ms, 10s, 2m, 1h or an integer number of seconds";
@@ -114,54 +117,42 @@ pub fn parse_cpu(text: &str) -> Result<f64, String> {
     Ok(cores)
 }
 
-/// Standard Linux signal names (without `SIG`) and their numbers.
-#[cfg(unix)]
+/// Standard signal names (without `SIG`) and their numbers (`crate::proc::sig`, Linux
+/// numbering: the one vocabulary units use on every platform).
 pub const SIGNALS: &[(&str, i32)] = &[
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("IOT", libc::SIGIOT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("STKFLT", libc::SIGSTKFLT),
-    ("CHLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("POLL", libc::SIGPOLL),
-    ("PWR", libc::SIGPWR),
-    ("SYS", libc::SIGSYS),
-];
-
-/// The signals of the Windows C runtime (without `SIG`), with its numbers: all that a
-/// unit can name there until the platform seam gives units neutral stop intents.
-#[cfg(not(unix))]
-pub const SIGNALS: &[(&str, i32)] = &[
-    ("INT", libc::SIGINT),
-    ("ILL", libc::SIGILL),
-    ("FPE", libc::SIGFPE),
-    ("SEGV", libc::SIGSEGV),
-    ("TERM", libc::SIGTERM),
-    ("ABRT", libc::SIGABRT),
+    ("HUP", sig::HUP),
+    ("INT", sig::INT),
+    ("QUIT", sig::QUIT),
+    ("ILL", sig::ILL),
+    ("TRAP", sig::TRAP),
+    ("ABRT", sig::ABRT),
+    ("IOT", sig::IOT),
+    ("BUS", sig::BUS),
+    ("FPE", sig::FPE),
+    ("KILL", sig::KILL),
+    ("USR1", sig::USR1),
+    ("SEGV", sig::SEGV),
+    ("USR2", sig::USR2),
+    ("PIPE", sig::PIPE),
+    ("ALRM", sig::ALRM),
+    ("TERM", sig::TERM),
+    ("STKFLT", sig::STKFLT),
+    ("CHLD", sig::CHLD),
+    ("CONT", sig::CONT),
+    ("STOP", sig::STOP),
+    ("TSTP", sig::TSTP),
+    ("TTIN", sig::TTIN),
+    ("TTOU", sig::TTOU),
+    ("URG", sig::URG),
+    ("XCPU", sig::XCPU),
+    ("XFSZ", sig::XFSZ),
+    ("VTALRM", sig::VTALRM),
+    ("PROF", sig::PROF),
+    ("WINCH", sig::WINCH),
+    ("IO", sig::IO),
+    ("POLL", sig::POLL),
+    ("PWR", sig::PWR),
+    ("SYS", sig::SYS),
 ];
 
 /// Highest signal number accepted as a bare number (real-time signals included).
@@ -277,45 +268,17 @@ pub fn capability_number(name: &str) -> Option<u32> {
         .and_then(|i| u32::try_from(i).ok())
 }
 
-/// `rlimits` keys and their `libc::RLIMIT_*` values.
-#[cfg(unix)]
-#[allow(clippy::unnecessary_cast)]
-pub const RLIMITS: &[(&str, i32)] = &[
-    ("as", libc::RLIMIT_AS as i32),
-    ("core", libc::RLIMIT_CORE as i32),
-    ("cpu", libc::RLIMIT_CPU as i32),
-    ("data", libc::RLIMIT_DATA as i32),
-    ("fsize", libc::RLIMIT_FSIZE as i32),
-    ("locks", libc::RLIMIT_LOCKS as i32),
-    ("memlock", libc::RLIMIT_MEMLOCK as i32),
-    ("msgqueue", libc::RLIMIT_MSGQUEUE as i32),
-    ("nice", libc::RLIMIT_NICE as i32),
-    ("nofile", libc::RLIMIT_NOFILE as i32),
-    ("nproc", libc::RLIMIT_NPROC as i32),
-    ("rss", libc::RLIMIT_RSS as i32),
-    ("rtprio", libc::RLIMIT_RTPRIO as i32),
-    ("rttime", libc::RLIMIT_RTTIME as i32),
-    ("sigpending", libc::RLIMIT_SIGPENDING as i32),
-    ("stack", libc::RLIMIT_STACK as i32),
-];
-
-/// Windows has no rlimits: every `rlimits` key is refused there.
-#[cfg(not(unix))]
-pub const RLIMITS: &[(&str, i32)] = &[];
-
-/// An rlimit name (`nofile`, any case) → `libc::RLIMIT_*`.
-pub fn parse_rlimit_name(text: &str) -> Result<i32, String> {
+/// An rlimit name (`nofile`, any case, `RLIMIT_` prefix allowed) → its resource.
+/// Every platform parses every name; a backend without rlimits refuses the unit.
+pub fn parse_rlimit_name(text: &str) -> Result<RlimitResource, String> {
     let lower = text.trim().to_ascii_lowercase();
     let bare = lower.strip_prefix("rlimit_").unwrap_or(&lower);
-    RLIMITS
+    RlimitResource::ALL
         .iter()
         .find(|(n, _)| *n == bare)
         .map(|&(_, r)| r)
         .ok_or_else(|| {
-            let names: Vec<&str> = RLIMITS.iter().map(|(n, _)| *n).collect();
-            if names.is_empty() {
-                return format!("rlimit {text:?}: this platform has no rlimits");
-            }
+            let names: Vec<&str> = RlimitResource::ALL.iter().map(|(n, _)| *n).collect();
             format!(
                 "unknown rlimit {text:?} (expected one of {})",
                 names.join(", ")

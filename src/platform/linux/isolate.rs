@@ -18,8 +18,8 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use super::caps::{self, CapsPrep};
+use crate::limits::Namespace;
 use crate::platform::confine::Confinement;
-use crate::unit::Namespace;
 
 /// Steps of the isolation setup (numbered after spawn's own steps).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

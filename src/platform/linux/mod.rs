@@ -4,8 +4,8 @@
 pub mod caps;
 pub mod cgroup;
 pub mod isolate;
+pub mod outpipe;
 pub mod pid1;
-pub mod pipe;
 pub mod recover;
 pub mod signals;
 pub mod spawn;
@@ -56,9 +56,9 @@ fn kill(pid: i32, signal: i32) {
 }
 
 impl Platform for LinuxPlatform {
-    type Pipe = pipe::PipeReader;
+    type Pipe = outpipe::PipeReader;
 
-    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child<pipe::PipeReader>, String> {
+    fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child<outpipe::PipeReader>, String> {
         spawn::spawn(spec)
     }
 

@@ -10,10 +10,34 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::isolate::{self, IsoStep};
-use super::pipe::PipeReader;
+use super::outpipe::PipeReader;
 use super::users::{self, Creds};
+use crate::limits::RlimitResource;
 use crate::platform::env::DEFAULT_PATH;
 use crate::platform::{Child, SpawnSpec, StdinMode};
+
+/// The kernel's number for an rlimit resource.
+#[allow(clippy::unnecessary_cast)] // the type of RLIMIT_* differs between libcs
+fn rlimit_resource(r: RlimitResource) -> libc::c_int {
+    (match r {
+        RlimitResource::As => libc::RLIMIT_AS,
+        RlimitResource::Core => libc::RLIMIT_CORE,
+        RlimitResource::Cpu => libc::RLIMIT_CPU,
+        RlimitResource::Data => libc::RLIMIT_DATA,
+        RlimitResource::Fsize => libc::RLIMIT_FSIZE,
+        RlimitResource::Locks => libc::RLIMIT_LOCKS,
+        RlimitResource::Memlock => libc::RLIMIT_MEMLOCK,
+        RlimitResource::Msgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitResource::Nice => libc::RLIMIT_NICE,
+        RlimitResource::Nofile => libc::RLIMIT_NOFILE,
+        RlimitResource::Nproc => libc::RLIMIT_NPROC,
+        RlimitResource::Rss => libc::RLIMIT_RSS,
+        RlimitResource::Rtprio => libc::RLIMIT_RTPRIO,
+        RlimitResource::Rttime => libc::RLIMIT_RTTIME,
+        RlimitResource::Sigpending => libc::RLIMIT_SIGPENDING,
+        RlimitResource::Stack => libc::RLIMIT_STACK,
+    }) as libc::c_int
+}
 
 /// Steps of child setup, reported back on failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,7 +257,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child<PipeReader>, String> {
         .iter()
         .map(|r| {
             (
-                r.resource,
+                rlimit_resource(r.resource),
                 libc::rlimit {
                     rlim_cur: r.soft as libc::rlim_t,
                     rlim_max: r.hard as libc::rlim_t,
@@ -613,5 +637,32 @@ pub(super) unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
             }
         }
         fail(Step::Exec)
+    }
+}
+
+#[cfg(test)]
+mod rlimit_tests {
+    use super::rlimit_resource;
+    use crate::limits::RlimitResource;
+
+    /// Every `rlimits` key reaches the kernel as its own RLIMIT_* number.
+    #[test]
+    #[allow(clippy::unnecessary_cast)]
+    fn every_rlimit_key_maps_to_its_own_kernel_number() {
+        let mut numbers: Vec<libc::c_int> = RlimitResource::ALL
+            .iter()
+            .map(|&(_, r)| rlimit_resource(r))
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(numbers.len(), RlimitResource::ALL.len());
+        assert_eq!(
+            rlimit_resource(RlimitResource::Nofile),
+            libc::RLIMIT_NOFILE as libc::c_int
+        );
+        assert_eq!(
+            rlimit_resource(RlimitResource::Stack),
+            libc::RLIMIT_STACK as libc::c_int
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use crate::unit::Resources;
+use crate::limits::Resources;
 
 /// Why a job could not be set up as asked.
 #[derive(Debug, thiserror::Error)]

@@ -68,13 +68,13 @@ fn cpu_amounts() {
 
 #[test]
 fn signals() {
-    assert_eq!(parse_signal("SIGTERM"), Ok(libc::SIGTERM));
-    assert_eq!(parse_signal("TERM"), Ok(libc::SIGTERM));
-    assert_eq!(parse_signal("term"), Ok(libc::SIGTERM));
-    assert_eq!(parse_signal("SIGKILL"), Ok(libc::SIGKILL));
-    assert_eq!(parse_signal("HUP"), Ok(libc::SIGHUP));
-    assert_eq!(parse_signal("SIGUSR2"), Ok(libc::SIGUSR2));
-    assert_eq!(parse_signal("WINCH"), Ok(libc::SIGWINCH));
+    assert_eq!(parse_signal("SIGTERM"), Ok(crate::proc::sig::TERM));
+    assert_eq!(parse_signal("TERM"), Ok(crate::proc::sig::TERM));
+    assert_eq!(parse_signal("term"), Ok(crate::proc::sig::TERM));
+    assert_eq!(parse_signal("SIGKILL"), Ok(crate::proc::sig::KILL));
+    assert_eq!(parse_signal("HUP"), Ok(crate::proc::sig::HUP));
+    assert_eq!(parse_signal("SIGUSR2"), Ok(crate::proc::sig::USR2));
+    assert_eq!(parse_signal("WINCH"), Ok(crate::proc::sig::WINCH));
     assert_eq!(parse_signal("9"), Ok(9));
     assert_eq!(parse_signal("64"), Ok(64));
     assert!(parse_signal("0").expect_err("0").contains("out of range"));
@@ -85,7 +85,7 @@ fn signals() {
     assert!(
         parse_signal("").is_err() && parse_signal("SIG").is_err() && parse_signal("-9").is_err()
     );
-    assert_eq!(signal_name(libc::SIGTERM), Some("TERM"));
+    assert_eq!(signal_name(crate::proc::sig::TERM), Some("TERM"));
     assert_eq!(signal_name(1000), None);
 }
 
@@ -136,11 +136,17 @@ fn capabilities() {
 
 #[test]
 fn rlimits() {
-    assert_eq!(parse_rlimit_name("nofile"), Ok(libc::RLIMIT_NOFILE as i32));
-    assert_eq!(parse_rlimit_name("AS"), Ok(libc::RLIMIT_AS as i32));
+    assert_eq!(
+        parse_rlimit_name("nofile"),
+        Ok(crate::limits::RlimitResource::Nofile)
+    );
+    assert_eq!(
+        parse_rlimit_name("AS"),
+        Ok(crate::limits::RlimitResource::As)
+    );
     assert_eq!(
         parse_rlimit_name("RLIMIT_CORE"),
-        Ok(libc::RLIMIT_CORE as i32)
+        Ok(crate::limits::RlimitResource::Core)
     );
     assert!(parse_rlimit_name("files")
         .expect_err("files")

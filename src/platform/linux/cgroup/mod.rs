@@ -31,7 +31,8 @@ use std::path::{Path, PathBuf};
 
 use crate::platform::confine::JoinFile;
 
-use crate::unit::{Resources, UnitSpec};
+use crate::limits::Resources;
+use crate::unit::UnitSpec;
 
 /// The controllers sup uses on v1 (each is its own hierarchy, or a co-mounted one).
 pub const V1_CONTROLLERS: &[&str] = &["cpu", "cpuacct", "memory", "pids", "blkio", "freezer"];

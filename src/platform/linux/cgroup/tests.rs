@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::unit::Resources;
+use crate::limits::Resources;
 
 fn tmp(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(
@@ -319,7 +319,7 @@ fn v1_missing_memsw_says_swap_accounting_off() {
 fn value_conversions() {
     assert_eq!(v2::cpu_max_value(1.5), "150000 100000");
     assert_eq!(v2::cpu_max_value(0.001), "1000 100000");
-    let io = crate::unit::IoMax {
+    let io = crate::limits::IoMax {
         device: "/dev/sda".into(),
         rbps: Some(1 << 20),
         wiops: Some(100),

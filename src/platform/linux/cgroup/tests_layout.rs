@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::tests::{mi_line, v1_mountinfo, v2_mountinfo};
 use super::*;
-use crate::unit::Resources;
+use crate::limits::Resources;
 
 const ROOT: &str = "/sys/fs/cgroup";
 

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use super::{device_numbers, read, write, CgroupError, Cgroups, Result};
-use crate::unit::Resources;
+use crate::limits::Resources;
 
 /// v2 `cpu.weight` (1–10000, default 100) → v1 `cpu.shares` (default 1024).
 pub fn shares(weight: u32) -> u64 {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{device_numbers, read, write, CgroupError, Cgroups, Result};
-use crate::unit::Resources;
+use crate::limits::Resources;
 
 /// Enables sup's controllers in `cgroup.subtree_control` of every dir from `top` down to
 /// the parent of `leaf` (and `leaf` itself when `include_leaf`). Best effort: what
@@ -62,7 +62,7 @@ pub fn cpu_max_value(cores: f64) -> String {
 }
 
 /// `io.max` line for one device.
-pub fn io_max_line(maj: u64, min: u64, io: &crate::unit::IoMax) -> String {
+pub fn io_max_line(maj: u64, min: u64, io: &crate::limits::IoMax) -> String {
     let mut line = format!("{maj}:{min}");
     for (k, v) in [
         ("rbps", io.rbps),

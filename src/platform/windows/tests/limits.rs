@@ -2,7 +2,7 @@
 //! (on real Windows only).
 
 use super::*;
-use crate::unit::Resources;
+use crate::limits::Resources;
 
 #[test]
 fn limits_map_from_resources_and_unsupported_keys_are_named() {
