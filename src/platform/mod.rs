@@ -20,6 +20,7 @@ pub mod env;
 pub mod fake;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod transport;
 #[cfg(windows)]
 pub mod windows;
 

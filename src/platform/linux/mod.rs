@@ -8,6 +8,7 @@ pub mod pid1;
 pub mod recover;
 pub mod signals;
 pub mod spawn;
+pub mod transport;
 pub mod users;
 pub mod vfork;
 

@@ -32,6 +32,7 @@ pub mod cmdline;
 mod events;
 mod job;
 mod limits;
+pub mod pipe;
 mod process;
 mod spawn;
 mod stdio;
