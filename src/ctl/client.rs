@@ -403,11 +403,12 @@ mod tests {
     }
 
     /// The server's end of one test connection, driven by a poll of its own so the
-    /// test can block on it.
+    /// test can block on it. The connection drops before the poll: on Windows the
+    /// dropped pipe closes once the poll, dropping, has seen its cancelled read.
     struct Served {
-        poll: Poll,
-        events: Events,
         conn: Connection,
+        events: Events,
+        poll: Poll,
     }
 
     /// Waits for the next event of the poll, failing the test after [`WAIT`].
@@ -436,7 +437,7 @@ mod tests {
                         .unwrap();
                     // The listener (on Windows its next pipe instance) is not needed.
                     let _ = poll.registry().deregister(&mut listener);
-                    return Served { poll, events, conn };
+                    return Served { conn, events, poll };
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(&mut poll, &mut events),
                 Err(e) => panic!("accept: {e}"),

@@ -176,3 +176,41 @@ fn a_missing_pipe_is_unreachable() {
     let err = Listener::bind(&path, Some(0)).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
 }
+
+/// Not a test: what `scripts/windows-test.sh` runs beside `supctl.exe` (skipped without
+/// `SUP_WIN_SERVE`): serves one `status` request on the pipe it names, as sup would,
+/// with one unit `web`, after printing `@sup-serve: ready` once the pipe exists.
+#[test]
+#[ignore = "a helper that scripts/windows-test.sh runs for supctl.exe"]
+fn serve_status_once() {
+    let Ok(name) = std::env::var("SUP_WIN_SERVE") else {
+        return;
+    };
+    let mut server = Server::bind(Path::new(&name));
+    println!("@sup-serve: ready");
+    server.until_lines(1);
+    let (_, may_mutate, input) = &server.conns[0];
+    assert!(*may_mutate, "supctl.exe runs as sup's own user");
+    let req: serde_json::Value = serde_json::from_slice(input).unwrap();
+    assert_eq!(req["cmd"], "status", "{req}");
+    server.reply(
+        0,
+        b"{\"v\":1,\"ok\":true,\"units\":[{\"name\":\"web\",\"state\":\"running\",\"pid\":42,\
+          \"restarts\":0,\"health\":\"unknown\",\"since\":\"2026-12-06T00:00:00Z\"}]}\n",
+    );
+    // Until supctl has read the reply and closed its end.
+    let (conn, _, _) = &mut server.conns[0];
+    let mut buf = [0u8; 64];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                server.poll.poll(&mut server.events, Some(WAIT)).unwrap();
+                assert!(!server.events.is_empty(), "supctl did not close");
+            }
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    println!("@sup-serve: done");
+}
