@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The Windows side of CI: prepares the cross toolchain and Wine (scripts/windows-env.sh),
 # lints and builds the library and both binaries for x86_64-pc-windows-gnu, checks that
-# sup.exe and supctl.exe run and say that the Windows event loop is not built yet, and
-# runs the Windows backend's tests (platform::windows) and the shared unit-file and
-# log-pipeline tests (unit, output) under Wine. When the toolchain
-# cannot be had it prints why and exits 0: skipped, not failed.
+# sup.exe runs and says that the Windows event loop is not built yet, that supctl.exe
+# reports "cannot reach sup" (exit 4) with no sup and prints the status table a pipe
+# server sends it, and runs the Windows backend's and the control client's tests
+# (platform::windows, ctl::client) and the shared unit-file and
+# log-pipeline tests (unit, output) under Wine. When the toolchain cannot be had it
+# prints why and exits 0: skipped, not failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -31,24 +33,61 @@ echo "== windows: cargo build (lib, bins)"
 cargo build --target "$target" --lib --bins --quiet
 
 echo "== windows: sup.exe and supctl.exe under Wine"
-for cmd in "sup" "supctl status"; do
-  bin="${cmd%% *}"
-  exe="target/$target/debug/$bin.exe"
-  "$CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER" "$exe" --version
-  set +e
-  # shellcheck disable=SC2086 # the arguments after the binary's name
-  msg="$("$CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER" "$exe" ${cmd#"$bin"} 2>&1 >/dev/null)"
-  rc=$?
-  set -e
-  if [ "$rc" != 1 ] || [[ "$msg" != *"Windows event loop is not built yet"* ]]; then
-    echo "windows-test: $bin.exe exited $rc with: $msg" >&2
-    exit 1
-  fi
-  echo "$bin.exe: exit $rc: $msg"
+runner="$CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER"
+dir="target/$target/debug"
+"$runner" "$dir/sup.exe" --version
+"$runner" "$dir/supctl.exe" --version
+# sup.exe: its event loop is not built yet.
+set +e
+msg="$("$runner" "$dir/sup.exe" 2>&1 >/dev/null)"
+rc=$?
+set -e
+if [ "$rc" != 1 ] || [[ "$msg" != *"Windows event loop is not built yet"* ]]; then
+  echo "windows-test: sup.exe exited $rc with: $msg" >&2
+  exit 1
+fi
+echo "sup.exe: exit $rc: $msg"
+# supctl.exe with no sup serving the pipe: "cannot reach sup", exit 4 (as on Linux).
+pipe='\\.\pipe\sup-windows-test-'$$
+set +e
+msg="$("$runner" "$dir/supctl.exe" --socket "$pipe" status 2>&1 >/dev/null)"
+rc=$?
+set -e
+if [ "$rc" != 4 ] || [[ "$msg" != *"cannot reach sup"* ]]; then
+  echo "windows-test: supctl.exe without sup exited $rc with: $msg" >&2
+  exit 1
+fi
+echo "supctl.exe without sup: exit $rc: $msg"
+# supctl.exe over a real pipe: a test helper serves one status request as sup would.
+cargo test --target "$target" --lib --no-run --quiet 2>/dev/null
+coproc SERVE {
+  SUP_WIN_SERVE="$pipe" exec timeout 120 cargo test --target "$target" --lib --quiet \
+    platform::windows::control_pipe::tests::serve_status_once -- --ignored --exact --nocapture 2>&1
+}
+ready=""
+while IFS= read -r -t 60 line <&"${SERVE[0]}"; do
+  if [[ "$line" == *"@sup-serve: ready"* ]]; then ready=1; break; fi
 done
+if [ -z "$ready" ]; then
+  echo "windows-test: the pipe helper did not come up" >&2
+  exit 1
+fi
+set +e
+table="$("$runner" "$dir/supctl.exe" --socket "$pipe" status)"
+rc=$?
+set -e
+serve_pid=$SERVE_PID
+served="$(cat <&"${SERVE[0]}")"
+wait "$serve_pid" || { echo "windows-test: the pipe helper failed: $served" >&2; exit 1; }
+if [ "$rc" != 0 ] || [[ "$table" != *web*running* ]]; then
+  echo "windows-test: supctl.exe status over the pipe exited $rc with: $table" >&2
+  exit 1
+fi
+echo "supctl.exe status over $pipe: exit $rc"
+echo "$table"
 
-echo "== windows: cargo test --lib platform::windows (under Wine)"
-timeout 600 cargo test --target "$target" --lib platform::windows -- --test-threads=2
+echo "== windows: cargo test --lib platform::windows ctl::client (under Wine)"
+timeout 600 cargo test --target "$target" --lib -- platform::windows ctl::client --test-threads=2
 
 # The shared layers run on Windows as they are: unit files load (unit), unit output is
 # written to log files with rotation and timestamps (output). Tests of what Windows has

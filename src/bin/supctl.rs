@@ -11,9 +11,7 @@
 //! - 4 cannot reach sup: no socket, connection refused, permission denied or timeout on
 //!   connect, or the connection failing / closing before a reply.
 //!
-//! On Windows only the command line is used yet (issue 13): the rest is compiled there
-//! but unreachable, hence the allowances.
-#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+//! The same on Windows, over the named pipe `\\.\pipe\sup` (`platform::transport`).
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -26,7 +24,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-#[cfg(unix)]
 use sup::ctl::client::{parse_reply, Client, ClientError, Response};
 use sup::ctl::proto::{
     ErrorCode, Event, ExitInfo, Reply, Request, SliceStatus, StreamItem, PROTOCOL_VERSION,
@@ -45,7 +42,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[command(name = "supctl", version, about = "Control a running sup supervisor")]
 struct Cli {
     /// Control socket of sup [default: /run/sup/control.sock for root,
-    /// $XDG_RUNTIME_DIR/sup/control.sock otherwise]
+    /// $XDG_RUNTIME_DIR/sup/control.sock otherwise; on Windows the named pipe \\.\pipe\sup]
     #[arg(long, env = "SUP_SOCKET", value_name = "PATH", global = true)]
     socket: Option<PathBuf>,
     /// Print JSON (one document, or one object per line for streams)
@@ -139,23 +136,12 @@ enum Cmd {
     Halt,
 }
 
-#[cfg(unix)]
 fn main() -> ExitCode {
     // Parse errors exit 2, --help / --version exit 0 (clap's behaviour).
     let cli = Cli::parse();
     ExitCode::from(run(cli))
 }
 
-/// Windows: the command line is parsed (usage errors, `--help`, `--version`), then
-/// supctl says plainly that it cannot reach sup there yet.
-#[cfg(not(unix))]
-fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    eprintln!("supctl: the Windows event loop is not built yet; see issue 13");
-    ExitCode::from(EXIT_FAILED)
-}
-
-#[cfg(unix)]
 fn run(cli: Cli) -> u8 {
     let socket = cli
         .socket
@@ -242,7 +228,6 @@ fn build_request(cmd: Cmd) -> (Request, Kind) {
     }
 }
 
-#[cfg(unix)]
 fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, ClientError> {
     let mut client = Client::connect(socket, Some(CONNECT_TIMEOUT))?;
     if let Kind::Status { resources } = kind {
@@ -320,7 +305,6 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
     Ok(code)
 }
 
-#[cfg(unix)]
 /// Prints stream items until sup closes the connection.
 fn follow(client: &mut Client, kind: Kind, json: bool) -> Result<u8, ClientError> {
     while let Some(msg) = client.read_item()? {
@@ -396,8 +380,8 @@ fn report_results(reply: &Reply, verbose: bool) -> u8 {
     code
 }
 
-#[cfg(unix)]
 /// `check [DIR]`: local validation with the same loader sup uses.
+#[cfg(unix)]
 fn check(dir: &Path, json: bool) -> u8 {
     match sup::unit::check_dir(dir) {
         Err(e) => fail(&format!("cannot read {}: {e}", dir.display()), EXIT_FAILED),
@@ -417,6 +401,15 @@ fn check(dir: &Path, json: bool) -> u8 {
             }
         }
     }
+}
+
+/// `check [DIR]` on Windows: the unit loader is not built there yet (issue 13).
+#[cfg(not(unix))]
+fn check(_dir: &Path, _json: bool) -> u8 {
+    fail(
+        "check: validating unit files is not built for Windows yet; run `sup check` on Linux",
+        EXIT_FAILED,
+    )
 }
 
 /// A string of a reply, borrowed from the reply line unless it had escapes.
@@ -501,7 +494,6 @@ const TABLE_FIELDS: [&str; 10] = [
 /// unless asked: with 500 units they would be most of the round trip.
 const RESOURCE_FIELDS: [&str; 3] = ["memory_bytes", "cpu_usec", "pids"];
 
-#[cfg(unix)]
 /// Prints a `status` reply line: the table, or with `--json` `{"units": [...]}` plus
 /// `"slices"` when sup sent them, and returns the exit code. The reply is parsed only as
 /// far as the output needs (hundreds of units make it large); an error reply goes the

@@ -1,6 +1,7 @@
 //! Client side of the control protocol: connect, send a request, read replies and streams.
 //!
-//! A blocking client over a Unix stream socket. One [`Client`] is one connection: send a
+//! A blocking client over the platform's control transport (a Unix stream socket, or a
+//! named pipe on Windows). One [`Client`] is one connection: send a
 //! [`Request`] line, read one [`Reply`] line, and for `events` / `logs --follow` keep reading
 //! [`StreamItem`] lines until the server closes the connection. Reads have no timeout (start
 //! and stop wait for their outcome); only connecting may be bounded.
@@ -11,14 +12,10 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 
 use serde::Deserialize;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::errno::Errno;
-use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, UnixAddr};
-use nix::sys::time::TimeVal;
+use crate::platform::transport::{self, ClientStream, ConnectFailure};
 
 use super::proto::{Reply, Request, StreamItem, MAX_REQUEST_BYTES, PROTOCOL_VERSION};
 
@@ -29,7 +26,7 @@ pub const MAX_REPLY_BYTES: u64 = 256 * 1024 * 1024;
 /// What can go wrong talking to sup.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The socket file (or a directory on its path) does not exist.
+    /// The socket file (or a directory on its path, or the named pipe) does not exist.
     #[error("cannot reach sup: no control socket at {path}")]
     NoSocket {
         path: PathBuf,
@@ -101,18 +98,12 @@ impl ClientError {
 
     fn connect(path: &Path, err: io::Error) -> ClientError {
         let path = path.to_path_buf();
-        match err.raw_os_error().map(Errno::from_raw) {
-            Some(Errno::ENOENT) | Some(Errno::ENOTDIR) => {
-                ClientError::NoSocket { path, source: err }
-            }
-            Some(Errno::ECONNREFUSED) => ClientError::Refused { path, source: err },
-            Some(Errno::EACCES) | Some(Errno::EPERM) => {
-                ClientError::PermissionDenied { path, source: err }
-            }
-            Some(Errno::EAGAIN) | Some(Errno::ETIMEDOUT) | Some(Errno::EINPROGRESS) => {
-                ClientError::ConnectTimeout { path }
-            }
-            _ => ClientError::Connect { path, source: err },
+        match transport::connect_failure(&err) {
+            ConnectFailure::Missing => ClientError::NoSocket { path, source: err },
+            ConnectFailure::Refused => ClientError::Refused { path, source: err },
+            ConnectFailure::PermissionDenied => ClientError::PermissionDenied { path, source: err },
+            ConnectFailure::TimedOut => ClientError::ConnectTimeout { path },
+            ConnectFailure::Other => ClientError::Connect { path, source: err },
         }
     }
 }
@@ -148,15 +139,17 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// One connection to sup.
 pub struct Client {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
+    reader: BufReader<ClientStream>,
+    writer: ClientStream,
 }
 
 impl Client {
     /// Connects to the control socket. `timeout` bounds only the connect itself (a Unix
-    /// socket connect blocks only while sup's accept backlog is full).
+    /// socket connect blocks only while sup's accept backlog is full, a pipe's while all
+    /// its instances are busy).
     pub fn connect(path: &Path, timeout: Option<Duration>) -> Result<Client, ClientError> {
-        let stream = connect_stream(path, timeout).map_err(|e| ClientError::connect(path, e))?;
+        let stream =
+            transport::connect(path, timeout).map_err(|e| ClientError::connect(path, e))?;
         let writer = stream.try_clone().map_err(ClientError::Io)?;
         Ok(Client {
             reader: BufReader::with_capacity(READ_BUFFER_BYTES, stream),
@@ -376,51 +369,118 @@ pub fn call(
     Client::connect(path, timeout)?.call(req)
 }
 
-/// Connects a close-on-exec Unix stream socket. With a timeout, `SO_SNDTIMEO` bounds the
-/// connect (Linux applies it to a Unix stream connect waiting for backlog room) and is
-/// cleared again afterwards so later writes block without a limit.
-fn connect_stream(path: &Path, timeout: Option<Duration>) -> io::Result<UnixStream> {
-    let Some(timeout) = timeout else {
-        return UnixStream::connect(path);
-    };
-    let addr = UnixAddr::new(path).map_err(io::Error::from)?;
-    let fd: OwnedFd = socket::socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    let limit = TimeVal::new(
-        timeout.as_secs().try_into().unwrap_or(i64::MAX),
-        timeout.subsec_micros().into(),
-    );
-    socket::setsockopt(&fd, sockopt::SendTimeout, &limit)?;
-    socket::connect(fd.as_raw_fd(), &addr)?;
-    socket::setsockopt(&fd, sockopt::SendTimeout, &TimeVal::new(0, 0))?;
-    Ok(UnixStream::from(fd))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::net::UnixListener;
+    use crate::platform::transport::{Connection, Listener};
+    use mio::{Events, Interest, Poll, Token};
 
-    /// A socket path in a fresh temp dir, removed again when the guard drops.
+    const WAIT: Duration = Duration::from_secs(20);
+
+    /// A control path of its own per test (a socket in a fresh temp dir, removed again
+    /// when the guard drops; a pipe name on Windows).
     struct TempSocket(PathBuf);
 
     impl Drop for TempSocket {
         fn drop(&mut self) {
-            if let Some(dir) = self.0.parent() {
-                let _ = std::fs::remove_dir_all(dir);
+            if cfg!(unix) {
+                if let Some(dir) = self.0.parent() {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
             }
         }
     }
 
     fn temp_socket(tag: &str) -> TempSocket {
-        let dir = std::env::temp_dir().join(format!("supctl-client-{}-{tag}", std::process::id()));
+        let name = format!("supctl-client-{}-{tag}", std::process::id());
+        if cfg!(windows) {
+            return TempSocket(PathBuf::from(format!(r"\\.\pipe\{name}")));
+        }
+        let dir = std::env::temp_dir().join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempSocket(dir.join("s.sock"))
+    }
+
+    /// The server's end of one test connection, driven by a poll of its own so the
+    /// test can block on it. The connection drops before the poll: on Windows the
+    /// dropped pipe closes once the poll, dropping, has seen its cancelled read.
+    struct Served {
+        conn: Connection,
+        events: Events,
+        poll: Poll,
+    }
+
+    /// Waits for the next event of the poll, failing the test after [`WAIT`].
+    fn wait(poll: &mut Poll, events: &mut Events) {
+        poll.poll(events, Some(WAIT)).unwrap();
+        assert!(!events.is_empty(), "no event within {WAIT:?}");
+    }
+
+    fn listen(path: &Path) -> (Listener, Poll) {
+        let mut listener = Listener::bind(path, None).unwrap();
+        let poll = Poll::new().unwrap();
+        poll.registry()
+            .register(&mut listener, Token(0), Interest::READABLE)
+            .unwrap();
+        (listener, poll)
+    }
+
+    fn accept(mut listener: Listener, mut poll: Poll) -> Served {
+        let mut events = Events::with_capacity(8);
+        loop {
+            match listener.accept() {
+                Ok((mut conn, may_mutate)) => {
+                    assert!(may_mutate, "a client of sup's own user may mutate");
+                    poll.registry()
+                        .register(&mut conn, Token(1), Interest::READABLE | Interest::WRITABLE)
+                        .unwrap();
+                    // The listener (on Windows its next pipe instance) is not needed.
+                    let _ = poll.registry().deregister(&mut listener);
+                    return Served { conn, events, poll };
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(&mut poll, &mut events),
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    }
+
+    impl Served {
+        fn read_line(&mut self) -> Vec<u8> {
+            let mut line = Vec::new();
+            let mut byte = [0u8; 1];
+            while line.last() != Some(&b'\n') {
+                match self.conn.read(&mut byte) {
+                    Ok(0) => panic!("EOF before a line"),
+                    Ok(_) => line.push(byte[0]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait(&mut self.poll, &mut self.events)
+                    }
+                    Err(e) => panic!("read: {e}"),
+                }
+            }
+            line
+        }
+
+        /// Writes all of `bytes`; on Windows also waits until the pipe took them (a
+        /// write in flight keeps the pipe open after a drop until a poll sees it done).
+        fn write_all(&mut self, mut bytes: &[u8]) {
+            while !bytes.is_empty() {
+                match self.conn.write(bytes) {
+                    Ok(n) => bytes = &bytes[n..],
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait(&mut self.poll, &mut self.events)
+                    }
+                    Err(e) => panic!("write: {e}"),
+                }
+            }
+            if cfg!(windows) {
+                while !self.events.iter().any(|e| e.is_writable()) {
+                    wait(&mut self.poll, &mut self.events);
+                }
+                self.events.clear();
+            }
+        }
     }
 
     #[test]
@@ -435,31 +495,16 @@ mod tests {
     }
 
     #[test]
-    fn dead_socket_is_refused() {
-        let tmp = temp_socket("refused");
-        let path = tmp.0.clone();
-        drop(UnixListener::bind(&path).unwrap());
-        let err = Client::connect(&path, Some(Duration::from_secs(1)))
-            .err()
-            .unwrap();
-        assert!(matches!(err, ClientError::Refused { .. }), "{err:?}");
-    }
-
-    #[test]
     fn request_reply_and_stream() {
         let tmp = temp_socket("stream");
         let path = tmp.0.clone();
-        let listener = UnixListener::bind(&path).unwrap();
+        let (listener, poll) = listen(&path);
         let server = std::thread::spawn(move || {
-            let (conn, _) = listener.accept().unwrap();
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let req: Request = serde_json::from_str(&line).unwrap();
-            let mut w = conn;
-            w.write_all(b"{\"v\":1,\"ok\":true,\"extra\":5}\n").unwrap();
-            w.write_all(b"{\"line\":\"hello\"}\n\n{\"dropped\":\"slow\"}")
-                .unwrap();
+            let mut served = accept(listener, poll);
+            let line = served.read_line();
+            let req: Request = serde_json::from_slice(&line).unwrap();
+            served.write_all(b"{\"v\":1,\"ok\":true,\"extra\":5}\n");
+            served.write_all(b"{\"line\":\"hello\"}\n\n{\"dropped\":\"slow\"}");
             req
         });
         let mut client = Client::connect(&path, None).unwrap();
@@ -473,23 +518,22 @@ mod tests {
         assert_eq!(first.item, StreamItem::Line("hello".into()));
         let second = client.read_item().unwrap().unwrap();
         assert_eq!(second.item, StreamItem::Dropped("slow".into()));
-        assert!(client.read_item().unwrap().is_none());
         assert_eq!(server.join().unwrap(), req);
+        assert!(client.read_item().unwrap().is_none());
     }
 
     #[test]
     fn lines_of_a_reply_are_handed_on_one_by_one() {
         let tmp = temp_socket("lines");
         let path = tmp.0.clone();
-        let listener = UnixListener::bind(&path).unwrap();
+        let (listener, poll) = listen(&path);
         let mut client = Client::connect(&path, None).unwrap();
-        let (mut conn, _) = listener.accept().unwrap();
-        conn.write_all(
+        let mut served = accept(listener, poll);
+        served.write_all(
             b"{\"v\":1,\"ok\":true,\"lines\":[\"a\",\"\\u00e9 \\\"q\\\"\",\"\"],\"extra\":[1]}\n\
               {\"line\":\"next\"}\n{\"v\":1,\"ok\":false,\"error\":{\"code\":\"failed\",\"message\":\"m\"}}\n",
-        )
-        .unwrap();
-        drop(conn);
+        );
+        drop(served);
         let mut got = Vec::new();
         let resp = client
             .read_reply_lines(&mut |l| got.push(l.to_string()))
@@ -514,15 +558,14 @@ mod tests {
     fn a_reply_sent_before_closing_is_read() {
         let tmp = temp_socket("refused-busy");
         let path = tmp.0.clone();
-        let listener = UnixListener::bind(&path).unwrap();
+        let (listener, poll) = listen(&path);
         let mut client = Client::connect(&path, None).unwrap();
         // The server answers and closes before the request is written.
-        let (mut conn, _) = listener.accept().unwrap();
-        conn.write_all(
+        let mut served = accept(listener, poll);
+        served.write_all(
             b"{\"v\":1,\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"too many\"}}\n",
-        )
-        .unwrap();
-        drop(conn);
+        );
+        drop(served);
         let resp = client.call(&Request::new("status")).unwrap();
         let err = resp.reply.error.unwrap();
         assert_eq!(err.code, super::super::proto::ErrorCode::Busy);
@@ -532,11 +575,10 @@ mod tests {
     fn close_before_reply() {
         let tmp = temp_socket("close");
         let path = tmp.0.clone();
-        let listener = UnixListener::bind(&path).unwrap();
+        let (listener, poll) = listen(&path);
         let server = std::thread::spawn(move || {
-            let (conn, _) = listener.accept().unwrap();
-            let mut line = String::new();
-            BufReader::new(conn).read_line(&mut line).unwrap();
+            let mut served = accept(listener, poll);
+            served.read_line();
         });
         let err = call(&path, None, &Request::new("status")).err().unwrap();
         server.join().unwrap();

@@ -25,6 +25,7 @@ pub mod fake;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod system;
+pub mod transport;
 #[cfg(windows)]
 pub mod windows;
 

@@ -10,6 +10,7 @@ pub mod recover;
 pub mod signals;
 pub mod spawn;
 pub mod system;
+pub mod transport;
 pub mod users;
 pub mod vfork;
 

@@ -29,6 +29,7 @@
 //! those check [`is_wine`] and say that they skip.
 
 pub mod cmdline;
+pub mod control_pipe;
 mod events;
 mod host;
 mod job;

@@ -8,12 +8,11 @@ use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::time::Duration;
 
-use mio::net::UnixStream;
-
 use super::Waiter;
 use crate::ctl::proto::{LinesReplyWriter, MAX_REQUEST_BYTES};
 use crate::engine::Time;
 use crate::output::{LineSink, LogTail};
+use crate::platform::transport::Connection;
 
 /// Connections served at once; one more is sent a `busy` reply and closed.
 pub(super) const MAX_CONNECTIONS: usize = 256;
@@ -319,7 +318,7 @@ pub(super) enum Follow {
 
 /// One accepted connection.
 pub(super) struct Conn {
-    pub(super) stream: UnixStream,
+    pub(super) stream: Connection,
     pub(super) rbuf: Vec<u8>,
     pub(super) out: OutBuf,
     /// May use mutating commands.
@@ -347,7 +346,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(stream: UnixStream, rw: bool, usage: &Usage, now: Time) -> Conn {
+    pub(super) fn new(stream: Connection, rw: bool, usage: &Usage, now: Time) -> Conn {
         Conn {
             stream,
             rbuf: Vec::new(),
@@ -569,7 +568,7 @@ mod tests {
 
     #[test]
     fn request_lines_are_bounded() {
-        let (a, mut b) = UnixStream::pair().unwrap();
+        let (a, mut b) = Connection::pair().unwrap();
         let usage = Usage::default();
         let mut conn = Conn::new(a, true, &usage, Time::ZERO);
         b.write_all(b"{\"v\":1}\n\n").unwrap();

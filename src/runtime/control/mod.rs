@@ -1,5 +1,6 @@
-//! The control socket server: binding (a stale socket is replaced, anything else at the
-//! path is left alone), accepting within the connection cap, and serving each
+//! The control socket server: binding (through `platform::transport`: a stale socket is
+//! replaced, anything else at the path is left alone), accepting within the connection
+//! cap, and serving each
 //! connection in bounded turns of the event loop: requests are taken only while the
 //! connection's unsent replies are within budget, `logs` replies are streamed from the
 //! file as the peer reads, followers that fall behind are dropped. Requests themselves
@@ -10,16 +11,14 @@ mod requests;
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileTypeExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 
 use super::Runtime;
 use crate::ctl::proto::{ErrorCode, Event, Reply, StreamItem};
 use crate::engine::Time;
+use crate::platform::transport::{self, Listener};
 use conn::{
     Conn, Follow, NextLine, ReadOutcome, Usage, FOLLOWER_LIMIT, FOLLOWER_SHARE, LOG_BYTES_PER_TURN,
     MAX_CONNECTIONS, REQUESTS_PER_TURN, TOTAL_BUDGET, TURN_TIME,
@@ -38,10 +37,8 @@ const TRIM_AFTER: usize = 4 << 20;
 const TRIM_WHEN_QUIET: usize = 256 << 10;
 
 pub struct Server {
-    listener: UnixListener,
-    path: PathBuf,
+    listener: Listener,
     conns: HashMap<Token, Conn>,
-    control_gid: Option<u32>,
     /// Unsent output of all connections.
     usage: Usage,
     /// Connections to serve before the loop sleeps (more to do, or resumed).
@@ -56,19 +53,6 @@ pub struct Server {
     accept_more: bool,
 }
 
-/// Whether `path` is a socket nobody accepts on (left by a sup that died).
-fn stale_socket(path: &Path) -> io::Result<bool> {
-    match std::os::unix::net::UnixStream::connect(path) {
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            "another sup is already serving this socket",
-        )),
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 impl Server {
     /// Binds the socket (mode 0600, or 0660 for `control_gid`). A stale socket at the
     /// path is replaced; a live one is `AddrInUse`; anything else there (a regular
@@ -79,56 +63,11 @@ impl Server {
         registry: &Registry,
         token: Token,
     ) -> io::Result<Server> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() && !dir.exists() {
-                use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o755)
-                    .create(dir)?;
-            }
-        }
-        match std::fs::symlink_metadata(path) {
-            Ok(meta) if meta.file_type().is_socket() => {
-                if stale_socket(path)? {
-                    std::fs::remove_file(path)?;
-                }
-            }
-            Ok(meta) => {
-                let what = if meta.is_dir() {
-                    "a directory"
-                } else if meta.file_type().is_symlink() {
-                    "a symbolic link"
-                } else if meta.is_file() {
-                    "a regular file"
-                } else {
-                    "not a socket"
-                };
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("the path exists and is {what}, not a socket; refusing to replace it"),
-                ));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-        let mode = if control_gid.is_some() { 0o117 } else { 0o177 };
-        // SAFETY: umask only changes this process's file-creation mask; it is restored
-        // right after bind, and sup is single-threaded so nothing else creates files meanwhile.
-        let old = unsafe { libc::umask(mode) };
-        let bound = UnixListener::bind(path);
-        // SAFETY: as above.
-        unsafe { libc::umask(old) };
-        let mut listener = bound?;
-        if let Some(gid) = control_gid {
-            std::os::unix::fs::chown(path, None, Some(gid))?;
-        }
+        let mut listener = Listener::bind(path, control_gid)?;
         registry.register(&mut listener, token, Interest::READABLE)?;
         Ok(Server {
             listener,
-            path: path.to_path_buf(),
             conns: HashMap::new(),
-            control_gid,
             usage: Usage::default(),
             work: Vec::new(),
             starved: false,
@@ -140,10 +79,7 @@ impl Server {
 
     /// Removes the socket file, if it is still the one bound.
     pub fn close(self) {
-        let ours = std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_socket());
-        if ours {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        self.listener.close();
     }
 
     /// The connection to close for a new one at the cap: of those not waiting for an
@@ -168,57 +104,6 @@ impl Server {
     }
 }
 
-/// May this peer mutate? Root, sup's own user, and members of the control group.
-fn peer_may_write(stream: &UnixStream, control_gid: Option<u32>) -> bool {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: u32::MAX,
-        gid: u32::MAX,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid out-pointers of the sizes getsockopt expects for
-    // SO_PEERCRED on a connected Unix socket we own.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return false;
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if cred.uid == 0 || cred.uid == unsafe { libc::geteuid() } {
-        return true;
-    }
-    let Some(gid) = control_gid else { return false };
-    if cred.gid == gid {
-        return true;
-    }
-    // Supplementary groups of the peer process.
-    std::fs::read_to_string(format!("/proc/{}/status", cred.pid))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Groups:"))
-                .map(|l| l[7..].split_whitespace().any(|g| g.parse() == Ok(gid)))
-        })
-        .unwrap_or(false)
-}
-
-/// Hands freed heap memory back to the system (glibc keeps it otherwise).
-fn trim_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory of malloc's own arenas; sup is
-    // single-threaded, so no allocation runs concurrently.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 impl Runtime {
     fn conn(&mut self, token: Token) -> Option<&mut Conn> {
         self.control.as_mut()?.conns.get_mut(&token)
@@ -233,8 +118,8 @@ impl Runtime {
             let Some(server) = self.control.as_mut() else {
                 return;
             };
-            let mut stream = match server.listener.accept() {
-                Ok((stream, _)) => stream,
+            let (mut stream, rw) = match server.listener.accept() {
+                Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -267,7 +152,6 @@ impl Runtime {
             let Some(server) = self.control.as_mut() else {
                 return;
             };
-            let rw = peer_may_write(&stream, server.control_gid);
             self.next_token += 1;
             let token = Token(self.next_token);
             if self
@@ -416,7 +300,7 @@ impl Runtime {
         let quiet = server.conns.is_empty() && server.freed >= TRIM_WHEN_QUIET;
         if server.freed >= TRIM_AFTER || quiet {
             server.freed = 0;
-            trim_heap();
+            transport::trim_heap();
         }
     }
 
