@@ -13,17 +13,23 @@
 //!
 //! Backends are chosen at compile time; the engine never sees them.
 
-#[cfg(unix)]
 pub mod confine;
 pub mod env;
 #[cfg(unix)]
 pub mod fake;
+pub mod groups;
 #[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(windows)]
 pub mod windows;
 
 pub use env::Env;
+
+/// The backend this build runs on.
+#[cfg(target_os = "linux")]
+pub type Host = linux::LinuxPlatform;
+#[cfg(windows)]
+pub type Host = windows::WindowsPlatform;
 
 #[cfg(unix)]
 use std::ffi::OsString;

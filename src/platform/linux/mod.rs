@@ -3,6 +3,7 @@
 
 pub mod caps;
 pub mod cgroup;
+pub mod groups;
 pub mod isolate;
 pub mod pid1;
 pub mod recover;
@@ -21,6 +22,8 @@ pub struct LinuxPlatform {
     pub cgroups: Option<cgroup::Cgroups>,
     /// Why there is none (units with resources or a slice fail with it).
     pub cgroup_error: Option<String>,
+    /// The units' cgroups and their OOM watches (`ResourceGroups`).
+    pub groups: groups::LinuxGroups,
 }
 
 impl LinuxPlatform {

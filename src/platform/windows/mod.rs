@@ -30,8 +30,10 @@
 
 pub mod cmdline;
 mod events;
+pub mod groups;
 mod job;
 mod limits;
+mod platform;
 mod process;
 mod spawn;
 mod stdio;
@@ -42,6 +44,7 @@ mod tests;
 pub use events::{JobEvent, JobEvents, JobMessage};
 pub use job::{Accounting, Job};
 pub use limits::{cpu_rate, cpu_weight, JobError, JobLimits};
+pub use platform::WindowsPlatform;
 pub use process::{send_ctrl_break, ExitStatus, Process};
 pub use spawn::{spawn, SpawnError, SpawnRequest};
 
