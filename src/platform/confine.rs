@@ -10,6 +10,7 @@ use crate::limits::Namespace;
 /// `dir` (sup's base in one hierarchy, held open by the platform's cgroup layer for sup's
 /// whole life: a short path walk instead of the full one), or `path` when `dir` is
 /// `None`. `path` is the full name, for messages.
+#[cfg(unix)]
 #[derive(Clone, Debug, PartialEq)]
 pub struct JoinFile {
     pub dir: Option<i32>,
@@ -17,11 +18,23 @@ pub struct JoinFile {
     pub path: PathBuf,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+/// What puts a new process in its unit's resource group before it runs
+/// (`ResourceGroups::Placement`): the join files on Linux, the job on Windows.
+#[cfg(unix)]
+pub type Placement = Vec<JoinFile>;
+#[cfg(windows)]
+pub type Placement = std::sync::Arc<crate::platform::windows::Job>;
+
+#[derive(Clone, Debug, Default)]
+#[cfg_attr(unix, derive(PartialEq))]
 pub struct Confinement {
     /// Files (v2 `cgroup.procs`, v1 `tasks`; one per joined hierarchy) the process
     /// joins by as its first step.
+    #[cfg(unix)]
     pub cgroup_join: Vec<JoinFile>,
+    /// The job the process is assigned to while suspended, before it runs.
+    #[cfg(windows)]
+    pub job: Option<Placement>,
     pub namespaces: Vec<Namespace>,
     pub hostname: Option<String>,
     pub root: Option<PathBuf>,
@@ -31,6 +44,18 @@ pub struct Confinement {
 }
 
 impl Confinement {
+    /// Puts the process in its resource group.
+    pub fn place(&mut self, placement: Placement) {
+        #[cfg(unix)]
+        {
+            self.cgroup_join = placement;
+        }
+        #[cfg(windows)]
+        {
+            self.job = Some(placement);
+        }
+    }
+
     pub fn has(&self, ns: Namespace) -> bool {
         self.namespaces.contains(&ns)
     }

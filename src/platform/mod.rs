@@ -22,6 +22,7 @@ pub mod confine;
 pub mod env;
 #[cfg(unix)]
 pub mod fake;
+pub mod groups;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod system;
@@ -60,7 +61,8 @@ use crate::proc::Exit;
 use crate::unit::UnitSpec;
 
 /// Everything needed to start one process, resolved by the runtime from a unit.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
+#[cfg_attr(unix, derive(PartialEq))]
 pub struct SpawnSpec {
     /// Program and arguments, passed to the process byte for byte.
     pub argv: Vec<OsString>,

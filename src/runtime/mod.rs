@@ -27,6 +27,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::engine::{Effect, Engine, EventKind, Input, Time};
 use crate::output::{ReadOutcome, Stream, UnitOutput};
+use crate::platform::groups::ResourceGroups;
 use crate::platform::{Host, OsEvent, OutputPipe, Platform};
 use crate::proc::sig;
 
@@ -142,11 +143,7 @@ pub fn run(config: Config) -> i32 {
         rt.guarded("start", |rt| rt.feed(Input::StartEnabled));
     }
     // Cleanup that units need not wait for: empty cgroups of dead sups.
-    rt.guarded("stale cgroups", |rt| {
-        if let Some(cg) = rt.platform.cgroups.as_ref() {
-            cg.remove_dead_sups();
-        }
-    });
+    rt.guarded("stale cgroups", |rt| rt.platform.remove_stale_groups());
     rt.main_loop();
     rt.finish();
     rt.end()
@@ -278,7 +275,7 @@ impl Runtime {
                     LISTENER_TOKEN => rt.accept(),
                     t if CONSOLE_TOKENS.contains(&t) => rt.on_console_writable(t),
                     t if rt.pipes.contains_key(&t) => rt.read_pipe(t),
-                    t if rt.iso.owns(t) => rt.on_iso_event(t),
+                    t if rt.iso_owns(t) => rt.on_iso_event(t),
                     t if rt.recovery_owns(t) => rt.on_recovery_event(t),
                     t if rt.probes.source(t).is_some() => rt.on_probe_source(t),
                     t => rt.on_conn_event(

@@ -4,7 +4,7 @@ use super::Runtime;
 use crate::ctl::proto::{Event, ExitInfo, Fields, UnitStatusRef};
 use crate::engine::{signal_name, EventKind, Exit, State};
 use crate::output::{rfc3339, Rfc3339};
-use crate::platform::linux::cgroup::Stats;
+use crate::platform::groups::GroupStats;
 
 pub fn exit_info(exit: Exit) -> ExitInfo {
     match exit {
@@ -21,7 +21,7 @@ pub fn unit_status(rt: &Runtime, i: usize, fields: Fields) -> UnitStatusRef<'_> 
     let probes = rt.probes.unit(i);
     let (cgroup, stats) = match rt.cgroup_status(i, fields) {
         Some((shown, stats)) => (Some(shown), stats),
-        None => (None, Stats::default()),
+        None => (None, GroupStats::default()),
     };
     UnitStatusRef {
         fields,

@@ -3,6 +3,7 @@
 
 pub mod caps;
 pub mod cgroup;
+pub mod groups;
 pub mod isolate;
 pub mod outpipe;
 pub mod pid1;
@@ -31,6 +32,8 @@ pub struct LinuxPlatform {
     pub cgroup_error: Option<String>,
     /// The signalfd every signal to sup arrives on (see `signals`).
     sigfd: Option<OwnedFd>,
+    /// The units' cgroups and their OOM watches (`ResourceGroups`).
+    pub groups: groups::LinuxGroups,
 }
 
 impl LinuxPlatform {

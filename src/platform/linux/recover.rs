@@ -7,6 +7,7 @@
 //! whose pid now names a process with another start time) was left by a sup that died
 //! without shutting down (`kill -9`, a crash, an OOM kill).
 
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -15,7 +16,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::cgroup::collect_pids;
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use super::cgroup::{collect_pids, remove_tree};
+use crate::platform::groups::{self, Registrar, StateRecord};
 
 /// A state file is small; a larger one is not ours.
 const MAX_STATE_BYTES: u64 = 1 << 20;
@@ -262,6 +267,212 @@ pub fn running(pid: i32) -> bool {
             .and_then(|i| stat[i + 1..].split_whitespace().next())
             .is_some_and(|state| state != "Z" && state != "X"),
         Err(_) => false,
+    }
+}
+
+/// The state file and what this sup last wrote to it.
+#[derive(Debug)]
+pub struct StateFile {
+    path: PathBuf,
+    record: Record,
+    /// Without cgroups the record lists the units' process groups.
+    track_groups: bool,
+}
+
+impl StateRecord for StateFile {
+    fn write(&mut self, groups: &[u32]) {
+        if self.track_groups {
+            // Start times are read once per group (a /proc read each), not per write.
+            let known: HashMap<u32, u64> = self.record.groups.iter().copied().collect();
+            self.record.groups = groups
+                .iter()
+                .filter_map(|&g| Some((g, known.get(&g).copied().or_else(|| start_time(g))?)))
+                .collect();
+        }
+        if let Err(e) = write(&self.path, &self.record) {
+            log::warn!("state file {}: {e}", self.path.display());
+        }
+    }
+
+    fn remove(self) {
+        remove(&self.path);
+    }
+}
+
+/// Reads what the previous sup on `socket` left and starts this sup's record (`ours`:
+/// sup's cgroup base dirs, empty without cgroups; written at the first `write`).
+/// Returns the leftovers of a previous sup that died, if any process of it is left.
+pub fn open(socket: &Path, ours: Vec<PathBuf>) -> (StateFile, Option<LinuxLeftovers>) {
+    let path = state_path(socket);
+    let previous = read(&path);
+    let mut record = own_record();
+    let track_groups = ours.is_empty();
+    record.cgroups = ours;
+    let state = StateFile {
+        path,
+        record,
+        track_groups,
+    };
+    let Some(previous) = previous.filter(|p| !p.alive() && p.pid != std::process::id()) else {
+        return (state, None);
+    };
+    let mut left = leftovers(&previous);
+    // Never our own cgroups (a previous PID 1 of the same name).
+    left.dirs.retain(|d| !state.record.cgroups.contains(d));
+    if left.is_empty() {
+        remove_dirs(&left.dirs);
+        return (state, None);
+    }
+    let watch = LinuxLeftovers {
+        previous: previous.pid,
+        counts: (left.pids.len(), left.groups.len()),
+        pids: left.pids,
+        waiting: HashMap::new(),
+        unwatched: Vec::new(),
+        groups: left.groups,
+        dirs: left.dirs,
+    };
+    (state, Some(watch))
+}
+
+fn remove_dirs(dirs: &[PathBuf]) {
+    for d in dirs {
+        if remove_tree(d) {
+            log::info!("removed the previous sup's cgroup {}", d.display());
+        } else {
+            log::warn!(
+                "cannot remove the previous sup's cgroup {} yet",
+                d.display()
+            );
+        }
+    }
+}
+
+/// A dead sup's leftover processes, watched through their pidfds (signals go through
+/// the pidfd too, so a recycled pid is never hit).
+#[derive(Debug)]
+pub struct LinuxLeftovers {
+    previous: u32,
+    counts: (usize, usize),
+    /// Found at the start, not signalled yet.
+    pids: Vec<i32>,
+    waiting: HashMap<Token, (i32, OwnedFd)>,
+    /// Leftovers without a pidfd (a kernel before 5.3): checked in /proc.
+    unwatched: Vec<i32>,
+    /// The dead sup's units' process groups (hosts without cgroups).
+    groups: Vec<i32>,
+    /// Its cgroup directories: looked through again for processes forked meanwhile,
+    /// removed at the end.
+    dirs: Vec<PathBuf>,
+}
+
+impl LinuxLeftovers {
+    /// Opens pidfds for `pids` not watched yet, signals them through the pidfd, and
+    /// watches them in the loop.
+    fn watch(&mut self, pids: Vec<i32>, signal: i32, ev: &mut Registrar<'_>) {
+        for pid in pids {
+            if self.waiting.values().any(|(p, _)| *p == pid) || self.unwatched.contains(&pid) {
+                continue;
+            }
+            match pidfd_open(pid) {
+                Ok(fd) => {
+                    pidfd_signal(&fd, signal);
+                    let token = ev.token();
+                    let registered = ev.registry.register(
+                        &mut SourceFd(&fd.as_raw_fd()),
+                        token,
+                        Interest::READABLE,
+                    );
+                    match registered {
+                        Ok(()) => {
+                            self.waiting.insert(token, (pid, fd));
+                        }
+                        Err(e) => {
+                            log::debug!("cannot watch leftover {pid}: {e}");
+                            self.unwatched.push(pid);
+                        }
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(e) => {
+                    log::debug!("pidfd of leftover {pid}: {e}; checking /proc instead");
+                    // SAFETY: kill takes plain integers.
+                    unsafe { libc::kill(pid, signal) };
+                    self.unwatched.push(pid);
+                }
+            }
+        }
+    }
+}
+
+impl groups::Leftovers for LinuxLeftovers {
+    fn previous_pid(&self) -> u32 {
+        self.previous
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        self.counts
+    }
+
+    fn start(&mut self, ev: &mut Registrar<'_>) {
+        for &pgid in &self.groups {
+            // SAFETY: kill takes plain integers; the group's leader was checked to be the
+            // process the dead sup started (same start time).
+            unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        }
+        let pids = std::mem::take(&mut self.pids);
+        self.watch(pids, libc::SIGTERM, ev);
+        // Group leaders were signalled with their group: only watch them.
+        self.watch(self.groups.clone(), 0, ev);
+    }
+
+    fn kill_all(&mut self) {
+        for (_, fd) in self.waiting.values() {
+            pidfd_signal(fd, libc::SIGKILL);
+        }
+        for &pid in &self.unwatched {
+            if running(pid) {
+                // SAFETY: kill takes plain integers.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        for &pgid in &self.groups {
+            if group_members_running(pgid) {
+                // SAFETY: as above; the group still has members, so its id is theirs.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            }
+        }
+    }
+
+    fn rescan(&mut self, kill: bool, ev: &mut Registrar<'_>) {
+        let fresh = pids_in(&self.dirs);
+        let signal = if kill { libc::SIGKILL } else { libc::SIGTERM };
+        self.watch(fresh, signal, ev);
+    }
+
+    fn owns(&self, token: Token) -> bool {
+        self.waiting.contains_key(&token)
+    }
+
+    fn exited(&mut self, token: Token, registry: &Registry) {
+        if let Some((_, fd)) = self.waiting.remove(&token) {
+            let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+    }
+
+    fn needs_polling(&self) -> bool {
+        !self.unwatched.is_empty()
+    }
+
+    fn gone(&mut self) -> bool {
+        self.unwatched.retain(|&p| running(p));
+        self.waiting.is_empty()
+            && self.unwatched.is_empty()
+            && !self.groups.iter().any(|&g| group_members_running(g))
+    }
+
+    fn finish(self) {
+        remove_dirs(&self.dirs);
     }
 }
 

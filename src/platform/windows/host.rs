@@ -72,8 +72,8 @@ impl OutputPipe for PipeOut {}
 #[derive(Debug)]
 struct Tracked {
     process: Process,
-    /// The job it was started in, when it is its own (see the module doc).
-    own_job: Option<Job>,
+    /// The job it was started in: its unit's, or its own (see the module doc).
+    job: Arc<Job>,
 }
 
 /// Console control events, from the handler thread Windows starts for each.
@@ -103,6 +103,8 @@ unsafe extern "system" fn on_ctrl(kind: u32) -> BOOL {
 
 #[derive(Debug, Default)]
 pub struct WindowsPlatform {
+    /// The units' jobs and their notifications (`ResourceGroups`).
+    pub groups: super::groups::WindowsGroups,
     procs: HashMap<u32, Tracked>,
     jobs: Option<(JobEvents, Receiver<JobEvent>)>,
     ctrl: Option<Receiver<i32>>,
@@ -115,7 +117,7 @@ impl WindowsPlatform {
 
     /// The job a process of sup's runs in.
     fn job_of(&self, pid: u32) -> Option<&Job> {
-        self.procs.get(&pid).and_then(|t| t.own_job.as_ref())
+        self.procs.get(&pid).map(|t| &*t.job)
     }
 }
 
@@ -152,13 +154,19 @@ impl Platform for WindowsPlatform {
         if !refused.is_empty() {
             return Err(not_on_windows(&refused));
         }
-        let job = Job::new().map_err(|e| e.to_string())?;
-        if let Some((events, _)) = &self.jobs {
-            // Before the process is assigned, or its messages are missed.
-            events
-                .watch(&job, 0)
-                .map_err(|e| format!("job notifications: {e}"))?;
-        }
+        let job = match &spec.confine.job {
+            Some(job) => Arc::clone(job),
+            None => {
+                let job = Job::new().map_err(|e| e.to_string())?;
+                if let Some((events, _)) = &self.jobs {
+                    // Before the process is assigned, or its messages are missed.
+                    events
+                        .watch(&job, 0)
+                        .map_err(|e| format!("job notifications: {e}"))?;
+                }
+                Arc::new(job)
+            }
+        };
         let env: Vec<(OsString, OsString)> = spec
             .env
             .iter()
@@ -177,13 +185,7 @@ impl Platform for WindowsPlatform {
             stdout: process.stdout.take().map(PipeOut),
             stderr: process.stderr.take().map(PipeOut),
         };
-        self.procs.insert(
-            pid,
-            Tracked {
-                process,
-                own_job: Some(job),
-            },
-        );
+        self.procs.insert(pid, Tracked { process, job });
         Ok(child)
     }
 

@@ -31,6 +31,7 @@
 pub mod cmdline;
 pub mod control_pipe;
 mod events;
+pub mod groups;
 mod host;
 mod job;
 mod limits;

@@ -261,5 +261,6 @@ fn skip_under_wine(what: &str) -> bool {
 }
 
 mod args;
+mod groups;
 mod jobs;
 mod limits;
