@@ -20,6 +20,12 @@ pub mod env;
 pub mod fake;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod machine;
+pub mod net;
+pub mod notify;
+pub mod procinfo;
+pub mod program;
+pub mod terminal;
 #[cfg(windows)]
 pub mod windows;
 

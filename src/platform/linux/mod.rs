@@ -4,10 +4,15 @@
 pub mod caps;
 pub mod cgroup;
 pub mod isolate;
+pub mod net;
+pub mod notify;
 pub mod pid1;
+pub mod procinfo;
+pub mod program;
 pub mod recover;
 pub mod signals;
 pub mod spawn;
+pub mod terminal;
 pub mod users;
 pub mod vfork;
 

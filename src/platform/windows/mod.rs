@@ -32,9 +32,15 @@ pub mod cmdline;
 mod events;
 mod job;
 mod limits;
+pub mod machine;
+pub mod net;
+pub mod notify;
 mod process;
+pub mod procinfo;
+pub mod program;
 mod spawn;
 mod stdio;
+pub mod terminal;
 
 #[cfg(test)]
 mod tests;
@@ -52,6 +58,11 @@ use std::sync::OnceLock;
 
 use windows_sys::core::BOOL;
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+
+/// The Windows backend of the platform seam (the facilities' traits are implemented for
+/// it in their files).
+#[derive(Debug, Default)]
+pub struct WindowsPlatform {}
 
 /// `Ok(())` for a true `BOOL`, the thread's last error otherwise.
 fn cvt(ok: BOOL) -> io::Result<()> {
