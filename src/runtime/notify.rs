@@ -5,8 +5,9 @@
 //! control socket, so messages need no demultiplexing and any process of the unit (a
 //! shell's `systemd-notify` child too) may send. The socket is mode 0600, owned by the
 //! unit's user: only that user and root can send. `MAINPID=` must name a process in the
-//! unit's process group (checked through `/proc`); the sender's pid (`SO_PASSCRED`) is
-//! logged.
+//! unit's process group (as the platform tells it); the sender's pid, when the platform
+//! reports it (`SO_PASSCRED` on Linux), is logged. The channels themselves are the
+//! platform's (`platform::notify`); platforms without them refuse such units.
 
 use std::path::{Path, PathBuf};
 
