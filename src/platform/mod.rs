@@ -25,7 +25,13 @@ pub mod fake;
 pub mod groups;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod machine;
+pub mod net;
+pub mod notify;
+pub mod procinfo;
+pub mod program;
 pub mod system;
+pub mod terminal;
 pub mod transport;
 #[cfg(windows)]
 pub mod windows;

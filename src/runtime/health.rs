@@ -6,7 +6,6 @@
 //! `Input::Unhealthy`).
 
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use mio::Token;
@@ -14,12 +13,12 @@ use mio::Token;
 use super::attempts::{Attempt, Owner, Target};
 pub use super::checks::Health;
 use super::checks::{aggregate, CheckState};
-use super::notify::NotifySocket;
-use super::probe;
 use super::Runtime;
 use crate::ctl::proto::Event;
 use crate::engine::{EventKind, Input, State, Time};
 use crate::output::rfc3339;
+use crate::platform::notify::{NotifyPipe, NotifySocket};
+use crate::platform::procinfo::ProcessInfo;
 use crate::unit::{HealthKind, Ready, UnitSpec};
 
 /// Pause between failed readiness attempts.
@@ -45,7 +44,7 @@ pub struct UnitProbes {
     running_since: Time,
     watchdog_at: Option<Time>,
     pub notify: Option<NotifySocket>,
-    pub fd_pipe: Option<(Token, OwnedFd)>,
+    pub fd_pipe: Option<(Token, NotifyPipe)>,
     /// The latest `STATUS=` of the unit.
     pub status_text: Option<String>,
 }
@@ -287,12 +286,14 @@ impl Runtime {
     }
 
     /// Memory (bytes) and CPU time (µs) used by the unit's processes, or `None` when
-    /// unknown. From `/proc` by process group for now; cgroup accounting replaces it.
+    /// unknown: the unit's resource group, else what the platform tells of its process
+    /// group.
     pub(super) fn unit_usage(&self, unit: usize) -> Option<(u64, u64)> {
         if let Some((memory, cpu)) = self.cgroup_usage(unit) {
             return Some((memory, cpu));
         }
-        probe::group_usage(self.engine.unit(unit).pgid?)
+        let usage = self.platform.group_usage(self.engine.unit(unit).pgid?)?;
+        Some((usage.memory, usage.cpu_usec))
     }
 
     /// The verdict of one attempt, for its owner.

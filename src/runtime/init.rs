@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use super::{entry, Config, Runtime};
 use crate::engine::{signal_name, Input, Time};
-use crate::platform::linux::pid1::{self, Action};
+use crate::platform::machine::Action;
+use crate::platform::machine::{self, Leftovers, Pid1};
+use crate::platform::Platform;
+use crate::proc::sig;
 use crate::unit::LoadResult;
 
 /// After SIGKILL, how often the sweep kills again what is still there, and how many times
@@ -57,12 +60,10 @@ impl Life {
     /// Works out sup's role and, as a machine's init, does the PID 1 setup: console,
     /// mounts, PATH, hostname, log directory (falling back to /dev/kmsg and the console).
     pub(super) fn prepare(config: &Config) -> Life {
-        let role = if std::process::id() != 1 {
-            Role::Supervisor
-        } else if pid1::is_machine_init() {
-            Role::Machine
-        } else {
-            Role::Container
+        let role = match machine::pid1() {
+            None => Role::Supervisor,
+            Some(Pid1::Machine) => Role::Machine,
+            Some(Pid1::Container) => Role::Container,
         };
         let mut life = Life {
             role,
@@ -74,26 +75,15 @@ impl Life {
             log_fallback: false,
         };
         if role == Role::Machine {
-            // Before and after mounting /dev: the initramfs may have no /dev/console.
-            pid1::ensure_console();
-            for note in pid1::mount_essentials() {
-                log::info!("{note}");
-            }
-            pid1::ensure_console();
-            if std::env::var_os("PATH").is_none() {
-                std::env::set_var(
-                    "PATH",
-                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                );
-            }
-            if let Some(note) = pid1::set_hostname_from(std::path::Path::new("/etc/hostname")) {
+            // Console, pseudo-filesystems, PATH, hostname.
+            for note in machine::prepare_machine() {
                 log::info!("{note}");
             }
             if let Err(e) = writable_dir(&config.log_dir) {
-                pid1::log_to_kmsg(true);
+                let kernel_log = machine::kernel_log();
                 life.log_fallback = true;
                 log::warn!(
-                    "log directory {}: {e}; logging to /dev/kmsg and the console",
+                    "log directory {}: {e}; logging to {kernel_log} and the console",
                     config.log_dir.display()
                 );
             }
@@ -175,22 +165,18 @@ impl Runtime {
     }
 
     /// Signals with a meaning of their own in this role; true when handled here.
-    pub(super) fn role_signal(&mut self, sig: i32) -> bool {
-        if sig == libc::SIGCHLD {
+    pub(super) fn role_signal(&mut self, signal: i32) -> bool {
+        if signal == sig::CHLD {
             return false;
         }
         if self.life.main.is_some() {
-            self.entry_signal(sig);
+            self.entry_signal(signal);
             return true;
         }
-        let action = match (self.life.role, sig) {
-            (Role::Supervisor, _) => return false,
-            (_, libc::SIGTERM | libc::SIGPWR) => Action::Poweroff,
-            (_, libc::SIGINT) => Action::Reboot,
-            (_, libc::SIGUSR1) => Action::Halt,
-            _ => return false,
+        let Some(action) = init_action(self.life.role, signal) else {
+            return false;
         };
-        log::info!("received {}", signal_name(sig));
+        log::info!("received {}", signal_name(signal));
         self.request_end(action);
         true
     }
@@ -244,14 +230,14 @@ impl Runtime {
         let mut over = false;
         if down && !sweep.after_units {
             sweep.after_units = true;
-            if pid1::has_children() {
-                self.signal_leftovers(libc::SIGTERM, true);
+            if self.platform.has_children() {
+                self.signal_leftovers(sig::TERM, true);
                 if !sweep.killed {
                     sweep.kill_at = sweep.kill_at.max(now.saturating_add(grace));
                 }
             }
         }
-        if down && !pid1::has_children() {
+        if down && !self.platform.has_children() {
             over = true;
         } else if now >= sweep.kill_at {
             if down && sweep.kill_rounds >= KILL_ROUNDS {
@@ -262,7 +248,7 @@ impl Runtime {
                     log::info!("grace period over: killing what is left");
                     sweep.killed = true;
                 }
-                self.signal_leftovers(libc::SIGKILL, down);
+                self.signal_leftovers(sig::KILL, down);
                 if down {
                     sweep.kill_rounds += 1;
                 }
@@ -279,7 +265,7 @@ impl Runtime {
             return;
         }
         let down = self.engine.all_down();
-        self.signal_leftovers(libc::SIGTERM, down);
+        self.signal_leftovers(sig::TERM, down);
         self.life.sweep = Some(Sweep {
             kill_at: self.now() + self.life.grace,
             killed: false,
@@ -291,25 +277,19 @@ impl Runtime {
     /// Signals the processes left over: the main command's group, and every child of sup
     /// that belongs to no unit. Once units are down and sup is PID 1: everything
     /// (`kill(-1)`), which also reaches orphans of orphans.
-    fn signal_leftovers(&mut self, sig: i32, units_down: bool) {
+    fn signal_leftovers(&mut self, signal: i32, units_down: bool) {
         if let Some(pgid) = self.life.main.as_ref().and_then(|m| m.pgid()) {
-            self.platform_kill(-(pgid as i32), sig);
+            // Never group 0 (sup's own) or 1 (every process).
+            self.platform.kill_unit(pgid, signal);
         }
         if units_down && self.life.role != Role::Supervisor {
-            pid1::kill_all(sig);
+            self.platform.kill_all(signal);
             return;
         }
-        for pid in pid1::children_of(std::process::id()) {
-            if units_down || self.engine.pid_owner(pid).is_none() {
-                self.platform_kill(pid as i32, sig);
+        for pid in self.platform.children() {
+            if pid != 0 && (units_down || self.engine.pid_owner(pid).is_none()) {
+                self.platform.signal(pid, signal);
             }
-        }
-    }
-
-    fn platform_kill(&mut self, target: i32, sig: i32) {
-        if target != 0 && target != -1 {
-            // SAFETY: kill takes plain integers; a gone pid or group yields ESRCH.
-            unsafe { libc::kill(target, sig) };
         }
     }
 
@@ -322,11 +302,23 @@ impl Runtime {
                 "{}: syncing, unmounting, calling reboot(2)",
                 action.as_str()
             );
-            let e = pid1::end_machine(action);
+            let e = machine::end_machine(action);
             log::error!("reboot(2) failed: {e}; staying up and reaping");
-            pid1::reap_forever();
+            machine::reap_forever();
         }
         self.life.exit_code
+    }
+}
+
+/// What a signal asks of sup as an init (none as a plain supervisor): SIGTERM and
+/// SIGPWR power off, SIGINT (Ctrl-Alt-Del) reboots, SIGUSR1 halts.
+fn init_action(role: Role, signal: i32) -> Option<Action> {
+    match (role, signal) {
+        (Role::Supervisor, _) => None,
+        (_, sig::TERM | sig::PWR) => Some(Action::Poweroff),
+        (_, sig::INT) => Some(Action::Reboot),
+        (_, sig::USR1) => Some(Action::Halt),
+        _ => None,
     }
 }
 
@@ -349,6 +341,18 @@ mod tests {
         assert_eq!(action_for("poweroff"), Action::Poweroff);
         assert_eq!(action_for("reboot"), Action::Reboot);
         assert_eq!(action_for("halt"), Action::Halt);
+    }
+
+    #[test]
+    fn init_signals_map_to_actions() {
+        for role in [Role::Machine, Role::Container] {
+            assert_eq!(init_action(role, sig::TERM), Some(Action::Poweroff));
+            assert_eq!(init_action(role, sig::PWR), Some(Action::Poweroff));
+            assert_eq!(init_action(role, sig::INT), Some(Action::Reboot));
+            assert_eq!(init_action(role, sig::USR1), Some(Action::Halt));
+            assert_eq!(init_action(role, sig::HUP), None);
+        }
+        assert_eq!(init_action(Role::Supervisor, sig::TERM), None);
     }
 
     #[test]

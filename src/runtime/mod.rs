@@ -132,7 +132,7 @@ pub fn run(config: Config) -> i32 {
         Err(e) => {
             log::error!("{e}");
             if machine {
-                crate::platform::linux::pid1::reap_forever();
+                crate::platform::machine::reap_forever();
             }
             return 1;
         }

@@ -5,27 +5,21 @@
 //! control socket, so messages need no demultiplexing and any process of the unit (a
 //! shell's `systemd-notify` child too) may send. The socket is mode 0600, owned by the
 //! unit's user: only that user and root can send. `MAINPID=` must name a process in the
-//! unit's process group (checked through `/proc`); the sender's pid (`SO_PASSCRED`) is
-//! logged.
+//! unit's process group (as the platform tells it); the sender's pid, when the platform
+//! reports it (`SO_PASSCRED` on Linux), is logged. The channels themselves are the
+//! platform's (`platform::notify`); platforms without them refuse such units.
 
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use mio::net::UnixDatagram;
-use mio::unix::SourceFd;
 use mio::Interest;
-use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
 
 use super::health::Source;
-use super::probe::pgid_of;
 use super::Runtime;
 use crate::engine::{Input, State};
+use crate::platform::notify::{ChildEnd, Notify};
+use crate::platform::procinfo::ProcessInfo;
 use crate::platform::Env;
 use crate::unit::{Ready, UnitSpec};
-
-/// Longest datagram read; sd_notify messages are small.
-const MAX_MESSAGE: usize = 4096;
 
 /// One parsed sd_notify datagram (newline-separated `KEY=VALUE` assignments).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -60,75 +54,11 @@ pub fn parse(bytes: &[u8]) -> Message {
     m
 }
 
-/// A unit's notify socket: bound to a path (so it is reachable from a new network
-/// namespace too), mode 0600 and owned by `owner` (the unit's user).
-pub struct NotifySocket {
-    pub sock: UnixDatagram,
-    pub path: PathBuf,
-}
-
-impl NotifySocket {
-    pub fn bind(path: &Path, owner: Option<u32>) -> Result<NotifySocket, String> {
-        use std::os::unix::fs::PermissionsExt;
-        let what = |e: std::io::Error| format!("notify socket {}: {e}", path.display());
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(what)?;
-        }
-        let _ = std::fs::remove_file(path);
-        let sock = UnixDatagram::bind(path).map_err(what)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(what)?;
-        if let Some(uid) = owner {
-            std::os::unix::fs::chown(path, Some(uid), None).map_err(what)?;
-        }
-        setsockopt(&sock.as_fd(), sockopt::PassCred, &true)
-            .map_err(|e| what(std::io::Error::from(e)))?;
-        Ok(NotifySocket {
-            sock,
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// The next datagram and its sender's pid; `None` when nothing is left.
-    fn recv(&self) -> Option<(Vec<u8>, Option<u32>)> {
-        let mut buf = vec![0u8; MAX_MESSAGE];
-        let mut cmsg = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
-        loop {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(
-                self.sock.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Ok(msg) => {
-                    let len = msg.bytes;
-                    let pid = msg.cmsgs().ok().and_then(|mut c| {
-                        c.find_map(|m| match m {
-                            ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid() as u32),
-                            _ => None,
-                        })
-                    });
-                    buf.truncate(len);
-                    return Some((buf, pid));
-                }
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => return None,
-            }
-        }
-    }
-}
-
-impl Drop for NotifySocket {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
 impl Runtime {
     /// The unit's notify socket path, creating the socket on first use.
     pub(super) fn notify_socket(&mut self, unit: usize) -> Result<PathBuf, String> {
         if let Some(s) = &self.probes.unit(unit).notify {
-            return Ok(s.path.clone());
+            return Ok(s.path().to_path_buf());
         }
         let dir = self
             .config
@@ -137,22 +67,20 @@ impl Runtime {
             .unwrap_or(Path::new("/"))
             .join("notify");
         let path = dir.join(self.engine.unit(unit).name.as_str());
-        if path.as_os_str().len() >= 108 {
-            return Err(format!(
-                "notify socket path {} is too long for a Unix socket",
-                path.display()
-            ));
-        }
-        let spec = self.engine.unit(unit).spec.as_ref();
-        let owner = match spec.and_then(|s| s.user.as_deref()) {
-            Some(user) => Some(crate::platform::linux::users::resolve(Some(user), None)?.uid),
-            None => None,
-        };
-        let mut ns = NotifySocket::bind(&path, owner)?;
+        let user = self
+            .engine
+            .unit(unit)
+            .spec
+            .as_ref()
+            .and_then(|s| s.user.clone());
+        let mut ns = self
+            .platform
+            .notify_socket(&path, user.as_deref())
+            .map_err(|e| e.to_string())?;
         let token = self.token();
         self.poll
             .registry()
-            .register(&mut ns.sock, token, Interest::READABLE)
+            .register(&mut ns, token, Interest::READABLE)
             .map_err(|e| format!("notify socket: {e}"))?;
         self.probes.tokens.insert(token, Source::Notify(unit));
         self.probes.unit_mut(unit).notify = Some(ns);
@@ -161,13 +89,14 @@ impl Runtime {
 
     /// Prepares what the unit's main process needs to report readiness: sets
     /// `NOTIFY_SOCKET` (and `WATCHDOG_USEC`) in `env`, or returns the write end of a
-    /// notification pipe and the fd number it must have in the child.
+    /// notification pipe and the fd number it must have in the child (to drop once the
+    /// child is started).
     pub(super) fn readiness_setup(
         &mut self,
         unit: usize,
         spec: &UnitSpec,
         env: &mut Env,
-    ) -> Result<Option<(OwnedFd, i32)>, String> {
+    ) -> Result<Option<(ChildEnd, i32)>, String> {
         if spec.ready == Ready::Notify || spec.watchdog.is_some() {
             let path = self.notify_socket(unit)?;
             env.set("NOTIFY_SOCKET", path);
@@ -183,15 +112,13 @@ impl Runtime {
 
     /// A new s6 notification pipe for the unit's next run; returns the write end for
     /// the child (the read end is watched by the loop).
-    pub(super) fn notify_pipe(&mut self, unit: usize) -> Result<OwnedFd, String> {
+    pub(super) fn notify_pipe(&mut self, unit: usize) -> Result<ChildEnd, String> {
         self.close_notify_pipe(unit);
-        let (r, w) = crate::platform::linux::spawn::pipe().map_err(|e| format!("pipe: {e}"))?;
-        crate::platform::linux::spawn::set_nonblocking(r.as_raw_fd())
-            .map_err(|e| format!("pipe: {e}"))?;
+        let (mut r, w) = self.platform.notify_pipe().map_err(|e| e.to_string())?;
         let token = self.token();
         self.poll
             .registry()
-            .register(&mut SourceFd(&r.as_raw_fd()), token, Interest::READABLE)
+            .register(&mut r, token, Interest::READABLE)
             .map_err(|e| format!("pipe: {e}"))?;
         self.probes.tokens.insert(token, Source::Fd(unit));
         self.probes.unit_mut(unit).fd_pipe = Some((token, r));
@@ -199,37 +126,19 @@ impl Runtime {
     }
 
     pub(super) fn close_notify_pipe(&mut self, unit: usize) {
-        if let Some((token, fd)) = self.probes.unit_mut(unit).fd_pipe.take() {
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut SourceFd(&fd.as_raw_fd()));
+        if let Some((token, mut pipe)) = self.probes.unit_mut(unit).fd_pipe.take() {
+            let _ = self.poll.registry().deregister(&mut pipe);
             self.probes.tokens.remove(&token);
         }
     }
 
     /// Data on an s6 notification pipe: a newline means ready; EOF ends the watch.
     pub(super) fn on_notify_pipe(&mut self, unit: usize) {
-        let Some((_, fd)) = &self.probes.unit(unit).fd_pipe else {
+        let Some((_, pipe)) = &mut self.probes.unit_mut(unit).fd_pipe else {
             return;
         };
-        let mut buf = [0u8; 512];
-        let (mut newline, mut closed) = (false, false);
-        loop {
-            match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(n) => newline |= buf[..n].contains(&b'\n'),
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(nix::errno::Errno::EAGAIN) => break,
-                Err(_) => {
-                    closed = true;
-                    break;
-                }
-            }
-        }
+        let seen = pipe.drain();
+        let (newline, closed) = (seen.newline, seen.closed);
         if newline || closed {
             self.close_notify_pipe(unit);
         }
@@ -269,7 +178,8 @@ impl Runtime {
             log::info!("{name}: notified RELOADING=1");
         }
         if let Some(pid) = m.mainpid {
-            if pgid_of(pid).is_some() && pgid_of(pid) == self.engine.unit(unit).pgid {
+            let group = self.platform.group_of(pid);
+            if group.is_some() && group == self.engine.unit(unit).pgid {
                 log::info!("{name}: main process is now {pid} (MAINPID)");
                 self.feed(Input::MainPid { unit, pid });
             } else {

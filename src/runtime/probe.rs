@@ -1,11 +1,12 @@
 //! One probe attempt at a time, never blocking the loop: a non-blocking TCP connect (mio),
-//! an HTTP/1.0 GET over such a connection (2xx/3xx pass), and the per-unit resource usage
-//! read from `/proc` for the threshold checks.
+//! and an HTTP/1.0 GET over such a connection (2xx/3xx pass).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use mio::net::TcpStream;
+
+use crate::platform::net;
 
 /// Bytes of an HTTP response kept while looking for the status line.
 const MAX_HEAD: usize = 8192;
@@ -83,7 +84,7 @@ impl Conn {
             match self.stream.peer_addr() {
                 Ok(_) => self.connected = true,
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return None,
-                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => return None,
+                Err(e) if net::in_progress(&e) => return None,
                 Err(e) => return Some(Err(format!("connect: {e}"))),
             }
         }
@@ -141,51 +142,6 @@ pub fn status_of(head: &[u8], done: bool) -> Option<Result<(), String>> {
     })
 }
 
-/// Memory (bytes, resident) and CPU time (µs, user + system) of every process in the
-/// process group `pgid`, from `/proc`. The isolation work replaces this by the unit's
-/// cgroup counters.
-pub fn group_usage(pgid: u32) -> Option<(u64, u64)> {
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
-    // SAFETY: as above.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let mut found = false;
-    let (mut mem, mut cpu) = (0u64, 0u64);
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(fields) = stat_fields(&stat) else {
-            continue;
-        };
-        // Fields after `comm`: state(0) ppid(1) pgrp(2) … utime(11) stime(12) … rss(21).
-        let get = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-        if get(2) != Some(u64::from(pgid)) {
-            continue;
-        }
-        found = true;
-        mem += get(21).unwrap_or(0) * page;
-        cpu += (get(11).unwrap_or(0) + get(12).unwrap_or(0)) * 1_000_000 / ticks;
-    }
-    found.then_some((mem, cpu))
-}
-
-/// The fields of `/proc/PID/stat` after the parenthesised command name.
-pub fn stat_fields(stat: &str) -> Option<Vec<&str>> {
-    let close = stat.rfind(')')?;
-    Some(stat[close + 1..].split_whitespace().collect())
-}
-
-/// The process group of `pid`, from `/proc`.
-pub fn pgid_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat_fields(&stat)?.get(2)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,14 +178,5 @@ mod tests {
         ));
         assert_eq!(status_of(b"HTTP/1.1 20", false), None);
         assert!(matches!(status_of(b"SSH-2.0", true), Some(Err(_))));
-    }
-
-    #[test]
-    fn own_group_usage() {
-        // SAFETY: getpgrp has no preconditions.
-        let pgid = unsafe { libc::getpgrp() } as u32;
-        let (mem, _cpu) = group_usage(pgid).expect("our own group exists");
-        assert!(mem > 0);
-        assert_eq!(pgid_of(std::process::id()), Some(pgid));
     }
 }

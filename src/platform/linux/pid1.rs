@@ -1,7 +1,7 @@
 //! What only an init process does: mount the pseudo-filesystems, set the hostname, give
 //! itself a console, tell a machine from a container, sweep every leftover process, and
 //! end the machine with `reboot(2)`. Also the process-tree helpers that entrypoint mode
-//! uses to find what a main command left behind.
+//! uses to find what a main command left behind (the `machine::Leftovers` of Linux).
 
 use std::ffi::CString;
 use std::io::Write;
@@ -13,23 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// `include/linux/proc_ns.h`, fixed since Linux 3.8).
 const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
 
-/// How a machine ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    Poweroff,
-    Reboot,
-    Halt,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Poweroff => "poweroff",
-            Action::Reboot => "reboot",
-            Action::Halt => "halt",
-        }
-    }
-}
+pub use crate::platform::machine::Action;
+use crate::platform::machine::{Leftovers, Pid1};
 
 /// One filesystem an init makes sure of: (target, fstype, source, flags, data).
 struct Want {
@@ -229,6 +214,37 @@ pub fn is_machine_init() -> bool {
     }
 }
 
+/// Which init sup is, when it is PID 1.
+pub fn pid1() -> Option<Pid1> {
+    if std::process::id() != 1 {
+        None
+    } else if is_machine_init() {
+        Some(Pid1::Machine)
+    } else {
+        Some(Pid1::Container)
+    }
+}
+
+/// A machine init's setup: console, pseudo-filesystems, `PATH`, hostname. One line per
+/// action or problem, for the log.
+pub fn prepare_machine() -> Vec<String> {
+    // Before and after mounting /dev: the initramfs may have no /dev/console.
+    ensure_console();
+    let mut notes = mount_essentials();
+    ensure_console();
+    if std::env::var_os("PATH").is_none() {
+        std::env::set_var("PATH", crate::platform::env::DEFAULT_PATH);
+    }
+    notes.extend(set_hostname_from(Path::new("/etc/hostname")));
+    notes
+}
+
+/// sup's own log goes to /dev/kmsg too (no log directory is writable).
+pub fn kernel_log() -> &'static str {
+    log_to_kmsg(true);
+    "/dev/kmsg"
+}
+
 /// Children of `parent` (pids whose parent pid is `parent`), from /proc.
 pub fn children_of(parent: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -271,6 +287,20 @@ pub fn has_children() -> bool {
 pub fn kill_all(signal: i32) {
     // SAFETY: kill takes plain integers; -1 never includes the caller or PID 1.
     unsafe { libc::kill(-1, signal) };
+}
+
+impl Leftovers for super::LinuxPlatform {
+    fn children(&self) -> Vec<u32> {
+        children_of(std::process::id())
+    }
+
+    fn has_children(&self) -> bool {
+        has_children()
+    }
+
+    fn kill_all(&mut self, signal: i32) {
+        kill_all(signal)
+    }
 }
 
 /// The last steps of a machine: sync, unmount (or remount read-only) everything, and

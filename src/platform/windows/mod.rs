@@ -35,10 +35,16 @@ pub mod groups;
 mod host;
 mod job;
 mod limits;
+pub mod machine;
+pub mod net;
+pub mod notify;
 mod process;
+pub mod procinfo;
+pub mod program;
 mod spawn;
 mod stdio;
 pub mod system;
+pub mod terminal;
 
 #[cfg(test)]
 mod tests;

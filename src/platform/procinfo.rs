@@ -1,0 +1,21 @@
+//! What the runtime asks about running processes: the process group of a pid (to check
+//! an sd_notify `MAINPID=`) and what a process group uses (the health checks' memory and
+//! CPU thresholds, when the unit has no resource group to ask).
+
+/// Memory and CPU time used by the processes of one group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Resident memory, bytes.
+    pub memory: u64,
+    /// CPU time, user and system, microseconds.
+    pub cpu_usec: u64,
+}
+
+pub trait ProcessInfo {
+    /// The process group of `pid`; `None` when there is no such process (or the
+    /// platform has no process groups).
+    fn group_of(&self, pid: u32) -> Option<u32>;
+    /// What the processes of the group `pgid` use; `None` when it has none or the
+    /// platform cannot tell.
+    fn group_usage(&self, pgid: u32) -> Option<Usage>;
+}

@@ -1,0 +1,101 @@
+//! Readiness channels on Windows: neither the sd_notify socket nor the s6 notification
+//! fd exists there. Units asking for them (`ready: notify`, `ready: fd:N`, `watchdog`)
+//! fail before they start (`unsupported`), and the channels themselves cannot be made.
+
+use std::path::Path;
+
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+
+use super::WindowsPlatform;
+use crate::platform::notify::{Notify, NotifyError, PipeRead};
+use crate::unit::{Ready, UnitSpec};
+
+const PLATFORM: &str = "Windows";
+
+/// Why `spec` cannot run on Windows as far as readiness goes, naming the key; for
+/// `WindowsPlatform::unsupported`.
+pub fn unsupported(spec: &UnitSpec) -> Option<String> {
+    let mut keys = Vec::new();
+    match spec.ready {
+        Ready::Notify => keys.push("ready: notify"),
+        Ready::Fd(_) => keys.push("ready: fd"),
+        _ => {}
+    }
+    if spec.watchdog.is_some() {
+        keys.push("watchdog");
+    }
+    if keys.is_empty() {
+        return None;
+    }
+    Some(format!("{}: not available on {PLATFORM}", keys.join(", ")))
+}
+
+/// No value: what cannot exist on Windows.
+enum Void {}
+
+/// Cannot exist on Windows (`Notify::notify_socket` refuses).
+pub struct NotifySocket(Void);
+
+impl NotifySocket {
+    pub fn path(&self) -> &Path {
+        match self.0 {}
+    }
+
+    pub fn recv(&self) -> Option<(Vec<u8>, Option<u32>)> {
+        match self.0 {}
+    }
+}
+
+/// Cannot exist on Windows (`Notify::notify_pipe` refuses).
+pub struct NotifyPipe(Void);
+
+impl NotifyPipe {
+    pub fn drain(&mut self) -> PipeRead {
+        match self.0 {}
+    }
+}
+
+/// Cannot exist on Windows.
+pub struct ChildEnd(Void);
+
+macro_rules! no_source {
+    ($t:ty) => {
+        impl Source for $t {
+            fn register(&mut self, _: &Registry, _: Token, _: Interest) -> std::io::Result<()> {
+                match self.0 {}
+            }
+
+            fn reregister(&mut self, _: &Registry, _: Token, _: Interest) -> std::io::Result<()> {
+                match self.0 {}
+            }
+
+            fn deregister(&mut self, _: &Registry) -> std::io::Result<()> {
+                match self.0 {}
+            }
+        }
+    };
+}
+
+no_source!(NotifySocket);
+no_source!(NotifyPipe);
+
+impl Notify for WindowsPlatform {
+    fn notify_socket(
+        &mut self,
+        _path: &Path,
+        _user: Option<&str>,
+    ) -> Result<NotifySocket, NotifyError> {
+        Err(NotifyError::Unsupported {
+            key: "ready: notify",
+            platform: PLATFORM,
+        })
+    }
+
+    fn notify_pipe(&mut self) -> Result<(NotifyPipe, ChildEnd), NotifyError> {
+        Err(NotifyError::Unsupported {
+            key: "ready: fd",
+            platform: PLATFORM,
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! Process information on Windows: there are no process groups to look a pid up in
+//! (a unit is a job object), so these questions have no answer here; a unit's usage
+//! comes from its job's accounting instead.
+
+use super::WindowsPlatform;
+use crate::platform::procinfo::{ProcessInfo, Usage};
+
+impl ProcessInfo for WindowsPlatform {
+    fn group_of(&self, _pid: u32) -> Option<u32> {
+        None
+    }
+
+    fn group_usage(&self, _pgid: u32) -> Option<Usage> {
+        None
+    }
+}
