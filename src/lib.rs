@@ -13,6 +13,5 @@ pub mod limits;
 pub mod output;
 pub mod platform;
 pub mod proc;
-#[cfg(unix)]
 pub mod runtime;
 pub mod unit;

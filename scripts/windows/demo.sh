@@ -29,7 +29,7 @@ EOF
 cat >"$units/flaky.yaml" <<EOF
 description: fails with status 3 after 100 ms, restarted each time
 exec: ['$demo', fail, '3']
-restart: {policy: always, delay: 200ms, max_delay: 200ms}
+restart: {policy: always, delay: 200ms, max_delay: 200ms, limit: {burst: 1000, interval: 1m}}
 EOF
 cat >"$units/hello.yaml" <<EOF
 description: a oneshot

@@ -2,7 +2,6 @@
 //! the unit's log sink.
 
 use std::ffi::OsString;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use super::Runtime;
@@ -159,12 +158,14 @@ impl Runtime {
             None
         };
         let req = SpawnSpec {
-            pass_fd: notify_fd.as_ref().map(|(fd, n)| (fd.as_raw_fd(), *n)),
+            pass_fd: notify_fd.as_ref().map(|(fd, n)| (fd.raw(), *n)),
             confine,
             ..unit_spawn_spec(&spec, argv, env)
         };
         self.ensure_output(unit, &spec);
         let child = self.platform.spawn(&req)?;
+        // The unit's end of the readiness pipe is the child's now: close ours.
+        #[allow(clippy::drop_non_drop)] // a Drop type on Linux; uninhabited on Windows
         drop(notify_fd);
         for (fd, stream) in [
             (child.stdout, Stream::Stdout),

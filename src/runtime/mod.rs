@@ -172,7 +172,7 @@ impl Runtime {
         // Said once, by the units that need a cgroup when sup has none: nothing is
         // printed for the (usual) container whose units need none.
         for spec in &loaded.units {
-            if let Some(why) = platform.cgroup_missing(spec) {
+            if let Some(why) = platform.group_missing(spec) {
                 log::warn!("{}: will fail to start: {why}", spec.name);
             }
         }

@@ -152,6 +152,13 @@ impl Source for NotifyPipe {
 /// until dropped (close-on-exec: the spawn dups it to the fd number the unit asked for).
 pub struct ChildEnd(OwnedFd);
 
+impl ChildEnd {
+    /// The descriptor number, for `SpawnSpec::pass_fd` (valid while `self` lives).
+    pub fn raw(&self) -> i32 {
+        self.0.as_raw_fd()
+    }
+}
+
 impl AsRawFd for ChildEnd {
     fn as_raw_fd(&self) -> RawFd {
         self.0.as_raw_fd()

@@ -9,13 +9,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mio::{Registry, Token};
 
-use super::{Job, JobEvent, JobEvents, JobLimits, JobMessage, WindowsPlatform};
+use super::{Job, JobEvents, JobLimits, WindowsPlatform};
 use crate::platform::groups::{
     GroupError, GroupEvent, GroupEventKind, GroupRequest, GroupStats, Leftovers, Registrar,
     ResourceGroups, StateRecord, StatsWanted,
@@ -37,7 +36,9 @@ struct UnitJob {
 #[derive(Debug, Default)]
 pub struct WindowsGroups {
     units: HashMap<usize, UnitJob>,
-    events: Option<(Token, JobEvents, Receiver<JobEvent>)>,
+    /// Units whose job reported `JOB_MEMORY_LIMIT`, handed over by the platform's
+    /// event source (one waker per `Poll` on Windows: the platform owns the port).
+    pub(super) memory_limit_hits: Vec<usize>,
 }
 
 /// Nothing outlives a dead sup on Windows (every job is kill-on-close).
@@ -91,17 +92,11 @@ fn setup(e: impl std::fmt::Display) -> GroupError {
 }
 
 impl WindowsPlatform {
-    /// Starts the completion port's thread, waking the loop on a token of its own.
-    fn job_events(&mut self, ev: &mut Registrar<'_>) -> Result<&JobEvents, GroupError> {
-        if self.groups.events.is_none() {
-            let token = ev.token();
-            let waker = mio::Waker::new(ev.registry, token)
-                .map_err(|e| GroupError::Os(format!("job events: {e}")))?;
-            let (events, rx) = JobEvents::start(Arc::new(waker))
-                .map_err(|e| GroupError::Os(format!("job events: {e}")))?;
-            self.groups.events = Some((token, events, rx));
-        }
-        Ok(&self.groups.events.as_ref().expect("set above").1)
+    /// The completion port every job reports to (the platform's event source, set up
+    /// before any unit starts).
+    fn job_events(&mut self, _ev: &mut Registrar<'_>) -> Result<&JobEvents, GroupError> {
+        self.job_port()
+            .ok_or_else(|| GroupError::Os("job events: the event source is not set up".into()))
     }
 }
 
@@ -264,40 +259,14 @@ impl ResourceGroups for WindowsPlatform {
         self.groups.units.clear();
     }
 
-    fn owns_group_event(&self, token: Token) -> bool {
-        self.groups
-            .events
-            .as_ref()
-            .is_some_and(|(t, _, _)| *t == token)
+    /// Job messages arrive through the platform's event source, not a token of the
+    /// groups' own.
+    fn owns_group_event(&self, _token: Token) -> bool {
+        false
     }
 
     fn on_group_event(&mut self, _token: Token, _now: Duration) -> Vec<GroupEvent> {
-        let mut out = Vec::new();
-        let Some((_, _, rx)) = self.groups.events.as_ref() else {
-            return out;
-        };
-        let received: Vec<JobEvent> = rx.try_iter().collect();
-        for JobEvent { key, message } in received {
-            let kind = match message {
-                JobMessage::JobMemoryLimit { .. } => {
-                    let Some(u) = self.groups.units.get_mut(&key) else {
-                        continue;
-                    };
-                    u.oom += 1;
-                    GroupEventKind::Oom {
-                        new: 1,
-                        total: u.oom,
-                    }
-                }
-                JobMessage::ExitProcess { pid } | JobMessage::AbnormalExitProcess { pid } => {
-                    GroupEventKind::ProcessExited { pid }
-                }
-                JobMessage::ActiveProcessZero => GroupEventKind::Empty,
-                _ => continue,
-            };
-            out.push(GroupEvent { unit: key, kind });
-        }
-        out
+        Vec::new()
     }
 
     fn check_group_oom(&mut self, _unit: usize) -> Option<GroupEvent> {
@@ -309,8 +278,22 @@ impl ResourceGroups for WindowsPlatform {
         None
     }
 
+    /// The memory-limit messages the event source handed over since the last turn.
     fn groups_tick(&mut self, _now: Duration) -> Vec<GroupEvent> {
-        Vec::new()
+        let hits = std::mem::take(&mut self.groups.memory_limit_hits);
+        hits.into_iter()
+            .filter_map(|unit| {
+                let u = self.groups.units.get_mut(&unit)?;
+                u.oom += 1;
+                Some(GroupEvent {
+                    unit,
+                    kind: GroupEventKind::Oom {
+                        new: 1,
+                        total: u.oom,
+                    },
+                })
+            })
+            .collect()
     }
 
     fn open_state(&mut self, _socket: &Path) -> (NoState, Option<NoLeftovers>) {

@@ -23,7 +23,7 @@ use windows_sys::Win32::System::Console::{
     CTRL_SHUTDOWN_EVENT,
 };
 
-use super::{send_ctrl_break, spawn, Job, JobEvent, JobEvents, Process, SpawnRequest};
+use super::{send_ctrl_break, spawn, Job, JobEvent, JobEvents, JobMessage, Process, SpawnRequest};
 use crate::platform::{Child, OsEvent, OutputPipe, Platform, SpawnSpec};
 use crate::proc::{sig, Exit};
 use crate::unit::{Ready, UnitSpec};
@@ -76,6 +76,9 @@ struct Tracked {
     job: Arc<Job>,
 }
 
+/// The completion key of jobs made for one process (units' jobs use the unit's index).
+const OWN_JOB_KEY: usize = usize::MAX - 1;
+
 /// Console control events, from the handler thread Windows starts for each.
 struct CtrlEvents {
     tx: Mutex<Sender<i32>>,
@@ -113,6 +116,11 @@ pub struct WindowsPlatform {
 impl WindowsPlatform {
     pub fn new() -> WindowsPlatform {
         WindowsPlatform::default()
+    }
+
+    /// The completion port all jobs report to, once `watch_events` set it up.
+    pub(super) fn job_port(&self) -> Option<&JobEvents> {
+        self.jobs.as_ref().map(|(events, _)| events)
     }
 
     /// The job a process of sup's runs in.
@@ -161,7 +169,7 @@ impl Platform for WindowsPlatform {
                 if let Some((events, _)) = &self.jobs {
                     // Before the process is assigned, or its messages are missed.
                     events
-                        .watch(&job, 0)
+                        .watch(&job, OWN_JOB_KEY)
                         .map_err(|e| format!("job notifications: {e}"))?;
                 }
                 Arc::new(job)
@@ -288,10 +296,22 @@ impl Platform for WindowsPlatform {
                     .map(|signo| OsEvent::Signal { signo, sender: 0 }),
             );
         }
+        let mut ended = false;
         if let Some((_, rx)) = &self.jobs {
-            if rx.try_iter().count() > 0 {
-                out.push(OsEvent::ChildEnded);
+            for JobEvent { key, message } in rx.try_iter() {
+                match message {
+                    JobMessage::JobMemoryLimit { .. } if key != OWN_JOB_KEY => {
+                        self.groups.memory_limit_hits.push(key)
+                    }
+                    JobMessage::ExitProcess { .. }
+                    | JobMessage::AbnormalExitProcess { .. }
+                    | JobMessage::ActiveProcessZero => ended = true,
+                    _ => {}
+                }
             }
+        }
+        if ended {
+            out.push(OsEvent::ChildEnded);
         }
         out
     }

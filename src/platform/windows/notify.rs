@@ -59,6 +59,13 @@ impl NotifyPipe {
 /// Cannot exist on Windows.
 pub struct ChildEnd(Void);
 
+impl ChildEnd {
+    /// Never called: no `ChildEnd` exists on Windows.
+    pub fn raw(&self) -> i32 {
+        match self.0 {}
+    }
+}
+
 macro_rules! no_source {
     ($t:ty) => {
         impl Source for $t {
