@@ -3,9 +3,8 @@
 
 use std::ffi::OsString;
 
-use super::{Child, OsEvent, OutputPipe, Platform, SpawnSpec};
+use super::{Asks, Child, OsEvent, OutputPipe, Platform, SpawnSpec};
 use crate::proc::Exit;
-use crate::unit::UnitSpec;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
@@ -119,7 +118,7 @@ impl Platform for FakePlatform {
         std::mem::take(&mut self.exits)
     }
 
-    fn unsupported(&self, _spec: &UnitSpec) -> Option<String> {
+    fn unsupported(&self, _asks: &Asks<'_>) -> Option<String> {
         None
     }
 }

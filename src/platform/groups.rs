@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use mio::{Registry, Token};
 
-use crate::unit::{Resources, UnitSpec};
+use super::Asks;
+use crate::limits::Resources;
 
 /// Hands a backend tokens for the event sources it registers with the runtime's poller.
 pub struct Registrar<'a> {
@@ -169,7 +170,7 @@ pub trait ResourceGroups {
     /// Whether units get groups here.
     fn has_groups(&self) -> bool;
     /// Why `spec` cannot run here for want of a group (it asks for limits or a slice).
-    fn group_missing(&self, spec: &UnitSpec) -> Option<String>;
+    fn group_missing(&self, asks: &Asks<'_>) -> Option<String>;
 
     /// Creates the group of slice `name` at `path` with its aggregate limits.
     fn create_slice(&mut self, name: &str, path: &str, res: &Resources) -> Result<(), GroupError>;

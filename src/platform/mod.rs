@@ -20,7 +20,6 @@
 
 pub mod confine;
 pub mod env;
-#[cfg(unix)]
 pub mod fake;
 pub mod groups;
 #[cfg(target_os = "linux")]
@@ -62,9 +61,9 @@ pub type Host = windows::WindowsPlatform;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::limits::Resources;
 use crate::limits::Rlimit;
 use crate::proc::Exit;
-use crate::unit::UnitSpec;
 
 /// Everything needed to start one process, resolved by the runtime from a unit.
 #[derive(Clone, Debug, Default)]
@@ -110,6 +109,20 @@ pub enum StdinMode {
     ForegroundGroup,
 }
 
+/// What a unit asks of the OS beyond running a program, in neutral terms: what a
+/// backend judges in `Platform::unsupported` and `ResourceGroups::group_missing`. The
+/// runtime builds it from the unit.
+#[derive(Clone, Copy, Debug)]
+pub struct Asks<'a> {
+    /// The keys the unit sets that need an OS feature, by name: `user`, `group`,
+    /// `umask`, `rlimits`, `no_new_privileges`, `namespaces`, `hostname`, `root`,
+    /// `private_tmp`, `capabilities`, `ready: notify`, `ready: fd`, `watchdog`.
+    pub keys: &'a [&'static str],
+    pub resources: &'a Resources,
+    /// The unit runs in a slice.
+    pub slice: bool,
+}
+
 /// A started process.
 #[derive(Debug)]
 pub struct Child<P> {
@@ -142,7 +155,9 @@ pub trait Platform {
     /// Every process of the unit whose process group is `pgid`.
     fn kill_unit(&mut self, pgid: u32, signal: i32);
     fn reap(&mut self) -> Vec<(u32, Exit)>;
-    fn unsupported(&self, spec: &UnitSpec) -> Option<String>;
+    /// Why a unit asking `asks` cannot run here with everything enforced, naming the
+    /// key and the platform; `None` when it can.
+    fn unsupported(&self, asks: &Asks<'_>) -> Option<String>;
     /// Sets up the backend's event source (signals, child exits) and registers it
     /// under `token`. Called once, before any process is started.
     fn watch_events(&mut self, registry: &mio::Registry, token: mio::Token) -> std::io::Result<()>;

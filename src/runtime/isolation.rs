@@ -111,7 +111,7 @@ impl Runtime {
             ..Confinement::default()
         };
         if !self.platform.has_groups() {
-            return match self.platform.group_missing(spec) {
+            return match super::asks::with_asks(spec, |a| self.platform.group_missing(a)) {
                 Some(why) => Err(why),
                 None => Ok(c),
             };

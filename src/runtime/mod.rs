@@ -3,6 +3,7 @@
 //! carries out the engine's effects through the platform. Single-threaded; it sleeps in
 //! `epoll_wait` with the engine's next deadline as timeout and wakes for nothing else.
 
+mod asks;
 mod attempts;
 mod checks;
 mod control;
@@ -172,14 +173,14 @@ impl Runtime {
         // Said once, by the units that need a cgroup when sup has none: nothing is
         // printed for the (usual) container whose units need none.
         for spec in &loaded.units {
-            if let Some(why) = platform.group_missing(spec) {
+            if let Some(why) = asks::with_asks(spec, |a| platform.group_missing(a)) {
                 log::warn!("{}: will fail to start: {why}", spec.name);
             }
         }
         let engine = Engine::new(
             loaded.units,
             loaded.invalid,
-            |s| platform.unsupported(s),
+            |s| asks::unsupported(&platform, s),
             seed,
         );
         log::info!(

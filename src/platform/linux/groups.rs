@@ -14,12 +14,13 @@ use mio::{Interest, Registry, Token};
 use super::cgroup::{Joins, StatFiles, Stats, Version, GIVE_SUP_A_CGROUP};
 use super::recover::{LinuxLeftovers, StateFile};
 use super::LinuxPlatform;
+use crate::limits::Resources;
 use crate::platform::confine::JoinFile;
 use crate::platform::groups::{
     GroupError, GroupEvent, GroupEventKind, GroupRequest, GroupStats, Registrar, ResourceGroups,
     StatsWanted,
 };
-use crate::unit::{Resources, UnitSpec};
+use crate::platform::Asks;
 
 /// v1: how often, and how long, to look again for the kill that follows an OOM notice.
 const OOM_RECHECK_EVERY: Duration = Duration::from_millis(2);
@@ -222,8 +223,8 @@ impl ResourceGroups for LinuxPlatform {
         self.cgroups.is_some()
     }
 
-    fn group_missing(&self, spec: &UnitSpec) -> Option<String> {
-        self.cgroup_missing(spec)
+    fn group_missing(&self, asks: &Asks<'_>) -> Option<String> {
+        self.cgroup_missing(asks)
     }
 
     fn create_slice(&mut self, name: &str, path: &str, res: &Resources) -> Result<(), GroupError> {

@@ -25,9 +25,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
-use super::{Child, OsEvent, Platform, SpawnSpec};
+use super::{Asks, Child, OsEvent, Platform, SpawnSpec};
 use crate::proc::{sig, Exit};
-use crate::unit::UnitSpec;
 
 #[derive(Debug, Default)]
 pub struct LinuxPlatform {
@@ -152,27 +151,9 @@ impl Platform for LinuxPlatform {
         out
     }
 
-    /// Features whose enforcement lands in later work: a unit asking for them fails
-    /// with a message instead of running without them.
-    fn unsupported(&self, spec: &UnitSpec) -> Option<String> {
-        let mut missing: Vec<&str> = Vec::new();
-        if let Some(why) = self.cgroup_missing(spec) {
-            return Some(why);
-        }
-        if spec.instances != 1 {
-            missing.push("instances");
-        }
-        if spec.watch.is_some() {
-            missing.push("watch");
-        }
-        if missing.is_empty() {
-            None
-        } else {
-            Some(format!(
-                "{}: not supported yet by this build of sup",
-                missing.join(", ")
-            ))
-        }
+    /// Linux honours every key; resources and slices need a cgroup.
+    fn unsupported(&self, asks: &Asks<'_>) -> Option<String> {
+        self.cgroup_missing(asks)
     }
 }
 

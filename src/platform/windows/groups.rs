@@ -15,11 +15,12 @@ use std::time::Duration;
 use mio::{Registry, Token};
 
 use super::{Job, JobEvents, JobLimits, WindowsPlatform};
+use crate::limits::Resources;
 use crate::platform::groups::{
     GroupError, GroupEvent, GroupEventKind, GroupRequest, GroupStats, Leftovers, Registrar,
     ResourceGroups, StateRecord, StatsWanted,
 };
-use crate::unit::{Resources, UnitSpec};
+use crate::platform::Asks;
 
 const PLATFORM: &str = "Windows";
 
@@ -111,8 +112,8 @@ impl ResourceGroups for WindowsPlatform {
         true
     }
 
-    fn group_missing(&self, spec: &UnitSpec) -> Option<String> {
-        JobLimits::from_resources(&spec.resources)
+    fn group_missing(&self, asks: &Asks<'_>) -> Option<String> {
+        JobLimits::from_resources(asks.resources)
             .err()
             .map(|e| e.to_string())
     }

@@ -24,9 +24,9 @@ use windows_sys::Win32::System::Console::{
 };
 
 use super::{send_ctrl_break, spawn, Job, JobEvent, JobEvents, JobMessage, Process, SpawnRequest};
-use crate::platform::{Child, OsEvent, OutputPipe, Platform, SpawnSpec};
+use crate::platform::groups::ResourceGroups;
+use crate::platform::{Asks, Child, OsEvent, OutputPipe, Platform, SpawnSpec};
 use crate::proc::{sig, Exit};
-use crate::unit::{Ready, UnitSpec};
 
 /// The read end of a unit's stdout or stderr. The writer closing it reads as the end
 /// of the stream (mio reports a broken pipe).
@@ -239,32 +239,13 @@ impl Platform for WindowsPlatform {
         ended
     }
 
-    fn unsupported(&self, spec: &UnitSpec) -> Option<String> {
-        let keys: Vec<&str> = [
-            ("user", spec.user.is_some()),
-            ("group", spec.group.is_some()),
-            ("umask", spec.umask.is_some()),
-            ("rlimits", !spec.rlimits.is_empty()),
-            ("no_new_privileges", spec.no_new_privileges),
-            ("namespaces", !spec.namespaces.is_empty()),
-            ("hostname", spec.hostname.is_some()),
-            ("root", spec.root.is_some()),
-            ("private_tmp", spec.private_tmp),
-            ("capabilities", spec.capabilities.is_some()),
-            ("ready: notify", spec.ready == Ready::Notify),
-            ("ready: fd", matches!(spec.ready, Ready::Fd(_))),
-            ("slice", spec.slice.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(k, set)| set.then_some(k))
-        .collect();
-        if !keys.is_empty() {
-            return Some(not_on_windows(&keys));
+    /// Every OS-specific key is Linux's for now (credentials, limits, namespaces,
+    /// capabilities, readiness channels); resources are judged by the job object.
+    fn unsupported(&self, asks: &Asks<'_>) -> Option<String> {
+        if !asks.keys.is_empty() {
+            return Some(not_on_windows(asks.keys));
         }
-        if let Err(e) = super::JobLimits::from_resources(&spec.resources) {
-            return Some(e.to_string());
-        }
-        None
+        self.group_missing(asks)
     }
 
     /// One waker for the loop: the job notification thread and the console control

@@ -8,28 +8,9 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
 use super::WindowsPlatform;
-use crate::platform::notify::{Notify, NotifyError, PipeRead};
-use crate::unit::{Ready, UnitSpec};
 
 const PLATFORM: &str = "Windows";
-
-/// Why `spec` cannot run on Windows as far as readiness goes, naming the key; for
-/// `WindowsPlatform::unsupported`.
-pub fn unsupported(spec: &UnitSpec) -> Option<String> {
-    let mut keys = Vec::new();
-    match spec.ready {
-        Ready::Notify => keys.push("ready: notify"),
-        Ready::Fd(_) => keys.push("ready: fd"),
-        _ => {}
-    }
-    if spec.watchdog.is_some() {
-        keys.push("watchdog");
-    }
-    if keys.is_empty() {
-        return None;
-    }
-    Some(format!("{}: not available on {PLATFORM}", keys.join(", ")))
-}
+use crate::platform::notify::{Notify, NotifyError, PipeRead};
 
 /// No value: what cannot exist on Windows.
 enum Void {}

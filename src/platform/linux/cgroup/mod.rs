@@ -32,7 +32,6 @@ use std::path::{Path, PathBuf};
 use crate::platform::confine::JoinFile;
 
 use crate::limits::Resources;
-use crate::unit::UnitSpec;
 
 /// The controllers sup uses on v1 (each is its own hierarchy, or a co-mounted one).
 pub const V1_CONTROLLERS: &[&str] = &["cpu", "cpuacct", "memory", "pids", "blkio", "freezer"];
@@ -616,11 +615,11 @@ impl super::LinuxPlatform {
 
     /// Why `spec` cannot run here for want of a cgroup (it sets `resources` or `slice`
     /// and sup has none), with how to give sup one.
-    pub fn cgroup_missing(&self, spec: &UnitSpec) -> Option<String> {
+    pub fn cgroup_missing(&self, asks: &crate::platform::Asks<'_>) -> Option<String> {
         if self.cgroups.is_some() {
             return None;
         }
-        let key = match (spec.resources.is_empty(), spec.slice.is_some()) {
+        let key = match (asks.resources.is_empty(), asks.slice) {
             (false, true) => "resources, slice",
             (false, false) => "resources",
             (true, true) => "slice",

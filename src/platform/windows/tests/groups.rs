@@ -3,10 +3,11 @@
 //! come from the job, its messages become group events, and what jobs cannot do fails
 //! with a reason naming the key or Windows.
 
+use crate::limits::Resources;
 use crate::platform::groups::{
     GroupError, GroupEventKind, GroupRequest, Registrar, ResourceGroups, StatsWanted,
 };
-use crate::unit::Resources;
+use crate::platform::{OsEvent, Platform};
 
 use super::*;
 
@@ -16,12 +17,22 @@ struct Rt {
     next: usize,
 }
 
+/// The platform's event source (job messages, console events) wakes this token.
+const EVENTS: Token = Token(0);
+
+/// What the platform reported while a test waited.
+#[derive(Debug, Default)]
+struct Seen {
+    os: Vec<OsEvent>,
+    groups: Vec<(usize, GroupEventKind)>,
+}
+
 impl Rt {
-    fn new() -> Rt {
-        Rt {
-            poll: Poll::new().unwrap(),
-            next: 100,
-        }
+    /// A poller with `p`'s event source registered, as the runtime starts it.
+    fn new(p: &mut WindowsPlatform) -> Rt {
+        let poll = Poll::new().unwrap();
+        p.watch_events(poll.registry(), EVENTS).unwrap();
+        Rt { poll, next: 100 }
     }
 
     fn create(
@@ -42,25 +53,24 @@ impl Rt {
         p.create_group(unit, req, &mut ev)
     }
 
-    /// Waits, woken by the job events' waker only, until `done` holds for the group
-    /// events seen.
-    fn wait_for(
-        &mut self,
-        p: &mut WindowsPlatform,
-        done: impl Fn(&[(usize, GroupEventKind)]) -> bool,
-    ) -> Vec<(usize, GroupEventKind)> {
+    /// Waits, woken by the platform's event source only, until `done` holds for what
+    /// it reported (as the loop sees it: its events, then the groups' turn).
+    fn wait_for(&mut self, p: &mut WindowsPlatform, done: impl Fn(&Seen) -> bool) -> Seen {
         let deadline = Instant::now() + WAIT;
         let mut events = Events::with_capacity(4);
-        let mut seen = Vec::new();
+        let mut seen = Seen::default();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "group events so far: {seen:?}");
+            assert!(!left.is_zero(), "reported so far: {seen:?}");
             self.poll.poll(&mut events, Some(left)).unwrap();
             for e in events.iter() {
-                assert!(p.owns_group_event(e.token()), "{e:?}");
-                let got = p.on_group_event(e.token(), Duration::ZERO);
-                seen.extend(got.into_iter().map(|g| (g.unit, g.kind)));
+                assert_eq!(e.token(), EVENTS, "{e:?}");
+                assert!(!p.owns_group_event(e.token()));
+                seen.os.extend(p.events());
             }
+            let got = p.groups_tick(Duration::ZERO);
+            seen.groups
+                .extend(got.into_iter().map(|g| (g.unit, g.kind)));
             if done(&seen) {
                 return seen;
             }
@@ -70,8 +80,8 @@ impl Rt {
 
 #[test]
 fn a_unit_runs_in_its_group_and_kill_ends_the_tree() {
-    let mut rt = Rt::new();
     let mut p = WindowsPlatform::default();
+    let mut rt = Rt::new(&mut p);
     assert!(p.has_groups());
     let job = rt.create(&mut p, 3, &Resources::default()).unwrap();
     let mut main = start(&job, "spawn");
@@ -89,7 +99,7 @@ fn a_unit_runs_in_its_group_and_kill_ends_the_tree() {
     assert_eq!(wait_exit(&main), ExitStatus::Code(1));
     assert_eq!(wait_exit(&child), ExitStatus::Code(1));
     assert!(!p.group_occupied(3));
-    rt.wait_for(&mut p, |s| s.contains(&(3, GroupEventKind::Empty)));
+    rt.wait_for(&mut p, |s| s.os.contains(&OsEvent::ChildEnded));
     assert!(p.remove_group(3, rt.poll.registry()).unwrap());
     assert_eq!(p.group_shown(3), None);
     assert!(
@@ -99,25 +109,20 @@ fn a_unit_runs_in_its_group_and_kill_ends_the_tree() {
 }
 
 #[test]
-fn group_events_report_exits_and_the_end_of_the_group() {
-    let mut rt = Rt::new();
+fn an_exit_in_a_group_wakes_the_loop_as_a_child_that_ended() {
     let mut p = WindowsPlatform::default();
+    let mut rt = Rt::new(&mut p);
     let job = rt.create(&mut p, 5, &Resources::default()).unwrap();
     let main = start(&job, "exit:4");
-    let pid = main.pid();
-    let seen = rt.wait_for(&mut p, |s| s.contains(&(5, GroupEventKind::Empty)));
-    assert!(
-        seen.contains(&(5, GroupEventKind::ProcessExited { pid })),
-        "{seen:?}"
-    );
+    rt.wait_for(&mut p, |s| s.os.contains(&OsEvent::ChildEnded));
     assert_eq!(wait_exit(&main), ExitStatus::Code(4));
     assert!(p.remove_group(5, rt.poll.registry()).unwrap());
 }
 
 #[test]
 fn what_jobs_cannot_do_fails_naming_the_key_or_windows() {
-    let mut rt = Rt::new();
     let mut p = WindowsPlatform::default();
+    let mut rt = Rt::new(&mut p);
     let high = Resources {
         memory_high: Some(1 << 20),
         ..Resources::default()
@@ -148,8 +153,8 @@ fn what_jobs_cannot_do_fails_naming_the_key_or_windows() {
 
 #[test]
 fn a_refused_cpu_cap_fails_the_unit_naming_the_key() {
-    let mut rt = Rt::new();
     let mut p = WindowsPlatform::default();
+    let mut rt = Rt::new(&mut p);
     let cap = Resources {
         cpu_max: Some(0.5),
         ..Resources::default()
@@ -169,8 +174,8 @@ fn memory_limit_of_the_group_is_an_oom_event() {
     if skip_under_wine("job memory limits are accepted but not enforced") {
         return;
     }
-    let mut rt = Rt::new();
     let mut p = WindowsPlatform::default();
+    let mut rt = Rt::new(&mut p);
     let small = Resources {
         memory_max: Some(64 << 20),
         ..Resources::default()
@@ -179,7 +184,8 @@ fn memory_limit_of_the_group_is_an_oom_event() {
     let main = start(&job, "alloc");
     assert_eq!(wait_exit(&main), ExitStatus::Code(4));
     rt.wait_for(&mut p, |s| {
-        s.iter()
+        s.groups
+            .iter()
             .any(|(u, k)| *u == 7 && matches!(k, GroupEventKind::Oom { .. }))
     });
     assert_eq!(
