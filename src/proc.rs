@@ -10,11 +10,54 @@ pub enum Exit {
     Code(i32),
     /// A signal ended it (its number).
     Signal(i32),
+    /// Windows: it ended with an NTSTATUS (an exception such as `0xC0000005`, or ended
+    /// with one), not an exit code of its own.
+    NtStatus(u32),
+}
+
+/// NTSTATUS values a crashed or interrupted Windows process commonly ends with.
+const NT_NAMES: &[(u32, &str)] = &[
+    (0x8000_0003, "STATUS_BREAKPOINT"),
+    (0xC000_0005, "STATUS_ACCESS_VIOLATION"),
+    (0xC000_0017, "STATUS_NO_MEMORY"),
+    (0xC000_001D, "STATUS_ILLEGAL_INSTRUCTION"),
+    (0xC000_0094, "STATUS_INTEGER_DIVIDE_BY_ZERO"),
+    (0xC000_0096, "STATUS_PRIVILEGED_INSTRUCTION"),
+    (0xC000_00FD, "STATUS_STACK_OVERFLOW"),
+    (0xC000_0135, "STATUS_DLL_NOT_FOUND"),
+    (0xC000_0139, "STATUS_ENTRYPOINT_NOT_FOUND"),
+    (0xC000_013A, "STATUS_CONTROL_C_EXIT"),
+    (0xC000_0142, "STATUS_DLL_INIT_FAILED"),
+    (0xC000_0374, "STATUS_HEAP_CORRUPTION"),
+    (0xC000_0409, "STATUS_STACK_BUFFER_OVERRUN"),
+    (0xC000_0602, "STATUS_FAIL_FAST_EXCEPTION"),
+];
+
+/// `STATUS_…` for a well-known NTSTATUS.
+pub fn ntstatus_name(status: u32) -> Option<&'static str> {
+    NT_NAMES.iter().find(|(v, _)| *v == status).map(|(_, n)| *n)
+}
+
+/// An NTSTATUS as status and log text show it: `0xC0000005 (STATUS_ACCESS_VIOLATION)`.
+pub fn ntstatus_text(status: u32) -> String {
+    match ntstatus_name(status) {
+        Some(name) => format!("0x{status:08X} ({name})"),
+        None => format!("0x{status:08X}"),
+    }
 }
 
 impl Exit {
     pub fn success(self) -> bool {
         self == Exit::Code(0)
+    }
+
+    /// `exit code 3`, `killed by SIGKILL`, `ended with NTSTATUS 0xC0000005 (…)`.
+    pub fn describe(self) -> String {
+        match self {
+            Exit::Code(c) => format!("exit code {c}"),
+            Exit::Signal(s) => format!("killed by {}", signal_name(s)),
+            Exit::NtStatus(s) => format!("ended with NTSTATUS {}", ntstatus_text(s)),
+        }
     }
 }
 
@@ -112,5 +155,17 @@ mod tests {
         assert_eq!(signal_name(40), "40");
         assert_eq!(signal_name(0), "0");
         assert_eq!(signal_name(-3), "-3");
+    }
+
+    #[test]
+    fn exits_describe_themselves_on_every_platform() {
+        assert_eq!(Exit::Code(3).describe(), "exit code 3");
+        assert_eq!(Exit::Signal(sig::KILL).describe(), "killed by SIGKILL");
+        assert_eq!(
+            Exit::NtStatus(0xC000_0005).describe(),
+            "ended with NTSTATUS 0xC0000005 (STATUS_ACCESS_VIOLATION)"
+        );
+        assert_eq!(ntstatus_text(0xC012_3456), "0xC0123456");
+        assert!(!Exit::NtStatus(0).success());
     }
 }

@@ -857,6 +857,7 @@ fn format_exit(exit: &ExitInfo) -> String {
     match exit {
         ExitInfo::Code(c) => format!("exit={c}"),
         ExitInfo::Signal(s) => format!("signal={s}"),
+        ExitInfo::Ntstatus(s) => format!("ntstatus={s}"),
     }
 }
 

@@ -105,6 +105,9 @@ pub enum ExitInfo {
     Code(i32),
     /// Signal name, e.g. `SIGKILL`.
     Signal(String),
+    /// Windows: the NTSTATUS the process ended with, e.g.
+    /// `0xC0000005 (STATUS_ACCESS_VIOLATION)`.
+    Ntstatus(String),
 }
 
 /// `UNIT_STATUS` of SPEC section 6.
@@ -823,5 +826,24 @@ mod tests {
         assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
         let value = serde_json::to_value(full("x")).unwrap();
         assert_eq!(value.as_object().unwrap().len(), UNIT_STATUS_FIELDS.len());
+    }
+
+    #[test]
+    fn exit_info_is_one_tagged_field() {
+        let text = |e: ExitInfo| serde_json::to_string(&e).unwrap();
+        assert_eq!(text(ExitInfo::Code(3)), r#"{"code":3}"#);
+        assert_eq!(
+            text(ExitInfo::Signal("SIGKILL".into())),
+            r#"{"signal":"SIGKILL"}"#
+        );
+        let nt = ExitInfo::Ntstatus("0xC0000005 (STATUS_ACCESS_VIOLATION)".into());
+        assert_eq!(
+            text(nt.clone()),
+            r#"{"ntstatus":"0xC0000005 (STATUS_ACCESS_VIOLATION)"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<ExitInfo>(&text(nt.clone())).unwrap(),
+            nt
+        );
     }
 }

@@ -99,6 +99,8 @@ impl fmt::Display for Reason {
 pub fn exit_reason(exit: Exit) -> Reason {
     match exit {
         Exit::Code(_) => Reason::ExitCode,
-        Exit::Signal(_) => Reason::Signal,
+        // A Windows process that ended with an NTSTATUS died abnormally (an exception,
+        // or ended by a console break): what a fatal signal is on Linux.
+        Exit::Signal(_) | Exit::NtStatus(_) => Reason::Signal,
     }
 }

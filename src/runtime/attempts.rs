@@ -187,7 +187,7 @@ impl Runtime {
         let r = match exit {
             Exit::Code(0) => Ok(()),
             Exit::Code(c) => Err(format!("exited with code {c}")),
-            Exit::Signal(s) => Err(format!("killed by {}", crate::engine::signal_name(s))),
+            other => Err(other.describe()),
         };
         self.finish_attempt(token, r);
         true

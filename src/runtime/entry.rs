@@ -66,16 +66,15 @@ pub fn exit_code(exit: Exit) -> i32 {
     match exit {
         Exit::Code(n) => n,
         Exit::Signal(s) => 128 + s,
+        // Windows: what the process ended with is the exit status, as cmd.exe reports it.
+        Exit::NtStatus(s) => s as i32,
     }
 }
 
 /// Why a failed unit failed, for the one line sup prints: its message, else its exit
 /// status (`exit code 3`, `killed by SIGKILL`), else its reason.
 fn failure(u: &crate::engine::Unit) -> String {
-    let exit = u.exit.map(|e| match e {
-        Exit::Code(n) => format!("exit code {n}"),
-        Exit::Signal(s) => format!("killed by {}", signal_name(s)),
-    });
+    let exit = u.exit.map(Exit::describe);
     match (&u.message, exit, u.reason) {
         (Some(m), _, _) => format!(": {m}"),
         (None, Some(e), Some(r)) if !matches!(r, Reason::ExitCode | Reason::Signal) => {

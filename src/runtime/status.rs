@@ -10,6 +10,7 @@ pub fn exit_info(exit: Exit) -> ExitInfo {
     match exit {
         Exit::Code(c) => ExitInfo::Code(c),
         Exit::Signal(s) => ExitInfo::Signal(signal_name(s)),
+        Exit::NtStatus(s) => ExitInfo::Ntstatus(crate::proc::ntstatus_text(s)),
     }
 }
 

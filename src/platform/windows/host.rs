@@ -229,7 +229,7 @@ impl Platform for WindowsPlatform {
             .procs
             .iter()
             .filter_map(|(pid, t)| match t.process.exit_status() {
-                Ok(Some(status)) => Some((*pid, Exit::Code(status.raw() as i32))),
+                Ok(Some(status)) => Some((*pid, status.exit())),
                 _ => None,
             })
             .collect();

@@ -24,24 +24,6 @@ pub enum ExitStatus {
     NtStatus(u32),
 }
 
-/// NTSTATUS values a crashed or interrupted process commonly ends with.
-const NT_NAMES: &[(u32, &str)] = &[
-    (0x8000_0003, "STATUS_BREAKPOINT"),
-    (0xC000_0005, "STATUS_ACCESS_VIOLATION"),
-    (0xC000_0017, "STATUS_NO_MEMORY"),
-    (0xC000_001D, "STATUS_ILLEGAL_INSTRUCTION"),
-    (0xC000_0094, "STATUS_INTEGER_DIVIDE_BY_ZERO"),
-    (0xC000_0096, "STATUS_PRIVILEGED_INSTRUCTION"),
-    (0xC000_00FD, "STATUS_STACK_OVERFLOW"),
-    (0xC000_0135, "STATUS_DLL_NOT_FOUND"),
-    (0xC000_0139, "STATUS_ENTRYPOINT_NOT_FOUND"),
-    (0xC000_013A, "STATUS_CONTROL_C_EXIT"),
-    (0xC000_0142, "STATUS_DLL_INIT_FAILED"),
-    (0xC000_0374, "STATUS_HEAP_CORRUPTION"),
-    (0xC000_0409, "STATUS_STACK_BUFFER_OVERRUN"),
-    (0xC000_0602, "STATUS_FAIL_FAST_EXCEPTION"),
-];
-
 impl ExitStatus {
     /// Classifies a raw exit code: warning or error severity (the top two bits) with a
     /// system facility (below 0x100) is an NTSTATUS; anything else, `-1`
@@ -66,13 +48,21 @@ impl ExitStatus {
     /// `STATUS_…` for a well-known NTSTATUS.
     pub fn nt_name(self) -> Option<&'static str> {
         match self {
-            ExitStatus::NtStatus(s) => NT_NAMES.iter().find(|(v, _)| *v == s).map(|(_, n)| *n),
+            ExitStatus::NtStatus(s) => crate::proc::ntstatus_name(s),
             ExitStatus::Code(_) => None,
         }
     }
 
     pub fn success(self) -> bool {
         self == ExitStatus::Code(0)
+    }
+
+    /// As the core speaks of it.
+    pub fn exit(self) -> crate::proc::Exit {
+        match self {
+            ExitStatus::Code(c) => crate::proc::Exit::Code(c as i32),
+            ExitStatus::NtStatus(s) => crate::proc::Exit::NtStatus(s),
+        }
     }
 }
 
