@@ -61,6 +61,38 @@ impl Exit {
     }
 }
 
+/// What sup asks of a process, or of every process of a unit, in terms each platform
+/// maps: Linux sends the signal (`Terminate` is SIGTERM, `Kill` SIGKILL); Windows, which
+/// has no signals, ends the job for `Kill` and sends CTRL_BREAK to the process group for
+/// anything else (a unit's `stop.signal`, whatever it names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    Terminate,
+    Kill,
+    /// A named signal, where the platform has signals.
+    Signal(i32),
+}
+
+impl Stop {
+    /// The intent a signal number stands for.
+    pub fn from_signal(signal: i32) -> Stop {
+        match signal {
+            sig::TERM => Stop::Terminate,
+            sig::KILL => Stop::Kill,
+            n => Stop::Signal(n),
+        }
+    }
+
+    /// The signal that carries it out where there are signals.
+    pub fn signal(self) -> i32 {
+        match self {
+            Stop::Terminate => sig::TERM,
+            Stop::Kill => sig::KILL,
+            Stop::Signal(n) => n,
+        }
+    }
+}
+
 /// Signal numbers (Linux x86_64 and aarch64 numbering).
 pub mod sig {
     pub const HUP: i32 = 1;

@@ -132,8 +132,12 @@ impl Sim {
                     Effect::Event { .. } => {}
                     other => {
                         match &other {
-                            Effect::Signal { pid, signal } => self.p.signal(*pid, *signal),
-                            Effect::KillUnit { pgid, .. } => self.p.kill_unit(*pgid, sig::KILL),
+                            Effect::Signal { pid, signal } => {
+                                self.p.signal(*pid, crate::proc::Stop::from_signal(*signal))
+                            }
+                            Effect::KillUnit { pgid, .. } => {
+                                self.p.kill_unit(*pgid, crate::proc::Stop::Kill)
+                            }
                             _ => {}
                         }
                         self.actions.push(other);

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 
 use super::{Asks, Child, OsEvent, OutputPipe, Platform, SpawnSpec};
-use crate::proc::Exit;
+use crate::proc::{Exit, Stop};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
@@ -106,12 +106,12 @@ impl Platform for FakePlatform {
         })
     }
 
-    fn signal(&mut self, pid: u32, signal: i32) {
-        self.calls.push(Call::Signal(pid, signal));
+    fn signal(&mut self, pid: u32, stop: Stop) {
+        self.calls.push(Call::Signal(pid, stop.signal()));
     }
 
-    fn kill_unit(&mut self, pgid: u32, signal: i32) {
-        self.calls.push(Call::KillUnit(pgid, signal));
+    fn kill_unit(&mut self, pgid: u32, stop: Stop) {
+        self.calls.push(Call::KillUnit(pgid, stop.signal()));
     }
 
     fn reap(&mut self) -> Vec<(u32, Exit)> {

@@ -186,7 +186,7 @@ pub trait ResourceGroups {
     /// Sends `signal` (`crate::proc::sig` numbering) to every process of the unit's
     /// group but `spare`; false when the unit has no group (the caller signals its
     /// process group instead). An empty group is done at once.
-    fn kill_group(&mut self, unit: usize, signal: i32, spare: Option<u32>) -> bool;
+    fn kill_group(&mut self, unit: usize, stop: crate::proc::Stop, spare: Option<u32>) -> bool;
     fn freeze_group(&mut self, unit: usize, frozen: bool) -> Result<(), GroupError>;
     /// The group has a process.
     fn group_occupied(&self, unit: usize) -> bool;

@@ -63,7 +63,7 @@ use std::path::PathBuf;
 
 use crate::limits::Resources;
 use crate::limits::Rlimit;
-use crate::proc::Exit;
+use crate::proc::{Exit, Stop};
 
 /// Everything needed to start one process, resolved by the runtime from a unit.
 #[derive(Clone, Debug, Default)]
@@ -150,10 +150,13 @@ pub enum OsEvent {
 
 pub trait Platform {
     type Pipe: OutputPipe;
+    /// The platform has POSIX signals: `Stop::Signal(n)` sends signal `n`. Without them
+    /// every stop but `Kill` is the platform's one polite request (CTRL_BREAK).
+    const SIGNALS: bool = true;
     fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child<Self::Pipe>, String>;
-    fn signal(&mut self, pid: u32, signal: i32);
+    fn signal(&mut self, pid: u32, stop: Stop);
     /// Every process of the unit whose process group is `pgid`.
-    fn kill_unit(&mut self, pgid: u32, signal: i32);
+    fn kill_unit(&mut self, pgid: u32, stop: Stop);
     fn reap(&mut self) -> Vec<(u32, Exit)>;
     /// Why a unit asking `asks` cannot run here with everything enforced, naming the
     /// key and the platform; `None` when it can.

@@ -70,7 +70,7 @@ impl Runtime {
                 self.probes.exec_pids.remove(pid);
                 // Its own process group (spawn makes a new session); its exit reaches the
                 // engine, which ignores unknown pids.
-                self.platform.kill_unit(*pid, crate::proc::sig::KILL);
+                self.platform.kill_unit(*pid, crate::proc::Stop::Kill);
             }
         }
         Some(a.owner)

@@ -16,6 +16,7 @@ use crate::platform::program::{resolve, Unrunnable};
 use crate::platform::terminal::Terminal;
 use crate::platform::{Platform, SpawnSpec, StdinMode};
 use crate::proc::sig;
+use crate::proc::Stop;
 
 /// What `sup -- CMD` was asked to run (passed on byte for byte).
 #[derive(Clone, Debug)]
@@ -218,7 +219,7 @@ impl Runtime {
                     self.platform.pass_terminal(pgid);
                 }
                 log::debug!("forwarding {} to process group {pgid}", signal_name(signal));
-                self.platform.kill_unit(pgid, signal);
+                self.platform.kill_unit(pgid, Stop::from_signal(signal));
             }
             Some(Phase::Pending)
                 if matches!(signal, sig::TERM | sig::INT | sig::QUIT | sig::HUP)
@@ -267,7 +268,7 @@ impl Runtime {
         match self.life.main.as_ref().map(|m| &m.phase) {
             Some(Phase::Running { pid, .. }) => {
                 let pgid = *pid;
-                self.platform.kill_unit(pgid, sig::TERM);
+                self.platform.kill_unit(pgid, Stop::Terminate);
                 true
             }
             Some(Phase::Pending) => {

@@ -17,6 +17,7 @@ use crate::platform::machine::Action;
 use crate::platform::machine::{self, Leftovers, Pid1};
 use crate::platform::Platform;
 use crate::proc::sig;
+use crate::proc::Stop;
 use crate::unit::LoadResult;
 
 /// After SIGKILL, how often the sweep kills again what is still there, and how many times
@@ -280,7 +281,7 @@ impl Runtime {
     fn signal_leftovers(&mut self, signal: i32, units_down: bool) {
         if let Some(pgid) = self.life.main.as_ref().and_then(|m| m.pgid()) {
             // Never group 0 (sup's own) or 1 (every process).
-            self.platform.kill_unit(pgid, signal);
+            self.platform.kill_unit(pgid, Stop::from_signal(signal));
         }
         if units_down && self.life.role != Role::Supervisor {
             self.platform.kill_all(signal);
@@ -288,7 +289,7 @@ impl Runtime {
         }
         for pid in self.platform.children() {
             if pid != 0 && (units_down || self.engine.pid_owner(pid).is_none()) {
-                self.platform.signal(pid, signal);
+                self.platform.signal(pid, Stop::from_signal(signal));
             }
         }
     }

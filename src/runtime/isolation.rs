@@ -15,6 +15,7 @@ use crate::platform::groups::{
     GroupEvent, GroupEventKind, GroupRequest, GroupStats, Registrar, ResourceGroups, StatsWanted,
 };
 use crate::platform::Platform;
+use crate::proc::Stop;
 use crate::unit::{SliceSpec, UnitSpec};
 
 /// Isolation state of the runtime.
@@ -250,7 +251,7 @@ impl Runtime {
 
     /// `KillUnit`: the unit's group when it has one (each process signalled once), else
     /// its process group.
-    pub(super) fn kill_unit_fx(&mut self, unit: usize, pgid: u32, signal: i32) {
+    pub(super) fn kill_unit_fx(&mut self, unit: usize, pgid: u32, stop: Stop) {
         let pid_ns = self
             .engine
             .unit(unit)
@@ -259,9 +260,9 @@ impl Runtime {
             .is_some_and(|s| s.namespaces.contains(&crate::unit::Namespace::Pid));
         // sup's init in a pid namespace (the main pid) forwards what it gets to the
         // unit's process: leave it out so nothing gets a signal twice.
-        let spare = (pid_ns && signal != crate::proc::sig::KILL).then_some(pgid);
-        if !self.platform.kill_group(unit, signal, spare) {
-            self.platform.kill_unit(pgid, signal);
+        let spare = (pid_ns && stop != Stop::Kill).then_some(pgid);
+        if !self.platform.kill_group(unit, stop, spare) {
+            self.platform.kill_unit(pgid, stop);
         }
     }
 

@@ -30,7 +30,7 @@ use crate::engine::{Effect, Engine, EventKind, Input, Time};
 use crate::output::{ReadOutcome, Stream, UnitOutput};
 use crate::platform::groups::ResourceGroups;
 use crate::platform::{Host, OsEvent, OutputPipe, Platform};
-use crate::proc::sig;
+use crate::proc::{sig, Stop};
 
 const SIGNAL_TOKEN: Token = Token(0);
 const LISTENER_TOKEN: Token = Token(1);
@@ -345,7 +345,7 @@ impl Runtime {
                         })
                         .collect();
                     for (i, pgid) in live {
-                        self.kill_unit_fx(i, pgid, sig::KILL);
+                        self.kill_unit_fx(i, pgid, Stop::Kill);
                     }
                 } else {
                     log::info!(
@@ -435,8 +435,8 @@ impl Runtime {
                     message,
                 }),
             },
-            Effect::Signal { pid, signal } => self.platform.signal(pid, signal),
-            Effect::KillUnit { unit, pgid } => self.kill_unit_fx(unit, pgid, sig::KILL),
+            Effect::Signal { pid, signal } => self.platform.signal(pid, Stop::from_signal(signal)),
+            Effect::KillUnit { unit, pgid } => self.kill_unit_fx(unit, pgid, Stop::Kill),
             Effect::Event { unit, event } => self.publish(unit, &event),
         }
     }

@@ -306,7 +306,8 @@ impl ResourceGroups for LinuxPlatform {
             .map_err(|e| GroupError::Setup(e.to_string()))
     }
 
-    fn kill_group(&mut self, unit: usize, signal: i32, spare: Option<u32>) -> bool {
+    fn kill_group(&mut self, unit: usize, stop: crate::proc::Stop, spare: Option<u32>) -> bool {
+        let signal = stop.signal();
         let (Some(cg), Some(c)) = (self.cgroups.as_ref(), self.groups.units.get(&unit)) else {
             return false;
         };

@@ -26,7 +26,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::{Asks, Child, OsEvent, Platform, SpawnSpec};
-use crate::proc::{sig, Exit};
+use crate::proc::{sig, Exit, Stop};
 
 #[derive(Debug, Default)]
 pub struct LinuxPlatform {
@@ -117,13 +117,13 @@ impl Platform for LinuxPlatform {
         let _ = registry.deregister(&mut SourceFd(&[1, 2][stream & 1]));
     }
 
-    fn signal(&mut self, pid: u32, signal: i32) {
-        kill(pid as i32, signal);
+    fn signal(&mut self, pid: u32, stop: Stop) {
+        kill(pid as i32, stop.signal());
     }
 
-    fn kill_unit(&mut self, pgid: u32, signal: i32) {
+    fn kill_unit(&mut self, pgid: u32, stop: Stop) {
         if pgid > 1 {
-            kill(-(pgid as i32), signal);
+            kill(-(pgid as i32), stop.signal());
         }
     }
 

@@ -185,8 +185,8 @@ impl ResourceGroups for WindowsPlatform {
 
     /// Only a kill ends the job; other stop intents go to the unit's process group as
     /// console events (the caller's fallback).
-    fn kill_group(&mut self, unit: usize, signal: i32, _spare: Option<u32>) -> bool {
-        if signal != crate::proc::sig::KILL {
+    fn kill_group(&mut self, unit: usize, stop: crate::proc::Stop, _spare: Option<u32>) -> bool {
+        if stop != crate::proc::Stop::Kill {
             return false;
         }
         let Some(u) = self.groups.units.get(&unit) else {

@@ -26,7 +26,7 @@ use windows_sys::Win32::System::Console::{
 use super::{send_ctrl_break, spawn, Job, JobEvent, JobEvents, JobMessage, Process, SpawnRequest};
 use crate::platform::groups::ResourceGroups;
 use crate::platform::{Asks, Child, OsEvent, OutputPipe, Platform, SpawnSpec};
-use crate::proc::{sig, Exit};
+use crate::proc::{sig, Exit, Stop};
 
 /// The read end of a unit's stdout or stderr. The writer closing it reads as the end
 /// of the stream (mio reports a broken pipe).
@@ -156,6 +156,7 @@ fn not_on_windows(keys: &[&str]) -> String {
 
 impl Platform for WindowsPlatform {
     type Pipe = PipeOut;
+    const SIGNALS: bool = false;
 
     fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child<PipeOut>, String> {
         let refused = refused_keys(spec);
@@ -199,12 +200,12 @@ impl Platform for WindowsPlatform {
 
     /// A kill ends the process's job (its whole tree); anything else asks it to stop
     /// with CTRL_BREAK to its group.
-    fn signal(&mut self, pid: u32, signal: i32) {
-        self.kill_unit(pid, signal);
+    fn signal(&mut self, pid: u32, stop: Stop) {
+        self.kill_unit(pid, stop);
     }
 
-    fn kill_unit(&mut self, pgid: u32, signal: i32) {
-        if signal == sig::KILL {
+    fn kill_unit(&mut self, pgid: u32, stop: Stop) {
+        if stop == Stop::Kill {
             match self.job_of(pgid) {
                 Some(job) => {
                     if let Err(e) = job.terminate(1) {

@@ -334,6 +334,17 @@ impl Runtime {
         let sig = parse_signal(name).ok_or_else(|| {
             Reply::error(ErrorCode::BadRequest, format!("unknown signal {name:?}"))
         })?;
+        let stop = crate::proc::Stop::from_signal(sig);
+        if !<crate::platform::Host as crate::platform::Platform>::SIGNALS
+            && matches!(stop, crate::proc::Stop::Signal(s) if s != crate::proc::sig::INT)
+        {
+            return Err(Reply::error(
+                ErrorCode::BadRequest,
+                format!(
+                    "signal {name}: not available on this platform (TERM and INT ask the unit to stop, KILL ends it)"
+                ),
+            ));
+        }
         let unit = self.engine.unit(u);
         let Some(pid) = unit.pid else {
             return Err(Reply::error(
@@ -342,7 +353,7 @@ impl Runtime {
             ));
         };
         let pgid = unit.pgid.unwrap_or(pid);
-        self.kill_unit_fx(u, pgid, sig);
+        self.kill_unit_fx(u, pgid, stop);
         Ok(self.results_reply(vec![self.op_result(u, true)]))
     }
 

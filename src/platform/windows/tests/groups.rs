@@ -94,8 +94,8 @@ fn a_unit_runs_in_its_group_and_kill_ends_the_tree() {
     assert_eq!(stats.pids, Some(2), "{stats:?}");
     assert_eq!(stats.oom_kills, Some(0));
     // Only a kill ends the job; a gentler stop is the caller's (console events).
-    assert!(!p.kill_group(3, crate::proc::sig::TERM, None));
-    assert!(p.kill_group(3, crate::proc::sig::KILL, None));
+    assert!(!p.kill_group(3, crate::proc::Stop::Terminate, None));
+    assert!(p.kill_group(3, crate::proc::Stop::Kill, None));
     assert_eq!(wait_exit(&main), ExitStatus::Code(1));
     assert_eq!(wait_exit(&child), ExitStatus::Code(1));
     assert!(!p.group_occupied(3));
@@ -103,7 +103,7 @@ fn a_unit_runs_in_its_group_and_kill_ends_the_tree() {
     assert!(p.remove_group(3, rt.poll.registry()).unwrap());
     assert_eq!(p.group_shown(3), None);
     assert!(
-        !p.kill_group(3, crate::proc::sig::KILL, None),
+        !p.kill_group(3, crate::proc::Stop::Kill, None),
         "no group any more"
     );
 }
