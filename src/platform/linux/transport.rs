@@ -2,9 +2,11 @@
 //! group), the peer's credentials from `SO_PEERCRED`, stale-socket replacement, and the
 //! client's bounded connect. See `platform::transport` for the contract.
 
+use std::ffi::CString;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -131,17 +133,30 @@ impl Listener {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let mask = if control_gid.is_some() { 0o117 } else { 0o177 };
-        // SAFETY: umask only changes this process's file-creation mask; it is restored
-        // right after bind, and sup is single-threaded so nothing else creates files meanwhile.
-        let old = unsafe { libc::umask(mask) };
-        let bound = mio::net::UnixListener::bind(path);
-        // SAFETY: as above.
-        unsafe { libc::umask(old) };
-        let inner = bound?;
-        if let Some(gid) = control_gid {
-            std::os::unix::fs::chown(path, None, Some(gid))?;
-        }
+        // Bound inside a fresh directory only sup can enter, given its mode (and group)
+        // there, then moved into place: no one can connect before the mode is right, and
+        // the process's umask (shared by every thread) is left alone.
+        let mode = if control_gid.is_some() { 0o660 } else { 0o600 };
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let staging = parent.join(format!(".{name}.{}.bind", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::DirBuilder::new().mode(0o700).create(&staging)?;
+        let tmp = staging.join("socket");
+        let placed = mio::net::UnixListener::bind(&tmp).and_then(|inner| {
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+            if let Some(gid) = control_gid {
+                std::os::unix::fs::chown(&tmp, None, Some(gid))?;
+            }
+            rename_noreplace(&tmp, path)?;
+            Ok(inner)
+        });
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_dir(&staging);
+        let inner = placed?;
         Ok(Listener {
             inner,
             path: path.to_path_buf(),
@@ -268,6 +283,35 @@ pub fn trim_heap() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// Moves `from` to `to` unless something is at `to` by then (`AddrInUse`: another sup
+/// bound the path meanwhile).
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+    };
+    let (from, to) = (c(from)?, c(to)?);
+    // SAFETY: both are valid NUL-terminated paths for the call; AT_FDCWD resolves them
+    // as given.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EEXIST) {
+        return Err(already_serving("socket"));
+    }
+    Err(e)
 }
 
 #[cfg(test)]
