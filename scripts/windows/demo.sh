@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Windows backend end to end under Wine: sup.exe runs three units from the same kind
 # of unit files as on Linux: a service (`web`, prints a tick every 100 ms), one that
-# keeps failing and is restarted (`flaky`, exits 3) and a oneshot (`hello`). supctl.exe
+# keeps failing and is restarted (`flaky`, exits 3), a oneshot (`hello`) and one that
+# asks for a key Windows cannot honour (`asroot`, fails naming it). supctl.exe
 # talks to it over a named pipe: status (printed, as the judged artifact), logs, stop of
 # a unit (its job ends), and shutdown (sup.exe exits 0). Needs what
 # scripts/windows-env.sh prepares; run by scripts/windows-test.sh.
@@ -30,6 +31,12 @@ cat >"$units/flaky.yaml" <<EOF
 description: fails with status 3 after 100 ms, restarted each time
 exec: ['$demo', fail, '3']
 restart: {policy: always, delay: 200ms, max_delay: 200ms, limit: {burst: 1000, interval: 1m}}
+EOF
+# A key Windows cannot honour: the unit fails with a reason naming it, never runs.
+cat >"$units/asroot.yaml" <<EOF
+description: asks for another user
+exec: ['$demo', tick]
+user: nobody
 EOF
 cat >"$units/hello.yaml" <<EOF
 description: a oneshot
@@ -74,6 +81,14 @@ while :; do
 done
 echo "== supctl.exe status"
 supctl status
+[ "$(unit_field "$s" asroot state)" = failed ] || fail "asroot is not failed: $s"
+case "$(unit_field "$s" asroot message)" in
+  *"user: not available on Windows"*) ;;
+  *) fail "asroot's message does not name the key and the platform: $s" ;;
+esac
+
+echo "== supctl.exe check"
+supctl check "$(winpath "$units")"
 
 echo "== supctl.exe logs web"
 deadline=$((SECONDS + 30))

@@ -381,7 +381,6 @@ fn report_results(reply: &Reply, verbose: bool) -> u8 {
 }
 
 /// `check [DIR]`: local validation with the same loader sup uses.
-#[cfg(unix)]
 fn check(dir: &Path, json: bool) -> u8 {
     match sup::unit::check_dir(dir) {
         Err(e) => fail(&format!("cannot read {}: {e}", dir.display()), EXIT_FAILED),
@@ -401,15 +400,6 @@ fn check(dir: &Path, json: bool) -> u8 {
             }
         }
     }
-}
-
-/// `check [DIR]` on Windows: the unit loader is not built there yet (issue 13).
-#[cfg(not(unix))]
-fn check(_dir: &Path, _json: bool) -> u8 {
-    fail(
-        "check: validating unit files is not built for Windows yet; run `sup check` on Linux",
-        EXIT_FAILED,
-    )
 }
 
 /// A string of a reply, borrowed from the reply line unless it had escapes.

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// The read end: reads return `WouldBlock` when the pipe is empty, `Ok(0)` once every
@@ -117,29 +117,5 @@ impl Write for &Writer {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// A read end owned elsewhere (the runtime's unit pipes) as a reader: one `read(2)` per
-/// call, `WouldBlock` when the (non-blocking) pipe is empty.
-#[derive(Debug)]
-pub struct FdReader<'a>(BorrowedFd<'a>);
-
-impl<'a> FdReader<'a> {
-    pub fn new(fd: BorrowedFd<'a>) -> FdReader<'a> {
-        FdReader(fd)
-    }
-}
-
-impl Read for FdReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: `buf` is a live, exclusively borrowed region of `buf.len()` writable
-        // bytes for the whole call, and the fd is borrowed, so it stays open during it.
-        let n = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
     }
 }
