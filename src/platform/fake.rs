@@ -3,7 +3,21 @@
 
 use std::ffi::OsString;
 
+use std::path::Path;
+use std::time::Duration;
+
+use mio::{Registry, Token};
+
+use super::groups::{
+    GroupError, GroupEvent, GroupRequest, GroupStats, Leftovers, Registrar, ResourceGroups,
+    StateRecord, StatsWanted,
+};
+use super::notify::{ChildEnd, Notify, NotifyError, NotifyPipe, NotifySocket};
+use super::procinfo::{ProcessInfo, Usage};
+use super::terminal::Terminal;
+use super::{confine, machine, StdinMode};
 use super::{Asks, Child, OsEvent, OutputPipe, Platform, SpawnSpec};
+use crate::limits::Resources;
 use crate::proc::{Exit, Stop};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -13,7 +27,7 @@ pub enum Call {
     KillUnit(u32, i32),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FakePlatform {
     pub calls: Vec<Call>,
     next_pid: u32,
@@ -23,12 +37,20 @@ pub struct FakePlatform {
     pub exits: Vec<(u32, Exit)>,
 }
 
+impl Default for FakePlatform {
+    fn default() -> FakePlatform {
+        FakePlatform {
+            calls: Vec::new(),
+            next_pid: 1000,
+            fail_spawn: None,
+            exits: Vec::new(),
+        }
+    }
+}
+
 impl FakePlatform {
     pub fn new() -> FakePlatform {
-        FakePlatform {
-            next_pid: 1000,
-            ..FakePlatform::default()
-        }
+        FakePlatform::default()
     }
 
     /// The pid handed out by the latest successful spawn.
@@ -121,4 +143,190 @@ impl Platform for FakePlatform {
     fn unsupported(&self, _asks: &Asks<'_>) -> Option<String> {
         None
     }
+}
+
+/// The fake has no resource groups: units get none, and a unit asking for limits or a
+/// slice is refused as on a host without cgroups.
+impl ResourceGroups for FakePlatform {
+    type Placement = confine::Placement;
+    type Leftovers = NoLeftovers;
+    type State = NoState;
+
+    fn init_groups(&mut self) {}
+
+    fn has_groups(&self) -> bool {
+        false
+    }
+
+    fn group_missing(&self, asks: &Asks<'_>) -> Option<String> {
+        (!asks.resources.is_empty() || asks.slice)
+            .then(|| "resources, slice: the fake platform has no resource groups".to_string())
+    }
+
+    fn create_slice(&mut self, name: &str, _: &str, _: &Resources) -> Result<(), GroupError> {
+        Err(GroupError::Setup(format!(
+            "slice {name}: no resource groups"
+        )))
+    }
+
+    fn create_group(
+        &mut self,
+        _: usize,
+        _: GroupRequest<'_>,
+        _: &mut Registrar<'_>,
+    ) -> Result<Self::Placement, GroupError> {
+        Err(GroupError::Setup("no resource groups".into()))
+    }
+
+    fn apply_limits(&mut self, _: usize, _: &Resources) -> Result<(), GroupError> {
+        Err(GroupError::Setup("no resource groups".into()))
+    }
+
+    fn kill_group(&mut self, _: usize, _: Stop, _: Option<u32>) -> bool {
+        false
+    }
+
+    fn freeze_group(&mut self, _: usize, _: bool) -> Result<(), GroupError> {
+        Err(GroupError::Setup("no resource groups".into()))
+    }
+
+    fn group_occupied(&self, _: usize) -> bool {
+        false
+    }
+
+    fn group_shown(&self, _: usize) -> Option<&str> {
+        None
+    }
+
+    fn group_stats(&self, _: usize, _: StatsWanted) -> Option<GroupStats> {
+        None
+    }
+
+    fn slice_stats(&self, _: &str) -> (Option<String>, GroupStats) {
+        (None, GroupStats::default())
+    }
+
+    fn remove_group(&mut self, _: usize, _: &Registry) -> Result<bool, GroupError> {
+        Ok(true)
+    }
+
+    fn remove_stale_groups(&mut self) {}
+
+    fn remove_all_groups(&mut self) {}
+
+    fn owns_group_event(&self, _: Token) -> bool {
+        false
+    }
+
+    fn on_group_event(&mut self, _: Token, _: Duration) -> Vec<GroupEvent> {
+        Vec::new()
+    }
+
+    fn check_group_oom(&mut self, _: usize) -> Option<GroupEvent> {
+        None
+    }
+
+    fn groups_deadline(&self, _: Duration) -> Option<Duration> {
+        None
+    }
+
+    fn groups_tick(&mut self, _: Duration) -> Vec<GroupEvent> {
+        Vec::new()
+    }
+
+    fn open_state(&mut self, _: &Path) -> (NoState, Option<NoLeftovers>) {
+        (NoState, None)
+    }
+}
+
+/// No dead sup ever leaves anything on the fake.
+#[derive(Debug)]
+pub enum NoLeftovers {}
+
+impl Leftovers for NoLeftovers {
+    fn previous_pid(&self) -> u32 {
+        match *self {}
+    }
+    fn counts(&self) -> (usize, usize) {
+        match *self {}
+    }
+    fn start(&mut self, _: &mut Registrar<'_>) {
+        match *self {}
+    }
+    fn kill_all(&mut self) {
+        match *self {}
+    }
+    fn rescan(&mut self, _: bool, _: &mut Registrar<'_>) {
+        match *self {}
+    }
+    fn owns(&self, _: Token) -> bool {
+        match *self {}
+    }
+    fn exited(&mut self, _: Token, _: &Registry) {
+        match *self {}
+    }
+    fn needs_polling(&self) -> bool {
+        match *self {}
+    }
+    fn gone(&mut self) -> bool {
+        match *self {}
+    }
+    fn finish(self) {
+        match self {}
+    }
+}
+
+/// The fake keeps no state file.
+#[derive(Debug)]
+pub struct NoState;
+
+impl StateRecord for NoState {
+    fn write(&mut self, _: &[u32]) {}
+    fn remove(self) {}
+}
+
+impl Terminal for FakePlatform {
+    fn main_stdin(&mut self) -> StdinMode {
+        StdinMode::Null
+    }
+    fn reclaim_terminal(&mut self) {}
+    fn pass_terminal(&mut self, _: u32) {}
+    fn stopped_by_terminal(&mut self, _: u32) -> Option<i32> {
+        None
+    }
+    fn stop_self(&mut self) {}
+}
+
+impl Notify for FakePlatform {
+    fn notify_socket(&mut self, _: &Path, _: Option<&str>) -> Result<NotifySocket, NotifyError> {
+        Err(NotifyError::Unsupported {
+            key: "ready: notify",
+            platform: "the fake platform",
+        })
+    }
+    fn notify_pipe(&mut self) -> Result<(NotifyPipe, ChildEnd), NotifyError> {
+        Err(NotifyError::Unsupported {
+            key: "ready: fd",
+            platform: "the fake platform",
+        })
+    }
+}
+
+impl ProcessInfo for FakePlatform {
+    fn group_of(&self, pid: u32) -> Option<u32> {
+        Some(pid)
+    }
+    fn group_usage(&self, _: u32) -> Option<Usage> {
+        None
+    }
+}
+
+impl machine::Leftovers for FakePlatform {
+    fn children(&self) -> Vec<u32> {
+        Vec::new()
+    }
+    fn has_children(&self) -> bool {
+        false
+    }
+    fn kill_all(&mut self, _: i32) {}
 }

@@ -65,6 +65,38 @@ use crate::limits::Resources;
 use crate::limits::Rlimit;
 use crate::proc::{Exit, Stop};
 
+/// Everything the runtime asks of a backend: the platform proper and its facilities
+/// (resource groups, terminal, readiness channels, process information, leftovers).
+/// The runtime is generic over it; [`Host`] is the one this build runs on, and
+/// `fake::FakePlatform` drives the runtime in tests.
+pub trait Backend:
+    Platform
+    + groups::ResourceGroups<Placement = confine::Placement>
+    + terminal::Terminal
+    + notify::Notify
+    + procinfo::ProcessInfo
+    + machine::Leftovers
+    + Sized
+{
+    /// A backend with nothing set up yet (`watch_events` comes next).
+    fn create() -> Self;
+}
+
+impl<T> Backend for T
+where
+    T: Platform
+        + groups::ResourceGroups<Placement = confine::Placement>
+        + terminal::Terminal
+        + notify::Notify
+        + procinfo::ProcessInfo
+        + machine::Leftovers
+        + Default,
+{
+    fn create() -> Self {
+        T::default()
+    }
+}
+
 /// Everything needed to start one process, resolved by the runtime from a unit.
 #[derive(Clone, Debug, Default)]
 #[cfg_attr(unix, derive(PartialEq))]

@@ -11,7 +11,7 @@ use super::probe::{self, Conn};
 use super::Runtime;
 use crate::engine::{Exit, Time};
 use crate::output::Stream;
-use crate::platform::Platform;
+use crate::platform::Backend;
 
 /// Who waits for an attempt's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub(super) enum Target {
     Exec(Vec<String>),
 }
 
-impl Runtime {
+impl<P: Backend> Runtime<P> {
     pub(super) fn cancel_attempts(&mut self, unit: usize, which: impl Fn(Owner) -> bool) {
         let tokens: Vec<Token> = self
             .probes

@@ -13,8 +13,8 @@ use super::launch::base_env;
 use super::Runtime;
 use crate::engine::{signal_name, Exit, Input, Reason, State};
 use crate::platform::program::{resolve, Unrunnable};
-use crate::platform::terminal::Terminal;
-use crate::platform::{Platform, SpawnSpec, StdinMode};
+use crate::platform::Backend;
+use crate::platform::{SpawnSpec, StdinMode};
 use crate::proc::sig;
 use crate::proc::Stop;
 
@@ -87,7 +87,7 @@ fn failure(u: &crate::engine::Unit) -> String {
     }
 }
 
-impl Runtime {
+impl<P: Backend> Runtime<P> {
     fn enabled_units_up(&self) -> Result<bool, String> {
         let mut up = true;
         for u in self.engine.units() {

@@ -18,7 +18,7 @@ use crate::ctl::proto::Event;
 use crate::engine::{EventKind, Input, State, Time};
 use crate::output::rfc3339;
 use crate::platform::notify::{NotifyPipe, NotifySocket};
-use crate::platform::procinfo::ProcessInfo;
+use crate::platform::Backend;
 use crate::unit::{HealthKind, Ready, UnitSpec};
 
 /// Pause between failed readiness attempts.
@@ -104,7 +104,7 @@ impl Probes {
     }
 }
 
-impl Runtime {
+impl<P: Backend> Runtime<P> {
     /// Keeps the probes in step with the unit's lifecycle (called for every event).
     pub(super) fn probes_on_event(&mut self, unit: usize, event: &EventKind) {
         let now = self.now();

@@ -14,8 +14,8 @@ use std::time::Duration;
 use super::{entry, Config, Runtime};
 use crate::engine::{signal_name, Input, Time};
 use crate::platform::machine::Action;
-use crate::platform::machine::{self, Leftovers, Pid1};
-use crate::platform::Platform;
+use crate::platform::machine::{self, Pid1};
+use crate::platform::Backend;
 use crate::proc::sig;
 use crate::proc::Stop;
 use crate::unit::LoadResult;
@@ -154,10 +154,10 @@ fn writable_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::remove_file(&probe)
 }
 
-impl Runtime {
+impl<P: Backend> Runtime<P> {
     /// Runs one handler; a panic in it is logged and the loop goes on (PID 1 must never
     /// die, and a supervisor that stops reaping is no better).
-    pub(super) fn guarded(&mut self, what: &str, f: impl FnOnce(&mut Runtime)) {
+    pub(super) fn guarded(&mut self, what: &str, f: impl FnOnce(&mut Runtime<P>)) {
         if catch_unwind(AssertUnwindSafe(|| f(self))).is_err() {
             log::error!(
                 "internal error while handling {what} (a bug: please report it); carrying on"
@@ -369,7 +369,7 @@ mod tests {
             grace: Duration::from_secs(1),
         };
         let life = Life::prepare(&config);
-        let mut rt = Runtime::new(config, life).unwrap();
+        let mut rt = Runtime::<crate::platform::Host>::new(config, life).unwrap();
         let mut carried_on = false;
         rt.guarded("a test", |_| panic!("deliberate panic in a handler"));
         rt.guarded("a test", |_| carried_on = true);

@@ -14,7 +14,7 @@ use crate::platform::confine::Confinement;
 use crate::platform::groups::{
     GroupEvent, GroupEventKind, GroupRequest, GroupStats, Registrar, ResourceGroups, StatsWanted,
 };
-use crate::platform::Platform;
+use crate::platform::Backend;
 use crate::proc::Stop;
 use crate::unit::{SliceSpec, UnitSpec};
 
@@ -83,7 +83,7 @@ impl Iso {
     }
 }
 
-impl Runtime {
+impl<P: Backend> Runtime<P> {
     /// The confinement of a unit's process; creates its group and applies its limits.
     /// Refuses a start that would exceed a slice's `max_units`.
     pub(super) fn confinement(

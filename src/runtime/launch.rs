@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use super::Runtime;
 use crate::engine::Role;
 use crate::output::{Destination, Stream, UnitOutput};
-use crate::platform::{Env, Platform, SpawnSpec};
+use crate::platform::Backend;
+use crate::platform::{Env, SpawnSpec};
 use crate::unit::{read_env_file, LogTarget, UnitSpec};
 
 /// Bytes read from a pipe in one go that make it chatty: the default capacity (64 KiB),
@@ -76,7 +77,7 @@ pub(super) fn unit_env(spec: &UnitSpec) -> Result<Env, String> {
     Ok(env)
 }
 
-impl Runtime {
+impl<P: Backend> Runtime<P> {
     /// Where a unit's output goes.
     fn destination(&self, spec: &UnitSpec) -> Destination {
         match &spec.log.target {

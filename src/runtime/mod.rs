@@ -16,6 +16,8 @@ mod notify;
 mod probe;
 mod recover;
 mod status;
+#[cfg(test)]
+mod tests;
 
 pub use entry::MainCmd;
 
@@ -29,7 +31,7 @@ use mio::{Events, Interest, Poll, Token};
 use crate::engine::{Effect, Engine, EventKind, Input, Time};
 use crate::output::{ReadOutcome, Stream, UnitOutput};
 use crate::platform::groups::ResourceGroups;
-use crate::platform::{Host, OsEvent, OutputPipe, Platform};
+use crate::platform::{Backend, Host, OsEvent, OutputPipe};
 use crate::proc::{sig, Stop};
 
 const SIGNAL_TOKEN: Token = Token(0);
@@ -84,23 +86,23 @@ pub(crate) fn panic_text(cause: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// A unit's output pipe registered with the poller.
-struct Pipe {
+struct Pipe<R> {
     unit: usize,
     stream: Stream,
-    fd: <Host as Platform>::Pipe,
+    fd: R,
     /// Grown to the large capacity (done once the unit shows it is chatty).
     grown: bool,
 }
 
-pub struct Runtime {
+pub struct Runtime<P: Backend = Host> {
     config: Config,
     poll: Poll,
     engine: Engine,
-    platform: Host,
+    platform: P,
     clock_base: Instant,
     wall_base: SystemTime,
     outputs: Vec<Option<UnitOutput>>,
-    pipes: HashMap<Token, Pipe>,
+    pipes: HashMap<Token, Pipe<P::Pipe>>,
     /// Pipes whose budget ran out with data left: read again before sleeping.
     pending_reads: Vec<Token>,
     control: Option<control::Server>,
@@ -115,9 +117,9 @@ pub struct Runtime {
     /// lines now; read again when that stream is writable (then it is watched).
     console_parked: [Vec<Token>; 2],
     /// Stopping what a dead sup on the same socket left, before units start.
-    recovery: Option<recover::Recovery>,
+    recovery: Option<recover::Recovery<P::Leftovers>>,
     /// The state file beside the control socket (crash recovery).
-    state_file: Option<recover::StateFile>,
+    state_file: Option<recover::StateFile<P::State>>,
     /// Units whose log file is not taking lines, with what their status says.
     log_problems: HashMap<usize, String>,
     /// Debug builds: the unit whose exits panic (`SUP_TEST_PANIC_UNIT`, for tests).
@@ -128,7 +130,7 @@ pub struct Runtime {
 pub fn run(config: Config) -> i32 {
     let life = init::Life::prepare(&config);
     let machine = life.role == init::Role::Machine;
-    let mut rt = match Runtime::new(config, life) {
+    let mut rt = match Runtime::<Host>::new(config, life) {
         Ok(rt) => rt,
         Err(e) => {
             log::error!("{e}");
@@ -150,10 +152,10 @@ pub fn run(config: Config) -> i32 {
     rt.end()
 }
 
-impl Runtime {
-    fn new(config: Config, life: init::Life) -> Result<Runtime, String> {
+impl<P: Backend> Runtime<P> {
+    fn new(config: Config, life: init::Life) -> Result<Runtime<P>, String> {
         let poll = Poll::new().map_err(|e| format!("cannot create poller: {e}"))?;
-        let mut platform = Host::new();
+        let mut platform = P::create();
         platform
             .watch_events(poll.registry(), SIGNAL_TOKEN)
             .map_err(|e| format!("cannot set up signal handling: {e}"))?;
@@ -489,7 +491,7 @@ impl Runtime {
         &mut self,
         unit: usize,
         stream: Stream,
-        mut fd: <Host as Platform>::Pipe,
+        mut fd: P::Pipe,
     ) -> std::io::Result<()> {
         let token = self.token();
         self.poll

@@ -16,8 +16,8 @@ use mio::Interest;
 use super::health::Source;
 use super::Runtime;
 use crate::engine::{Input, State};
-use crate::platform::notify::{ChildEnd, Notify};
-use crate::platform::procinfo::ProcessInfo;
+use crate::platform::notify::ChildEnd;
+use crate::platform::Backend;
 use crate::platform::Env;
 use crate::unit::{Ready, UnitSpec};
 
@@ -54,7 +54,7 @@ pub fn parse(bytes: &[u8]) -> Message {
     m
 }
 
-impl Runtime {
+impl<P: Backend> Runtime<P> {
     /// The unit's notify socket path, creating the socket on first use.
     pub(super) fn notify_socket(&mut self, unit: usize) -> Result<PathBuf, String> {
         if let Some(s) = &self.probes.unit(unit).notify {

@@ -15,28 +15,25 @@ use mio::Token;
 
 use super::Runtime;
 use crate::engine::{Input, Time};
-use crate::platform::groups::{Leftovers, Registrar, ResourceGroups, StateRecord};
-use crate::platform::Host;
-
-type HostLeftovers = <Host as ResourceGroups>::Leftovers;
-type HostState = <Host as ResourceGroups>::State;
+use crate::platform::groups::{Leftovers, Registrar, StateRecord};
+use crate::platform::Backend;
 
 /// Stopping a dead sup's leftovers.
-pub(super) struct Recovery {
-    left: HostLeftovers,
+pub(super) struct Recovery<L> {
+    left: L,
     kill_at: Time,
     killed: bool,
 }
 
 /// The state file and whether it must be written again.
-pub(super) struct StateFile {
-    state: HostState,
+pub(super) struct StateFile<S> {
+    state: S,
     /// Without groups the record lists the units' process groups: rewrite it when they
     /// change (once per turn of the loop).
     dirty: bool,
 }
 
-impl Runtime {
+impl<P: Backend> Runtime<P> {
     /// Reads what the previous sup on this socket left, starts stopping it, and writes
     /// this sup's record. True when units must wait for the leftovers to end.
     pub(super) fn begin_recovery(&mut self) -> bool {

@@ -19,6 +19,7 @@ use super::Runtime;
 use crate::ctl::proto::{ErrorCode, Event, Reply, StreamItem};
 use crate::engine::Time;
 use crate::platform::transport::{self, Listener};
+use crate::platform::Backend;
 use conn::{
     Conn, Follow, NextLine, ReadOutcome, Usage, FOLLOWER_LIMIT, FOLLOWER_SHARE, LOG_BYTES_PER_TURN,
     MAX_CONNECTIONS, REQUESTS_PER_TURN, TOTAL_BUDGET, TURN_TIME,
@@ -104,7 +105,7 @@ impl Server {
     }
 }
 
-impl Runtime {
+impl<P: Backend> Runtime<P> {
     fn conn(&mut self, token: Token) -> Option<&mut Conn> {
         self.control.as_mut()?.conns.get_mut(&token)
     }

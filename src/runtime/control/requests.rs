@@ -10,6 +10,7 @@ use crate::ctl::proto::{
 };
 use crate::engine::{signal_name, Input, State, Time};
 use crate::output::LogTail;
+use crate::platform::Backend;
 use crate::runtime::status;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +46,7 @@ pub(super) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     line
 }
 
-impl Runtime {
+impl<P: Backend> Runtime<P> {
     /// Completes blocking start/stop/restart requests whose units reached an outcome.
     pub(in crate::runtime) fn check_waiters(&mut self) {
         let Some(server) = self.control.as_ref() else {
