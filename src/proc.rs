@@ -1,7 +1,33 @@
-//! The process vocabulary that the core and every platform share: how a process ended
-//! (`Exit`) and signal numbers with their names. Nothing here touches the OS; the
-//! numbers are Linux's (the only platform with signals), named where the platform has
-//! them.
+//! The process vocabulary that the core and every platform share: unit ids (`UnitId`),
+//! how a process ended (`Exit`) and signal numbers with their names. Nothing here
+//! touches the OS; the numbers are Linux's (the only platform with signals), named where
+//! the platform has them.
+
+use std::fmt;
+
+/// A unit as the engine, the runtime and the platform's groups name it: its position
+/// among the loaded units (fixed for the life of a load). Not its name (that is
+/// `UnitName`); shown as `#3`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnitId(usize);
+
+impl UnitId {
+    /// The unit at this position of the engine's unit list.
+    pub const fn from_index(index: usize) -> UnitId {
+        UnitId(index)
+    }
+
+    /// Its position in the engine's unit list (for indexing per-unit vectors).
+    pub const fn index(self) -> usize {
+        self.0
+    }
+}
+
+impl fmt::Display for UnitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
 
 /// How a process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +204,14 @@ pub fn signal_name(signal: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unit_ids_are_positions_not_names() {
+        let id = UnitId::from_index(3);
+        assert_eq!(id.index(), 3);
+        assert_eq!(id.to_string(), "#3");
+        assert!(UnitId::from_index(2) < id);
+    }
 
     #[test]
     fn names_of_numbers() {

@@ -18,7 +18,7 @@ use super::restart::{backoff_delay, human_duration, start_allowed, Rng};
 use super::state::{exit_reason, Reason, State};
 use super::timers::{TimerKind, Timers};
 use super::{Effect, EventKind, Input, Role, Time};
-use crate::proc::Exit;
+use crate::proc::{Exit, UnitId};
 use crate::unit::{InvalidUnit, OnUnhealthy, Ready, RestartPolicy, UnitName, UnitSpec, UnitType};
 
 /// Where the stop sequence is.
@@ -110,6 +110,9 @@ impl Unit {
 }
 
 /// The supervisor core. See the module documentation.
+///
+/// Inside, a unit is its position in `units` (which the graph and the timers share);
+/// at the surface (inputs, effects, lookups) it is that position as a [`UnitId`].
 pub struct Engine {
     units: Vec<Unit>,
     graph: Graph,
@@ -171,27 +174,42 @@ impl Engine {
         }
     }
 
-    pub fn lookup(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
+    pub fn lookup(&self, name: &str) -> Option<UnitId> {
+        self.index.get(name).copied().map(UnitId::from_index)
+    }
+
+    /// Every unit's id, in the order of `units()`.
+    pub fn ids(&self) -> impl Iterator<Item = UnitId> {
+        (0..self.units.len()).map(UnitId::from_index)
+    }
+
+    /// Every unit with its id, in the order of `units()`.
+    pub fn units_with_ids(&self) -> impl Iterator<Item = (UnitId, &Unit)> {
+        self.units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (UnitId::from_index(i), u))
     }
 
     pub fn units(&self) -> &[Unit] {
         &self.units
     }
 
-    pub fn unit(&self, id: usize) -> &Unit {
-        &self.units[id]
+    pub fn unit(&self, id: UnitId) -> &Unit {
+        &self.units[id.index()]
     }
 
     /// Whether the unit has a pending timer (tests of the engine's invariants).
     #[cfg(all(test, unix))]
-    pub(crate) fn has_timer(&self, unit: usize) -> bool {
-        self.timers.pending(unit).is_some()
+    pub(crate) fn has_timer(&self, unit: UnitId) -> bool {
+        self.timers.pending(unit.index()).is_some()
     }
 
     /// Which unit a pid belongs to.
-    pub fn pid_owner(&self, pid: u32) -> Option<(usize, Role)> {
-        self.pids.get(&pid).copied()
+    pub fn pid_owner(&self, pid: u32) -> Option<(UnitId, Role)> {
+        self.pids
+            .get(&pid)
+            .map(|&(i, role)| (UnitId::from_index(i), role))
     }
 
     /// The earliest time at which `Input::Tick` must be delivered.
@@ -207,19 +225,22 @@ impl Engine {
     /// After a panic in `handle`: the unit that was being handled (if one was), and the
     /// effects produced before the panic, which must still be carried out (a spawn
     /// already promised to another unit, say).
-    pub fn after_panic(&mut self) -> (Option<usize>, Vec<Effect>) {
-        (self.touching.take(), std::mem::take(&mut self.fx))
+    pub fn after_panic(&mut self) -> (Option<UnitId>, Vec<Effect>) {
+        (
+            self.touching.take().map(UnitId::from_index),
+            std::mem::take(&mut self.fx),
+        )
     }
 
     pub fn handle(&mut self, input: Input, now: Time) -> Vec<Effect> {
         self.now = now;
         self.touching = match &input {
-            Input::Start(i) | Input::Stop(i) | Input::Restart(i) => Some(*i),
-            Input::Spawned { unit, .. } | Input::SpawnFailed { unit, .. } => Some(*unit),
+            Input::Start(i) | Input::Stop(i) | Input::Restart(i) => Some(i.index()),
+            Input::Spawned { unit, .. } | Input::SpawnFailed { unit, .. } => Some(unit.index()),
             Input::Exited { pid, .. } => self.pids.get(pid).map(|(u, _)| *u),
-            Input::Oom(i) | Input::Pause(i) | Input::Resume(i) | Input::Ready(i) => Some(*i),
-            Input::Unhealthy { unit, .. } | Input::MainPid { unit, .. } => Some(*unit),
-            Input::Internal { unit, .. } => Some(*unit),
+            Input::Oom(i) | Input::Pause(i) | Input::Resume(i) | Input::Ready(i) => Some(i.index()),
+            Input::Unhealthy { unit, .. } | Input::MainPid { unit, .. } => Some(unit.index()),
+            Input::Internal { unit, .. } => Some(unit.index()),
             Input::StartEnabled | Input::StopAll | Input::Tick => None,
         };
         match input {
@@ -230,21 +251,21 @@ impl Engine {
                     }
                 }
             }
-            Input::Start(i) => self.request_start(i, true),
-            Input::Stop(i) => self.request_stop(i, None),
-            Input::Restart(i) => self.request_restart(i),
+            Input::Start(i) => self.request_start(i.index(), true),
+            Input::Stop(i) => self.request_stop(i.index(), None),
+            Input::Restart(i) => self.request_restart(i.index()),
             Input::StopAll => {
                 for u in &mut self.units {
                     u.goal_up = false;
                     u.restart_on_stop = false;
                 }
             }
-            Input::Spawned { unit, role, pid } => self.on_spawned(unit, role, pid),
+            Input::Spawned { unit, role, pid } => self.on_spawned(unit.index(), role, pid),
             Input::SpawnFailed {
                 unit,
                 role,
                 message,
-            } => self.on_spawn_failed(unit, role, message),
+            } => self.on_spawn_failed(unit.index(), role, message),
             Input::Exited { pid, exit } => self.on_exit(pid, exit),
             Input::Tick => {
                 while let Some((unit, kind)) = self.timers.pop_due(now) {
@@ -252,18 +273,21 @@ impl Engine {
                     self.on_timer(unit, kind);
                 }
             }
-            Input::Oom(i) => self.units[i].oom = self.units[i].state.is_live(),
-            Input::Pause(i) if self.units[i].state == State::Running => {
-                self.set_state(i, State::Paused)
+            Input::Oom(i) => {
+                let u = &mut self.units[i.index()];
+                u.oom = u.state.is_live();
             }
-            Input::Resume(i) if self.units[i].state == State::Paused => {
-                self.set_state(i, State::Running)
+            Input::Pause(i) if self.units[i.index()].state == State::Running => {
+                self.set_state(i.index(), State::Paused)
+            }
+            Input::Resume(i) if self.units[i.index()].state == State::Paused => {
+                self.set_state(i.index(), State::Running)
             }
             Input::Pause(_) | Input::Resume(_) => {}
-            Input::Ready(i) => self.on_ready(i),
-            Input::Unhealthy { unit, message } => self.on_unhealthy(unit, message),
-            Input::MainPid { unit, pid } => self.on_main_pid(unit, pid),
-            Input::Internal { unit, message } => self.on_internal(unit, message),
+            Input::Ready(i) => self.on_ready(i.index()),
+            Input::Unhealthy { unit, message } => self.on_unhealthy(unit.index(), message),
+            Input::MainPid { unit, pid } => self.on_main_pid(unit.index(), pid),
+            Input::Internal { unit, message } => self.on_internal(unit.index(), message),
         }
         self.settle();
         self.touching = None;
@@ -415,7 +439,10 @@ impl Engine {
         }
         // Whatever the main process left behind in its group goes with it.
         let pgid = self.units[i].pgid.take().unwrap_or(pid);
-        self.fx.push(Effect::KillUnit { unit: i, pgid });
+        self.fx.push(Effect::KillUnit {
+            unit: UnitId::from_index(i),
+            pgid,
+        });
         self.timers.cancel(i);
         let u = &mut self.units[i];
         u.pid = None;
@@ -447,7 +474,10 @@ impl Engine {
         self.timers.cancel(i);
         let u = &mut self.units[i];
         if let Some(pgid) = u.pgid.take().or(u.pid) {
-            self.fx.push(Effect::KillUnit { unit: i, pgid });
+            self.fx.push(Effect::KillUnit {
+                unit: UnitId::from_index(i),
+                pgid,
+            });
         }
         let u = &mut self.units[i];
         u.pid = None;
@@ -480,7 +510,7 @@ impl Engine {
                 if let Some(pid) = self.units[i].pid {
                     self.units[i].stop_phase = StopPhase::Kill;
                     self.fx.push(Effect::KillUnit {
-                        unit: i,
+                        unit: UnitId::from_index(i),
                         pgid: self.units[i].pgid.unwrap_or(pid),
                     });
                 }
@@ -628,7 +658,7 @@ impl Engine {
         u.fail_stop = None;
         self.set_state(i, State::Starting);
         self.fx.push(Effect::Spawn {
-            unit: i,
+            unit: UnitId::from_index(i),
             role: Role::Main,
         });
     }
@@ -648,7 +678,7 @@ impl Engine {
             self.timers
                 .set(i, self.now.saturating_add(timeout), TimerKind::StopExec);
             self.fx.push(Effect::Spawn {
-                unit: i,
+                unit: UnitId::from_index(i),
                 role: Role::StopExec,
             });
         } else {
@@ -777,6 +807,9 @@ impl Engine {
     }
 
     fn emit(&mut self, unit: usize, event: EventKind) {
-        self.fx.push(Effect::Event { unit, event });
+        self.fx.push(Effect::Event {
+            unit: UnitId::from_index(unit),
+            event,
+        });
     }
 }

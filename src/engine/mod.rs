@@ -16,7 +16,7 @@ mod tests_isolation;
 
 use std::time::Duration;
 
-pub use crate::proc::{signal_name, Exit};
+pub use crate::proc::{signal_name, Exit, UnitId};
 pub use machine::{Engine, Unit};
 pub use state::{exit_reason, Reason, State};
 
@@ -37,20 +37,20 @@ pub enum Input {
     /// sup started: start every enabled unit (and what they require and want).
     StartEnabled,
     /// `supctl start`: start this unit and what it requires and wants.
-    Start(usize),
+    Start(UnitId),
     /// `supctl stop`: stop this unit and, first, the units that require it.
-    Stop(usize),
+    Stop(UnitId),
     /// `supctl restart`: stop this unit and its live dependents, then start them again.
-    Restart(usize),
+    Restart(UnitId),
     /// Shutdown: stop everything in reverse dependency order.
     StopAll,
     Spawned {
-        unit: usize,
+        unit: UnitId,
         role: Role,
         pid: u32,
     },
     SpawnFailed {
-        unit: usize,
+        unit: UnitId,
         role: Role,
         message: String,
     },
@@ -62,27 +62,27 @@ pub enum Input {
     /// `now` reached the deadline given by `next_deadline`.
     Tick,
     /// The kernel OOM-killed a process in the unit's cgroup: its next exit is `oom`.
-    Oom(usize),
+    Oom(UnitId),
     /// The unit's cgroup was frozen / thawed (`supctl pause` / `resume`).
-    Pause(usize),
-    Resume(usize),
+    Pause(UnitId),
+    Resume(UnitId),
     /// The unit's readiness probe succeeded: a `starting` service becomes `running`.
-    Ready(usize),
+    Ready(UnitId),
     /// A critical health check (or the notify watchdog) failed: act per `on_unhealthy`
     /// (restart: stop, then the run ends as a failure with reason `unhealthy`).
     Unhealthy {
-        unit: usize,
+        unit: UnitId,
         message: String,
     },
     /// The unit named another process as its main process (`MAINPID=`).
     MainPid {
-        unit: usize,
+        unit: UnitId,
         pid: u32,
     },
     /// Handling an input for this unit hit a bug (a caught panic): fail it (reason
     /// `internal`), kill and forget its processes.
     Internal {
-        unit: usize,
+        unit: UnitId,
         message: String,
     },
 }
@@ -91,7 +91,7 @@ pub enum Input {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     Spawn {
-        unit: usize,
+        unit: UnitId,
         role: Role,
     },
     /// Send `signal` to one process.
@@ -102,18 +102,18 @@ pub enum Effect {
     /// Kill every process of the unit at once (SIGKILL on Linux, job termination on
     /// Windows): its process group `pgid`, or its resource group when it has one.
     KillUnit {
-        unit: usize,
+        unit: UnitId,
         pgid: u32,
     },
     Event {
-        unit: usize,
+        unit: UnitId,
         event: EventKind,
     },
 }
 
 impl Effect {
     /// The unit the effect is for (a signal to one pid names none).
-    pub fn unit(&self) -> Option<usize> {
+    pub fn unit(&self) -> Option<UnitId> {
         match self {
             Effect::Spawn { unit, .. }
             | Effect::KillUnit { unit, .. }

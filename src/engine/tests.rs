@@ -147,7 +147,7 @@ impl Sim {
         }
     }
 
-    fn id(&self, name: &str) -> usize {
+    fn id(&self, name: &str) -> UnitId {
         self.e.lookup(name).unwrap()
     }
 
@@ -597,7 +597,7 @@ fn unsupported_feature_fails_instead_of_running() {
     );
     let fx = e.handle(Input::StartEnabled, Duration::ZERO);
     assert!(!fx.iter().any(|f| matches!(f, Effect::Spawn { .. })));
-    assert_eq!(e.unit(0).state, State::Failed);
+    assert_eq!(e.unit(UnitId::from_index(0)).state, State::Failed);
 }
 
 #[test]

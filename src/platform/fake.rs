@@ -18,6 +18,7 @@ use super::terminal::Terminal;
 use super::{confine, machine, StdinMode};
 use super::{Asks, Child, OsEvent, OutputPipe, Platform, SpawnSpec};
 use crate::limits::Resources;
+use crate::proc::UnitId;
 use crate::proc::{Exit, Stop};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -171,34 +172,34 @@ impl ResourceGroups for FakePlatform {
 
     fn create_group(
         &mut self,
-        _: usize,
+        _: UnitId,
         _: GroupRequest<'_>,
         _: &mut Registrar<'_>,
     ) -> Result<Self::Placement, GroupError> {
         Err(GroupError::Setup("no resource groups".into()))
     }
 
-    fn apply_limits(&mut self, _: usize, _: &Resources) -> Result<(), GroupError> {
+    fn apply_limits(&mut self, _: UnitId, _: &Resources) -> Result<(), GroupError> {
         Err(GroupError::Setup("no resource groups".into()))
     }
 
-    fn kill_group(&mut self, _: usize, _: Stop, _: Option<u32>) -> bool {
+    fn kill_group(&mut self, _: UnitId, _: Stop, _: Option<u32>) -> bool {
         false
     }
 
-    fn freeze_group(&mut self, _: usize, _: bool) -> Result<(), GroupError> {
+    fn freeze_group(&mut self, _: UnitId, _: bool) -> Result<(), GroupError> {
         Err(GroupError::Setup("no resource groups".into()))
     }
 
-    fn group_occupied(&self, _: usize) -> bool {
+    fn group_occupied(&self, _: UnitId) -> bool {
         false
     }
 
-    fn group_shown(&self, _: usize) -> Option<&str> {
+    fn group_shown(&self, _: UnitId) -> Option<&str> {
         None
     }
 
-    fn group_stats(&self, _: usize, _: StatsWanted) -> Option<GroupStats> {
+    fn group_stats(&self, _: UnitId, _: StatsWanted) -> Option<GroupStats> {
         None
     }
 
@@ -206,7 +207,7 @@ impl ResourceGroups for FakePlatform {
         (None, GroupStats::default())
     }
 
-    fn remove_group(&mut self, _: usize, _: &Registry) -> Result<bool, GroupError> {
+    fn remove_group(&mut self, _: UnitId, _: &Registry) -> Result<bool, GroupError> {
         Ok(true)
     }
 
@@ -222,7 +223,7 @@ impl ResourceGroups for FakePlatform {
         Vec::new()
     }
 
-    fn check_group_oom(&mut self, _: usize) -> Option<GroupEvent> {
+    fn check_group_oom(&mut self, _: UnitId) -> Option<GroupEvent> {
         None
     }
 

@@ -16,7 +16,7 @@
 //! - Policy stays with the runtime: which unit gets which group path, slice quotas,
 //!   when to remove, what status and events say.
 //!
-//! Units are named by the runtime's unit index (`usize`); group paths are relative,
+//! Units are named by their `UnitId`; group paths are relative,
 //! `/`-separated names (`web.slice/app`), whatever the backend makes of them.
 
 use std::path::Path;
@@ -26,6 +26,7 @@ use mio::{Registry, Token};
 
 use super::Asks;
 use crate::limits::Resources;
+use crate::proc::UnitId;
 
 /// Hands a backend tokens for the event sources it registers with the runtime's poller.
 pub struct Registrar<'a> {
@@ -108,7 +109,7 @@ impl StatsWanted {
 /// Something a unit's group reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GroupEvent {
-    pub unit: usize,
+    pub unit: UnitId,
     pub kind: GroupEventKind,
 }
 
@@ -177,27 +178,27 @@ pub trait ResourceGroups {
     /// Creates (or reuses, after a restart) the unit's group and applies its limits.
     fn create_group(
         &mut self,
-        unit: usize,
+        unit: UnitId,
         req: GroupRequest<'_>,
         ev: &mut Registrar<'_>,
     ) -> Result<Self::Placement, GroupError>;
     /// Applies `res` to the unit's existing group.
-    fn apply_limits(&mut self, unit: usize, res: &Resources) -> Result<(), GroupError>;
+    fn apply_limits(&mut self, unit: UnitId, res: &Resources) -> Result<(), GroupError>;
     /// Sends `signal` (`crate::proc::sig` numbering) to every process of the unit's
     /// group but `spare`; false when the unit has no group (the caller signals its
     /// process group instead). An empty group is done at once.
-    fn kill_group(&mut self, unit: usize, stop: crate::proc::Stop, spare: Option<u32>) -> bool;
-    fn freeze_group(&mut self, unit: usize, frozen: bool) -> Result<(), GroupError>;
+    fn kill_group(&mut self, unit: UnitId, stop: crate::proc::Stop, spare: Option<u32>) -> bool;
+    fn freeze_group(&mut self, unit: UnitId, frozen: bool) -> Result<(), GroupError>;
     /// The group has a process.
-    fn group_occupied(&self, unit: usize) -> bool;
+    fn group_occupied(&self, unit: UnitId) -> bool;
     /// The group's name as shown in status.
-    fn group_shown(&self, unit: usize) -> Option<&str>;
+    fn group_shown(&self, unit: UnitId) -> Option<&str>;
     /// The counters of the unit's group, when it has one.
-    fn group_stats(&self, unit: usize, want: StatsWanted) -> Option<GroupStats>;
+    fn group_stats(&self, unit: UnitId, want: StatsWanted) -> Option<GroupStats>;
     /// The shown name and usage of slice group `path`.
     fn slice_stats(&self, path: &str) -> (Option<String>, GroupStats);
     /// Removes the unit's group: `Ok(false)` while processes are still in it.
-    fn remove_group(&mut self, unit: usize, registry: &Registry) -> Result<bool, GroupError>;
+    fn remove_group(&mut self, unit: UnitId, registry: &Registry) -> Result<bool, GroupError>;
     /// Removes groups that dead sups left empty (not needed before units start).
     fn remove_stale_groups(&mut self);
     /// At exit: removes sup's whole group subtree.
@@ -208,7 +209,7 @@ pub trait ResourceGroups {
     /// Turns a readiness on `token` into group events.
     fn on_group_event(&mut self, token: Token, now: Duration) -> Vec<GroupEvent>;
     /// Looks for an OOM kill of the unit not reported yet (before its exit is handled).
-    fn check_group_oom(&mut self, unit: usize) -> Option<GroupEvent>;
+    fn check_group_oom(&mut self, unit: UnitId) -> Option<GroupEvent>;
     /// When the backend must look again (deadlines on the runtime's clock).
     fn groups_deadline(&self, now: Duration) -> Option<Duration>;
     fn groups_tick(&mut self, now: Duration) -> Vec<GroupEvent>;

@@ -12,12 +12,13 @@ use super::Runtime;
 use crate::engine::{Exit, Time};
 use crate::output::Stream;
 use crate::platform::Backend;
+use crate::proc::UnitId;
 
 /// Who waits for an attempt's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Owner {
-    Ready(usize),
-    Check(usize, usize),
+    Ready(UnitId),
+    Check(UnitId, usize),
 }
 
 pub(super) enum Work {
@@ -41,7 +42,7 @@ pub(super) enum Target {
 }
 
 impl<P: Backend> Runtime<P> {
-    pub(super) fn cancel_attempts(&mut self, unit: usize, which: impl Fn(Owner) -> bool) {
+    pub(super) fn cancel_attempts(&mut self, unit: UnitId, which: impl Fn(Owner) -> bool) {
         let tokens: Vec<Token> = self
             .probes
             .attempts
@@ -132,7 +133,7 @@ impl<P: Backend> Runtime<P> {
 
     /// Runs an `exec` probe as the unit would run (same user, environment, directory);
     /// its output goes to the unit's log.
-    pub(super) fn spawn_probe(&mut self, unit: usize, argv: &[String]) -> Result<u32, String> {
+    pub(super) fn spawn_probe(&mut self, unit: UnitId, argv: &[String]) -> Result<u32, String> {
         let spec = self.engine.unit(unit).spec.clone().ok_or("invalid unit")?;
         let env = super::launch::unit_env(&spec)?;
         let req = super::launch::unit_spawn_spec(&spec, argv, env);
@@ -142,7 +143,7 @@ impl<P: Backend> Runtime<P> {
             (child.stderr, Stream::Stderr),
         ] {
             let Some(fd) = fd else { continue };
-            if self.outputs[unit].is_none() {
+            if self.outputs[unit.index()].is_none() {
                 continue;
             }
             if let Err(e) = self.watch_output(unit, stream, fd) {

@@ -19,6 +19,7 @@ use crate::engine::{EventKind, Input, State, Time};
 use crate::output::rfc3339;
 use crate::platform::notify::{NotifyPipe, NotifySocket};
 use crate::platform::Backend;
+use crate::proc::UnitId;
 use crate::unit::{HealthKind, Ready, UnitSpec};
 
 /// Pause between failed readiness attempts.
@@ -30,8 +31,8 @@ const READY_ATTEMPT: Duration = Duration::from_secs(1);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     Attempt,
-    Notify(usize),
-    Fd(usize),
+    Notify(UnitId),
+    Fd(UnitId),
 }
 
 /// Probe state of one unit.
@@ -58,7 +59,7 @@ impl UnitProbes {
 
 #[derive(Default)]
 pub struct Probes {
-    units: HashMap<usize, UnitProbes>,
+    units: HashMap<UnitId, UnitProbes>,
     pub(super) attempts: HashMap<Token, Attempt>,
     pub(super) exec_pids: HashMap<u32, Token>,
     pub tokens: HashMap<Token, Source>,
@@ -66,14 +67,14 @@ pub struct Probes {
 
 impl Probes {
     /// The probe state of `unit` (an empty one for a unit that never had any).
-    pub fn unit(&self, unit: usize) -> &UnitProbes {
+    pub fn unit(&self, unit: UnitId) -> &UnitProbes {
         static EMPTY: std::sync::OnceLock<UnitProbes> = std::sync::OnceLock::new();
         self.units
             .get(&unit)
             .unwrap_or_else(|| EMPTY.get_or_init(UnitProbes::default))
     }
 
-    pub fn unit_mut(&mut self, unit: usize) -> &mut UnitProbes {
+    pub fn unit_mut(&mut self, unit: UnitId) -> &mut UnitProbes {
         self.units.entry(unit).or_default()
     }
 
@@ -82,12 +83,12 @@ impl Probes {
     }
 
     /// The unit's health as shown in status.
-    pub fn health(&self, unit: usize) -> Health {
+    pub fn health(&self, unit: UnitId) -> Health {
         self.unit(unit).current_health()
     }
 
     /// Someone wants the unit's output lines (a `log` probe or check).
-    pub fn wants_lines(&self, unit: usize) -> bool {
+    pub fn wants_lines(&self, unit: UnitId) -> bool {
         let u = self.unit(unit);
         u.log_ready.is_some() || u.checks.iter().any(|c| c.regex.is_some())
     }
@@ -106,7 +107,7 @@ impl Probes {
 
 impl<P: Backend> Runtime<P> {
     /// Keeps the probes in step with the unit's lifecycle (called for every event).
-    pub(super) fn probes_on_event(&mut self, unit: usize, event: &EventKind) {
+    pub(super) fn probes_on_event(&mut self, unit: UnitId, event: &EventKind) {
         let now = self.now();
         let u = self.engine.unit(unit);
         let Some(spec) = u.spec.clone() else { return };
@@ -140,7 +141,7 @@ impl<P: Backend> Runtime<P> {
         }
     }
 
-    fn end_readiness(&mut self, unit: usize) {
+    fn end_readiness(&mut self, unit: UnitId) {
         let p = self.probes.unit_mut(unit);
         p.ready = None;
         p.log_ready = None;
@@ -148,7 +149,7 @@ impl<P: Backend> Runtime<P> {
         self.cancel_attempts(unit, |o| matches!(o, Owner::Ready(_)));
     }
 
-    fn start_checks(&mut self, unit: usize, spec: &UnitSpec, now: Time) {
+    fn start_checks(&mut self, unit: UnitId, spec: &UnitSpec, now: Time) {
         let p = self.probes.unit_mut(unit);
         p.running_since = now;
         p.watchdog_at = spec.watchdog.map(|w| now.saturating_add(w));
@@ -161,7 +162,7 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// The run ended: forget every probe of the unit (its notify socket stays).
-    fn clear_probes(&mut self, unit: usize) {
+    fn clear_probes(&mut self, unit: UnitId) {
         self.end_readiness(unit);
         self.cancel_attempts(unit, |_| true);
         let p = self.probes.unit_mut(unit);
@@ -223,7 +224,7 @@ impl<P: Backend> Runtime<P> {
         }
     }
 
-    fn run_check(&mut self, unit: usize, c: usize, now: Time) {
+    fn run_check(&mut self, unit: UnitId, c: usize, now: Time) {
         let Some(check) = self.probes.unit_mut(unit).checks.get_mut(c) else {
             return;
         };
@@ -288,7 +289,7 @@ impl<P: Backend> Runtime<P> {
     /// Memory (bytes) and CPU time (µs) used by the unit's processes, or `None` when
     /// unknown: the unit's resource group, else what the platform tells of its process
     /// group.
-    pub(super) fn unit_usage(&self, unit: usize) -> Option<(u64, u64)> {
+    pub(super) fn unit_usage(&self, unit: UnitId) -> Option<(u64, u64)> {
         if let Some((memory, cpu)) = self.cgroup_usage(unit) {
             return Some((memory, cpu));
         }
@@ -325,8 +326,10 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// Output lines of a unit (formatted: `head` bytes of timestamp/prefix first).
-    pub(super) fn probe_lines(&mut self, unit: usize, bytes: &[u8]) {
-        let head = self.outputs[unit].as_ref().map_or(0, |o| o.line_head_len());
+    pub(super) fn probe_lines(&mut self, unit: UnitId, bytes: &[u8]) {
+        let head = self.outputs[unit.index()]
+            .as_ref()
+            .map_or(0, |o| o.line_head_len());
         let mut ready = false;
         let mut hits: Vec<(usize, String)> = Vec::new();
         let p = self.probes.unit_mut(unit);
@@ -351,7 +354,7 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// Counts one check result and acts on the unit's health changing.
-    fn check_result(&mut self, unit: usize, c: usize, result: Result<(), String>) {
+    fn check_result(&mut self, unit: UnitId, c: usize, result: Result<(), String>) {
         let now = self.now();
         let name = self.engine.unit(unit).name.to_string();
         let p = self.probes.unit_mut(unit);
@@ -389,7 +392,7 @@ impl<P: Backend> Runtime<P> {
         }
     }
 
-    fn publish_health(&mut self, unit: usize, new: Health, old: Health, message: String) {
+    fn publish_health(&mut self, unit: UnitId, new: Health, old: Health, message: String) {
         let name = self.engine.unit(unit).name.to_string();
         if new != old {
             let why = if message.is_empty() {
@@ -414,11 +417,11 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// The unit's `watchdog` timeout, if it has one.
-    fn watchdog_of(&self, unit: usize) -> Option<std::time::Duration> {
+    fn watchdog_of(&self, unit: UnitId) -> Option<std::time::Duration> {
         self.engine.unit(unit).spec.as_ref()?.watchdog
     }
 
-    pub(super) fn watchdog_ping(&mut self, unit: usize) {
+    pub(super) fn watchdog_ping(&mut self, unit: UnitId) {
         let wd = self.watchdog_of(unit);
         let now = self.now();
         let p = self.probes.unit_mut(unit);
@@ -439,7 +442,7 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// The watchdog expired (or was triggered): the unit is unhealthy.
-    pub(super) fn watchdog_fire(&mut self, unit: usize, message: String) {
+    pub(super) fn watchdog_fire(&mut self, unit: UnitId, message: String) {
         let p = self.probes.unit_mut(unit);
         p.watchdog_at = None;
         let old = p.health.unwrap_or(Health::Unknown);

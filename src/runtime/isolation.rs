@@ -16,6 +16,7 @@ use crate::platform::groups::{
 };
 use crate::platform::Backend;
 use crate::proc::Stop;
+use crate::proc::UnitId;
 use crate::unit::{SliceSpec, UnitSpec};
 
 /// Isolation state of the runtime.
@@ -25,7 +26,7 @@ pub struct Iso {
     /// Why a slice's group could not be set up (its units fail with this).
     slice_errors: HashMap<String, String>,
     /// Units whose group is still to be removed (processes were still leaving).
-    remove_pending: HashSet<usize>,
+    remove_pending: HashSet<UnitId>,
 }
 
 impl Iso {
@@ -88,7 +89,7 @@ impl<P: Backend> Runtime<P> {
     /// Refuses a start that would exceed a slice's `max_units`.
     pub(super) fn confinement(
         &mut self,
-        unit: usize,
+        unit: UnitId,
         spec: &UnitSpec,
         role: Role,
     ) -> Result<Confinement, String> {
@@ -144,14 +145,12 @@ impl<P: Backend> Runtime<P> {
         Ok(c)
     }
 
-    fn check_quota(&self, unit: usize, slice: &str) -> Result<(), String> {
+    fn check_quota(&self, unit: UnitId, slice: &str) -> Result<(), String> {
         for s in self.iso.chain(slice) {
             let Some(max) = s.max_units else { continue };
             let running: Vec<String> = self
                 .engine
-                .units()
-                .iter()
-                .enumerate()
+                .units_with_ids()
                 .filter(|(j, u)| {
                     *j != unit
                         && self.occupies(*j)
@@ -180,7 +179,7 @@ impl<P: Backend> Runtime<P> {
 
     /// The unit counts toward quotas: live with a process (known to the engine, or
     /// already in its group while the engine has yet to learn its pid).
-    fn occupies(&self, j: usize) -> bool {
+    fn occupies(&self, j: UnitId) -> bool {
         let u = self.engine.unit(j);
         u.state.is_live() && (u.pid.is_some() || self.platform.group_occupied(j))
     }
@@ -251,7 +250,7 @@ impl<P: Backend> Runtime<P> {
 
     /// `KillUnit`: the unit's group when it has one (each process signalled once), else
     /// its process group.
-    pub(super) fn kill_unit_fx(&mut self, unit: usize, pgid: u32, stop: Stop) {
+    pub(super) fn kill_unit_fx(&mut self, unit: UnitId, pgid: u32, stop: Stop) {
         let pid_ns = self
             .engine
             .unit(unit)
@@ -268,7 +267,7 @@ impl<P: Backend> Runtime<P> {
 
     /// A unit changed state: thaw it when it leaves `paused`; remove its group once it
     /// has no live process.
-    pub(super) fn iso_state_changed(&mut self, unit: usize, from: State, to: State) {
+    pub(super) fn iso_state_changed(&mut self, unit: UnitId, from: State, to: State) {
         if from == State::Paused && to != State::Paused {
             if let Err(e) = self.platform.freeze_group(unit, false) {
                 log::warn!("{}: cannot thaw: {e}", self.engine.unit(unit).name);
@@ -283,7 +282,7 @@ impl<P: Backend> Runtime<P> {
         }
     }
 
-    fn try_remove(&mut self, unit: usize) {
+    fn try_remove(&mut self, unit: UnitId) {
         match self.platform.remove_group(unit, self.poll.registry()) {
             Ok(true) => {
                 self.iso.remove_pending.remove(&unit);
@@ -300,7 +299,7 @@ impl<P: Backend> Runtime<P> {
         if self.iso.remove_pending.is_empty() {
             return;
         }
-        let pending: Vec<usize> = self
+        let pending: Vec<UnitId> = self
             .iso
             .remove_pending
             .iter()
@@ -313,7 +312,7 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// `supctl pause` / `resume`.
-    pub(super) fn pause_resume(&mut self, unit: usize, pause: bool) -> Result<Reply, Reply> {
+    pub(super) fn pause_resume(&mut self, unit: UnitId, pause: bool) -> Result<Reply, Reply> {
         let u = self.engine.unit(unit);
         let name = u.name.to_string();
         let fail = |m: String| Reply::error(ErrorCode::Failed, format!("{name}: {m}"));
@@ -345,7 +344,7 @@ impl<P: Backend> Runtime<P> {
 
     /// The group shown in status and the usage of a unit, when it has a group; only the
     /// counters in `fields` are read.
-    pub(super) fn cgroup_status(&self, unit: usize, fields: Fields) -> Option<(&str, GroupStats)> {
+    pub(super) fn cgroup_status(&self, unit: UnitId, fields: Fields) -> Option<(&str, GroupStats)> {
         let shown = self.platform.group_shown(unit)?;
         let want = StatsWanted {
             memory: fields.contains(Fields::MEMORY_BYTES),
@@ -357,7 +356,7 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// Memory and CPU of the unit's group, when it has one (for resource health checks).
-    pub(super) fn cgroup_usage(&self, unit: usize) -> Option<(u64, u64)> {
+    pub(super) fn cgroup_usage(&self, unit: UnitId) -> Option<(u64, u64)> {
         let want = StatsWanted {
             memory: true,
             cpu: true,
@@ -377,9 +376,7 @@ impl<P: Backend> Runtime<P> {
                 let (shown, stats) = self.platform.slice_stats(&path);
                 let units = self
                     .engine
-                    .units()
-                    .iter()
-                    .enumerate()
+                    .units_with_ids()
                     .filter(|(j, u)| {
                         self.occupies(*j)
                             && u.spec

@@ -9,6 +9,7 @@ use crate::engine::Role;
 use crate::output::{Destination, Stream, UnitOutput};
 use crate::platform::Backend;
 use crate::platform::{Env, SpawnSpec};
+use crate::proc::UnitId;
 use crate::unit::{read_env_file, LogTarget, UnitSpec};
 
 /// Bytes read from a pipe in one go that make it chatty: the default capacity (64 KiB),
@@ -104,7 +105,7 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// The log file of a unit, if its output is kept in one.
-    pub(super) fn log_path(&self, unit: usize) -> Option<PathBuf> {
+    pub(super) fn log_path(&self, unit: UnitId) -> Option<PathBuf> {
         let spec = self.engine.unit(unit).spec.as_ref()?;
         match self.destination(spec) {
             Destination::File { path, .. } => Some(path),
@@ -112,8 +113,8 @@ impl<P: Backend> Runtime<P> {
         }
     }
 
-    fn ensure_output(&mut self, unit: usize, spec: &UnitSpec) {
-        if self.outputs[unit].is_some() {
+    fn ensure_output(&mut self, unit: UnitId, spec: &UnitSpec) {
+        if self.outputs[unit.index()].is_some() {
             return;
         }
         let dest = self.destination(spec);
@@ -135,11 +136,11 @@ impl<P: Backend> Runtime<P> {
                 }
             }
         };
-        self.outputs[unit] = Some(out);
+        self.outputs[unit.index()] = Some(out);
     }
 
     /// Starts the unit's main process or its `stop.exec`; returns the pid.
-    pub(super) fn launch(&mut self, unit: usize, role: Role) -> Result<u32, String> {
+    pub(super) fn launch(&mut self, unit: UnitId, role: Role) -> Result<u32, String> {
         let spec = self
             .engine
             .unit(unit)

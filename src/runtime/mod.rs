@@ -32,6 +32,7 @@ use crate::engine::{Effect, Engine, EventKind, Input, Time};
 use crate::output::{ReadOutcome, Stream, UnitOutput};
 use crate::platform::groups::ResourceGroups;
 use crate::platform::{Backend, Host, OsEvent, OutputPipe};
+use crate::proc::UnitId;
 use crate::proc::{sig, Stop};
 
 const SIGNAL_TOKEN: Token = Token(0);
@@ -87,7 +88,7 @@ pub(crate) fn panic_text(cause: &(dyn std::any::Any + Send)) -> String {
 
 /// A unit's output pipe registered with the poller.
 struct Pipe<R> {
-    unit: usize,
+    unit: UnitId,
     stream: Stream,
     fd: R,
     /// Grown to the large capacity (done once the unit shows it is chatty).
@@ -121,7 +122,7 @@ pub struct Runtime<P: Backend = Host> {
     /// The state file beside the control socket (crash recovery).
     state_file: Option<recover::StateFile<P::State>>,
     /// Units whose log file is not taking lines, with what their status says.
-    log_problems: HashMap<usize, String>,
+    log_problems: HashMap<UnitId, String>,
     /// Debug builds: the unit whose exits panic (`SUP_TEST_PANIC_UNIT`, for tests).
     fault_unit: Option<String>,
 }
@@ -340,7 +341,9 @@ impl<P: Backend> Runtime<P> {
             sig::TERM | sig::INT => {
                 if self.shutting_down {
                     log::warn!("second stop signal: killing every unit now");
-                    let live: Vec<(usize, u32)> = (0..self.engine.units().len())
+                    let live: Vec<(UnitId, u32)> = self
+                        .engine
+                        .ids()
                         .filter_map(|i| {
                             let u = self.engine.unit(i);
                             Some((i, u.pgid.or(u.pid)?))
@@ -445,7 +448,12 @@ impl<P: Backend> Runtime<P> {
 
     /// Logs a caught panic while handling `what` of a unit and makes the input that fails
     /// the unit for it.
-    fn internal_error(&self, unit: usize, what: &str, cause: &(dyn std::any::Any + Send)) -> Input {
+    fn internal_error(
+        &self,
+        unit: UnitId,
+        what: &str,
+        cause: &(dyn std::any::Any + Send),
+    ) -> Input {
         let message = format!(
             "internal error while handling {what}: {} (a bug: please report it)",
             panic_text(cause)
@@ -454,7 +462,7 @@ impl<P: Backend> Runtime<P> {
         Input::Internal { unit, message }
     }
 
-    fn publish(&mut self, unit: usize, event: &EventKind) {
+    fn publish(&mut self, unit: UnitId, event: &EventKind) {
         self.probes_on_event(unit, event);
         let name = self.engine.unit(unit).name.to_string();
         match event {
@@ -489,7 +497,7 @@ impl<P: Backend> Runtime<P> {
     /// Watches a child's output pipe: what it carries goes to the unit's output.
     fn watch_output(
         &mut self,
-        unit: usize,
+        unit: UnitId,
         stream: Stream,
         mut fd: P::Pipe,
     ) -> std::io::Result<()> {
@@ -516,7 +524,10 @@ impl<P: Backend> Runtime<P> {
         };
         let probe_tap = self.probes.wants_lines(unit);
         let mut tap = (self.wants_tap(unit) || probe_tap).then(Vec::new);
-        let result = match (self.outputs[unit].as_mut(), self.pipes.get_mut(&token)) {
+        let result = match (
+            self.outputs[unit.index()].as_mut(),
+            self.pipes.get_mut(&token),
+        ) {
             (Some(out), Some(pipe)) => {
                 out.read_from(stream, &mut pipe.fd, PIPE_BUDGET, tap.as_mut())
             }
@@ -596,8 +607,10 @@ impl<P: Backend> Runtime<P> {
 
     /// Publishes a change in whether the unit's log file takes lines (an event `log`
     /// with the problem, or `log: writing again`), and keeps it for its status.
-    fn note_log_problem(&mut self, unit: usize) {
-        let now = self.outputs[unit].as_ref().and_then(|o| o.problem());
+    fn note_log_problem(&mut self, unit: UnitId) {
+        let now = self.outputs[unit.index()]
+            .as_ref()
+            .and_then(|o| o.problem());
         let message = match (now, self.log_problems.get(&unit)) {
             (None, None) => return,
             (Some(p), Some(old)) if *old == p || same_problem(old, &p) => {
@@ -629,7 +642,7 @@ impl<P: Backend> Runtime<P> {
     fn finish(&mut self) {
         let deadline = Instant::now() + FINAL_DRAIN;
         for (_, mut pipe) in std::mem::take(&mut self.pipes) {
-            if let Some(out) = self.outputs[pipe.unit].as_mut() {
+            if let Some(out) = self.outputs[pipe.unit.index()].as_mut() {
                 while let Ok(ReadOutcome { parked: true, .. }) =
                     out.read_from(pipe.stream, &mut pipe.fd, usize::MAX, None)
                 {

@@ -19,6 +19,7 @@ use crate::engine::{Input, State};
 use crate::platform::notify::ChildEnd;
 use crate::platform::Backend;
 use crate::platform::Env;
+use crate::proc::UnitId;
 use crate::unit::{Ready, UnitSpec};
 
 /// One parsed sd_notify datagram (newline-separated `KEY=VALUE` assignments).
@@ -56,7 +57,7 @@ pub fn parse(bytes: &[u8]) -> Message {
 
 impl<P: Backend> Runtime<P> {
     /// The unit's notify socket path, creating the socket on first use.
-    pub(super) fn notify_socket(&mut self, unit: usize) -> Result<PathBuf, String> {
+    pub(super) fn notify_socket(&mut self, unit: UnitId) -> Result<PathBuf, String> {
         if let Some(s) = &self.probes.unit(unit).notify {
             return Ok(s.path().to_path_buf());
         }
@@ -93,7 +94,7 @@ impl<P: Backend> Runtime<P> {
     /// child is started).
     pub(super) fn readiness_setup(
         &mut self,
-        unit: usize,
+        unit: UnitId,
         spec: &UnitSpec,
         env: &mut Env,
     ) -> Result<Option<(ChildEnd, i32)>, String> {
@@ -112,7 +113,7 @@ impl<P: Backend> Runtime<P> {
 
     /// A new s6 notification pipe for the unit's next run; returns the write end for
     /// the child (the read end is watched by the loop).
-    pub(super) fn notify_pipe(&mut self, unit: usize) -> Result<ChildEnd, String> {
+    pub(super) fn notify_pipe(&mut self, unit: UnitId) -> Result<ChildEnd, String> {
         self.close_notify_pipe(unit);
         let (mut r, w) = self.platform.notify_pipe().map_err(|e| e.to_string())?;
         let token = self.token();
@@ -125,7 +126,7 @@ impl<P: Backend> Runtime<P> {
         Ok(w)
     }
 
-    pub(super) fn close_notify_pipe(&mut self, unit: usize) {
+    pub(super) fn close_notify_pipe(&mut self, unit: UnitId) {
         if let Some((token, mut pipe)) = self.probes.unit_mut(unit).fd_pipe.take() {
             let _ = self.poll.registry().deregister(&mut pipe);
             self.probes.tokens.remove(&token);
@@ -133,7 +134,7 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// Data on an s6 notification pipe: a newline means ready; EOF ends the watch.
-    pub(super) fn on_notify_pipe(&mut self, unit: usize) {
+    pub(super) fn on_notify_pipe(&mut self, unit: UnitId) {
         let Some((_, pipe)) = &mut self.probes.unit_mut(unit).fd_pipe else {
             return;
         };
@@ -148,7 +149,7 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// Datagrams on a unit's notify socket.
-    pub(super) fn on_notify_socket(&mut self, unit: usize) {
+    pub(super) fn on_notify_socket(&mut self, unit: UnitId) {
         loop {
             let Some(sock) = &self.probes.unit(unit).notify else {
                 return;
@@ -166,7 +167,7 @@ impl<P: Backend> Runtime<P> {
         }
     }
 
-    fn apply_notify(&mut self, unit: usize, name: &str, m: Message) {
+    fn apply_notify(&mut self, unit: UnitId, name: &str, m: Message) {
         if let Some(text) = m.status {
             log::debug!("{name}: status: {text}");
             self.probes.unit_mut(unit).status_text = Some(text);

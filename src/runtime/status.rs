@@ -6,6 +6,7 @@ use crate::engine::{signal_name, EventKind, Exit, State};
 use crate::output::{rfc3339, Rfc3339};
 use crate::platform::groups::GroupStats;
 use crate::platform::Backend;
+use crate::proc::UnitId;
 
 pub fn exit_info(exit: Exit) -> ExitInfo {
     match exit {
@@ -17,7 +18,7 @@ pub fn exit_info(exit: Exit) -> ExitInfo {
 
 /// The `UNIT_STATUS` of unit `i` with `fields`, borrowed from the runtime; reads the
 /// cgroup counters among them.
-pub fn unit_status<P: Backend>(rt: &Runtime<P>, i: usize, fields: Fields) -> UnitStatusRef<'_> {
+pub fn unit_status<P: Backend>(rt: &Runtime<P>, i: UnitId, fields: Fields) -> UnitStatusRef<'_> {
     let u = rt.engine.unit(i);
     // One lookup of the unit's probe state for its health and status text.
     let probes = rt.probes.unit(i);
@@ -49,7 +50,7 @@ pub fn unit_status<P: Backend>(rt: &Runtime<P>, i: usize, fields: Fields) -> Uni
     }
 }
 
-pub fn event<P: Backend>(rt: &Runtime<P>, i: usize, kind: &EventKind) -> Event {
+pub fn event<P: Backend>(rt: &Runtime<P>, i: UnitId, kind: &EventKind) -> Event {
     let u = rt.engine.unit(i);
     let mut ev = Event {
         time: rfc3339(std::time::SystemTime::now()),

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use super::*;
 use crate::platform::fake::{Call, FakePlatform};
-use crate::proc::Exit;
+use crate::proc::{Exit, UnitId};
+
+/// The only unit of these runtimes.
+const U0: UnitId = UnitId::from_index(0);
 
 /// A runtime over `units` (name, YAML) in a directory of its own, on the fake platform.
 fn runtime(units: &[(&str, &str)]) -> (Runtime<FakePlatform>, PathBuf) {
@@ -66,8 +69,8 @@ fn a_unit_is_spawned_restarted_after_its_exit_and_stopped() {
         ])]
     );
     let first = rt.platform.last_pid();
-    assert_eq!(rt.engine.unit(0).pid, Some(first));
-    assert_eq!(rt.engine.unit(0).state.as_str(), "running");
+    assert_eq!(rt.engine.unit(U0).pid, Some(first));
+    assert_eq!(rt.engine.unit(U0).state.as_str(), "running");
 
     // It dies: the platform's event source says a child ended, the runtime reaps it and
     // the engine restarts it (no delay).
@@ -77,8 +80,8 @@ fn a_unit_is_spawned_restarted_after_its_exit_and_stopped() {
     assert_eq!(spawns(&rt), 2, "{:?}", rt.platform.calls);
     let second = rt.platform.last_pid();
     assert_ne!(second, first);
-    assert_eq!(rt.engine.unit(0).pid, Some(second));
-    assert_eq!(rt.engine.unit(0).restarts, 1);
+    assert_eq!(rt.engine.unit(U0).pid, Some(second));
+    assert_eq!(rt.engine.unit(U0).restarts, 1);
 
     // Stopping asks the platform for the unit's stop signal, as a neutral intent.
     rt.feed(Input::StopAll);
@@ -94,7 +97,7 @@ fn a_unit_is_spawned_restarted_after_its_exit_and_stopped() {
         .exits
         .push((second, Exit::Signal(crate::proc::sig::INT)));
     rt.on_signals();
-    assert_eq!(rt.engine.unit(0).state.as_str(), "stopped");
+    assert_eq!(rt.engine.unit(U0).state.as_str(), "stopped");
     assert!(rt.engine.all_down());
     assert_eq!(spawns(&rt), 2, "no restart after a stop");
     let _ = std::fs::remove_dir_all(&dir);
@@ -105,7 +108,7 @@ fn a_failed_spawn_fails_the_unit_with_the_platforms_message() {
     let (mut rt, dir) = runtime(&[("job", "exec: [missing]\n")]);
     rt.platform.fail_spawn = Some("exec missing: No such file or directory".into());
     rt.feed(Input::StartEnabled);
-    let u = rt.engine.unit(0);
+    let u = rt.engine.unit(U0);
     assert_eq!(u.state.as_str(), "failed");
     assert_eq!(
         u.message.as_deref(),
@@ -118,7 +121,7 @@ fn a_failed_spawn_fails_the_unit_with_the_platforms_message() {
 fn a_unit_asking_for_limits_without_groups_never_reaches_the_platform() {
     let (mut rt, dir) = runtime(&[("big", "exec: [big]\nresources: {memory_max: 64M}\n")]);
     rt.feed(Input::StartEnabled);
-    let u = rt.engine.unit(0);
+    let u = rt.engine.unit(U0);
     assert_eq!(u.state.as_str(), "failed");
     assert!(
         u.message

@@ -10,6 +10,11 @@ use proptest::prelude::*;
 use super::*;
 use crate::proc::sig;
 
+/// The unit at position `i` (the simulation names units by position).
+fn id(i: usize) -> UnitId {
+    UnitId::from_index(i)
+}
+
 const UNITS: usize = 4;
 
 #[derive(Clone, Debug)]
@@ -157,7 +162,7 @@ fn check_invariants(s: &mut Sim, exited: &BTreeSet<u32>) -> Result<(), TestCaseE
             );
         }
     }
-    for i in 0..UNITS {
+    for i in (0..UNITS).map(id) {
         let u = s.e.unit(i);
         if let Some(pid) = u.pid {
             prop_assert!(
@@ -233,12 +238,12 @@ proptest! {
                 }
             }
             match op {
-                Op::Start(i) => s.feed(Input::Start(i)),
-                Op::Stop(i) => s.feed(Input::Stop(i)),
-                Op::Restart(i) => s.feed(Input::Restart(i)),
+                Op::Start(i) => s.feed(Input::Start(id(i))),
+                Op::Stop(i) => s.feed(Input::Stop(id(i))),
+                Op::Restart(i) => s.feed(Input::Restart(id(i))),
                 Op::StopAll => s.feed(Input::StopAll),
                 Op::ExitMain(i, code, signal) => {
-                    if let Some(pid) = s.e.unit(i).pid {
+                    if let Some(pid) = s.e.unit(id(i)).pid {
                         let e = if signal { Exit::Signal(sig::KILL) } else { Exit::Code(code) };
                         exit(&mut s, &mut alive, &mut exited, pid, e);
                     }
@@ -256,14 +261,14 @@ proptest! {
                     }
                     s.feed(Input::Tick);
                 }
-                Op::Ready(i) => s.feed(Input::Ready(i)),
-                Op::Unhealthy(i) => s.feed(Input::Unhealthy { unit: i, message: "probe".into() }),
-                Op::Oom(i) => s.feed(Input::Oom(i)),
-                Op::Pause(i) => s.feed(Input::Pause(i)),
-                Op::Resume(i) => s.feed(Input::Resume(i)),
+                Op::Ready(i) => s.feed(Input::Ready(id(i))),
+                Op::Unhealthy(i) => s.feed(Input::Unhealthy { unit: id(i), message: "probe".into() }),
+                Op::Oom(i) => s.feed(Input::Oom(id(i))),
+                Op::Pause(i) => s.feed(Input::Pause(id(i))),
+                Op::Resume(i) => s.feed(Input::Resume(id(i))),
                 Op::Internal(i) => {
                     // Its processes are killed and forgotten: they exit later as orphans.
-                    s.feed(Input::Internal { unit: i, message: "bug".into() });
+                    s.feed(Input::Internal { unit: id(i), message: "bug".into() });
                 }
                 Op::SpawnFailing(on) => s.p.fail_spawn = on.then(|| "no".to_string()),
             }
@@ -293,6 +298,6 @@ proptest! {
             check_invariants(&mut s, &exited)?;
         }
         prop_assert!(s.e.all_down(), "shutdown did not complete: {:?}",
-            (0..UNITS).map(|i| (s.e.unit(i).name.to_string(), s.e.unit(i).state)).collect::<Vec<_>>());
+            (0..UNITS).map(|i| (s.e.unit(id(i)).name.to_string(), s.e.unit(id(i)).state)).collect::<Vec<_>>());
     }
 }

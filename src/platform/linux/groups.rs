@@ -21,6 +21,7 @@ use crate::platform::groups::{
     StatsWanted,
 };
 use crate::platform::Asks;
+use crate::proc::UnitId;
 
 /// v1: how often, and how long, to look again for the kill that follows an OOM notice.
 const OOM_RECHECK_EVERY: Duration = Duration::from_millis(2);
@@ -46,12 +47,12 @@ struct UnitCg {
 /// The units' cgroups and their OOM watches.
 #[derive(Debug, Default)]
 pub struct LinuxGroups {
-    units: HashMap<usize, UnitCg>,
+    units: HashMap<UnitId, UnitCg>,
     inotify: Option<(Token, OwnedFd)>,
-    wds: HashMap<i32, usize>,
-    tokens: HashMap<Token, usize>,
+    wds: HashMap<i32, UnitId>,
+    tokens: HashMap<Token, UnitId>,
     /// v1 OOM notifications whose kill is not counted yet: (unit, give up at).
-    oom_pending: Vec<(usize, Duration)>,
+    oom_pending: Vec<(UnitId, Duration)>,
 }
 
 impl From<Stats> for GroupStats {
@@ -72,7 +73,12 @@ fn deregister(registry: &Registry, fd: &OwnedFd) {
 
 impl LinuxPlatform {
     /// Starts watching the unit's OOM kills (its entry exists).
-    fn watch_oom(&mut self, unit: usize, path: &str, ev: &mut Registrar<'_>) -> Result<(), String> {
+    fn watch_oom(
+        &mut self,
+        unit: UnitId,
+        path: &str,
+        ev: &mut Registrar<'_>,
+    ) -> Result<(), String> {
         let Some(cg) = self.cgroups.as_ref() else {
             return Ok(());
         };
@@ -148,7 +154,7 @@ impl LinuxPlatform {
 
     /// Compares the unit's `oom_kill` count with what was reported: an event on an
     /// increase.
-    fn oom_increase(&mut self, unit: usize) -> Option<GroupEvent> {
+    fn oom_increase(&mut self, unit: UnitId) -> Option<GroupEvent> {
         let entry = self.groups.units.get_mut(&unit)?;
         let count = entry.stats.oom_kills()?;
         let seen = entry.oom_seen;
@@ -166,7 +172,7 @@ impl LinuxPlatform {
     }
 
     /// Reads the inotify fd: the units whose `memory.events` changed.
-    fn inotify_units(&self) -> Vec<usize> {
+    fn inotify_units(&self) -> Vec<UnitId> {
         let mut units = Vec::new();
         let Some((_, fd)) = &self.groups.inotify else {
             return units;
@@ -191,7 +197,7 @@ impl LinuxPlatform {
         units
     }
 
-    fn forget(&mut self, unit: usize, registry: &Registry) {
+    fn forget(&mut self, unit: UnitId, registry: &Registry) {
         let Some(c) = self.groups.units.remove(&unit) else {
             return;
         };
@@ -242,7 +248,7 @@ impl ResourceGroups for LinuxPlatform {
 
     fn create_group(
         &mut self,
-        unit: usize,
+        unit: UnitId,
         req: GroupRequest<'_>,
         ev: &mut Registrar<'_>,
     ) -> Result<Vec<JoinFile>, GroupError> {
@@ -295,7 +301,7 @@ impl ResourceGroups for LinuxPlatform {
         Ok(join)
     }
 
-    fn apply_limits(&mut self, unit: usize, res: &Resources) -> Result<(), GroupError> {
+    fn apply_limits(&mut self, unit: UnitId, res: &Resources) -> Result<(), GroupError> {
         let (Some(cg), Some(c)) = (self.cgroups.as_ref(), self.groups.units.get(&unit)) else {
             return Err(GroupError::NoGroup {
                 kind: "cgroup",
@@ -306,7 +312,7 @@ impl ResourceGroups for LinuxPlatform {
             .map_err(|e| GroupError::Setup(e.to_string()))
     }
 
-    fn kill_group(&mut self, unit: usize, stop: crate::proc::Stop, spare: Option<u32>) -> bool {
+    fn kill_group(&mut self, unit: UnitId, stop: crate::proc::Stop, spare: Option<u32>) -> bool {
         let signal = stop.signal();
         let (Some(cg), Some(c)) = (self.cgroups.as_ref(), self.groups.units.get(&unit)) else {
             return false;
@@ -330,7 +336,7 @@ impl ResourceGroups for LinuxPlatform {
         true
     }
 
-    fn freeze_group(&mut self, unit: usize, frozen: bool) -> Result<(), GroupError> {
+    fn freeze_group(&mut self, unit: UnitId, frozen: bool) -> Result<(), GroupError> {
         let (Some(cg), Some(c)) = (self.cgroups.as_ref(), self.groups.units.get(&unit)) else {
             return Err(GroupError::NoGroup {
                 kind: "cgroup",
@@ -341,18 +347,18 @@ impl ResourceGroups for LinuxPlatform {
             .map_err(|e| GroupError::Os(e.to_string()))
     }
 
-    fn group_occupied(&self, unit: usize) -> bool {
+    fn group_occupied(&self, unit: UnitId) -> bool {
         match (self.cgroups.as_ref(), self.groups.units.get(&unit)) {
             (Some(cg), Some(c)) => !cg.pids(&c.path).is_empty(),
             _ => false,
         }
     }
 
-    fn group_shown(&self, unit: usize) -> Option<&str> {
+    fn group_shown(&self, unit: UnitId) -> Option<&str> {
         self.groups.units.get(&unit).map(|c| c.shown.as_str())
     }
 
-    fn group_stats(&self, unit: usize, want: StatsWanted) -> Option<GroupStats> {
+    fn group_stats(&self, unit: UnitId, want: StatsWanted) -> Option<GroupStats> {
         let c = self.groups.units.get(&unit)?;
         // With an OOM watch the count is kept up to date by its events: no file to read.
         let watched = c.wd.is_some() || c.eventfd.is_some();
@@ -373,7 +379,7 @@ impl ResourceGroups for LinuxPlatform {
         }
     }
 
-    fn remove_group(&mut self, unit: usize, registry: &Registry) -> Result<bool, GroupError> {
+    fn remove_group(&mut self, unit: UnitId, registry: &Registry) -> Result<bool, GroupError> {
         let (Some(cg), Some(c)) = (self.cgroups.as_ref(), self.groups.units.get(&unit)) else {
             return Ok(true);
         };
@@ -441,7 +447,7 @@ impl ResourceGroups for LinuxPlatform {
         out
     }
 
-    fn check_group_oom(&mut self, unit: usize) -> Option<GroupEvent> {
+    fn check_group_oom(&mut self, unit: UnitId) -> Option<GroupEvent> {
         let ev = self.oom_increase(unit)?;
         self.groups.oom_pending.retain(|(p, _)| *p != unit);
         Some(ev)

@@ -21,6 +21,7 @@ use crate::platform::groups::{
     ResourceGroups, StateRecord, StatsWanted,
 };
 use crate::platform::Asks;
+use crate::proc::UnitId;
 
 const PLATFORM: &str = "Windows";
 
@@ -36,10 +37,10 @@ struct UnitJob {
 /// The units' jobs and the completion port's thread.
 #[derive(Debug, Default)]
 pub struct WindowsGroups {
-    units: HashMap<usize, UnitJob>,
+    units: HashMap<UnitId, UnitJob>,
     /// Units whose job reported `JOB_MEMORY_LIMIT`, handed over by the platform's
     /// event source (one waker per `Poll` on Windows: the platform owns the port).
-    pub(super) memory_limit_hits: Vec<usize>,
+    pub(super) memory_limit_hits: Vec<UnitId>,
 }
 
 /// Nothing outlives a dead sup on Windows (every job is kill-on-close).
@@ -130,7 +131,7 @@ impl ResourceGroups for WindowsPlatform {
 
     fn create_group(
         &mut self,
-        unit: usize,
+        unit: UnitId,
         req: GroupRequest<'_>,
         ev: &mut Registrar<'_>,
     ) -> Result<Arc<Job>, GroupError> {
@@ -153,7 +154,7 @@ impl ResourceGroups for WindowsPlatform {
         job.set_limits(&limits).map_err(setup)?;
         // Watched before any process is in it, or its first messages are missed.
         self.job_events(ev)?
-            .watch(&job, unit)
+            .watch(&job, unit.index())
             .map_err(|e| GroupError::Os(format!("job events: {e}")))?;
         let job = Arc::new(job);
         self.groups.units.insert(
@@ -167,7 +168,7 @@ impl ResourceGroups for WindowsPlatform {
         Ok(job)
     }
 
-    fn apply_limits(&mut self, unit: usize, res: &Resources) -> Result<(), GroupError> {
+    fn apply_limits(&mut self, unit: UnitId, res: &Resources) -> Result<(), GroupError> {
         let limits = JobLimits::from_resources(res).map_err(setup)?;
         let u = self
             .groups
@@ -185,7 +186,7 @@ impl ResourceGroups for WindowsPlatform {
 
     /// Only a kill ends the job; other stop intents go to the unit's process group as
     /// console events (the caller's fallback).
-    fn kill_group(&mut self, unit: usize, stop: crate::proc::Stop, _spare: Option<u32>) -> bool {
+    fn kill_group(&mut self, unit: UnitId, stop: crate::proc::Stop, _spare: Option<u32>) -> bool {
         if stop != crate::proc::Stop::Kill {
             return false;
         }
@@ -198,14 +199,14 @@ impl ResourceGroups for WindowsPlatform {
         true
     }
 
-    fn freeze_group(&mut self, _unit: usize, _frozen: bool) -> Result<(), GroupError> {
+    fn freeze_group(&mut self, _unit: UnitId, _frozen: bool) -> Result<(), GroupError> {
         Err(GroupError::Unsupported {
             what: "pause/resume (freezing a unit)",
             platform: PLATFORM,
         })
     }
 
-    fn group_occupied(&self, unit: usize) -> bool {
+    fn group_occupied(&self, unit: UnitId) -> bool {
         self.groups
             .units
             .get(&unit)
@@ -213,11 +214,11 @@ impl ResourceGroups for WindowsPlatform {
             .is_some_and(|a| a.active_processes > 0)
     }
 
-    fn group_shown(&self, unit: usize) -> Option<&str> {
+    fn group_shown(&self, unit: UnitId) -> Option<&str> {
         self.groups.units.get(&unit).map(|u| u.path.as_str())
     }
 
-    fn group_stats(&self, unit: usize, want: StatsWanted) -> Option<GroupStats> {
+    fn group_stats(&self, unit: UnitId, want: StatsWanted) -> Option<GroupStats> {
         let u = self.groups.units.get(&unit)?;
         let mut out = GroupStats {
             oom_kills: Some(u.oom),
@@ -238,7 +239,7 @@ impl ResourceGroups for WindowsPlatform {
         (None, GroupStats::default())
     }
 
-    fn remove_group(&mut self, unit: usize, _registry: &Registry) -> Result<bool, GroupError> {
+    fn remove_group(&mut self, unit: UnitId, _registry: &Registry) -> Result<bool, GroupError> {
         let busy = self
             .groups
             .units
@@ -270,7 +271,7 @@ impl ResourceGroups for WindowsPlatform {
         Vec::new()
     }
 
-    fn check_group_oom(&mut self, _unit: usize) -> Option<GroupEvent> {
+    fn check_group_oom(&mut self, _unit: UnitId) -> Option<GroupEvent> {
         // Memory-limit messages arrive through the port's thread and its wake.
         None
     }

@@ -26,7 +26,7 @@ use windows_sys::Win32::System::Console::{
 use super::{send_ctrl_break, spawn, Job, JobEvent, JobEvents, JobMessage, Process, SpawnRequest};
 use crate::platform::groups::ResourceGroups;
 use crate::platform::{Asks, Child, OsEvent, OutputPipe, Platform, SpawnSpec};
-use crate::proc::{sig, Exit, Stop};
+use crate::proc::{sig, Exit, Stop, UnitId};
 
 /// The read end of a unit's stdout or stderr. The writer closing it reads as the end
 /// of the stream (mio reports a broken pipe).
@@ -283,7 +283,7 @@ impl Platform for WindowsPlatform {
             for JobEvent { key, message } in rx.try_iter() {
                 match message {
                     JobMessage::JobMemoryLimit { .. } if key != OWN_JOB_KEY => {
-                        self.groups.memory_limit_hits.push(key)
+                        self.groups.memory_limit_hits.push(UnitId::from_index(key))
                     }
                     JobMessage::ExitProcess { .. }
                     | JobMessage::AbnormalExitProcess { .. }

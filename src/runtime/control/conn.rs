@@ -13,6 +13,7 @@ use crate::ctl::proto::{LinesReplyWriter, MAX_REQUEST_BYTES};
 use crate::engine::Time;
 use crate::output::{LineSink, LogTail};
 use crate::platform::transport::Connection;
+use crate::proc::UnitId;
 
 /// Connections served at once; one more is sent a `busy` reply and closed.
 pub(super) const MAX_CONNECTIONS: usize = 256;
@@ -313,7 +314,7 @@ impl LogsReply {
 pub(super) enum Follow {
     None,
     Events,
-    Logs(usize),
+    Logs(UnitId),
 }
 
 /// One accepted connection.

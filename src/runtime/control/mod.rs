@@ -20,6 +20,7 @@ use crate::ctl::proto::{ErrorCode, Event, Reply, StreamItem};
 use crate::engine::Time;
 use crate::platform::transport::{self, Listener};
 use crate::platform::Backend;
+use crate::proc::UnitId;
 use conn::{
     Conn, Follow, NextLine, ReadOutcome, Usage, FOLLOWER_LIMIT, FOLLOWER_SHARE, LOG_BYTES_PER_TURN,
     MAX_CONNECTIONS, REQUESTS_PER_TURN, TOTAL_BUDGET, TURN_TIME,
@@ -507,13 +508,13 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// Someone follows this unit's log.
-    pub(super) fn wants_tap(&self, unit: usize) -> bool {
+    pub(super) fn wants_tap(&self, unit: UnitId) -> bool {
         self.control
             .as_ref()
             .is_some_and(|s| s.conns.values().any(|c| c.follow == Follow::Logs(unit)))
     }
 
-    pub(super) fn forward_log(&mut self, unit: usize, bytes: &[u8]) {
+    pub(super) fn forward_log(&mut self, unit: UnitId, bytes: &[u8]) {
         let tokens = self.tokens_following(|f| *f == Follow::Logs(unit));
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let line = encode(&StreamItem::Line(

@@ -11,6 +11,7 @@ use crate::ctl::proto::{
 use crate::engine::{signal_name, Input, State, Time};
 use crate::output::LogTail;
 use crate::platform::Backend;
+use crate::proc::UnitId;
 use crate::runtime::status;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +25,7 @@ enum Op {
 pub(super) struct Waiter {
     op: Op,
     /// (unit, its `since` when the request was made)
-    units: Vec<(usize, Time)>,
+    units: Vec<(UnitId, Time)>,
 }
 
 fn parse_signal(s: &str) -> Option<i32> {
@@ -85,7 +86,7 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// `Some(success)` once the unit reached an outcome for `op`, else `None`.
-    fn outcome(&self, op: Op, unit: usize, since: Time) -> Option<bool> {
+    fn outcome(&self, op: Op, unit: UnitId, since: Time) -> Option<bool> {
         let u = self.engine.unit(unit);
         let changed = u.since != since;
         match (op, u.state) {
@@ -101,7 +102,7 @@ impl<P: Backend> Runtime<P> {
         }
     }
 
-    fn op_result(&self, unit: usize, ok: bool) -> OpResult {
+    fn op_result(&self, unit: UnitId, ok: bool) -> OpResult {
         let u = self.engine.unit(unit);
         let message = match (u.reason, &u.message) {
             (_, Some(m)) => Some(m.clone()),
@@ -132,7 +133,7 @@ impl<P: Backend> Runtime<P> {
         reply
     }
 
-    fn resolve_units(&self, names: &[String]) -> Result<Vec<usize>, Reply> {
+    fn resolve_units(&self, names: &[String]) -> Result<Vec<UnitId>, Reply> {
         names
             .iter()
             .map(|n| {
@@ -145,7 +146,7 @@ impl<P: Backend> Runtime<P> {
 
     /// Why a unit does not count as healthy, or None when it does: a service is running,
     /// ready and not unhealthy; a oneshot has run to completion (`done`).
-    fn not_healthy(&self, u: usize) -> Option<String> {
+    fn not_healthy(&self, u: UnitId) -> Option<String> {
         let unit = self.engine.unit(u);
         let oneshot = unit
             .spec
@@ -172,7 +173,8 @@ impl<P: Backend> Runtime<P> {
     /// every unit file that is invalid), must be healthy; the reply names those that are not.
     fn health(&self, req: &Request) -> Result<Reply, Reply> {
         let ids = if req.units.is_empty() {
-            (0..self.engine.units().len())
+            self.engine
+                .ids()
                 .filter(|&u| {
                     let unit = self.engine.unit(u);
                     unit.spec.as_ref().map_or(true, |s| s.enabled)
@@ -193,7 +195,7 @@ impl<P: Backend> Runtime<P> {
         Ok(reply)
     }
 
-    fn one_unit(&self, req: &Request) -> Result<usize, Reply> {
+    fn one_unit(&self, req: &Request) -> Result<UnitId, Reply> {
         match req.units.as_slice() {
             [name] => self.resolve_units(std::slice::from_ref(name)).map(|v| v[0]),
             _ => Err(Reply::error(
@@ -262,7 +264,7 @@ impl<P: Backend> Runtime<P> {
 
     /// Writes the reply to `status` straight into the connection's buffer: `fields` of
     /// the named units, or with `all` of every unit, plus the slices.
-    fn send_status(&mut self, token: Token, ids: &[usize], all: bool, fields: Fields) {
+    fn send_status(&mut self, token: Token, ids: &[UnitId], all: bool, fields: Fields) {
         let now = self.now();
         let Some(conn) = self.conn(token).filter(|c| !c.gone) else {
             return;
@@ -283,8 +285,10 @@ impl<P: Backend> Runtime<P> {
         };
         // About 320 bytes per unit: reserve once instead of growing through the copies.
         buf.reserve(count * 384 + 64);
-        let units =
-            (0..count).map(|n| status::unit_status(self, if all { n } else { ids[n] }, fields));
+        let units = (0..count).map(|n| {
+            let id = if all { UnitId::from_index(n) } else { ids[n] };
+            status::unit_status(self, id, fields)
+        });
         write_status_reply(&mut buf, units, (!slices.is_empty()).then_some(&slices[..]));
         if let Some(conn) = self.conn(token) {
             conn.out.push_vec(buf);
@@ -304,7 +308,7 @@ impl<P: Backend> Runtime<P> {
             "stop" => Op::Stop,
             _ => Op::Restart,
         };
-        let before: Vec<(usize, Time)> = ids
+        let before: Vec<(UnitId, Time)> = ids
             .iter()
             .map(|&u| (u, self.engine.unit(u).since))
             .collect();

@@ -8,8 +8,14 @@ use crate::platform::groups::{
     GroupError, GroupEventKind, GroupRequest, Registrar, ResourceGroups, StatsWanted,
 };
 use crate::platform::{OsEvent, Platform};
+use crate::proc::UnitId;
 
 use super::*;
+
+/// The unit at position `n`.
+fn u(n: usize) -> UnitId {
+    UnitId::from_index(n)
+}
 
 /// A poller and the token counter the runtime would hand the platform.
 struct Rt {
@@ -24,7 +30,7 @@ const EVENTS: Token = Token(0);
 #[derive(Debug, Default)]
 struct Seen {
     os: Vec<OsEvent>,
-    groups: Vec<(usize, GroupEventKind)>,
+    groups: Vec<(UnitId, GroupEventKind)>,
 }
 
 impl Rt {
@@ -38,7 +44,7 @@ impl Rt {
     fn create(
         &mut self,
         p: &mut WindowsPlatform,
-        unit: usize,
+        unit: UnitId,
         res: &Resources,
     ) -> Result<Arc<Job>, GroupError> {
         let req = GroupRequest {
@@ -83,27 +89,27 @@ fn a_unit_runs_in_its_group_and_kill_ends_the_tree() {
     let mut p = WindowsPlatform::default();
     let mut rt = Rt::new(&mut p);
     assert!(p.has_groups());
-    let job = rt.create(&mut p, 3, &Resources::default()).unwrap();
+    let job = rt.create(&mut p, u(3), &Resources::default()).unwrap();
     let mut main = start(&job, "spawn");
     let line = marked_line(main.stdout.as_mut().unwrap());
     let child: u32 = line.strip_prefix("child ").unwrap().parse().unwrap();
     let child = open(child);
-    assert!(p.group_occupied(3));
-    assert_eq!(p.group_shown(3), Some("web"));
-    let stats = p.group_stats(3, StatsWanted::ALL).unwrap();
+    assert!(p.group_occupied(u(3)));
+    assert_eq!(p.group_shown(u(3)), Some("web"));
+    let stats = p.group_stats(u(3), StatsWanted::ALL).unwrap();
     assert_eq!(stats.pids, Some(2), "{stats:?}");
     assert_eq!(stats.oom_kills, Some(0));
     // Only a kill ends the job; a gentler stop is the caller's (console events).
-    assert!(!p.kill_group(3, crate::proc::Stop::Terminate, None));
-    assert!(p.kill_group(3, crate::proc::Stop::Kill, None));
+    assert!(!p.kill_group(u(3), crate::proc::Stop::Terminate, None));
+    assert!(p.kill_group(u(3), crate::proc::Stop::Kill, None));
     assert_eq!(wait_exit(&main), ExitStatus::Code(1));
     assert_eq!(wait_exit(&child), ExitStatus::Code(1));
-    assert!(!p.group_occupied(3));
+    assert!(!p.group_occupied(u(3)));
     rt.wait_for(&mut p, |s| s.os.contains(&OsEvent::ChildEnded));
-    assert!(p.remove_group(3, rt.poll.registry()).unwrap());
-    assert_eq!(p.group_shown(3), None);
+    assert!(p.remove_group(u(3), rt.poll.registry()).unwrap());
+    assert_eq!(p.group_shown(u(3)), None);
     assert!(
-        !p.kill_group(3, crate::proc::Stop::Kill, None),
+        !p.kill_group(u(3), crate::proc::Stop::Kill, None),
         "no group any more"
     );
 }
@@ -112,11 +118,11 @@ fn a_unit_runs_in_its_group_and_kill_ends_the_tree() {
 fn an_exit_in_a_group_wakes_the_loop_as_a_child_that_ended() {
     let mut p = WindowsPlatform::default();
     let mut rt = Rt::new(&mut p);
-    let job = rt.create(&mut p, 5, &Resources::default()).unwrap();
+    let job = rt.create(&mut p, u(5), &Resources::default()).unwrap();
     let main = start(&job, "exit:4");
     rt.wait_for(&mut p, |s| s.os.contains(&OsEvent::ChildEnded));
     assert_eq!(wait_exit(&main), ExitStatus::Code(4));
-    assert!(p.remove_group(5, rt.poll.registry()).unwrap());
+    assert!(p.remove_group(u(5), rt.poll.registry()).unwrap());
 }
 
 #[test]
@@ -127,7 +133,7 @@ fn what_jobs_cannot_do_fails_naming_the_key_or_windows() {
         memory_high: Some(1 << 20),
         ..Resources::default()
     };
-    let e = rt.create(&mut p, 1, &high).unwrap_err().to_string();
+    let e = rt.create(&mut p, u(1), &high).unwrap_err().to_string();
     assert!(e.contains("resources.memory_high"), "{e}");
 
     let e = p
@@ -146,8 +152,8 @@ fn what_jobs_cannot_do_fails_naming_the_key_or_windows() {
         .create_slice("plain", "plain.slice", &Resources::default())
         .is_ok());
 
-    rt.create(&mut p, 2, &Resources::default()).unwrap();
-    let e = p.freeze_group(2, true).unwrap_err().to_string();
+    rt.create(&mut p, u(2), &Resources::default()).unwrap();
+    let e = p.freeze_group(u(2), true).unwrap_err().to_string();
     assert!(e.contains("Windows"), "{e}");
 }
 
@@ -159,7 +165,7 @@ fn a_refused_cpu_cap_fails_the_unit_naming_the_key() {
         cpu_max: Some(0.5),
         ..Resources::default()
     };
-    match rt.create(&mut p, 1, &cap) {
+    match rt.create(&mut p, u(1), &cap) {
         Err(e) => {
             let e = e.to_string();
             assert!(is_wine(), "refused outside Wine: {e}");
@@ -180,16 +186,16 @@ fn memory_limit_of_the_group_is_an_oom_event() {
         memory_max: Some(64 << 20),
         ..Resources::default()
     };
-    let job = rt.create(&mut p, 7, &small).unwrap();
+    let job = rt.create(&mut p, u(7), &small).unwrap();
     let main = start(&job, "alloc");
     assert_eq!(wait_exit(&main), ExitStatus::Code(4));
     rt.wait_for(&mut p, |s| {
         s.groups
             .iter()
-            .any(|(u, k)| *u == 7 && matches!(k, GroupEventKind::Oom { .. }))
+            .any(|(unit, k)| *unit == u(7) && matches!(k, GroupEventKind::Oom { .. }))
     });
     assert_eq!(
-        p.group_stats(7, StatsWanted::ALL).unwrap().oom_kills,
+        p.group_stats(u(7), StatsWanted::ALL).unwrap().oom_kills,
         Some(1)
     );
 }
