@@ -1,5 +1,5 @@
 //! The process vocabulary that the core and every platform share: unit ids (`UnitId`),
-//! how a process ended (`Exit`) and signal numbers with their names. Nothing here
+//! process ids (`Pid`), how a process ended (`Exit`) and signal numbers with their names. Nothing here
 //! touches the OS; the numbers are Linux's (the only platform with signals), named where
 //! the platform has them.
 
@@ -26,6 +26,29 @@ impl UnitId {
 impl fmt::Display for UnitId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}", self.0)
+    }
+}
+
+/// A process (or process group) id as the OS gave it. Only the backends and the
+/// protocol edge (status, events, notify messages) see the number; shown as the number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pid(u32);
+
+impl Pid {
+    /// The process with this OS id.
+    pub const fn from_raw(pid: u32) -> Pid {
+        Pid(pid)
+    }
+
+    /// Its OS id.
+    pub const fn raw(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
     }
 }
 
@@ -211,6 +234,14 @@ mod tests {
         assert_eq!(id.index(), 3);
         assert_eq!(id.to_string(), "#3");
         assert!(UnitId::from_index(2) < id);
+    }
+
+    #[test]
+    fn pids_show_as_their_number() {
+        let pid = Pid::from_raw(4321);
+        assert_eq!(pid.raw(), 4321);
+        assert_eq!(pid.to_string(), "4321");
+        assert_eq!(format!("pid {pid}"), "pid 4321");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::restart::{backoff_delay, human_duration, start_allowed, Rng};
 use super::state::{exit_reason, Reason, State};
 use super::timers::{TimerKind, Timers};
 use super::{Effect, EventKind, Input, Role, Time};
-use crate::proc::{Exit, UnitId};
+use crate::proc::{Exit, Pid, UnitId};
 use crate::unit::{InvalidUnit, OnUnhealthy, Ready, RestartPolicy, UnitName, UnitSpec, UnitType};
 
 /// Where the stop sequence is.
@@ -42,9 +42,9 @@ pub struct Unit {
     pub state: State,
     pub reason: Option<Reason>,
     pub message: Option<String>,
-    pub pid: Option<u32>,
+    pub pid: Option<Pid>,
     /// Process group of the current run (the first main pid; `MAINPID=` may move `pid`).
-    pub pgid: Option<u32>,
+    pub pgid: Option<Pid>,
     pub exit: Option<Exit>,
     /// Automatic restarts since sup started.
     pub restarts: u32,
@@ -61,7 +61,7 @@ pub struct Unit {
     /// unhealthy).
     fail_stop: Option<Reason>,
     stop_phase: StopPhase,
-    stop_exec_pid: Option<u32>,
+    stop_exec_pid: Option<Pid>,
     /// Consecutive failed runs (for the backoff exponent).
     failures: u32,
     /// Recent start times (for the start limit).
@@ -117,7 +117,7 @@ pub struct Engine {
     units: Vec<Unit>,
     graph: Graph,
     index: HashMap<String, usize>,
-    pids: HashMap<u32, (usize, Role)>,
+    pids: HashMap<Pid, (usize, Role)>,
     timers: Timers,
     rng: Rng,
     fx: Vec<Effect>,
@@ -206,7 +206,7 @@ impl Engine {
     }
 
     /// Which unit a pid belongs to.
-    pub fn pid_owner(&self, pid: u32) -> Option<(UnitId, Role)> {
+    pub fn pid_owner(&self, pid: Pid) -> Option<(UnitId, Role)> {
         self.pids
             .get(&pid)
             .map(|&(i, role)| (UnitId::from_index(i), role))
@@ -385,7 +385,7 @@ impl Engine {
 
     // ---- facts ----------------------------------------------------------------------
 
-    fn on_spawned(&mut self, i: usize, role: Role, pid: u32) {
+    fn on_spawned(&mut self, i: usize, role: Role, pid: Pid) {
         self.pids.insert(pid, (i, role));
         self.emit(i, EventKind::Spawned { pid });
         match role {
@@ -424,7 +424,7 @@ impl Engine {
         }
     }
 
-    fn on_exit(&mut self, pid: u32, exit: Exit) {
+    fn on_exit(&mut self, pid: Pid, exit: Exit) {
         let Some((i, role)) = self.pids.remove(&pid) else {
             return;
         };
@@ -561,7 +561,7 @@ impl Engine {
     }
 
     /// `MAINPID=`: another process of the unit is now its main process.
-    fn on_main_pid(&mut self, i: usize, pid: u32) {
+    fn on_main_pid(&mut self, i: usize, pid: Pid) {
         let u = &mut self.units[i];
         let Some(old) = u.pid else { return };
         if old == pid || !u.state.is_live() || self.pids.contains_key(&pid) {

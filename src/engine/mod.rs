@@ -16,7 +16,7 @@ mod tests_isolation;
 
 use std::time::Duration;
 
-pub use crate::proc::{signal_name, Exit, UnitId};
+pub use crate::proc::{signal_name, Exit, Pid, UnitId};
 pub use machine::{Engine, Unit};
 pub use state::{exit_reason, Reason, State};
 
@@ -47,7 +47,7 @@ pub enum Input {
     Spawned {
         unit: UnitId,
         role: Role,
-        pid: u32,
+        pid: Pid,
     },
     SpawnFailed {
         unit: UnitId,
@@ -56,7 +56,7 @@ pub enum Input {
     },
     /// A child was reaped (it may belong to no unit: an orphan).
     Exited {
-        pid: u32,
+        pid: Pid,
         exit: Exit,
     },
     /// `now` reached the deadline given by `next_deadline`.
@@ -77,7 +77,7 @@ pub enum Input {
     /// The unit named another process as its main process (`MAINPID=`).
     MainPid {
         unit: UnitId,
-        pid: u32,
+        pid: Pid,
     },
     /// Handling an input for this unit hit a bug (a caught panic): fail it (reason
     /// `internal`), kill and forget its processes.
@@ -96,14 +96,14 @@ pub enum Effect {
     },
     /// Send `signal` to one process.
     Signal {
-        pid: u32,
+        pid: Pid,
         signal: i32,
     },
     /// Kill every process of the unit at once (SIGKILL on Linux, job termination on
     /// Windows): its process group `pgid`, or its resource group when it has one.
     KillUnit {
         unit: UnitId,
-        pgid: u32,
+        pgid: Pid,
     },
     Event {
         unit: UnitId,
@@ -128,8 +128,8 @@ impl Effect {
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     State { from: State, to: State },
-    Spawned { pid: u32 },
-    Exited { pid: u32, exit: Exit },
+    Spawned { pid: Pid },
+    Exited { pid: Pid, exit: Exit },
     RestartScheduled { delay: Duration },
     Ready,
 }

@@ -155,7 +155,7 @@ impl Sim {
         self.e.unit(self.id(name)).state
     }
 
-    fn pid(&self, name: &str) -> u32 {
+    fn pid(&self, name: &str) -> Pid {
         self.e.unit(self.id(name)).pid.expect("unit has a pid")
     }
 
@@ -691,7 +691,7 @@ fn orphan_exits_are_ignored() {
     let mut s = Sim::new(vec![spec("w")]);
     s.feed(Input::StartEnabled);
     s.feed(Input::Exited {
-        pid: 99_999,
+        pid: Pid::from_raw(99_999),
         exit: Exit::Code(0),
     });
     assert_eq!(s.state("w"), State::Running);

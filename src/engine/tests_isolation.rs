@@ -27,7 +27,7 @@ fn running(policy: RestartPolicy) -> Engine {
         Input::Spawned {
             unit: U0,
             role: Role::Main,
-            pid: 100,
+            pid: Pid::from_raw(100),
         },
         t(1),
     );
@@ -41,7 +41,7 @@ fn oom_then_exit_fails_with_reason_oom() {
     e.handle(Input::Oom(U0), t(2));
     e.handle(
         Input::Exited {
-            pid: 100,
+            pid: Pid::from_raw(100),
             exit: Exit::Signal(sig::KILL),
         },
         t(3),
@@ -56,7 +56,7 @@ fn oom_counts_as_failure_for_the_restart_policy_even_with_exit_0() {
     e.handle(Input::Oom(U0), t(2));
     e.handle(
         Input::Exited {
-            pid: 100,
+            pid: Pid::from_raw(100),
             exit: Exit::Code(0),
         },
         t(3),
@@ -71,7 +71,7 @@ fn oom_mark_does_not_outlive_the_run() {
     e.handle(Input::Oom(U0), t(2));
     e.handle(
         Input::Exited {
-            pid: 100,
+            pid: Pid::from_raw(100),
             exit: Exit::Signal(sig::KILL),
         },
         t(3),
@@ -81,13 +81,13 @@ fn oom_mark_does_not_outlive_the_run() {
         Input::Spawned {
             unit: U0,
             role: Role::Main,
-            pid: 101,
+            pid: Pid::from_raw(101),
         },
         t(1001),
     );
     e.handle(
         Input::Exited {
-            pid: 101,
+            pid: Pid::from_raw(101),
             exit: Exit::Code(3),
         },
         t(1002),
@@ -115,7 +115,7 @@ fn pause_resume_and_stop_while_paused() {
         }
     }));
     assert!(fx.contains(&Effect::Signal {
-        pid: 100,
+        pid: Pid::from_raw(100),
         signal: sig::TERM
     }));
 }

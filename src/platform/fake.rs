@@ -18,14 +18,13 @@ use super::terminal::Terminal;
 use super::{confine, machine, StdinMode};
 use super::{Asks, Child, OsEvent, OutputPipe, Platform, SpawnSpec};
 use crate::limits::Resources;
-use crate::proc::UnitId;
-use crate::proc::{Exit, Stop};
+use crate::proc::{Exit, Pid, Stop, UnitId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
     Spawn(Vec<OsString>),
-    Signal(u32, i32),
-    KillUnit(u32, i32),
+    Signal(Pid, i32),
+    KillUnit(Pid, i32),
 }
 
 #[derive(Debug)]
@@ -35,7 +34,7 @@ pub struct FakePlatform {
     /// When set, every spawn fails with this message.
     pub fail_spawn: Option<String>,
     /// Exits that the next `reap` returns.
-    pub exits: Vec<(u32, Exit)>,
+    pub exits: Vec<(Pid, Exit)>,
 }
 
 impl Default for FakePlatform {
@@ -55,8 +54,8 @@ impl FakePlatform {
     }
 
     /// The pid handed out by the latest successful spawn.
-    pub fn last_pid(&self) -> u32 {
-        self.next_pid
+    pub fn last_pid(&self) -> Pid {
+        Pid::from_raw(self.next_pid)
     }
 }
 
@@ -123,21 +122,21 @@ impl Platform for FakePlatform {
         }
         self.next_pid += 1;
         Ok(Child {
-            pid: self.next_pid,
+            pid: Pid::from_raw(self.next_pid),
             stdout: None,
             stderr: None,
         })
     }
 
-    fn signal(&mut self, pid: u32, stop: Stop) {
+    fn signal(&mut self, pid: Pid, stop: Stop) {
         self.calls.push(Call::Signal(pid, stop.signal()));
     }
 
-    fn kill_unit(&mut self, pgid: u32, stop: Stop) {
+    fn kill_unit(&mut self, pgid: Pid, stop: Stop) {
         self.calls.push(Call::KillUnit(pgid, stop.signal()));
     }
 
-    fn reap(&mut self) -> Vec<(u32, Exit)> {
+    fn reap(&mut self) -> Vec<(Pid, Exit)> {
         std::mem::take(&mut self.exits)
     }
 
@@ -183,7 +182,7 @@ impl ResourceGroups for FakePlatform {
         Err(GroupError::Setup("no resource groups".into()))
     }
 
-    fn kill_group(&mut self, _: UnitId, _: Stop, _: Option<u32>) -> bool {
+    fn kill_group(&mut self, _: UnitId, _: Stop, _: Option<Pid>) -> bool {
         false
     }
 
@@ -245,7 +244,7 @@ impl ResourceGroups for FakePlatform {
 pub enum NoLeftovers {}
 
 impl Leftovers for NoLeftovers {
-    fn previous_pid(&self) -> u32 {
+    fn previous_pid(&self) -> Pid {
         match *self {}
     }
     fn counts(&self) -> (usize, usize) {
@@ -282,7 +281,7 @@ impl Leftovers for NoLeftovers {
 pub struct NoState;
 
 impl StateRecord for NoState {
-    fn write(&mut self, _: &[u32]) {}
+    fn write(&mut self, _: &[Pid]) {}
     fn remove(self) {}
 }
 
@@ -291,8 +290,8 @@ impl Terminal for FakePlatform {
         StdinMode::Null
     }
     fn reclaim_terminal(&mut self) {}
-    fn pass_terminal(&mut self, _: u32) {}
-    fn stopped_by_terminal(&mut self, _: u32) -> Option<i32> {
+    fn pass_terminal(&mut self, _: Pid) {}
+    fn stopped_by_terminal(&mut self, _: Pid) -> Option<i32> {
         None
     }
     fn stop_self(&mut self) {}
@@ -314,16 +313,16 @@ impl Notify for FakePlatform {
 }
 
 impl ProcessInfo for FakePlatform {
-    fn group_of(&self, pid: u32) -> Option<u32> {
+    fn group_of(&self, pid: Pid) -> Option<Pid> {
         Some(pid)
     }
-    fn group_usage(&self, _: u32) -> Option<Usage> {
+    fn group_usage(&self, _: Pid) -> Option<Usage> {
         None
     }
 }
 
 impl machine::Leftovers for FakePlatform {
-    fn children(&self) -> Vec<u32> {
+    fn children(&self) -> Vec<Pid> {
         Vec::new()
     }
     fn has_children(&self) -> bool {

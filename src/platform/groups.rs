@@ -26,7 +26,7 @@ use mio::{Registry, Token};
 
 use super::Asks;
 use crate::limits::Resources;
-use crate::proc::UnitId;
+use crate::proc::{Pid, UnitId};
 
 /// Hands a backend tokens for the event sources it registers with the runtime's poller.
 pub struct Registrar<'a> {
@@ -120,7 +120,7 @@ pub enum GroupEventKind {
     Oom { new: u64, total: u64 },
     /// A process of the group exited (backends whose groups report it: a reason to
     /// look for exits, not the only way to learn of them).
-    ProcessExited { pid: u32 },
+    ProcessExited { pid: Pid },
     /// The group has no process left.
     Empty,
 }
@@ -128,7 +128,7 @@ pub enum GroupEventKind {
 /// A dead sup's processes being stopped, watched in the loop.
 pub trait Leftovers {
     /// The pid of the sup that left them.
-    fn previous_pid(&self) -> u32;
+    fn previous_pid(&self) -> Pid;
     /// Processes and process groups left (for the log).
     fn counts(&self) -> (usize, usize);
     /// Sends every leftover `SIGTERM` and watches it in the loop.
@@ -155,7 +155,7 @@ pub trait Leftovers {
 pub trait StateRecord {
     /// Rewrites it; `groups` are the units' process groups, recorded only on hosts
     /// without resource groups (a group holds them all otherwise).
-    fn write(&mut self, groups: &[u32]);
+    fn write(&mut self, groups: &[Pid]);
     /// Removes it (a clean exit).
     fn remove(self);
 }
@@ -187,7 +187,7 @@ pub trait ResourceGroups {
     /// Sends `signal` (`crate::proc::sig` numbering) to every process of the unit's
     /// group but `spare`; false when the unit has no group (the caller signals its
     /// process group instead). An empty group is done at once.
-    fn kill_group(&mut self, unit: UnitId, stop: crate::proc::Stop, spare: Option<u32>) -> bool;
+    fn kill_group(&mut self, unit: UnitId, stop: crate::proc::Stop, spare: Option<Pid>) -> bool;
     fn freeze_group(&mut self, unit: UnitId, frozen: bool) -> Result<(), GroupError>;
     /// The group has a process.
     fn group_occupied(&self, unit: UnitId) -> bool;

@@ -46,8 +46,8 @@ pub use super::linux::pid1::{end_machine, kernel_log, pid1, prepare_machine, rea
 pub use super::windows::machine::{end_machine, kernel_log, pid1, prepare_machine, reap_forever};
 
 pub trait Leftovers {
-    /// The pids of sup's own children (exited or not).
-    fn children(&self) -> Vec<u32>;
+    /// The pids of sup's own children (exited or not); never 0.
+    fn children(&self) -> Vec<crate::proc::Pid>;
     /// Whether sup has any child left (exited or not), without reaping it.
     fn has_children(&self) -> bool;
     /// `signal` (a `proc::sig` number) to every process sup may signal but itself: as

@@ -63,7 +63,7 @@ use std::path::PathBuf;
 
 use crate::limits::Resources;
 use crate::limits::Rlimit;
-use crate::proc::{Exit, Stop};
+use crate::proc::{Exit, Pid, Stop};
 
 /// Everything the runtime asks of a backend: the platform proper and its facilities
 /// (resource groups, terminal, readiness channels, process information, leftovers).
@@ -158,7 +158,7 @@ pub struct Asks<'a> {
 /// A started process.
 #[derive(Debug)]
 pub struct Child<P> {
-    pub pid: u32,
+    pub pid: Pid,
     /// Read ends (non-blocking) of the stdout/stderr pipes when captured.
     pub stdout: Option<P>,
     pub stderr: Option<P>,
@@ -175,7 +175,7 @@ pub trait OutputPipe: mio::event::Source + std::io::Read + std::fmt::Debug {
 pub enum OsEvent {
     /// A signal (or the platform's equivalent: a console control event on Windows)
     /// reached sup; `signo` in [`crate::proc::sig`] numbering, `sender` 0 when unknown.
-    Signal { signo: i32, sender: u32 },
+    Signal { signo: i32, sender: Pid },
     /// Some child of sup may have ended: time to `reap`.
     ChildEnded,
 }
@@ -186,10 +186,10 @@ pub trait Platform {
     /// every stop but `Kill` is the platform's one polite request (CTRL_BREAK).
     const SIGNALS: bool = true;
     fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child<Self::Pipe>, String>;
-    fn signal(&mut self, pid: u32, stop: Stop);
+    fn signal(&mut self, pid: Pid, stop: Stop);
     /// Every process of the unit whose process group is `pgid`.
-    fn kill_unit(&mut self, pgid: u32, stop: Stop);
-    fn reap(&mut self) -> Vec<(u32, Exit)>;
+    fn kill_unit(&mut self, pgid: Pid, stop: Stop);
+    fn reap(&mut self) -> Vec<(Pid, Exit)>;
     /// Why a unit asking `asks` cannot run here with everything enforced, naming the
     /// key and the platform; `None` when it can.
     fn unsupported(&self, asks: &Asks<'_>) -> Option<String>;

@@ -11,11 +11,13 @@ pub struct Usage {
     pub cpu_usec: u64,
 }
 
+use crate::proc::Pid;
+
 pub trait ProcessInfo {
     /// The process group of `pid`; `None` when there is no such process (or the
     /// platform has no process groups).
-    fn group_of(&self, pid: u32) -> Option<u32>;
+    fn group_of(&self, pid: Pid) -> Option<Pid>;
     /// What the processes of the group `pgid` use; `None` when it has none or the
     /// platform cannot tell.
-    fn group_usage(&self, pgid: u32) -> Option<Usage>;
+    fn group_usage(&self, pgid: Pid) -> Option<Usage>;
 }

@@ -11,6 +11,7 @@
 //!   control never says so, and makes them do nothing.
 
 use super::StdinMode;
+use crate::proc::Pid;
 
 pub trait Terminal {
     /// How the main command relates to the terminal on sup's stdin.
@@ -21,11 +22,11 @@ pub trait Terminal {
     /// sup was continued (`fg`): when sup's group has the terminal again, hand it to the
     /// process group `pgid` (the command) before that continues; otherwise (`bg`) do
     /// nothing.
-    fn pass_terminal(&mut self, pgid: u32);
+    fn pass_terminal(&mut self, pgid: Pid);
     /// The signal (`proc::sig::TSTP`, `TTIN` or `TTOU`) with which the terminal stopped
     /// the child `pid`, taking that stop report; `None` when it was not stopped so (its
     /// exit, if any, is left for the reaper).
-    fn stopped_by_terminal(&mut self, pid: u32) -> Option<i32>;
+    fn stopped_by_terminal(&mut self, pid: Pid) -> Option<i32>;
     /// Stops sup itself; it carries on where it was when continued.
     fn stop_self(&mut self);
 }

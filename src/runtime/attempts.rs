@@ -12,7 +12,7 @@ use super::Runtime;
 use crate::engine::{Exit, Time};
 use crate::output::Stream;
 use crate::platform::Backend;
-use crate::proc::UnitId;
+use crate::proc::{Pid, UnitId};
 
 /// Who waits for an attempt's result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,7 +23,8 @@ pub(super) enum Owner {
 
 pub(super) enum Work {
     Conn(Conn),
-    Exec(u32),
+    /// The probe command's pid (`None` once it exited).
+    Exec(Option<Pid>),
 }
 
 pub(super) struct Attempt {
@@ -67,12 +68,13 @@ impl<P: Backend> Runtime<P> {
             Work::Conn(c) => {
                 let _ = self.poll.registry().deregister(&mut c.stream);
             }
-            Work::Exec(pid) => {
+            Work::Exec(Some(pid)) => {
                 self.probes.exec_pids.remove(pid);
                 // Its own process group (spawn makes a new session); its exit reaches the
                 // engine, which ignores unknown pids.
                 self.platform.kill_unit(*pid, crate::proc::Stop::Kill);
             }
+            Work::Exec(None) => {}
         }
         Some(a.owner)
     }
@@ -93,7 +95,8 @@ impl<P: Backend> Runtime<P> {
                 let unit = match owner {
                     Owner::Ready(u) | Owner::Check(u, _) => u,
                 };
-                self.spawn_probe(unit, argv).map(Work::Exec)
+                self.spawn_probe(unit, argv)
+                    .map(|pid| Work::Exec(Some(pid)))
             }
         };
         let mut work = match work {
@@ -115,7 +118,9 @@ impl<P: Backend> Runtime<P> {
                 }
             }
             Work::Exec(pid) => {
-                self.probes.exec_pids.insert(*pid, token);
+                if let Some(pid) = *pid {
+                    self.probes.exec_pids.insert(pid, token);
+                }
             }
         }
         self.probes.tokens.insert(token, Source::Attempt);
@@ -133,7 +138,7 @@ impl<P: Backend> Runtime<P> {
 
     /// Runs an `exec` probe as the unit would run (same user, environment, directory);
     /// its output goes to the unit's log.
-    pub(super) fn spawn_probe(&mut self, unit: UnitId, argv: &[String]) -> Result<u32, String> {
+    pub(super) fn spawn_probe(&mut self, unit: UnitId, argv: &[String]) -> Result<Pid, String> {
         let spec = self.engine.unit(unit).spec.clone().ok_or("invalid unit")?;
         let env = super::launch::unit_env(&spec)?;
         let req = super::launch::unit_spawn_spec(&spec, argv, env);
@@ -178,12 +183,12 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// A child exited: true if it was a probe (its result is taken here).
-    pub(super) fn probe_exited(&mut self, pid: u32, exit: Exit) -> bool {
+    pub(super) fn probe_exited(&mut self, pid: Pid, exit: Exit) -> bool {
         let Some(token) = self.probes.exec_pids.remove(&pid) else {
             return false;
         };
         if let Some(a) = self.probes.attempts.get_mut(&token) {
-            a.work = Work::Exec(0);
+            a.work = Work::Exec(None);
         }
         let r = match exit {
             Exit::Code(0) => Ok(()),

@@ -15,8 +15,7 @@ use crate::engine::{signal_name, Exit, Input, Reason, State};
 use crate::platform::program::{resolve, Unrunnable};
 use crate::platform::Backend;
 use crate::platform::{SpawnSpec, StdinMode};
-use crate::proc::sig;
-use crate::proc::Stop;
+use crate::proc::{sig, Pid, Stop};
 
 /// What `sup -- CMD` was asked to run (passed on byte for byte).
 #[derive(Clone, Debug)]
@@ -29,12 +28,12 @@ enum Phase {
     /// Waiting for the enabled units to be up.
     Pending,
     Running {
-        pid: u32,
+        pid: Pid,
         stdin: StdinMode,
     },
     /// Exited (or never started); its process group may still have members.
     Done {
-        pgid: Option<u32>,
+        pgid: Option<Pid>,
     },
 }
 
@@ -53,7 +52,7 @@ impl Main {
     }
 
     /// The main command's process group (its pid), while it may have members.
-    pub(super) fn pgid(&self) -> Option<u32> {
+    pub(super) fn pgid(&self) -> Option<Pid> {
         match self.phase {
             Phase::Running { pid, .. } => Some(pid),
             Phase::Done { pgid } => pgid,
@@ -184,7 +183,7 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// A reaped child: true when it was the main command (then sup begins to finish).
-    pub(super) fn entry_reaped(&mut self, pid: u32, exit: Exit) -> bool {
+    pub(super) fn entry_reaped(&mut self, pid: Pid, exit: Exit) -> bool {
         let Some(m) = self.life.main.as_mut() else {
             return false;
         };

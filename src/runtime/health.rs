@@ -19,7 +19,7 @@ use crate::engine::{EventKind, Input, State, Time};
 use crate::output::rfc3339;
 use crate::platform::notify::{NotifyPipe, NotifySocket};
 use crate::platform::Backend;
-use crate::proc::UnitId;
+use crate::proc::{Pid, UnitId};
 use crate::unit::{HealthKind, Ready, UnitSpec};
 
 /// Pause between failed readiness attempts.
@@ -61,7 +61,7 @@ impl UnitProbes {
 pub struct Probes {
     units: HashMap<UnitId, UnitProbes>,
     pub(super) attempts: HashMap<Token, Attempt>,
-    pub(super) exec_pids: HashMap<u32, Token>,
+    pub(super) exec_pids: HashMap<Pid, Token>,
     pub tokens: HashMap<Token, Source>,
 }
 

@@ -288,7 +288,7 @@ impl<P: Backend> Runtime<P> {
             return;
         }
         for pid in self.platform.children() {
-            if pid != 0 && (units_down || self.engine.pid_owner(pid).is_none()) {
+            if units_down || self.engine.pid_owner(pid).is_none() {
                 self.platform.signal(pid, Stop::from_signal(signal));
             }
         }

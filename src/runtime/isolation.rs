@@ -15,8 +15,7 @@ use crate::platform::groups::{
     GroupEvent, GroupEventKind, GroupRequest, GroupStats, Registrar, ResourceGroups, StatsWanted,
 };
 use crate::platform::Backend;
-use crate::proc::Stop;
-use crate::proc::UnitId;
+use crate::proc::{Pid, Stop, UnitId};
 use crate::unit::{SliceSpec, UnitSpec};
 
 /// Isolation state of the runtime.
@@ -218,7 +217,7 @@ impl<P: Backend> Runtime<P> {
             // A reason to look for exits (Windows learns of them this way; Linux from
             // SIGCHLD, and its groups do not report them).
             GroupEventKind::ProcessExited { .. } | GroupEventKind::Empty => {
-                self.on_signal(crate::proc::sig::CHLD, 0);
+                self.on_signal(crate::proc::sig::CHLD, Pid::from_raw(0));
                 return;
             }
         };
@@ -233,14 +232,14 @@ impl<P: Backend> Runtime<P> {
             from: None,
             reason: Some("oom".into()),
             exit: None,
-            pid: self.engine.unit(unit).pid,
+            pid: self.engine.unit(unit).pid.map(Pid::raw),
             message: Some(format!("oom_kill count {total}")),
         });
         self.feed(Input::Oom(unit));
     }
 
     /// Before exits are fed: catch OOM kills whose notification is not yet read.
-    pub(super) fn check_oom_for_pid(&mut self, pid: u32) {
+    pub(super) fn check_oom_for_pid(&mut self, pid: Pid) {
         if let Some((u, Role::Main)) = self.engine.pid_owner(pid) {
             if let Some(ev) = self.platform.check_group_oom(u) {
                 self.on_group_event(ev);
@@ -250,7 +249,7 @@ impl<P: Backend> Runtime<P> {
 
     /// `KillUnit`: the unit's group when it has one (each process signalled once), else
     /// its process group.
-    pub(super) fn kill_unit_fx(&mut self, unit: UnitId, pgid: u32, stop: Stop) {
+    pub(super) fn kill_unit_fx(&mut self, unit: UnitId, pgid: Pid, stop: Stop) {
         let pid_ns = self
             .engine
             .unit(unit)

@@ -9,7 +9,7 @@ use crate::engine::Role;
 use crate::output::{Destination, Stream, UnitOutput};
 use crate::platform::Backend;
 use crate::platform::{Env, SpawnSpec};
-use crate::proc::UnitId;
+use crate::proc::{Pid, UnitId};
 use crate::unit::{read_env_file, LogTarget, UnitSpec};
 
 /// Bytes read from a pipe in one go that make it chatty: the default capacity (64 KiB),
@@ -140,7 +140,7 @@ impl<P: Backend> Runtime<P> {
     }
 
     /// Starts the unit's main process or its `stop.exec`; returns the pid.
-    pub(super) fn launch(&mut self, unit: UnitId, role: Role) -> Result<u32, String> {
+    pub(super) fn launch(&mut self, unit: UnitId, role: Role) -> Result<Pid, String> {
         let spec = self
             .engine
             .unit(unit)

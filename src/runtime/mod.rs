@@ -32,8 +32,7 @@ use crate::engine::{Effect, Engine, EventKind, Input, Time};
 use crate::output::{ReadOutcome, Stream, UnitOutput};
 use crate::platform::groups::ResourceGroups;
 use crate::platform::{Backend, Host, OsEvent, OutputPipe};
-use crate::proc::UnitId;
-use crate::proc::{sig, Stop};
+use crate::proc::{sig, Pid, Stop, UnitId};
 
 const SIGNAL_TOKEN: Token = Token(0);
 const LISTENER_TOKEN: Token = Token(1);
@@ -314,13 +313,13 @@ impl<P: Backend> Runtime<P> {
         for ev in self.platform.events() {
             let (signo, sender) = match ev {
                 OsEvent::Signal { signo, sender } => (signo, sender),
-                OsEvent::ChildEnded => (sig::CHLD, 0),
+                OsEvent::ChildEnded => (sig::CHLD, Pid::from_raw(0)),
             };
             self.guarded("a signal", |rt| rt.on_signal(signo, sender));
         }
     }
 
-    fn on_signal(&mut self, sig: i32, sender: u32) {
+    fn on_signal(&mut self, sig: i32, sender: Pid) {
         if sig != sig::CHLD {
             log::debug!(
                 "received {} from process {sender}",
@@ -341,7 +340,7 @@ impl<P: Backend> Runtime<P> {
             sig::TERM | sig::INT => {
                 if self.shutting_down {
                     log::warn!("second stop signal: killing every unit now");
-                    let live: Vec<(UnitId, u32)> = self
+                    let live: Vec<(UnitId, Pid)> = self
                         .engine
                         .ids()
                         .filter_map(|i| {
@@ -371,7 +370,7 @@ impl<P: Backend> Runtime<P> {
     /// One reaped child. Each exit is handled on its own, so a bug met while handling
     /// one cannot lose the others reaped with it; and the exit always reaches the engine
     /// unless the main command or a probe claimed it.
-    fn on_reaped(&mut self, pid: u32, exit: crate::engine::Exit) {
+    fn on_reaped(&mut self, pid: Pid, exit: crate::engine::Exit) {
         let mut claimed = false;
         self.guarded("an exit", |rt| {
             claimed = rt.entry_reaped(pid, exit) || rt.probe_exited(pid, exit)

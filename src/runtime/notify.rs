@@ -19,7 +19,7 @@ use crate::engine::{Input, State};
 use crate::platform::notify::ChildEnd;
 use crate::platform::Backend;
 use crate::platform::Env;
-use crate::proc::UnitId;
+use crate::proc::{Pid, UnitId};
 use crate::unit::{Ready, UnitSpec};
 
 /// One parsed sd_notify datagram (newline-separated `KEY=VALUE` assignments).
@@ -29,7 +29,7 @@ pub struct Message {
     pub stopping: bool,
     pub reloading: bool,
     pub status: Option<String>,
-    pub mainpid: Option<u32>,
+    pub mainpid: Option<Pid>,
     pub watchdog: bool,
     /// `WATCHDOG=trigger`: the unit asks to be treated as failed now.
     pub watchdog_trigger: bool,
@@ -46,7 +46,14 @@ pub fn parse(bytes: &[u8]) -> Message {
             ("STOPPING", "1") => m.stopping = true,
             ("RELOADING", "1") => m.reloading = true,
             ("STATUS", text) => m.status = Some(text.to_string()),
-            ("MAINPID", pid) => m.mainpid = pid.trim().parse().ok().filter(|&p| p > 1),
+            ("MAINPID", pid) => {
+                m.mainpid = pid
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|&p| p > 1)
+                    .map(Pid::from_raw)
+            }
             ("WATCHDOG", "1") => m.watchdog = true,
             ("WATCHDOG", "trigger") => m.watchdog_trigger = true,
             _ => {}
@@ -160,7 +167,7 @@ impl<P: Backend> Runtime<P> {
             let name = self.engine.unit(unit).name.to_string();
             log::debug!(
                 "{name}: notify from pid {}: {:?}",
-                sender.unwrap_or(0),
+                sender.unwrap_or(Pid::from_raw(0)),
                 String::from_utf8_lossy(&bytes)
             );
             self.apply_notify(unit, &name, parse(&bytes));
@@ -210,7 +217,7 @@ mod tests {
         let m = parse(b"READY=1\nSTATUS=Listening on :80\nMAINPID=42\nWATCHDOG=1\n");
         assert!(m.ready && m.watchdog && !m.stopping);
         assert_eq!(m.status.as_deref(), Some("Listening on :80"));
-        assert_eq!(m.mainpid, Some(42));
+        assert_eq!(m.mainpid, Some(Pid::from_raw(42)));
         let m = parse(b"STOPPING=1\nRELOADING=1\nREADY=0\nWATCHDOG=trigger\nMAINPID=x");
         assert!(m.stopping && m.reloading && !m.ready && m.watchdog_trigger);
         assert_eq!(m.mainpid, None);

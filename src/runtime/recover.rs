@@ -17,6 +17,7 @@ use super::Runtime;
 use crate::engine::{Input, Time};
 use crate::platform::groups::{Leftovers, Registrar, StateRecord};
 use crate::platform::Backend;
+use crate::proc::Pid;
 
 /// Stopping a dead sup's leftovers.
 pub(super) struct Recovery<L> {
@@ -138,7 +139,7 @@ impl<P: Backend> Runtime<P> {
             return;
         }
         state.dirty = false;
-        let groups: Vec<u32> = if self.platform.has_groups() {
+        let groups: Vec<Pid> = if self.platform.has_groups() {
             Vec::new()
         } else {
             self.engine.units().iter().filter_map(|u| u.pgid).collect()

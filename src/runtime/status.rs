@@ -6,7 +6,7 @@ use crate::engine::{signal_name, EventKind, Exit, State};
 use crate::output::{rfc3339, Rfc3339};
 use crate::platform::groups::GroupStats;
 use crate::platform::Backend;
-use crate::proc::UnitId;
+use crate::proc::{Pid, UnitId};
 
 pub fn exit_info(exit: Exit) -> ExitInfo {
     match exit {
@@ -33,7 +33,7 @@ pub fn unit_status<P: Backend>(rt: &Runtime<P>, i: UnitId, fields: Fields) -> Un
         state: u.state.as_str(),
         reason: u.reason.map(|r| r.as_str()),
         message: u.message.as_deref(),
-        pid: u.pid,
+        pid: u.pid.map(Pid::raw),
         restarts: u.restarts,
         ready: u.ready(),
         health: probes.current_health().as_str(),
@@ -78,11 +78,11 @@ pub fn event<P: Backend>(rt: &Runtime<P>, i: UnitId, kind: &EventKind) -> Event 
         }
         EventKind::Spawned { pid } => {
             ev.kind = "spawn".into();
-            ev.pid = Some(*pid);
+            ev.pid = Some(pid.raw());
         }
         EventKind::Exited { pid, exit } => {
             ev.kind = "exit".into();
-            ev.pid = Some(*pid);
+            ev.pid = Some(pid.raw());
             ev.exit = Some(exit_info(*exit));
         }
         EventKind::RestartScheduled { delay } => {
@@ -91,7 +91,7 @@ pub fn event<P: Backend>(rt: &Runtime<P>, i: UnitId, kind: &EventKind) -> Event 
         }
         EventKind::Ready => {
             ev.kind = "ready".into();
-            ev.pid = u.pid;
+            ev.pid = u.pid.map(Pid::raw);
         }
     }
     ev

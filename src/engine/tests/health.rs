@@ -216,9 +216,9 @@ fn main_pid_moves_the_main_process_and_keeps_the_group() {
     let first = s.pid("d");
     s.feed(Input::MainPid {
         unit: id,
-        pid: 4242,
+        pid: Pid::from_raw(4242),
     });
-    assert_eq!(s.pid("d"), 4242);
+    assert_eq!(s.pid("d"), Pid::from_raw(4242));
     // The launcher exiting is not the end of the run.
     s.feed(Input::Exited {
         pid: first,
@@ -228,7 +228,7 @@ fn main_pid_moves_the_main_process_and_keeps_the_group() {
     s.feed(Input::Ready(id));
     assert_eq!(s.state("d"), State::Running);
     s.feed(Input::Exited {
-        pid: 4242,
+        pid: Pid::from_raw(4242),
         exit: Exit::Code(1),
     });
     assert_eq!(s.state("d"), State::Backoff);

@@ -140,8 +140,13 @@ fn build(shapes: &[UnitShape], cycle: bool) -> Vec<UnitSpec> {
         .collect()
 }
 
+/// Every pid the fake platform handed out so far (it counts up from 1001).
+fn handed_out(s: &Sim) -> impl Iterator<Item = Pid> {
+    (1001..=s.p.last_pid().raw()).map(Pid::from_raw)
+}
+
 /// Pids the fake platform handed out and that have not exited yet.
-fn live_pids(s: &Sim, alive: &BTreeSet<u32>) -> Vec<u32> {
+fn live_pids(s: &Sim, alive: &BTreeSet<Pid>) -> Vec<Pid> {
     alive
         .iter()
         .copied()
@@ -149,9 +154,9 @@ fn live_pids(s: &Sim, alive: &BTreeSet<u32>) -> Vec<u32> {
         .collect()
 }
 
-fn check_invariants(s: &mut Sim, exited: &BTreeSet<u32>) -> Result<(), TestCaseError> {
+fn check_invariants(s: &mut Sim, exited: &BTreeSet<Pid>) -> Result<(), TestCaseError> {
     // The pid table and the units agree both ways.
-    for pid in 1001..=s.p.last_pid() {
+    for pid in handed_out(s) {
         if let Some((i, Role::Main)) = s.e.pid_owner(pid) {
             prop_assert_eq!(
                 s.e.unit(i).pid,
@@ -210,7 +215,7 @@ fn check_invariants(s: &mut Sim, exited: &BTreeSet<u32>) -> Result<(), TestCaseE
 }
 
 /// Feeds an exit for `pid` and records it.
-fn exit(s: &mut Sim, alive: &mut BTreeSet<u32>, exited: &mut BTreeSet<u32>, pid: u32, e: Exit) {
+fn exit(s: &mut Sim, alive: &mut BTreeSet<Pid>, exited: &mut BTreeSet<Pid>, pid: Pid, e: Exit) {
     alive.remove(&pid);
     exited.insert(pid);
     s.feed(Input::Exited { pid, exit: e });
@@ -226,13 +231,12 @@ proptest! {
         ops in proptest::collection::vec(op(), 0..60),
     ) {
         let mut s = Sim::new(build(&shapes, cycle));
-        let mut alive: BTreeSet<u32> = BTreeSet::new();
-        let mut exited: BTreeSet<u32> = BTreeSet::new();
+        let mut alive: BTreeSet<Pid> = BTreeSet::new();
+        let mut exited: BTreeSet<Pid> = BTreeSet::new();
         s.feed(Input::StartEnabled);
         for op in ops {
             // Every pid the fake platform handed out so far is alive until it exits.
-            let handed = s.p.last_pid();
-            for p in 1001..=handed {
+            for p in handed_out(&s) {
                 if !exited.contains(&p) {
                     alive.insert(p);
                 }
@@ -282,8 +286,7 @@ proptest! {
             if s.e.all_down() {
                 break;
             }
-            let handed = s.p.last_pid();
-            for p in 1001..=handed {
+            for p in handed_out(&s) {
                 if !exited.contains(&p) {
                     alive.insert(p);
                 }

@@ -21,7 +21,7 @@ use crate::platform::groups::{
     StatsWanted,
 };
 use crate::platform::Asks;
-use crate::proc::UnitId;
+use crate::proc::{Pid, UnitId};
 
 /// v1: how often, and how long, to look again for the kill that follows an OOM notice.
 const OOM_RECHECK_EVERY: Duration = Duration::from_millis(2);
@@ -312,7 +312,7 @@ impl ResourceGroups for LinuxPlatform {
             .map_err(|e| GroupError::Setup(e.to_string()))
     }
 
-    fn kill_group(&mut self, unit: UnitId, stop: crate::proc::Stop, spare: Option<u32>) -> bool {
+    fn kill_group(&mut self, unit: UnitId, stop: crate::proc::Stop, spare: Option<Pid>) -> bool {
         let signal = stop.signal();
         let (Some(cg), Some(c)) = (self.cgroups.as_ref(), self.groups.units.get(&unit)) else {
             return false;
@@ -325,7 +325,7 @@ impl ResourceGroups for LinuxPlatform {
         match spare {
             Some(spare) => {
                 for pid in cg.pids(&c.path) {
-                    if pid as u32 != spare {
+                    if pid as u32 != spare.raw() {
                         // SAFETY: kill takes plain integers; a vanished pid yields ESRCH.
                         unsafe { libc::kill(pid, signal) };
                     }

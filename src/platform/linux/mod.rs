@@ -26,7 +26,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::{Asks, Child, OsEvent, Platform, SpawnSpec};
-use crate::proc::{sig, Exit, Stop};
+use crate::proc::{sig, Exit, Pid, Stop};
 
 #[derive(Debug, Default)]
 pub struct LinuxPlatform {
@@ -94,7 +94,7 @@ impl Platform for LinuxPlatform {
                 sig::CHLD => OsEvent::ChildEnded,
                 signo => OsEvent::Signal {
                     signo,
-                    sender: r.sender,
+                    sender: Pid::from_raw(r.sender),
                 },
             })
             .collect()
@@ -117,17 +117,18 @@ impl Platform for LinuxPlatform {
         let _ = registry.deregister(&mut SourceFd(&[1, 2][stream & 1]));
     }
 
-    fn signal(&mut self, pid: u32, stop: Stop) {
-        kill(pid as i32, stop.signal());
+    fn signal(&mut self, pid: Pid, stop: Stop) {
+        kill(pid.raw() as i32, stop.signal());
     }
 
-    fn kill_unit(&mut self, pgid: u32, stop: Stop) {
+    fn kill_unit(&mut self, pgid: Pid, stop: Stop) {
+        let pgid = pgid.raw();
         if pgid > 1 {
             kill(-(pgid as i32), stop.signal());
         }
     }
 
-    fn reap(&mut self) -> Vec<(u32, Exit)> {
+    fn reap(&mut self) -> Vec<(Pid, Exit)> {
         let mut out = Vec::new();
         loop {
             let mut status: libc::c_int = 0;
@@ -145,7 +146,7 @@ impl Platform for LinuxPlatform {
                 break;
             }
             if let Some(exit) = exit_of(status) {
-                out.push((pid as u32, exit));
+                out.push((Pid::from_raw(pid as u32), exit));
             }
         }
         out

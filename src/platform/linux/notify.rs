@@ -13,6 +13,7 @@ use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFla
 
 use super::LinuxPlatform;
 use crate::platform::notify::{Notify, NotifyError, PipeRead};
+use crate::proc::Pid;
 
 /// Longest datagram read; sd_notify messages are small.
 const MAX_MESSAGE: usize = 4096;
@@ -56,7 +57,7 @@ impl NotifySocket {
     }
 
     /// The next datagram and its sender's pid; `None` when nothing is left.
-    pub fn recv(&self) -> Option<(Vec<u8>, Option<u32>)> {
+    pub fn recv(&self) -> Option<(Vec<u8>, Option<Pid>)> {
         let mut buf = vec![0u8; MAX_MESSAGE];
         let mut cmsg = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
         loop {
@@ -71,7 +72,9 @@ impl NotifySocket {
                     let len = msg.bytes;
                     let pid = msg.cmsgs().ok().and_then(|mut c| {
                         c.find_map(|m| match m {
-                            ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid() as u32),
+                            ControlMessageOwned::ScmCredentials(cred) => {
+                                Some(Pid::from_raw(cred.pid() as u32))
+                            }
                             _ => None,
                         })
                     });
@@ -211,7 +214,7 @@ mod tests {
         client.send_to(b"READY=1\n", &path).unwrap();
         let (bytes, pid) = sock.recv().unwrap();
         assert_eq!(bytes, b"READY=1\n");
-        assert_eq!(pid, Some(std::process::id()));
+        assert_eq!(pid, Some(Pid::from_raw(std::process::id())));
         drop(sock);
         assert!(!path.exists(), "dropping the socket removes its path");
         let long = dir.join("x".repeat(SUN_PATH));

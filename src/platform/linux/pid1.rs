@@ -15,6 +15,7 @@ const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
 
 pub use crate::platform::machine::Action;
 use crate::platform::machine::{Leftovers, Pid1};
+use crate::proc::Pid;
 
 /// One filesystem an init makes sure of: (target, fstype, source, flags, data).
 struct Want {
@@ -290,8 +291,12 @@ pub fn kill_all(signal: i32) {
 }
 
 impl Leftovers for super::LinuxPlatform {
-    fn children(&self) -> Vec<u32> {
+    fn children(&self) -> Vec<Pid> {
         children_of(std::process::id())
+            .into_iter()
+            .filter(|&pid| pid != 0)
+            .map(Pid::from_raw)
+            .collect()
     }
 
     fn has_children(&self) -> bool {

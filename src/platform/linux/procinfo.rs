@@ -2,6 +2,7 @@
 
 use super::LinuxPlatform;
 use crate::platform::procinfo::{ProcessInfo, Usage};
+use crate::proc::Pid;
 
 /// Memory (bytes, resident) and CPU time (µs, user + system) of every process in the
 /// process group `pgid`, from `/proc`.
@@ -51,12 +52,12 @@ pub fn pgid_of(pid: u32) -> Option<u32> {
 }
 
 impl ProcessInfo for LinuxPlatform {
-    fn group_of(&self, pid: u32) -> Option<u32> {
-        pgid_of(pid)
+    fn group_of(&self, pid: Pid) -> Option<Pid> {
+        pgid_of(pid.raw()).map(Pid::from_raw)
     }
 
-    fn group_usage(&self, pgid: u32) -> Option<Usage> {
-        group_usage(pgid)
+    fn group_usage(&self, pgid: Pid) -> Option<Usage> {
+        group_usage(pgid.raw())
     }
 }
 

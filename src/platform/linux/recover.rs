@@ -21,6 +21,7 @@ use mio::{Interest, Registry, Token};
 
 use super::cgroup::{collect_pids, remove_tree};
 use crate::platform::groups::{self, Registrar, StateRecord};
+use crate::proc::Pid;
 
 /// A state file is small; a larger one is not ours.
 const MAX_STATE_BYTES: u64 = 1 << 20;
@@ -280,13 +281,14 @@ pub struct StateFile {
 }
 
 impl StateRecord for StateFile {
-    fn write(&mut self, groups: &[u32]) {
+    fn write(&mut self, groups: &[Pid]) {
         if self.track_groups {
             // Start times are read once per group (a /proc read each), not per write.
             let known: HashMap<u32, u64> = self.record.groups.iter().copied().collect();
             self.record.groups = groups
                 .iter()
-                .filter_map(|&g| Some((g, known.get(&g).copied().or_else(|| start_time(g))?)))
+                .map(|g| g.raw())
+                .filter_map(|g| Some((g, known.get(&g).copied().or_else(|| start_time(g))?)))
                 .collect();
         }
         if let Err(e) = write(&self.path, &self.record) {
@@ -406,8 +408,8 @@ impl LinuxLeftovers {
 }
 
 impl groups::Leftovers for LinuxLeftovers {
-    fn previous_pid(&self) -> u32 {
-        self.previous
+    fn previous_pid(&self) -> Pid {
+        Pid::from_raw(self.previous)
     }
 
     fn counts(&self) -> (usize, usize) {

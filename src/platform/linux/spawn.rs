@@ -15,6 +15,7 @@ use super::users::{self, Creds};
 use crate::limits::RlimitResource;
 use crate::platform::env::DEFAULT_PATH;
 use crate::platform::{Child, SpawnSpec, StdinMode};
+use crate::proc::Pid;
 
 /// The kernel's number for an rlimit resource.
 #[allow(clippy::unnecessary_cast)] // the type of RLIMIT_* differs between libcs
@@ -378,7 +379,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child<PipeReader>, String> {
                 .map_err(|e| io("fcntl", e))?;
         }
         return Ok(Child {
-            pid: pid as u32,
+            pid: Pid::from_raw(pid as u32),
             stdout: out_r.map(PipeReader::new),
             stderr: err_r.map(PipeReader::new),
         });

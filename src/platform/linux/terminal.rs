@@ -4,6 +4,7 @@
 use super::LinuxPlatform;
 use crate::platform::terminal::Terminal;
 use crate::platform::StdinMode;
+use crate::proc::Pid;
 
 /// Takes pending (blocked) instances of `sigs` off sup's queue without waiting.
 fn consume_pending(sigs: &[i32]) {
@@ -64,17 +65,17 @@ impl Terminal for LinuxPlatform {
         unsafe { libc::tcsetpgrp(0, libc::getpgrp()) };
     }
 
-    fn pass_terminal(&mut self, pgid: u32) {
+    fn pass_terminal(&mut self, pgid: Pid) {
         // SAFETY: tcgetpgrp/getpgrp/tcsetpgrp take integers; SIGTTOU is blocked in sup,
         // so tcsetpgrp from the foreground cannot stop it.
         unsafe {
             if libc::tcgetpgrp(0) == libc::getpgrp() {
-                libc::tcsetpgrp(0, pgid as libc::pid_t);
+                libc::tcsetpgrp(0, pgid.raw() as libc::pid_t);
             }
         }
     }
 
-    fn stopped_by_terminal(&mut self, pid: u32) -> Option<i32> {
+    fn stopped_by_terminal(&mut self, pid: Pid) -> Option<i32> {
         // SAFETY: siginfo_t is plain data; all-zero is a valid value for waitid to fill.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: `info` is a valid out-pointer; WSTOPPED without WEXITED only takes a
@@ -82,7 +83,7 @@ impl Terminal for LinuxPlatform {
         let r = unsafe {
             libc::waitid(
                 libc::P_PID,
-                pid as libc::id_t,
+                pid.raw() as libc::id_t,
                 &mut info,
                 libc::WSTOPPED | libc::WNOHANG,
             )

@@ -21,7 +21,7 @@ use crate::platform::groups::{
     ResourceGroups, StateRecord, StatsWanted,
 };
 use crate::platform::Asks;
-use crate::proc::UnitId;
+use crate::proc::{Pid, UnitId};
 
 const PLATFORM: &str = "Windows";
 
@@ -48,7 +48,7 @@ pub struct WindowsGroups {
 pub enum NoLeftovers {}
 
 impl Leftovers for NoLeftovers {
-    fn previous_pid(&self) -> u32 {
+    fn previous_pid(&self) -> Pid {
         match *self {}
     }
     fn counts(&self) -> (usize, usize) {
@@ -85,7 +85,7 @@ impl Leftovers for NoLeftovers {
 pub struct NoState;
 
 impl StateRecord for NoState {
-    fn write(&mut self, _groups: &[u32]) {}
+    fn write(&mut self, _groups: &[Pid]) {}
     fn remove(self) {}
 }
 
@@ -186,7 +186,7 @@ impl ResourceGroups for WindowsPlatform {
 
     /// Only a kill ends the job; other stop intents go to the unit's process group as
     /// console events (the caller's fallback).
-    fn kill_group(&mut self, unit: UnitId, stop: crate::proc::Stop, _spare: Option<u32>) -> bool {
+    fn kill_group(&mut self, unit: UnitId, stop: crate::proc::Stop, _spare: Option<Pid>) -> bool {
         if stop != crate::proc::Stop::Kill {
             return false;
         }

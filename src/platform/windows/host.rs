@@ -26,7 +26,7 @@ use windows_sys::Win32::System::Console::{
 use super::{send_ctrl_break, spawn, Job, JobEvent, JobEvents, JobMessage, Process, SpawnRequest};
 use crate::platform::groups::ResourceGroups;
 use crate::platform::{Asks, Child, OsEvent, OutputPipe, Platform, SpawnSpec};
-use crate::proc::{sig, Exit, Stop, UnitId};
+use crate::proc::{sig, Exit, Pid, Stop, UnitId};
 
 /// The read end of a unit's stdout or stderr. The writer closing it reads as the end
 /// of the stream (mio reports a broken pipe).
@@ -190,7 +190,7 @@ impl Platform for WindowsPlatform {
         let mut process = spawn(&job, &req).map_err(|e| e.to_string())?;
         let pid = process.pid();
         let child = Child {
-            pid,
+            pid: Pid::from_raw(pid),
             stdout: process.stdout.take().map(PipeOut),
             stderr: process.stderr.take().map(PipeOut),
         };
@@ -200,11 +200,12 @@ impl Platform for WindowsPlatform {
 
     /// A kill ends the process's job (its whole tree); anything else asks it to stop
     /// with CTRL_BREAK to its group.
-    fn signal(&mut self, pid: u32, stop: Stop) {
+    fn signal(&mut self, pid: Pid, stop: Stop) {
         self.kill_unit(pid, stop);
     }
 
-    fn kill_unit(&mut self, pgid: u32, stop: Stop) {
+    fn kill_unit(&mut self, pgid: Pid, stop: Stop) {
+        let pgid = pgid.raw();
         if stop == Stop::Kill {
             match self.job_of(pgid) {
                 Some(job) => {
@@ -225,7 +226,7 @@ impl Platform for WindowsPlatform {
 
     /// Every tracked process that has ended, with its status. Windows does not
     /// guarantee job notifications, so each call looks at every process.
-    fn reap(&mut self) -> Vec<(u32, Exit)> {
+    fn reap(&mut self) -> Vec<(Pid, Exit)> {
         let ended: Vec<(u32, Exit)> = self
             .procs
             .iter()
@@ -238,6 +239,9 @@ impl Platform for WindowsPlatform {
             self.procs.remove(pid);
         }
         ended
+            .into_iter()
+            .map(|(pid, exit)| (Pid::from_raw(pid), exit))
+            .collect()
     }
 
     /// Every OS-specific key is Linux's for now (credentials, limits, namespaces,
@@ -273,10 +277,10 @@ impl Platform for WindowsPlatform {
     fn events(&mut self) -> Vec<OsEvent> {
         let mut out = Vec::new();
         if let Some(rx) = &self.ctrl {
-            out.extend(
-                rx.try_iter()
-                    .map(|signo| OsEvent::Signal { signo, sender: 0 }),
-            );
+            out.extend(rx.try_iter().map(|signo| OsEvent::Signal {
+                signo,
+                sender: Pid::from_raw(0),
+            }));
         }
         let mut ended = false;
         if let Some((_, rx)) = &self.jobs {

@@ -3,6 +3,7 @@
 
 use super::WindowsPlatform;
 use crate::platform::machine::{Action, Leftovers, Pid1};
+use crate::proc::Pid;
 
 /// Never an init on Windows.
 pub fn pid1() -> Option<Pid1> {
@@ -37,7 +38,7 @@ pub fn reap_forever() -> ! {
 impl Leftovers for WindowsPlatform {
     /// Units' processes are in their jobs and the entrypoint command's group is
     /// signalled on its own; sup tracks no other children.
-    fn children(&self) -> Vec<u32> {
+    fn children(&self) -> Vec<Pid> {
         Vec::new()
     }
 

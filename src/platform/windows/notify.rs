@@ -11,6 +11,7 @@ use super::WindowsPlatform;
 
 const PLATFORM: &str = "Windows";
 use crate::platform::notify::{Notify, NotifyError, PipeRead};
+use crate::proc::Pid;
 
 /// No value: what cannot exist on Windows.
 enum Void {}
@@ -23,7 +24,7 @@ impl NotifySocket {
         match self.0 {}
     }
 
-    pub fn recv(&self) -> Option<(Vec<u8>, Option<u32>)> {
+    pub fn recv(&self) -> Option<(Vec<u8>, Option<Pid>)> {
         match self.0 {}
     }
 }

@@ -4,13 +4,14 @@
 
 use super::WindowsPlatform;
 use crate::platform::procinfo::{ProcessInfo, Usage};
+use crate::proc::Pid;
 
 impl ProcessInfo for WindowsPlatform {
-    fn group_of(&self, _pid: u32) -> Option<u32> {
+    fn group_of(&self, _pid: Pid) -> Option<Pid> {
         None
     }
 
-    fn group_usage(&self, _pgid: u32) -> Option<Usage> {
+    fn group_usage(&self, _pgid: Pid) -> Option<Usage> {
         None
     }
 }

@@ -5,6 +5,7 @@
 use super::WindowsPlatform;
 use crate::platform::terminal::Terminal;
 use crate::platform::StdinMode;
+use crate::proc::Pid;
 
 impl Terminal for WindowsPlatform {
     fn main_stdin(&mut self) -> StdinMode {
@@ -13,9 +14,9 @@ impl Terminal for WindowsPlatform {
 
     fn reclaim_terminal(&mut self) {}
 
-    fn pass_terminal(&mut self, _pgid: u32) {}
+    fn pass_terminal(&mut self, _pgid: Pid) {}
 
-    fn stopped_by_terminal(&mut self, _pid: u32) -> Option<i32> {
+    fn stopped_by_terminal(&mut self, _pid: Pid) -> Option<i32> {
         None
     }
 
