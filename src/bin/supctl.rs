@@ -112,8 +112,43 @@ enum Cmd {
         #[arg(value_name = "DIR", env = "SUP_UNITS", default_value = "/etc/sup.d")]
         dir: PathBuf,
     },
-    /// Re-read the unit directory
-    Reload,
+    /// Re-read the unit directory: start new units, stop removed ones, restart changed
+    /// ones, apply changed limits in place; say what was done (exit 1 if a file is invalid)
+    Reload {
+        /// Only say what would be done
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run a command as a transient unit (no file): print its name, or with --wait stream
+    /// its output and exit with its status
+    Run {
+        /// The unit's name [default: run-N]
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// A unit key, as in a unit file (dotted keys nest): -p resources.memory_max=64M
+        #[arg(short = 'p', long = "property", value_name = "KEY=VALUE")]
+        props: Vec<String>,
+        /// Stream its output and exit with its status (code, 128+signal, 124 on timeout)
+        #[arg(long)]
+        wait: bool,
+        /// Stop it after this long (250ms, 10s, 2m; a bare number is seconds); reason timeout
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+        /// simple (default) or oneshot
+        #[arg(long = "type", value_name = "TYPE")]
+        unit_type: Option<String>,
+        /// The command and its arguments
+        #[arg(value_name = "CMD", required = true, last = true)]
+        argv: Vec<String>,
+    },
+    /// Drop ended transient units from status
+    Forget {
+        /// Every ended transient unit
+        #[arg(long)]
+        ended: bool,
+        #[arg(value_name = "UNIT", required_unless_present = "ended")]
+        units: Vec<String>,
+    },
     /// Freeze a unit
     Pause {
         #[arg(value_name = "UNIT")]
@@ -175,7 +210,13 @@ enum Kind {
     Logs,
     Events,
     Health,
-    /// reload, metrics, shutdown, …: print whatever the reply carries.
+    Reload,
+    /// `run`; with `--wait`, the output and the end follow the reply.
+    Run {
+        wait: bool,
+    },
+    Forget,
+    /// metrics, shutdown, …: print whatever the reply carries.
     Generic,
 }
 
@@ -218,7 +259,38 @@ fn build_request(cmd: Cmd) -> (Request, Kind) {
         Cmd::Health { units } => (with_units("health", units), Kind::Health),
         Cmd::Pause { unit } => (with_units("pause", vec![unit]), Kind::Op),
         Cmd::Resume { unit } => (with_units("resume", vec![unit]), Kind::Op),
-        Cmd::Reload => (Request::new("reload"), Kind::Generic),
+        Cmd::Reload { dry_run } => {
+            let mut r = Request::new("reload");
+            r.dry_run = dry_run;
+            (r, Kind::Reload)
+        }
+        Cmd::Run {
+            name,
+            props,
+            wait,
+            timeout,
+            unit_type,
+            argv,
+        } => {
+            let mut r = Request::new("run");
+            r.name = name;
+            r.props = props;
+            r.wait = wait;
+            r.unit_type = unit_type;
+            r.argv = argv;
+            if let Some(t) = timeout {
+                match sup::unit::values::parse_duration(&t) {
+                    Ok(d) => r.timeout_ms = Some(d.as_millis().clamp(1, u64::MAX as u128) as u64),
+                    Err(e) => usage_exit(&format!("--timeout: {e}")),
+                }
+            }
+            (r, Kind::Run { wait })
+        }
+        Cmd::Forget { ended, units } => {
+            let mut r = with_units("forget", units);
+            r.ended = ended;
+            (r, Kind::Forget)
+        }
         Cmd::Metrics => (Request::new("metrics"), Kind::Generic),
         Cmd::Shutdown => (Request::new("shutdown"), Kind::Generic),
         Cmd::Poweroff => (Request::new("poweroff"), Kind::Generic),
@@ -268,6 +340,20 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
     }
     let Response { reply, json: raw } = client.call(req)?;
 
+    if kind == Kind::Reload {
+        if let Some(report) = &reply.reload {
+            if json {
+                out(&raw.to_string());
+            } else {
+                print_reload(report);
+            }
+        }
+        return Ok(if reply.ok {
+            EXIT_OK
+        } else {
+            report_error(&reply, &raw, Kind::Events, false)
+        });
+    }
     if !reply.ok {
         return Ok(report_error(&reply, &raw, kind, json));
     }
@@ -300,7 +386,29 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
             }
         }
         Kind::Logs => unreachable!("logs is handled above"),
+        Kind::Reload => unreachable!("reload is handled above"),
         Kind::Events => follow(&mut client, kind, json)?,
+        Kind::Run { wait: false } => {
+            if json {
+                out(&raw.to_string());
+            } else {
+                for r in reply.results.iter().flatten() {
+                    out(&r.unit);
+                }
+            }
+            EXIT_OK
+        }
+        Kind::Run { wait: true } => run_wait(&mut client, json)?,
+        Kind::Forget => {
+            if json {
+                out(&raw.to_string());
+            } else {
+                for r in reply.results.iter().flatten() {
+                    out(&r.unit);
+                }
+            }
+            EXIT_OK
+        }
     };
     Ok(code)
 }
@@ -326,6 +434,101 @@ fn follow(client: &mut Client, kind: Kind, json: bool) -> Result<u8, ClientError
         }
     }
     Ok(EXIT_OK)
+}
+
+/// `run --wait` after the reply: the unit's output lines, then its end, which gives the
+/// exit code: the unit's exit code, 128+N for signal N, 124 when stopped at its deadline
+/// (as timeout(1)), 127 when the command was not found, 126 when it could not be started
+/// otherwise, 1 for any other end without an exit status.
+fn run_wait(client: &mut Client, json: bool) -> Result<u8, ClientError> {
+    while let Some(msg) = client.read_item()? {
+        match msg.item {
+            StreamItem::Line(line) => print_log_line(&line, json),
+            StreamItem::RunEnd(end) => {
+                if json {
+                    let obj = msg.json.get("run_end").cloned().unwrap_or(msg.json);
+                    out(&obj.to_string());
+                }
+                return Ok(run_exit_code(&end));
+            }
+            StreamItem::Dropped(why) => {
+                return Ok(fail(&format!("sup ended the stream: {why}"), EXIT_FAILED))
+            }
+            StreamItem::Event(_) => {}
+        }
+    }
+    Ok(fail(
+        "sup closed the connection before the unit ended",
+        EXIT_FAILED,
+    ))
+}
+
+fn run_exit_code(end: &sup::ctl::proto::RunEnd) -> u8 {
+    let why = || {
+        let mut s = format!("{}: {}", end.unit, end.state);
+        if let Some(r) = &end.reason {
+            s.push_str(&format!(" ({r})"));
+        }
+        if let Some(m) = &end.message {
+            s.push_str(&format!(": {m}"));
+        }
+        s
+    };
+    if end.reason.as_deref() == Some("timeout") {
+        eprintln!("supctl: {}", why());
+        return 124;
+    }
+    match &end.exit {
+        Some(ExitInfo::Code(c)) => (*c & 0xff) as u8,
+        Some(ExitInfo::Signal(name)) => {
+            let n = (1..=64)
+                .find(|&n| sup::proc::signal_name(n) == *name)
+                .unwrap_or(0);
+            128u8.wrapping_add(n as u8)
+        }
+        Some(ExitInfo::Ntstatus(_)) => EXIT_FAILED,
+        None => {
+            eprintln!("supctl: {}", why());
+            match end.reason.as_deref() {
+                Some("exec")
+                    if end
+                        .message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("No such file")) =>
+                {
+                    127
+                }
+                Some("exec") => 126,
+                _ => EXIT_FAILED,
+            }
+        }
+    }
+}
+
+/// The reload report as a table: `added NAME`, …, `N unchanged` (`would add NAME`, …
+/// with `--dry-run`).
+fn print_reload(r: &sup::ctl::proto::ReloadReport) {
+    let verbs: [(&str, &str, &Vec<String>); 4] = [
+        ("added", "would add", &r.added),
+        ("removed", "would remove", &r.removed),
+        ("restarted", "would restart", &r.restarted),
+        ("updated", "would update", &r.updated),
+    ];
+    for (done, would, names) in verbs {
+        for name in names {
+            out(&format!(
+                "{:<14} {name}",
+                if r.dry_run { would } else { done }
+            ));
+        }
+    }
+    for f in &r.invalid {
+        out(&format!("{:<14} {}", "invalid", f.unit));
+        for line in f.message.lines() {
+            out(&format!("    {line}"));
+        }
+    }
+    out(&format!("{} unchanged", r.unchanged));
 }
 
 fn print_log_line(line: &str, json: bool) {
@@ -441,6 +644,10 @@ struct UnitRow<'a> {
     status_text: Option<Text<'a>>,
     #[serde(borrow, default)]
     log_error: Option<Text<'a>>,
+    #[serde(default)]
+    exit: Option<ExitInfo>,
+    #[serde(default)]
+    transient: Option<bool>,
 }
 
 /// A `status` reply for the table: the units go into the table as they are parsed.
@@ -466,7 +673,7 @@ struct StatusJson<'a> {
 }
 
 /// The `UNIT_STATUS` fields the table shows (the `fields` of its request).
-const TABLE_FIELDS: [&str; 10] = [
+const TABLE_FIELDS: [&str; 12] = [
     "name",
     "state",
     "reason",
@@ -477,6 +684,8 @@ const TABLE_FIELDS: [&str; 10] = [
     "since",
     "status_text",
     "log_error",
+    "exit",
+    "transient",
 ];
 
 /// The counters of the table's resource columns. Each costs sup a cgroup file read per
@@ -633,12 +842,19 @@ impl Table {
             note.push_str("\n    ");
             note.push_str(text.as_str());
         }
-        if matches!(u.state.as_str(), "failed" | "invalid") {
-            if let Some(msg) = &u.message {
-                for line in msg.as_str().lines() {
-                    note.push_str("\n    ");
-                    note.push_str(line);
+        if u.transient == Some(true) {
+            note.push_str("\n    transient");
+            if u.pid.is_none() {
+                if let Some(exit) = &u.exit {
+                    note.push_str(", ");
+                    note.push_str(&format_exit(exit));
                 }
+            }
+        }
+        if let Some(msg) = &u.message {
+            for line in msg.as_str().lines() {
+                note.push_str("\n    ");
+                note.push_str(line);
             }
         }
         if !note.is_empty() {
@@ -890,6 +1106,12 @@ fn out(line: &str) {
 fn fail(message: &str, code: u8) -> u8 {
     eprintln!("supctl: {message}");
     code
+}
+
+/// A usage error found after parsing (a bad value): say it and exit 2, as clap does.
+fn usage_exit(message: &str) -> ! {
+    eprintln!("supctl: {message}");
+    std::process::exit(i32::from(EXIT_USAGE))
 }
 
 #[cfg(test)]

@@ -36,6 +36,30 @@ pub struct Request {
     /// are not read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields: Option<Vec<String>>,
+    /// reload: only say what would be done.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+    /// run: the command (argv) of the transient unit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub argv: Vec<String>,
+    /// run: unit keys as `KEY=VALUE` (`-p`), VALUE in unit-file syntax.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub props: Vec<String>,
+    /// run: the unit's name (default `run-N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// run: `simple` (default) or `oneshot`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_type: Option<String>,
+    /// run: stream the unit's output, then a `run_end` item when it ends.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub wait: bool,
+    /// run: stop the unit this many milliseconds after it starts (reason `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// forget: every ended transient unit.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub ended: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -145,10 +169,13 @@ pub struct UnitStatus {
     /// (omitted when all is well).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_error: Option<String>,
+    /// A transient unit (`supctl run`): `true` (omitted for units from files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transient: Option<bool>,
 }
 
 /// The fields of `UNIT_STATUS`, in the order they are sent.
-pub const UNIT_STATUS_FIELDS: [&str; 19] = [
+pub const UNIT_STATUS_FIELDS: [&str; 20] = [
     "name",
     "description",
     "state",
@@ -168,6 +195,7 @@ pub const UNIT_STATUS_FIELDS: [&str; 19] = [
     "instances",
     "status_text",
     "log_error",
+    "transient",
 ];
 
 /// A set of `UNIT_STATUS` fields: bit `i` stands for `UNIT_STATUS_FIELDS[i]`.
@@ -244,6 +272,8 @@ pub struct UnitStatusRef<'a> {
     pub status_text: Option<&'a str>,
     /// Left out when `None`, like `UnitStatus::log_error`.
     pub log_error: Option<&'a str>,
+    /// Left out when `None`, like `UnitStatus::transient`.
+    pub transient: Option<bool>,
 }
 
 impl Serialize for UnitStatusRef<'_> {
@@ -286,6 +316,7 @@ impl Serialize for UnitStatusRef<'_> {
         field!(16, some & self.instances);
         field!(17, some & self.status_text);
         field!(18, some & self.log_error);
+        field!(19, some & self.transient);
         st.end()
     }
 }
@@ -475,7 +506,8 @@ pub struct Reply {
     #[allow(clippy::box_collection)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slices: Option<Box<Vec<SliceStatus>>>,
-    /// start, stop, restart, kill
+    /// start, stop, restart, kill; run (the transient unit, by name); forget (each unit
+    /// dropped, state `forgotten`)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<OpResult>>,
     /// logs: the last lines, oldest first, without trailing newlines
@@ -488,6 +520,49 @@ pub struct Reply {
     #[allow(clippy::box_collection)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_healthy: Option<Box<Vec<String>>>,
+    /// reload: what was done (or, with `dry_run`, what would be).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload: Option<Box<ReloadReport>>,
+}
+
+/// What `reload` did, by unit name (each list sorted).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    pub dry_run: bool,
+    /// New files: the units were added (and started when enabled).
+    pub added: Vec<String>,
+    /// Files gone: the units were stopped and removed.
+    pub removed: Vec<String>,
+    /// Changed files of live units: restarted with the new definition.
+    pub restarted: Vec<String>,
+    /// Changed files applied without a restart: only `resources` of a running unit
+    /// (set on its cgroup or job in place), or any change of a unit not running.
+    pub updated: Vec<String>,
+    /// How many units were left untouched.
+    pub unchanged: usize,
+    /// Files that are invalid now (a running unit runs on as it was).
+    pub invalid: Vec<InvalidFile>,
+}
+
+/// One invalid file of a reload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvalidFile {
+    pub unit: String,
+    pub message: String,
+}
+
+/// The end of a transient unit run with `wait` (the last stream item).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunEnd {
+    pub unit: String,
+    /// The state it ended in: done, stopped, failed.
+    pub state: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub exit: Option<ExitInfo>,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 impl Reply {
@@ -545,6 +620,9 @@ pub enum StreamItem {
     Line(String),
     /// The server dropped this follower because it did not keep up; the stream ends.
     Dropped(String),
+    /// `run --wait`: the transient unit ended; the stream ends.
+    #[serde(rename = "run_end")]
+    RunEnd(RunEnd),
 }
 
 #[cfg(test)]
@@ -575,6 +653,7 @@ mod tests {
             instances: Some(vec!["web@1".into(), "web@2".into()]),
             status_text: Some("serving".into()),
             log_error: Some("log: No space left on device, 12 bytes dropped".into()),
+            transient: Some(true),
         }
     }
 
@@ -593,6 +672,7 @@ mod tests {
             instances: None,
             status_text: None,
             log_error: None,
+            transient: None,
             ..full(name)
         }
     }
@@ -621,6 +701,7 @@ mod tests {
             instances: u.instances.as_ref().map(|_| instances),
             status_text: u.status_text.as_deref(),
             log_error: u.log_error.as_deref(),
+            transient: u.transient,
         }
     }
 

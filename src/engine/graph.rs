@@ -88,6 +88,32 @@ impl Graph {
             .collect();
         g
     }
+
+    /// The graph built over `order` (positions `0..order.len()`), moved to the engine's
+    /// slots: position `k` becomes slot `order[k]`; slots not in `order` get no edges.
+    pub fn spread(self, order: &[usize], slots: usize) -> Graph {
+        let map = |v: Vec<Vec<usize>>| -> Vec<Vec<usize>> {
+            let mut out = vec![Vec::new(); slots];
+            for (k, list) in v.into_iter().enumerate() {
+                out[order[k]] = list.into_iter().map(|j| order[j]).collect();
+            }
+            out
+        };
+        let mut problems = vec![None; slots];
+        for (k, p) in self.problems.into_iter().enumerate() {
+            problems[order[k]] = p;
+        }
+        Graph {
+            preds: map(self.preds),
+            succs: map(self.succs),
+            requires: map(self.requires),
+            required_by: map(self.required_by),
+            wants: map(self.wants),
+            conflicts: map(self.conflicts),
+            on_failure: map(self.on_failure),
+            problems,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -50,6 +50,15 @@ pub struct Unit {
     pub restarts: u32,
     /// When `state` last changed.
     pub since: Time,
+    /// Started by `supctl run`: it has no file.
+    pub transient: bool,
+    /// Its file was removed (or it is being forgotten): it stops, then goes away.
+    pub retiring: bool,
+    /// Its file became invalid while it ran: it runs on as it was, and this is what is
+    /// wrong with the file (shown as its message).
+    pub file_error: Option<String>,
+    /// The slot holds no unit (a removed unit's slot, free for the next one added).
+    vacant: bool,
     /// Why this unit can never start (unsupported feature); it fails with this message.
     unsupported: Option<String>,
     goal_up: bool,
@@ -84,6 +93,10 @@ impl Unit {
             exit: None,
             restarts: 0,
             since: Duration::ZERO,
+            transient: false,
+            retiring: false,
+            file_error: None,
+            vacant: false,
             unsupported: None,
             goal_up: false,
             restart_on_stop: false,
@@ -99,7 +112,7 @@ impl Unit {
     }
 
     /// Going up: its goal is up, or it will come back up after the current stop.
-    fn going_up(&self) -> bool {
+    pub fn going_up(&self) -> bool {
         self.goal_up || self.restart_on_stop
     }
 
@@ -114,7 +127,13 @@ impl Unit {
 /// Inside, a unit is its position in `units` (which the graph and the timers share);
 /// at the surface (inputs, effects, lookups) it is that position as a [`UnitId`].
 pub struct Engine {
+    /// Slots: a unit keeps its slot (its id) for as long as it exists; a removed unit's
+    /// slot is reused by the next unit added.
     units: Vec<Unit>,
+    /// The slots that hold units, in name order (how units are listed).
+    order: Vec<usize>,
+    /// Vacant slots.
+    free: Vec<usize>,
     graph: Graph,
     index: HashMap<String, usize>,
     pids: HashMap<Pid, (usize, Role)>,
@@ -162,6 +181,8 @@ impl Engine {
             .collect();
         let n = units.len();
         Engine {
+            order: (0..n).collect(),
+            free: Vec::new(),
             units,
             graph,
             index,
@@ -179,20 +200,167 @@ impl Engine {
     }
 
     /// Every unit's id, in the order of `units()`.
-    pub fn ids(&self) -> impl Iterator<Item = UnitId> {
-        (0..self.units.len()).map(UnitId::from_index)
+    pub fn ids(&self) -> impl Iterator<Item = UnitId> + '_ {
+        self.order.iter().map(|&i| UnitId::from_index(i))
     }
 
     /// Every unit with its id, in the order of `units()`.
     pub fn units_with_ids(&self) -> impl Iterator<Item = (UnitId, &Unit)> {
-        self.units
+        self.order
             .iter()
-            .enumerate()
-            .map(|(i, u)| (UnitId::from_index(i), u))
+            .map(|&i| (UnitId::from_index(i), &self.units[i]))
     }
 
-    pub fn units(&self) -> &[Unit] {
-        &self.units
+    /// Every unit, in name order.
+    pub fn units(&self) -> impl Iterator<Item = &Unit> {
+        self.order.iter().map(|&i| &self.units[i])
+    }
+
+    /// How many units there are.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// How many slots ids index (at least `len()`): per-unit tables of the runtime have
+    /// this many entries.
+    pub fn slots(&self) -> usize {
+        self.units.len()
+    }
+
+    /// The id names a unit (not a slot freed by `forget`).
+    pub fn exists(&self, id: UnitId) -> bool {
+        self.units.get(id.index()).is_some_and(|u| !u.vacant)
+    }
+
+    // ---- changing the set of units (reload, transient units) ------------------------
+
+    /// Adds a unit (its spec, or why its file is invalid) in a free slot. The graph and
+    /// the name index are stale until [`Engine::rebuild`], which must follow before the
+    /// next input.
+    pub fn add(
+        &mut self,
+        name: UnitName,
+        spec: Result<UnitSpec, String>,
+        unsupported: Option<String>,
+        transient: bool,
+        now: Time,
+    ) -> UnitId {
+        let mut u = Unit::new(name, None);
+        u.transient = transient;
+        u.since = now;
+        match spec {
+            Ok(spec) => {
+                u.unsupported = unsupported;
+                u.spec = Some(spec);
+            }
+            Err(message) => {
+                u.state = State::Invalid;
+                u.message = Some(message);
+            }
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.units[i] = u;
+                i
+            }
+            None => {
+                self.units.push(u);
+                self.units.len() - 1
+            }
+        };
+        UnitId::from_index(i)
+    }
+
+    /// Recomputes the name order, the name index and the dependency graph after units
+    /// were added, changed or forgotten.
+    pub fn rebuild(&mut self) {
+        let mut order: Vec<usize> = (0..self.units.len())
+            .filter(|&i| !self.units[i].vacant)
+            .collect();
+        order.sort_by(|&a, &b| self.units[a].name.cmp(&self.units[b].name));
+        let names: Vec<UnitName> = order.iter().map(|&i| self.units[i].name.clone()).collect();
+        let specs: Vec<Option<&UnitSpec>> =
+            order.iter().map(|&i| self.units[i].spec.as_ref()).collect();
+        self.graph = Graph::build(&names, &specs).spread(&order, self.units.len());
+        self.index = order
+            .iter()
+            .map(|&i| (self.units[i].name.as_str().to_string(), i))
+            .collect();
+        self.timers.resize(self.units.len());
+        self.order = order;
+    }
+
+    /// A new, valid spec for the unit. What runs is not touched: a live unit runs on as
+    /// it was until restarted (the caller decides); an invalid one becomes inactive.
+    /// Call [`Engine::rebuild`] after.
+    pub fn set_spec(
+        &mut self,
+        id: UnitId,
+        spec: UnitSpec,
+        unsupported: Option<String>,
+        now: Time,
+    ) -> Vec<Effect> {
+        self.now = now;
+        let i = id.index();
+        let u = &mut self.units[i];
+        u.spec = Some(spec);
+        u.unsupported = unsupported;
+        u.file_error = None;
+        u.retiring = false;
+        if u.state == State::Invalid {
+            u.message = None;
+            u.reason = None;
+            self.set_state(i, State::Inactive);
+        }
+        std::mem::take(&mut self.fx)
+    }
+
+    /// The unit's file became invalid. A unit that runs (or is on its way up) runs on as
+    /// it was, with `message` as its `file_error`; any other becomes `invalid`. Call
+    /// [`Engine::rebuild`] after.
+    pub fn set_invalid(&mut self, id: UnitId, message: String, now: Time) -> Vec<Effect> {
+        self.now = now;
+        let i = id.index();
+        let u = &mut self.units[i];
+        u.retiring = false;
+        if u.spec.is_some() && (u.state.is_live() || u.going_up()) {
+            u.file_error = Some(message);
+        } else {
+            u.spec = None;
+            u.unsupported = None;
+            u.file_error = None;
+            u.reason = None;
+            u.message = Some(message);
+            self.set_state(i, State::Invalid);
+        }
+        std::mem::take(&mut self.fx)
+    }
+
+    /// Clears a `file_error` (the file is valid again and describes what runs).
+    pub fn clear_file_error(&mut self, id: UnitId) {
+        self.units[id.index()].file_error = None;
+    }
+
+    /// Removes a unit that has no process left; false (and nothing done) while it has
+    /// one. Its slot is reused by a later [`Engine::add`]; call [`Engine::rebuild`] after.
+    pub fn forget(&mut self, id: UnitId) -> bool {
+        let i = id.index();
+        if !self.exists(id)
+            || self.units[i].state.is_live()
+            || self.pids.values().any(|&(u, _)| u == i)
+        {
+            return false;
+        }
+        self.timers.cancel(i);
+        let mut gone = Unit::new(self.units[i].name.clone(), None);
+        gone.vacant = true;
+        self.units[i] = gone;
+        self.free.push(i);
+        true
     }
 
     pub fn unit(&self, id: UnitId) -> &Unit {
@@ -241,6 +409,7 @@ impl Engine {
             Input::Oom(i) | Input::Pause(i) | Input::Resume(i) | Input::Ready(i) => Some(i.index()),
             Input::Unhealthy { unit, .. } | Input::MainPid { unit, .. } => Some(unit.index()),
             Input::Internal { unit, .. } => Some(unit.index()),
+            Input::Remove(i) | Input::Deadline(i) => Some(i.index()),
             Input::StartEnabled | Input::StopAll | Input::Tick => None,
         };
         match input {
@@ -288,6 +457,17 @@ impl Engine {
             Input::Unhealthy { unit, message } => self.on_unhealthy(unit.index(), message),
             Input::MainPid { unit, pid } => self.on_main_pid(unit.index(), pid),
             Input::Internal { unit, message } => self.on_internal(unit.index(), message),
+            Input::Remove(i) => {
+                self.units[i.index()].retiring = true;
+                self.request_stop(i.index(), None);
+            }
+            Input::Deadline(i) => {
+                let u = &mut self.units[i.index()];
+                if u.state.is_live() || u.going_up() {
+                    u.message = Some("stopped at its deadline".to_string());
+                    self.request_stop(i.index(), Some(Reason::Timeout));
+                }
+            }
         }
         self.settle();
         self.touching = None;
@@ -315,6 +495,9 @@ impl Engine {
 
     fn activate(&mut self, i: usize, explicit: bool) {
         let u = &mut self.units[i];
+        if u.retiring {
+            return;
+        }
         match u.state {
             State::Invalid => return,
             State::Stopping => u.restart_on_stop = true,

@@ -79,6 +79,12 @@ pub enum Input {
         unit: UnitId,
         pid: Pid,
     },
+    /// The unit's file was removed (`reload`) or the unit is forgotten: stop it for good
+    /// (with its dependents); once it has no process the runtime forgets it.
+    Remove(UnitId),
+    /// A deadline given to the unit ran out (`supctl run --timeout`): stop it, reason
+    /// `timeout`.
+    Deadline(UnitId),
     /// Handling an input for this unit hit a bug (a caught panic): fail it (reason
     /// `internal`), kill and forget its processes.
     Internal {

@@ -763,3 +763,119 @@ fn deadlines_saturate_instead_of_overflowing() {
     s.feed(Input::Stop(s.id("slow")));
     assert_eq!(s.state("slow"), State::Stopping);
 }
+
+// ---- a changing set of units (reload, transient units) ------------------------------
+
+#[test]
+fn units_added_at_run_time_get_edges_and_start_after_their_dependencies() {
+    let mut s = Sim::new(vec![spec("b")]);
+    s.feed(Input::StartEnabled);
+    let mut a = spec("a");
+    a.requires = names(&["b", "c"]);
+    let mut c = spec("c");
+    c.kind = UnitType::Oneshot;
+    c.enabled = false;
+    let ia = s.e.add(a.name.clone(), Ok(a), None, false, s.now);
+    s.e.add(c.name.clone(), Ok(c), None, false, s.now);
+    s.e.rebuild();
+    // Listed in name order whatever their slots.
+    let listed: Vec<&str> = s.e.units().map(|u| u.name.as_str()).collect();
+    assert_eq!(listed, ["a", "b", "c"]);
+    assert_eq!(s.e.lookup("a"), Some(ia));
+    s.feed(Input::Start(ia));
+    assert_eq!(s.spawned, ["b", "c"], "a waits for c, which it requires");
+    s.exit("c", Exit::Code(0));
+    assert_eq!(s.state("a"), State::Running);
+}
+
+#[test]
+fn removed_unit_stops_with_its_dependents_and_its_slot_is_reused() {
+    let mut app = spec("app");
+    app.requires = names(&["db"]);
+    let mut s = Sim::new(vec![app, spec("db")]);
+    s.feed(Input::StartEnabled);
+    let db = s.id("db");
+    s.feed(Input::Remove(db));
+    // Its dependent stops first (reverse order), then it.
+    assert_eq!(s.state("app"), State::Stopping);
+    assert_eq!(s.state("db"), State::Running);
+    assert!(!s.e.forget(db), "a unit with a process is not forgotten");
+    s.exit("app", Exit::Signal(sig::TERM));
+    assert_eq!(s.state("db"), State::Stopping);
+    s.exit("db", Exit::Signal(sig::TERM));
+    assert_eq!(s.state("app"), State::Stopped);
+    // A retiring unit is not started again by hand.
+    s.feed(Input::Start(db));
+    assert_eq!(s.state("db"), State::Stopped);
+    assert!(s.e.forget(db));
+    s.e.rebuild();
+    assert!(s.e.lookup("db").is_none());
+    assert!(!s.e.exists(db));
+    assert_eq!(s.e.len(), 1);
+    let again = s.e.add(
+        UnitName::new("new").unwrap(),
+        Ok(spec("new")),
+        None,
+        true,
+        s.now,
+    );
+    s.e.rebuild();
+    assert_eq!(again, db, "the freed slot is reused");
+    assert!(s.e.unit(again).transient);
+    assert_eq!(s.e.unit(again).state, State::Inactive);
+    assert_eq!(s.e.unit(again).restarts, 0);
+    // `app` requires a unit that no longer exists: it cannot start.
+    s.e.rebuild();
+    s.feed(Input::Start(s.id("app")));
+    assert_eq!(s.state("app"), State::Failed);
+}
+
+#[test]
+fn an_invalid_edit_leaves_a_running_unit_running_and_a_stopped_one_invalid() {
+    let mut idle = spec("idle");
+    idle.enabled = false;
+    let mut s = Sim::new(vec![spec("web"), idle]);
+    s.feed(Input::StartEnabled);
+    let web = s.id("web");
+    let pid = s.pid("web");
+    let fx = s.e.set_invalid(web, "web.yaml:1:1: bad".into(), s.now);
+    assert!(fx.is_empty(), "{fx:?}");
+    assert_eq!(s.state("web"), State::Running);
+    assert_eq!(s.pid("web"), pid);
+    assert_eq!(
+        s.e.unit(web).file_error.as_deref(),
+        Some("web.yaml:1:1: bad")
+    );
+    // It still restarts with the definition it runs.
+    s.exit("web", Exit::Code(1));
+    s.advance();
+    assert_eq!(s.state("web"), State::Running);
+    // Fixed: the error goes.
+    s.e.set_spec(web, spec("web"), None, s.now);
+    assert!(s.e.unit(web).file_error.is_none());
+    let idle = s.id("idle");
+    s.e.set_invalid(idle, "idle.yaml:1:1: bad".into(), s.now);
+    assert_eq!(s.state("idle"), State::Invalid);
+    s.feed(Input::Start(idle));
+    assert_eq!(s.state("idle"), State::Invalid);
+    s.e.set_spec(idle, spec("idle"), None, s.now);
+    s.e.rebuild();
+    assert_eq!(s.state("idle"), State::Inactive);
+    s.feed(Input::Start(idle));
+    assert_eq!(s.state("idle"), State::Running);
+}
+
+#[test]
+fn a_deadline_stops_the_unit_with_reason_timeout() {
+    let mut s = Sim::new(vec![spec("job")]);
+    s.feed(Input::StartEnabled);
+    let job = s.id("job");
+    s.feed(Input::Deadline(job));
+    assert_eq!(s.state("job"), State::Stopping);
+    s.exit("job", Exit::Signal(sig::TERM));
+    assert_eq!(s.state("job"), State::Stopped);
+    assert_eq!(s.e.unit(job).reason, Some(Reason::Timeout));
+    // An ended unit's deadline does nothing.
+    s.feed(Input::Deadline(job));
+    assert_eq!(s.state("job"), State::Stopped);
+}

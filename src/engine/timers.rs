@@ -35,6 +35,13 @@ impl Timers {
         }
     }
 
+    /// Makes room for `units` slots (units added at run time).
+    pub fn resize(&mut self, units: usize) {
+        if self.live.len() < units {
+            self.live.resize(units, None);
+        }
+    }
+
     /// Replaces the unit's pending timer, if any.
     pub fn set(&mut self, unit: usize, at: Time, kind: TimerKind) {
         self.generation += 1;

@@ -171,6 +171,19 @@ impl<P: Backend> Runtime<P> {
         p.health = None;
     }
 
+    /// The unit is going away (removed by a reload, forgotten): every probe, its notify
+    /// socket and its fd pipe go with it.
+    pub(super) fn drop_probes(&mut self, unit: UnitId) {
+        self.clear_probes(unit);
+        self.close_notify_pipe(unit);
+        if let Some(mut ns) = self.probes.units.remove(&unit).and_then(|p| p.notify) {
+            let _ = self.poll.registry().deregister(&mut ns);
+        }
+        self.probes
+            .tokens
+            .retain(|_, s| !matches!(s, Source::Notify(u) | Source::Fd(u) if *u == unit));
+    }
+
     /// Starts due attempts, expires late ones and fires the watchdog.
     pub(super) fn run_probes(&mut self) {
         let now = self.now();

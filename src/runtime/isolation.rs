@@ -47,6 +47,36 @@ impl Iso {
         iso
     }
 
+    /// The slices as loaded.
+    pub fn slices(&self) -> &[SliceSpec] {
+        &self.slices
+    }
+
+    /// New slice definitions (reload): units use them from their next start.
+    pub fn set_slices(&mut self, slices: Vec<SliceSpec>) {
+        self.slice_errors
+            .retain(|name, _| slices.iter().any(|s| s.name.as_str() == name));
+        self.slices = slices;
+    }
+
+    pub fn set_slice_error(&mut self, name: &str, error: String) {
+        self.slice_errors.insert(name.to_string(), error);
+    }
+
+    pub fn clear_slice_error(&mut self, name: &str) {
+        self.slice_errors.remove(name);
+    }
+
+    /// The unit's group is still to be removed.
+    pub fn removal_pending(&self, unit: UnitId) -> bool {
+        self.remove_pending.contains(&unit)
+    }
+
+    /// The group path of a slice (below sup's own).
+    pub fn path_of(&self, name: &str) -> String {
+        self.slice_path(name)
+    }
+
     fn slice(&self, name: &str) -> Option<&SliceSpec> {
         self.slices.iter().find(|s| s.name.as_str() == name)
     }
@@ -308,6 +338,7 @@ impl<P: Backend> Runtime<P> {
         for u in pending {
             self.try_remove(u);
         }
+        self.forget_pending_units();
     }
 
     /// `supctl pause` / `resume`.

@@ -114,6 +114,14 @@ impl<P: Backend> Runtime<P> {
     }
 
     fn ensure_output(&mut self, unit: UnitId, spec: &UnitSpec) {
+        if self.relog.remove(&unit) {
+            // A reload changed where its output goes: the old destination is done.
+            if let Some(mut old) = self.outputs[unit.index()].take() {
+                for stream in [Stream::Stdout, Stream::Stderr] {
+                    let _ = old.flush_partial(stream, None);
+                }
+            }
+        }
         if self.outputs[unit.index()].is_some() {
             return;
         }

@@ -15,9 +15,11 @@ mod launch;
 mod notify;
 mod probe;
 mod recover;
+mod reload;
 mod status;
 #[cfg(test)]
 mod tests;
+mod transient;
 
 pub use entry::MainCmd;
 
@@ -124,6 +126,13 @@ pub struct Runtime<P: Backend = Host> {
     log_problems: HashMap<UnitId, String>,
     /// Debug builds: the unit whose exits panic (`SUP_TEST_PANIC_UNIT`, for tests).
     fault_unit: Option<String>,
+    /// Units to forget once they have no process and no group left (removed by a
+    /// reload, ended transient units dropped).
+    forgetting: Vec<UnitId>,
+    /// Units whose output goes somewhere new from their next start (reload).
+    relog: std::collections::HashSet<UnitId>,
+    /// Transient units (`supctl run`).
+    transients: transient::Transients,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
@@ -187,7 +196,7 @@ impl<P: Backend> Runtime<P> {
         );
         log::info!(
             "loaded {} units from {}",
-            engine.units().len(),
+            engine.len(),
             config.units_dir.display()
         );
         let control = match control::Server::bind(
@@ -199,7 +208,7 @@ impl<P: Backend> Runtime<P> {
             Ok(server) => Some(server),
             Err(e) => life.no_socket(&config, e).map(|()| None)?,
         };
-        let n = engine.units().len();
+        let n = engine.slots();
         Ok(Runtime {
             config,
             poll,
@@ -225,6 +234,9 @@ impl<P: Backend> Runtime<P> {
             } else {
                 None
             },
+            forgetting: Vec::new(),
+            relog: std::collections::HashSet::new(),
+            transients: transient::Transients::default(),
         })
     }
 
@@ -260,6 +272,7 @@ impl<P: Backend> Runtime<P> {
                     self.iso_deadline(),
                     self.recovery_deadline(),
                     self.control_deadline(),
+                    self.transients.next_deadline(),
                 ]
                 .into_iter()
                 .flatten()
@@ -299,6 +312,13 @@ impl<P: Backend> Runtime<P> {
             }
             self.guarded("state file", |rt| rt.write_state());
             self.guarded("the control socket", |rt| rt.control_tick());
+            if self
+                .transients
+                .next_deadline()
+                .is_some_and(|at| at <= self.now())
+            {
+                self.guarded("a deadline", |rt| rt.transient_tick());
+            }
             if self
                 .engine
                 .next_deadline()
@@ -360,8 +380,13 @@ impl<P: Backend> Runtime<P> {
                     self.feed(Input::StopAll);
                 }
             }
+            sig::HUP if self.shutting_down => log::info!("SIGHUP: no reload while shutting down"),
             sig::HUP => {
-                log::warn!("SIGHUP: reload is not supported yet by this build of sup")
+                log::info!("SIGHUP: reloading the unit directory");
+                let reply = self.reload(false);
+                if let Some(e) = reply.error {
+                    log::error!("reload: {}", e.message);
+                }
             }
             other => log::debug!("ignoring signal {}", crate::engine::signal_name(other)),
         }
@@ -427,6 +452,7 @@ impl<P: Backend> Runtime<P> {
             }
         }
         self.check_waiters();
+        self.forget_pending_units();
     }
 
     fn carry_out(&mut self, fx: Effect, queue: &mut VecDeque<Input>) {
@@ -467,6 +493,7 @@ impl<P: Backend> Runtime<P> {
         match event {
             EventKind::State { from, to } => {
                 self.iso_state_changed(unit, *from, *to);
+                self.transient_state(unit);
                 let u = self.engine.unit(unit);
                 let why = match (u.reason, &u.message) {
                     (Some(r), Some(m)) => format!(" ({r}: {m})"),

@@ -142,7 +142,7 @@ impl<P: Backend> Runtime<P> {
         let groups: Vec<Pid> = if self.platform.has_groups() {
             Vec::new()
         } else {
-            self.engine.units().iter().filter_map(|u| u.pgid).collect()
+            self.engine.units().filter_map(|u| u.pgid).collect()
         };
         state.state.write(&groups);
     }

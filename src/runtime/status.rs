@@ -32,7 +32,7 @@ pub fn unit_status<P: Backend>(rt: &Runtime<P>, i: UnitId, fields: Fields) -> Un
         description: u.spec.as_ref().and_then(|s| s.description.as_deref()),
         state: u.state.as_str(),
         reason: u.reason.map(|r| r.as_str()),
-        message: u.message.as_deref(),
+        message: u.file_error.as_deref().or(u.message.as_deref()),
         pid: u.pid.map(Pid::raw),
         restarts: u.restarts,
         ready: u.ready(),
@@ -47,6 +47,7 @@ pub fn unit_status<P: Backend>(rt: &Runtime<P>, i: UnitId, fields: Fields) -> Un
         instances: None,
         status_text: probes.status_text.as_deref(),
         log_error: rt.log_problems.get(&i).map(String::as_str),
+        transient: u.transient.then_some(true),
     }
 }
 

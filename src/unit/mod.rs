@@ -23,6 +23,7 @@ mod raw;
 mod scan;
 mod shapes;
 pub mod spec;
+pub mod transient;
 pub mod values;
 
 #[cfg(test)]

@@ -315,6 +315,8 @@ pub(super) enum Follow {
     None,
     Events,
     Logs(UnitId),
+    /// `run --wait`: the unit's output lines, then its end.
+    Run(UnitId),
 }
 
 /// One accepted connection.

@@ -507,15 +507,52 @@ impl<P: Backend> Runtime<P> {
         }
     }
 
-    /// Someone follows this unit's log.
+    /// Someone follows this unit's log (or waits for it: `run --wait`).
     pub(super) fn wants_tap(&self, unit: UnitId) -> bool {
-        self.control
-            .as_ref()
-            .is_some_and(|s| s.conns.values().any(|c| c.follow == Follow::Logs(unit)))
+        self.control.as_ref().is_some_and(|s| {
+            s.conns
+                .values()
+                .any(|c| c.follow == Follow::Logs(unit) || c.follow == Follow::Run(unit))
+        })
+    }
+
+    /// Ends every stream about the unit (it is going away): followers of its log get a
+    /// last `dropped` item saying so, and their connections close.
+    pub(super) fn end_unit_streams(&mut self, unit: UnitId) {
+        let tokens = self.tokens_following(|f| *f == Follow::Logs(unit) || *f == Follow::Run(unit));
+        let name = self.engine.unit(unit).name.to_string();
+        let line = encode(&StreamItem::Dropped(format!("{name} was removed")));
+        for t in tokens {
+            self.push_stream(t, &line);
+            if let Some(conn) = self.conn(t) {
+                conn.follow = Follow::None;
+                conn.closing = true;
+            }
+            self.queue(t);
+        }
+    }
+
+    /// A run waited for (`run --wait`) ended: its last output goes out, then the end
+    /// (`run_end`), and the connection closes.
+    pub(super) fn finish_runs(&mut self, unit: UnitId, end: &crate::ctl::proto::RunEnd) {
+        let tokens = self.tokens_following(|f| *f == Follow::Run(unit));
+        if tokens.is_empty() {
+            return;
+        }
+        self.drain_output(unit);
+        let line = encode(&StreamItem::RunEnd(end.clone()));
+        for t in tokens {
+            self.push_stream(t, &line);
+            if let Some(conn) = self.conn(t) {
+                conn.follow = Follow::None;
+                conn.closing = true;
+            }
+            self.queue(t);
+        }
     }
 
     pub(super) fn forward_log(&mut self, unit: UnitId, bytes: &[u8]) {
-        let tokens = self.tokens_following(|f| *f == Follow::Logs(unit));
+        let tokens = self.tokens_following(|f| *f == Follow::Logs(unit) || *f == Follow::Run(unit));
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let line = encode(&StreamItem::Line(
                 String::from_utf8_lossy(line).into_owned(),

@@ -247,7 +247,14 @@ impl<P: Backend> Runtime<P> {
                 .one_unit(&req)
                 .and_then(|u| self.pause_resume(u, req.cmd == "pause"))
                 .map(Some),
-            "reload" | "run" | "scale" | "metrics" => Err(Reply::error(
+            "reload" | "run" if self.shutting_down => Err(Reply::error(
+                ErrorCode::Failed,
+                format!("{}: sup is shutting down", req.cmd),
+            )),
+            "reload" => Ok(Some(self.reload(req.dry_run))),
+            "run" => self.run(token, &req),
+            "forget" => self.forget_request(&req).map(Some),
+            "scale" | "metrics" => Err(Reply::error(
                 ErrorCode::BadRequest,
                 format!("{}: not supported yet by this build of sup", req.cmd),
             )),
@@ -278,17 +285,17 @@ impl<P: Backend> Runtime<P> {
         } else {
             Vec::new()
         };
-        let count = if all {
-            self.engine.units().len()
-        } else {
-            ids.len()
-        };
+        let count = if all { self.engine.len() } else { ids.len() };
         // About 320 bytes per unit: reserve once instead of growing through the copies.
         buf.reserve(count * 384 + 64);
-        let units = (0..count).map(|n| {
-            let id = if all { UnitId::from_index(n) } else { ids[n] };
-            status::unit_status(self, id, fields)
-        });
+        let every: Vec<UnitId>;
+        let ids = if all {
+            every = self.engine.ids().collect();
+            &every[..]
+        } else {
+            ids
+        };
+        let units = ids.iter().map(|&id| status::unit_status(self, id, fields));
         write_status_reply(&mut buf, units, (!slices.is_empty()).then_some(&slices[..]));
         if let Some(conn) = self.conn(token) {
             conn.out.push_vec(buf);
@@ -360,6 +367,32 @@ impl<P: Backend> Runtime<P> {
         let pgid = unit.pgid.unwrap_or(pid);
         self.kill_unit_fx(u, pgid, stop);
         Ok(self.results_reply(vec![self.op_result(u, true)]))
+    }
+
+    /// `run`: the transient unit is added and started; with `wait` the reply goes out
+    /// first and the connection then follows the run (output lines, then `run_end`).
+    fn run(&mut self, token: Token, req: &Request) -> Result<Option<Reply>, Reply> {
+        if req.wait {
+            self.stream_slot()?;
+        }
+        let id = self.add_transient(req)?;
+        let mut reply = Reply::ok();
+        reply.results = Some(vec![OpResult {
+            unit: self.engine.unit(id).name.to_string(),
+            ok: true,
+            state: self.engine.unit(id).state.as_str().into(),
+            message: None,
+        }]);
+        if !req.wait {
+            self.feed(Input::Start(id));
+            return Ok(Some(reply));
+        }
+        self.send(token, &encode(&reply));
+        if let Some(conn) = self.conn(token) {
+            conn.follow = Follow::Run(id);
+        }
+        self.feed(Input::Start(id));
+        Ok(None)
     }
 
     /// Refuses a new stream when [`MAX_STREAMS`] are open.
