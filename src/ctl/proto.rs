@@ -542,6 +542,10 @@ pub struct ReloadReport {
     pub unchanged: usize,
     /// Files that are invalid now (a running unit runs on as it was).
     pub invalid: Vec<InvalidFile>,
+    /// sup's own work for the reload (reading and comparing the files, applying the
+    /// changes; not the units' stops and starts that follow), in microseconds.
+    #[serde(default)]
+    pub took_us: u64,
 }
 
 /// One invalid file of a reload.

@@ -191,6 +191,7 @@ impl<P: Backend> Runtime<P> {
                 started.elapsed().as_micros()
             );
         }
+        report.took_us = started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
         let mut reply = if report.invalid.is_empty() {
             Reply::ok()
         } else {
