@@ -381,6 +381,9 @@ impl<P: Backend> Runtime<P> {
                 }
             }
             sig::HUP if self.shutting_down => log::info!("SIGHUP: no reload while shutting down"),
+            sig::HUP if self.recovering() => log::warn!(
+                "SIGHUP: no reload while what a previous sup left is being stopped; send it again in a moment"
+            ),
             sig::HUP => {
                 log::info!("SIGHUP: reloading the unit directory");
                 let reply = self.reload(false);

@@ -239,6 +239,8 @@ impl<P: Backend> Runtime<P> {
                     let enabled = spec.enabled;
                     let id = match self.engine.lookup(spec.name.as_str()) {
                         Some(id) => {
+                            // A unit on its way out whose file came back stays.
+                            self.forgetting.retain(|&u| u != id);
                             let unsupported = super::asks::unsupported(&self.platform, &spec);
                             effects.extend(self.engine.set_spec(id, spec, unsupported, now));
                             id
@@ -304,6 +306,7 @@ impl<P: Backend> Runtime<P> {
                 }
                 Change::Invalid(id, message) => {
                     log::error!("{message}");
+                    self.forgetting.retain(|&u| u != id);
                     effects.extend(self.engine.set_invalid(id, message, now));
                 }
                 Change::Clear(id) => self.engine.clear_file_error(id),
