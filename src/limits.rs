@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 /// One `resources.io_max` entry: bandwidth and IOPS caps for one block device.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IoMax {
     pub device: PathBuf,
     pub rbps: Option<u64>,
@@ -16,7 +16,7 @@ pub struct IoMax {
 }
 
 /// A unit's or slice's `resources`.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Resources {
     pub cpu_weight: Option<u32>,
     /// Cores: `"50%"` is 0.5, `"1.5"` is 1.5.
@@ -35,7 +35,9 @@ impl Resources {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Namespace {
     Pid,
     Mount,
@@ -47,7 +49,9 @@ pub enum Namespace {
 }
 
 /// The resource an rlimit bounds (the `rlimits` keys, as `setrlimit(2)` names them).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum RlimitResource {
     As,
     Core,
@@ -98,7 +102,7 @@ impl RlimitResource {
 }
 
 /// One `rlimits` entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rlimit {
     pub resource: RlimitResource,
     /// `u64::MAX` means infinity.

@@ -8,7 +8,9 @@ use std::fmt;
 /// A unit as the engine, the runtime and the platform's groups name it: its position
 /// among the loaded units (fixed for the life of a load). Not its name (that is
 /// `UnitName`); shown as `#3`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct UnitId(usize);
 
 impl UnitId {
@@ -31,7 +33,9 @@ impl fmt::Display for UnitId {
 
 /// A process (or process group) id as the OS gave it. Only the backends and the
 /// protocol edge (status, events, notify messages) see the number; shown as the number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Pid(u32);
 
 impl Pid {
@@ -53,7 +57,7 @@ impl fmt::Display for Pid {
 }
 
 /// How a process ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Exit {
     /// It exited with this code.
     Code(i32),

@@ -80,6 +80,8 @@ fn table_request(resources: bool) -> Value {
         "since",
         "status_text",
         "log_error",
+        "exit",
+        "transient",
     ];
     if resources {
         fields.extend(["memory_bytes", "cpu_usec", "pids"]);

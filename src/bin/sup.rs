@@ -34,6 +34,13 @@ struct Cli {
     /// Entrypoint mode: time between SIGTERM and SIGKILL for processes left behind.
     #[arg(long, env = "SUP_GRACE", default_value = "5s", value_parser = parse_grace)]
     grace: Duration,
+    /// Internal (reexec): take over from the previous image of sup, whose state is in
+    /// this handle.
+    #[arg(long = "reexec-state", value_name = "HANDLE", hide = true)]
+    reexec_state: Option<u64>,
+    /// Internal (reexec): say whether this program can take over from the running sup.
+    #[arg(long = "reexec-check", hide = true)]
+    reexec_check: bool,
     #[command(subcommand)]
     command: Option<Command>,
     /// Entrypoint mode: the main command to run after `--` (passed on byte for byte).
@@ -63,6 +70,10 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
+    if cli.reexec_check {
+        println!("{}", sup::runtime::HANDOVER_CHECK);
+        return ExitCode::SUCCESS;
+    }
     // Before sup opens anything.
     sup::platform::system::prepare(!cli.main.is_empty());
     let default_level = if cli.main.is_empty() { "info" } else { "warn" };
@@ -119,6 +130,7 @@ fn main() -> ExitCode {
         control_gid,
         main: (!cli.main.is_empty()).then_some(sup::runtime::MainCmd { argv: cli.main }),
         grace: cli.grace,
+        handover: cli.reexec_state,
     };
     if !sup::platform::system::is_privileged() && config.main.is_none() {
         log::warn!("running as a non-root user: units that ask for another user, raised limits or isolation will fail to start");

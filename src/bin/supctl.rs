@@ -141,6 +141,8 @@ enum Cmd {
         #[arg(value_name = "CMD", required = true, last = true)]
         argv: Vec<String>,
     },
+    /// Re-execute sup's program (the one now on disk) keeping every unit running
+    Reexec,
     /// Drop ended transient units from status
     Forget {
         /// Every ended transient unit
@@ -292,6 +294,7 @@ fn build_request(cmd: Cmd) -> (Request, Kind) {
             (r, Kind::Forget)
         }
         Cmd::Metrics => (Request::new("metrics"), Kind::Generic),
+        Cmd::Reexec => (Request::new("reexec"), Kind::Generic),
         Cmd::Shutdown => (Request::new("shutdown"), Kind::Generic),
         Cmd::Poweroff => (Request::new("poweroff"), Kind::Generic),
         Cmd::Reboot => (Request::new("reboot"), Kind::Generic),

@@ -22,7 +22,7 @@ use crate::proc::{Exit, Pid, UnitId};
 use crate::unit::{InvalidUnit, OnUnhealthy, Ready, RestartPolicy, UnitName, UnitSpec, UnitType};
 
 /// Where the stop sequence is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum StopPhase {
     None,
     /// `stop.exec` is running.
@@ -34,7 +34,7 @@ enum StopPhase {
 }
 
 /// One unit as the engine tracks it. Public fields are for status reporting.
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Unit {
     pub name: UnitName,
     /// `None` when the file was rejected (`state` is then `invalid`).
@@ -122,6 +122,16 @@ impl Unit {
     }
 }
 
+/// Everything the engine knows, for handing it to a new image of sup (`reexec`): every
+/// slot's unit with its lifecycle bookkeeping, the pids it owns, its pending timers.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct EngineState {
+    units: Vec<Unit>,
+    free: Vec<usize>,
+    pids: Vec<(Pid, usize, Role)>,
+    timers: Vec<(usize, Time, TimerKind)>,
+}
+
 /// The supervisor core. See the module documentation.
 ///
 /// Inside, a unit is its position in `units` (which the graph and the timers share);
@@ -193,6 +203,55 @@ impl Engine {
             now: Duration::ZERO,
             touching: None,
         }
+    }
+
+    /// What a new image of sup needs to carry on exactly where this one is.
+    pub fn save(&self) -> EngineState {
+        EngineState {
+            units: self.units.clone(),
+            free: self.free.clone(),
+            pids: self.pids.iter().map(|(&p, &(u, r))| (p, u, r)).collect(),
+            timers: self.timers.live(),
+        }
+    }
+
+    /// The engine as [`Engine::save`] left it. `unsupported` is judged again (the new
+    /// image may support more, or less).
+    pub fn restore(
+        state: EngineState,
+        unsupported: impl Fn(&UnitSpec) -> Option<String>,
+        seed: u64,
+    ) -> Engine {
+        let mut units = state.units;
+        for u in &mut units {
+            u.unsupported = u.spec.as_ref().and_then(&unsupported);
+        }
+        let n = units.len();
+        let mut e = Engine {
+            units,
+            order: Vec::new(),
+            free: state.free,
+            graph: Graph::default(),
+            index: HashMap::new(),
+            pids: state
+                .pids
+                .into_iter()
+                .filter(|&(_, u, _)| u < n)
+                .map(|(p, u, r)| (p, (u, r)))
+                .collect(),
+            timers: Timers::new(n),
+            rng: Rng::new(seed),
+            fx: Vec::new(),
+            now: Duration::ZERO,
+            touching: None,
+        };
+        e.rebuild();
+        for (u, at, kind) in state.timers {
+            if u < n {
+                e.timers.set(u, at, kind);
+            }
+        }
+        e
     }
 
     pub fn lookup(&self, name: &str) -> Option<UnitId> {

@@ -17,14 +17,14 @@ mod tests_isolation;
 use std::time::Duration;
 
 pub use crate::proc::{signal_name, Exit, Pid, UnitId};
-pub use machine::{Engine, Unit};
+pub use machine::{Engine, EngineState, Unit};
 pub use state::{exit_reason, Reason, State};
 
 /// Monotonic time since the runtime started. The engine only ever compares and adds these.
 pub type Time = Duration;
 
 /// Which process of a unit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     Main,
     /// The unit's `stop.exec` command.

@@ -4,7 +4,7 @@ use crate::proc::Exit;
 use std::fmt;
 
 /// The states of SPEC section 3.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum State {
     Inactive,
     Waiting,
@@ -57,7 +57,7 @@ impl fmt::Display for State {
 }
 
 /// Why a unit failed or stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Reason {
     ExitCode,
     Signal,

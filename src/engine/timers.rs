@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 
 use super::Time;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TimerKind {
     /// Not ready (oneshot: not done) within `start_timeout`.
     StartTimeout,
@@ -47,6 +47,15 @@ impl Timers {
         self.generation += 1;
         self.live[unit] = Some((at, kind, self.generation));
         self.heap.push(Reverse((at, unit, self.generation)));
+    }
+
+    /// Every pending timer: (unit, deadline, kind).
+    pub fn live(&self) -> Vec<(usize, Time, TimerKind)> {
+        self.live
+            .iter()
+            .enumerate()
+            .filter_map(|(u, t)| t.map(|(at, kind, _)| (u, at, kind)))
+            .collect()
     }
 
     /// The kind of the unit's pending timer, if any.

@@ -84,7 +84,7 @@ pub enum Destination {
     Discard,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Stream {
     Stdout,
     Stderr,
@@ -337,6 +337,21 @@ impl UnitOutput {
     /// Whether `stream` has an incomplete line pending.
     pub fn has_partial(&self, stream: Stream) -> bool {
         !self.partial[stream.index()].is_empty()
+    }
+
+    /// Before sup hands over to a new image of itself: the incomplete last lines (stdout,
+    /// stderr), which the new image takes back with [`UnitOutput::resume_partials`], so no
+    /// line is cut in two; a log file's preallocated space beyond its end is given back.
+    pub fn handover(&mut self) -> [Vec<u8>; 2] {
+        if let Sink::File(f) = &mut self.sink {
+            f.release_prealloc();
+        }
+        std::mem::take(&mut self.partial)
+    }
+
+    /// The incomplete last lines handed over by the previous image of sup.
+    pub fn resume_partials(&mut self, partial: [Vec<u8>; 2]) {
+        self.partial = partial;
     }
 
     fn flush_partial_into(&mut self, stream: Stream, out: &mut Vec<u8>, tap: Option<&mut Vec<u8>>) {

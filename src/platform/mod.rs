@@ -43,6 +43,9 @@ pub mod console;
 #[cfg_attr(target_os = "linux", path = "linux/fs.rs")]
 #[cfg_attr(windows, path = "windows/fs.rs")]
 pub mod fs;
+#[cfg_attr(target_os = "linux", path = "linux/handover.rs")]
+#[cfg_attr(windows, path = "windows/handover.rs")]
+pub mod handover;
 #[cfg_attr(target_os = "linux", path = "linux/pipe.rs")]
 #[cfg_attr(windows, path = "windows/pipe.rs")]
 pub mod pipe;
@@ -168,6 +171,17 @@ pub struct Child<P> {
 pub trait OutputPipe: mio::event::Source + std::io::Read + std::fmt::Debug {
     /// Asks for a larger buffer, once the unit shows it is chatty (best effort).
     fn grow(&self) {}
+    /// Keeps the pipe open across sup's reexec; the number to `adopt` it by after.
+    fn carry(&self) -> std::io::Result<u64> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
+    /// Takes back a pipe carried across the reexec (see [`handover`]).
+    fn adopt(_handle: u64) -> std::io::Result<Self>
+    where
+        Self: Sized,
+    {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
 }
 
 /// What the backend's event source reported.

@@ -4,7 +4,7 @@
 use crate::engine::Time;
 use crate::unit::{HealthCheck, HealthKind, Severity};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Health {
     Unknown,
     Healthy,

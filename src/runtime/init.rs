@@ -367,9 +367,10 @@ mod tests {
             control_gid: None,
             main: None,
             grace: Duration::from_secs(1),
+            handover: None,
         };
         let life = Life::prepare(&config);
-        let mut rt = Runtime::<crate::platform::Host>::new(config, life).unwrap();
+        let mut rt = Runtime::<crate::platform::Host>::new(config, life, None).unwrap();
         let mut carried_on = false;
         rt.guarded("a test", |_| panic!("deliberate panic in a handler"));
         rt.guarded("a test", |_| carried_on = true);

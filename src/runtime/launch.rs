@@ -113,7 +113,7 @@ impl<P: Backend> Runtime<P> {
         }
     }
 
-    fn ensure_output(&mut self, unit: UnitId, spec: &UnitSpec) {
+    pub(super) fn ensure_output(&mut self, unit: UnitId, spec: &UnitSpec) {
         if self.relog.remove(&unit) {
             // A reload changed where its output goes: the old destination is done.
             if let Some(mut old) = self.outputs[unit.index()].take() {

@@ -15,6 +15,7 @@ mod launch;
 mod notify;
 mod probe;
 mod recover;
+mod reexec;
 mod reload;
 mod status;
 #[cfg(test)]
@@ -22,6 +23,7 @@ mod tests;
 mod transient;
 
 pub use entry::MainCmd;
+pub use reexec::HANDOVER_CHECK;
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -58,6 +60,9 @@ pub struct Config {
     pub main: Option<MainCmd>,
     /// How long leftovers get between SIGTERM and SIGKILL (`--grace`).
     pub grace: Duration,
+    /// This sup is a new image taking over from the one before (`supctl reexec`): the
+    /// handle of the state it left.
+    pub handover: Option<u64>,
 }
 
 /// Test builds only: `SUP_TEST_PANIC_UNIT=NAME` makes handling an exit of that unit
@@ -133,13 +138,28 @@ pub struct Runtime<P: Backend = Host> {
     relog: std::collections::HashSet<UnitId>,
     /// Transient units (`supctl run`).
     transients: transient::Transients,
+    /// A reexec whose new program is being checked.
+    reexec: Option<reexec::Pending<P::Pipe>>,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
 pub fn run(config: Config) -> i32 {
+    // A new image after `supctl reexec`: the state the previous one left, read before
+    // anything is opened. If it cannot be had, sup starts afresh (its cgroups are then
+    // cleared like any stale ones, so nothing runs twice).
+    let handover = config
+        .handover
+        .and_then(|h| match reexec::read_handover(h) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                log::error!("reexec: the state the previous sup handed over: {e}; starting afresh");
+                None
+            }
+        });
+    let took_over = handover.is_some();
     let life = init::Life::prepare(&config);
     let machine = life.role == init::Role::Machine;
-    let mut rt = match Runtime::<Host>::new(config, life) {
+    let mut rt = match Runtime::<Host>::new(config, life, handover) {
         Ok(rt) => rt,
         Err(e) => {
             log::error!("{e}");
@@ -151,7 +171,10 @@ pub fn run(config: Config) -> i32 {
     };
     let mut recovering = false;
     rt.guarded("recovery", |rt| recovering = rt.begin_recovery());
-    if !recovering {
+    if took_over {
+        // The units run on as they were; what exited during the handover is reaped.
+        rt.guarded("reaping", |rt| rt.on_signal(sig::CHLD, Pid::from_raw(0)));
+    } else if !recovering {
         rt.guarded("start", |rt| rt.feed(Input::StartEnabled));
     }
     // Cleanup that units need not wait for: empty cgroups of dead sups.
@@ -162,15 +185,25 @@ pub fn run(config: Config) -> i32 {
 }
 
 impl<P: Backend> Runtime<P> {
-    fn new(config: Config, life: init::Life) -> Result<Runtime<P>, String> {
+    fn new(
+        config: Config,
+        life: init::Life,
+        mut handover: Option<reexec::Handover>,
+    ) -> Result<Runtime<P>, String> {
         let poll = Poll::new().map_err(|e| format!("cannot create poller: {e}"))?;
         let mut platform = P::create();
         platform
             .watch_events(poll.registry(), SIGNAL_TOKEN)
             .map_err(|e| format!("cannot set up signal handling: {e}"))?;
-        let mut loaded = match crate::unit::load_dir(&config.units_dir) {
-            Ok(loaded) => loaded,
-            Err(e) => life.no_units(&config, e)?,
+        let mut loaded = match &mut handover {
+            Some(h) => crate::unit::LoadResult {
+                slices: h.take_slices(),
+                ..Default::default()
+            },
+            None => match crate::unit::load_dir(&config.units_dir) {
+                Ok(loaded) => loaded,
+                Err(e) => life.no_units(&config, e)?,
+            },
         };
         for bad in &loaded.invalid {
             log::error!("{}", bad.message);
@@ -188,28 +221,42 @@ impl<P: Backend> Runtime<P> {
                 log::warn!("{}: will fail to start: {why}", spec.name);
             }
         }
-        let engine = Engine::new(
-            loaded.units,
-            loaded.invalid,
-            |s| asks::unsupported(&platform, s),
-            seed,
-        );
+        let engine = match &mut handover {
+            Some(h) => Engine::restore(h.take_engine(), |s| asks::unsupported(&platform, s), seed),
+            None => Engine::new(
+                loaded.units,
+                loaded.invalid,
+                |s| asks::unsupported(&platform, s),
+                seed,
+            ),
+        };
         log::info!(
             "loaded {} units from {}",
             engine.len(),
             config.units_dir.display()
         );
-        let control = match control::Server::bind(
-            &config.socket,
-            config.control_gid,
-            poll.registry(),
-            LISTENER_TOKEN,
-        ) {
+        let carried = handover.as_mut().and_then(|h| h.take_listener());
+        let served = match carried {
+            Some(handle) => control::Server::adopt(
+                handle,
+                &config.socket,
+                config.control_gid,
+                poll.registry(),
+                LISTENER_TOKEN,
+            ),
+            None => control::Server::bind(
+                &config.socket,
+                config.control_gid,
+                poll.registry(),
+                LISTENER_TOKEN,
+            ),
+        };
+        let control = match served {
             Ok(server) => Some(server),
             Err(e) => life.no_socket(&config, e).map(|()| None)?,
         };
         let n = engine.slots();
-        Ok(Runtime {
+        let mut rt = Runtime {
             config,
             poll,
             engine,
@@ -237,7 +284,12 @@ impl<P: Backend> Runtime<P> {
             forgetting: Vec::new(),
             relog: std::collections::HashSet::new(),
             transients: transient::Transients::default(),
-        })
+            reexec: None,
+        };
+        if let Some(h) = handover {
+            rt.take_over(h);
+        }
+        Ok(rt)
     }
 
     fn now(&self) -> Time {
@@ -401,7 +453,9 @@ impl<P: Backend> Runtime<P> {
     fn on_reaped(&mut self, pid: Pid, exit: crate::engine::Exit) {
         let mut claimed = false;
         self.guarded("an exit", |rt| {
-            claimed = rt.entry_reaped(pid, exit) || rt.probe_exited(pid, exit)
+            claimed = rt.reexec_check_ended(pid, exit)
+                || rt.entry_reaped(pid, exit)
+                || rt.probe_exited(pid, exit)
         });
         if claimed {
             return;

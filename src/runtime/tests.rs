@@ -32,9 +32,10 @@ fn runtime(units: &[(&str, &str)]) -> (Runtime<FakePlatform>, PathBuf) {
         control_gid: None,
         main: None,
         grace: Duration::from_secs(1),
+        handover: None,
     };
     let life = init::Life::prepare(&config);
-    let rt = Runtime::<FakePlatform>::new(config, life).expect("runtime on the fake platform");
+    let rt = Runtime::<FakePlatform>::new(config, life, None).expect("runtime on the fake platform");
     (rt, dir)
 }
 

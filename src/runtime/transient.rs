@@ -21,7 +21,7 @@ pub const MAX_ENDED: usize = 100;
 pub const MAX_TRANSIENT: usize = 1000;
 
 /// The runtime's transient units.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Transients {
     /// For `run-N` names.
     next: u64,

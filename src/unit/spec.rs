@@ -12,7 +12,9 @@ pub use crate::limits::{IoMax, Namespace, Resources, Rlimit, RlimitResource};
 
 /// A unit or slice name: `[A-Za-z0-9][A-Za-z0-9_.-]*`, optionally with an `@N` instance
 /// suffix for instances of an instanced unit.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct UnitName(String);
 
 impl UnitName {
@@ -58,20 +60,20 @@ impl fmt::Display for UnitName {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum UnitType {
     Simple,
     Oneshot,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RestartPolicy {
     Never,
     OnFailure,
     Always,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RestartSpec {
     pub policy: RestartPolicy,
     /// First restart delay (default 100ms); doubles per consecutive failure.
@@ -85,7 +87,7 @@ pub struct RestartSpec {
     pub limit_interval: Duration,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StopSpec {
     /// Signal number sent to the main process (default SIGTERM).
     pub signal: i32,
@@ -95,7 +97,7 @@ pub struct StopSpec {
     pub exec: Option<Vec<String>>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Ready {
     Started,
     Notify,
@@ -106,7 +108,7 @@ pub enum Ready {
     Exec(Vec<String>),
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum HealthKind {
     Exec(Vec<String>),
     Tcp(String),
@@ -117,13 +119,13 @@ pub enum HealthKind {
     CpuAbove(f64),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Severity {
     Critical,
     Warning,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HealthCheck {
     pub kind: HealthKind,
     pub interval: Duration,
@@ -133,14 +135,14 @@ pub struct HealthCheck {
     pub severity: Severity,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum OnUnhealthy {
     Restart,
     Stop,
     Ignore,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LogTarget {
     /// `LOGDIR/NAME.log` (or `inherit` in entrypoint mode).
     Default,
@@ -151,7 +153,7 @@ pub enum LogTarget {
     Discard,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LogSpec {
     pub target: LogTarget,
     /// Rotate when the file would exceed this many bytes (default 10M).
@@ -162,14 +164,14 @@ pub struct LogSpec {
     pub timestamps: bool,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WatchSpec {
     pub paths: Vec<PathBuf>,
     pub debounce: Duration,
 }
 
 /// One unit file, validated.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UnitSpec {
     pub name: UnitName,
     /// The file it came from.
@@ -216,7 +218,7 @@ pub struct UnitSpec {
 }
 
 /// A `kind: slice` file, validated.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SliceSpec {
     pub name: UnitName,
     pub path: PathBuf,
@@ -228,7 +230,7 @@ pub struct SliceSpec {
 
 /// A file that was rejected. `message` is `FILE:LINE:COL: message` (one per problem,
 /// joined with newlines when there are several).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InvalidUnit {
     pub name: String,
     pub path: PathBuf,
@@ -236,7 +238,7 @@ pub struct InvalidUnit {
 }
 
 /// Everything found in a unit directory.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoadResult {
     pub units: Vec<UnitSpec>,
     pub slices: Vec<SliceSpec>,

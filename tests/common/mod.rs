@@ -142,6 +142,8 @@ pub struct Sup {
     pub socket: PathBuf,
     pub stderr_path: PathBuf,
     child: Option<Child>,
+    /// The sup program to launch (the built one unless a test sets another).
+    pub program: PathBuf,
 }
 
 impl Sup {
@@ -169,6 +171,7 @@ impl Sup {
             logs,
             dir,
             child: None,
+            program: PathBuf::from(SUP),
         }
     }
 
@@ -197,7 +200,7 @@ impl Sup {
         assert!(self.child.is_none(), "sup already launched");
         let stderr = fs::File::create(&self.stderr_path).unwrap();
         let stdout = stderr.try_clone().unwrap();
-        let child = Command::new(SUP)
+        let child = Command::new(&self.program)
             .arg("--units")
             .arg(&self.units)
             .arg("--socket")
@@ -217,7 +220,7 @@ impl Sup {
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {SUP}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program.display()));
         self.child = Some(child);
         let mut exited = None;
         let up = wait_until(

@@ -56,6 +56,22 @@ impl NotifySocket {
         &self.path
     }
 
+    /// Keeps the socket open across sup's reexec; the number to `adopt` it by after.
+    pub fn carry(&self) -> std::io::Result<u64> {
+        crate::platform::handover::carry_fd(self.sock.as_raw_fd())
+    }
+
+    /// Takes back a socket carried across the reexec, still bound at `path`.
+    pub fn adopt(handle: u64, path: PathBuf) -> std::io::Result<NotifySocket> {
+        let fd = crate::platform::handover::adopt_fd(handle)?;
+        let sock = std::os::unix::net::UnixDatagram::from(fd);
+        sock.set_nonblocking(true)?;
+        Ok(NotifySocket {
+            sock: UnixDatagram::from_std(sock),
+            path,
+        })
+    }
+
     /// The next datagram and its sender's pid; `None` when nothing is left.
     pub fn recv(&self) -> Option<(Vec<u8>, Option<Pid>)> {
         let mut buf = vec![0u8; MAX_MESSAGE];
@@ -114,6 +130,16 @@ pub struct NotifyPipe {
 }
 
 impl NotifyPipe {
+    /// Keeps the pipe open across sup's reexec; the number to `adopt` it by after.
+    pub fn carry(&self) -> std::io::Result<u64> {
+        crate::platform::handover::carry_fd(self.fd.as_raw_fd())
+    }
+
+    /// Takes back a pipe carried across the reexec.
+    pub fn adopt(handle: u64) -> std::io::Result<NotifyPipe> {
+        crate::platform::handover::adopt_fd(handle).map(|fd| NotifyPipe { fd })
+    }
+
     /// Reads all that is there: whether a newline came, whether the pipe is closed.
     pub fn drain(&mut self) -> PipeRead {
         let mut buf = [0u8; 512];

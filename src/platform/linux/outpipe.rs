@@ -58,6 +58,14 @@ impl mio::event::Source for PipeReader {
 }
 
 impl super::super::OutputPipe for PipeReader {
+    fn carry(&self) -> io::Result<u64> {
+        crate::platform::handover::carry_fd(self.0.as_raw_fd())
+    }
+
+    fn adopt(handle: u64) -> io::Result<PipeReader> {
+        crate::platform::handover::adopt_fd(handle).map(PipeReader)
+    }
+
     fn grow(&self) {
         // SAFETY: F_SETPIPE_SZ on a pipe fd we own; failure (e.g. above the unprivileged
         // maximum) only leaves the size as it was.

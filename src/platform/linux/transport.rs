@@ -171,6 +171,23 @@ impl Listener {
         Ok((Connection(stream), may_mutate))
     }
 
+    /// Keeps the listening socket open across sup's reexec; the number to `adopt` it by.
+    pub fn carry(&self) -> io::Result<u64> {
+        crate::platform::handover::carry_fd(self.inner.as_raw_fd())
+    }
+
+    /// Takes back a listener carried across the reexec (still bound at `path`).
+    pub fn adopt(handle: u64, path: &Path, control_gid: Option<u32>) -> io::Result<Listener> {
+        let fd = crate::platform::handover::adopt_fd(handle)?;
+        let std = std::os::unix::net::UnixListener::from(fd);
+        std.set_nonblocking(true)?;
+        Ok(Listener {
+            inner: mio::net::UnixListener::from_std(std),
+            path: path.to_path_buf(),
+            control_gid,
+        })
+    }
+
     /// Removes the socket file, if it is still a socket (not replaced by something else).
     pub fn close(self) {
         let ours = std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.file_type().is_socket());
@@ -237,6 +254,19 @@ fn peer_may_mutate(stream: &mio::net::UnixStream, control_gid: Option<u32>) -> b
 pub struct Connection(mio::net::UnixStream);
 
 impl Connection {
+    /// Keeps the connection open across sup's reexec; the number to `adopt` it by.
+    pub fn carry(&self) -> io::Result<u64> {
+        crate::platform::handover::carry_fd(self.0.as_raw_fd())
+    }
+
+    /// Takes back a connection carried across the reexec.
+    pub fn adopt(handle: u64) -> io::Result<Connection> {
+        let fd = crate::platform::handover::adopt_fd(handle)?;
+        let std = std::os::unix::net::UnixStream::from(fd);
+        std.set_nonblocking(true)?;
+        Ok(Connection(mio::net::UnixStream::from_std(std)))
+    }
+
     /// Two connected ends, for tests of what runs over a connection.
     #[cfg(test)]
     pub fn pair() -> io::Result<(Connection, Connection)> {

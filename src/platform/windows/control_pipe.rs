@@ -190,6 +190,16 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// Not available on Windows (no reexec).
+    pub fn carry(&self) -> io::Result<u64> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    /// Not available on Windows (no reexec).
+    pub fn adopt(_handle: u64, _path: &Path, _gid: Option<u32>) -> io::Result<Listener> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
     /// Creates the pipe's first instance; a sup already serving the name is `AddrInUse`.
     pub fn bind(path: &Path, control_gid: Option<u32>) -> io::Result<Listener> {
         if control_gid.is_some() {
@@ -478,3 +488,15 @@ fn is_admin(token: &OwnedHandle) -> bool {
 #[cfg(test)]
 #[path = "tests/pipe.rs"]
 mod tests;
+
+impl Connection {
+    /// Not available on Windows (no reexec).
+    pub fn carry(&self) -> io::Result<u64> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+
+    /// Not available on Windows (no reexec).
+    pub fn adopt(_handle: u64) -> io::Result<Connection> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}

@@ -27,6 +27,14 @@ impl NotifySocket {
     pub fn recv(&self) -> Option<(Vec<u8>, Option<Pid>)> {
         match self.0 {}
     }
+
+    pub fn carry(&self) -> std::io::Result<u64> {
+        match self.0 {}
+    }
+
+    pub fn adopt(_handle: u64, _path: std::path::PathBuf) -> std::io::Result<NotifySocket> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
 }
 
 /// Cannot exist on Windows (`Notify::notify_pipe` refuses).
@@ -35,6 +43,14 @@ pub struct NotifyPipe(Void);
 impl NotifyPipe {
     pub fn drain(&mut self) -> PipeRead {
         match self.0 {}
+    }
+
+    pub fn carry(&self) -> std::io::Result<u64> {
+        match self.0 {}
+    }
+
+    pub fn adopt(_handle: u64) -> std::io::Result<NotifyPipe> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
     }
 }
 

@@ -65,7 +65,28 @@ impl Server {
         registry: &Registry,
         token: Token,
     ) -> io::Result<Server> {
-        let mut listener = Listener::bind(path, control_gid)?;
+        let listener = Listener::bind(path, control_gid)?;
+        Server::serve(listener, registry, token)
+    }
+
+    /// Serves a listener carried across a reexec.
+    pub fn adopt(
+        handle: u64,
+        path: &Path,
+        control_gid: Option<u32>,
+        registry: &Registry,
+        token: Token,
+    ) -> io::Result<Server> {
+        let listener = Listener::adopt(handle, path, control_gid)?;
+        Server::serve(listener, registry, token)
+    }
+
+    /// Keeps the listening socket open across a reexec; its handle.
+    pub fn carry(&self) -> io::Result<u64> {
+        self.listener.carry()
+    }
+
+    fn serve(mut listener: Listener, registry: &Registry, token: Token) -> io::Result<Server> {
         registry.register(&mut listener, token, Interest::READABLE)?;
         Ok(Server {
             listener,
@@ -505,6 +526,26 @@ impl<P: Backend> Runtime<P> {
         for t in tokens {
             self.push_stream(t, &line);
         }
+    }
+
+    /// Keeps a connection open across a reexec (the one that asked for it); its handle.
+    pub(super) fn carry_conn(&mut self, token: Token) -> io::Result<u64> {
+        match self.conn(token) {
+            Some(conn) => conn.stream.carry(),
+            None => Err(io::Error::from(io::ErrorKind::NotConnected)),
+        }
+    }
+
+    /// In a new image after a reexec: answers the requester on its carried connection
+    /// (a short reply written at once; then the connection is closed).
+    pub(super) fn answer_carried(&mut self, handle: u64, reply: &Reply) -> io::Result<()> {
+        let mut conn = crate::platform::transport::Connection::adopt(handle)?;
+        conn.write_all(&encode(reply))
+    }
+
+    /// Answers a request that waited (reexec) on its connection.
+    pub(super) fn answer(&mut self, token: Token, reply: &Reply) {
+        self.send(token, &encode(reply));
     }
 
     /// Someone follows this unit's log (or waits for it: `run --wait`).

@@ -254,6 +254,7 @@ impl<P: Backend> Runtime<P> {
             "reload" => Ok(Some(self.reload(req.dry_run))),
             "run" => self.run(token, &req),
             "forget" => self.forget_request(&req).map(Some),
+            "reexec" => self.reexec_request(token),
             "scale" | "metrics" => Err(Reply::error(
                 ErrorCode::BadRequest,
                 format!("{}: not supported yet by this build of sup", req.cmd),

@@ -564,8 +564,9 @@ impl super::LinuxPlatform {
         // mountinfo names mount points without symlinks.
         let root = fs::canonicalize(&root).unwrap_or(root);
         let pid = std::process::id();
-        let name = std::env::var("SUP_CGROUP")
-            .ok()
+        // A new image of sup (reexec) goes on in the cgroup of the one before.
+        let name = crate::platform::handover::carried_cgroup_name()
+            .or_else(|| std::env::var("SUP_CGROUP").ok())
             .filter(|n| !n.is_empty() && !n.contains('/'))
             .unwrap_or_else(|| match (pid, in_initial_pid_ns()) {
                 (1, true) => "sup".into(),
@@ -584,7 +585,11 @@ impl super::LinuxPlatform {
             let mountinfo = read(Path::new("/proc/self/mountinfo"))?;
             let own = parse_proc_cgroup(&read(Path::new("/proc/self/cgroup"))?);
             let mut cg = Cgroups::plan(&root, &mountinfo, &own, &name)?;
-            cg.remove_own_stale();
+            crate::platform::handover::remember_cgroup_name(&name);
+            // After a reexec the units in sup's cgroups are its own, running on.
+            if !crate::platform::handover::adopting() {
+                cg.remove_own_stale();
+            }
             cg.setup(pid)?;
             Ok(cg)
         })();

@@ -1,0 +1,157 @@
+//! Integration tests of `supctl reexec` (issue 14, part 4): sup replaces its program and
+//! carries on in the same process. Ten reexecs while 50 units run and one writes lines as
+//! fast as it can: every pid the same, no restart, every line once and in order; timers
+//! and transient units cross; a program that cannot take over is refused and nothing
+//! changes. Every wait is bounded and based on state.
+
+#[macro_use]
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+
+/// Writes 1, 2, 3, … one line each, every line in two writes (the number, then the
+/// newline), so the loop often holds the start of a line when it hands over.
+const WRITER: &str = "n=0; while [ ! -e STOP ]; do n=$((n + 1)); printf %s $n; echo; done; echo end $n; exec sleep 100000";
+
+fn pids(sup: &Sup) -> Vec<(String, u64, u64)> {
+    let all = sup.status_all();
+    let mut out: Vec<(String, u64, u64)> = all["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["transient"].is_null())
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap().to_string(),
+                u["pid"].as_u64().unwrap_or(0),
+                u["restarts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn ten_reexecs_keep_every_unit_and_every_log_line() {
+    require_root!();
+    let mut sup = Sup::prepare("reexec");
+    for i in 0..50 {
+        sup.write_unit(&format!("u{i:02}"), "exec: [sleep, '100000']\n");
+    }
+    let stop = sup.p("STOP");
+    sup.write_unit(
+        "writer",
+        &format!(
+            "exec: [sh, -c, '{}']\nlog: {{timestamps: false, max_size: 1G}}\n",
+            WRITER.replace("STOP", &stop)
+        ),
+    );
+    sup.write_unit(
+        "limited",
+        "exec: [sleep, '100000']\nresources: {memory_max: 64M}\n",
+    );
+    sup.launch();
+    for i in 0..50 {
+        sup.wait_state(&format!("u{i:02}"), "running");
+    }
+    sup.wait_state("writer", "running");
+    sup.wait_state("limited", "running");
+    let sup_pid = sup.pid();
+    let before = pids(&sup);
+    assert!(before.iter().all(|(_, pid, _)| *pid > 0), "{before:?}");
+    // A transient unit with a deadline that falls after the reexecs.
+    let (code, _, err) = sup.supctl(&[
+        "run",
+        "--name",
+        "late",
+        "--timeout",
+        "4s",
+        "--",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let log = sup.logs.join("writer.log");
+    for round in 0..10 {
+        let (code, out, err) = sup.supctl(&["reexec"]);
+        assert_eq!(code, 0, "reexec {round}: {out} {err}\n{}", sup.stderr_log());
+        assert!(out.contains("reexecuted"), "{out}");
+    }
+    assert!(
+        fs::metadata(&log).map(|m| m.len()).unwrap_or(0) > 0,
+        "the writer wrote nothing"
+    );
+    fs::write(&stop, "").unwrap();
+    let done = wait_until(
+        || {
+            fs::read_to_string(&log)
+                .map(|t| t.lines().last().is_some_and(|l| l.starts_with("end ")))
+                .unwrap_or(false)
+        },
+        WAIT,
+    );
+    assert!(done, "the writer did not end: {}", sup.stderr_log());
+    let text = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let total: usize = lines.last().unwrap()["end ".len()..].parse().unwrap();
+    assert_eq!(lines.len(), total + 1, "lines lost or doubled");
+    for (i, line) in lines[..total].iter().enumerate() {
+        assert_eq!(*line, (i + 1).to_string(), "line {} is wrong", i + 1);
+    }
+    // Same sup, same units, same processes, no restart.
+    assert_eq!(sup.pid(), sup_pid);
+    let after = pids(&sup);
+    assert_eq!(after, before);
+    assert!(after.iter().all(|(_, _, restarts)| *restarts == 0));
+    // The cgroup and its limit went on.
+    let limited = sup.status("limited");
+    assert!(limited["cgroup"].is_string(), "{limited}");
+    assert!(limited["memory_bytes"].is_u64(), "{limited}");
+    // The transient unit's deadline crossed the reexecs.
+    let late = sup.wait_for("late", |s| s["state"] == "stopped", WAIT);
+    assert_eq!(late["reason"], "timeout", "{late}");
+    assert_eq!(late["transient"], true);
+    // The control socket still serves, and units still start and stop.
+    assert_eq!(sup.supctl(&["restart", "u00"]).0, 0);
+    assert_eq!(sup.supctl(&["stop", "u01"]).0, 0);
+}
+
+#[test]
+fn a_program_that_cannot_take_over_is_refused_and_nothing_changes() {
+    let mut sup = Sup::prepare("reexec-bad");
+    let bin = sup.path("bin");
+    fs::create_dir(&bin).unwrap();
+    let program = bin.join("sup");
+    fs::copy(SUP, &program).unwrap();
+    sup.program = program.clone();
+    sup.write_unit("a", "exec: [sleep, '100000']\n");
+    sup.launch();
+    let a = sup.wait_state("a", "running")["pid"].as_u64().unwrap();
+    // An "upgrade" to something that is not sup: renamed over it, as a package does.
+    let fake = bin.join("sup.new");
+    fs::write(&fake, "#!/bin/sh\necho not-sup\n").unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::rename(&fake, &program).unwrap();
+    let (code, _, err) = sup.supctl(&["reexec"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot take over"), "{err}");
+    assert!(err.contains("nothing changed"), "{err}");
+    // A file that cannot run at all.
+    fs::write(&fake, "not a program").unwrap();
+    fs::rename(&fake, &program).unwrap();
+    let (code, _, err) = sup.supctl(&["reexec"]);
+    assert_eq!(code, 1, "{err}");
+    let s = sup.status("a");
+    assert_eq!(s["pid"].as_u64(), Some(a));
+    assert_eq!(s["state"], "running");
+    // The real program back: the upgrade goes through.
+    fs::copy(SUP, &fake).unwrap();
+    fs::rename(&fake, &program).unwrap();
+    let (code, out, err) = sup.supctl(&["reexec"]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(sup.status("a")["pid"].as_u64(), Some(a));
+}
