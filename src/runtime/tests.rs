@@ -35,7 +35,8 @@ fn runtime(units: &[(&str, &str)]) -> (Runtime<FakePlatform>, PathBuf) {
         handover: None,
     };
     let life = init::Life::prepare(&config);
-    let rt = Runtime::<FakePlatform>::new(config, life, None).expect("runtime on the fake platform");
+    let rt =
+        Runtime::<FakePlatform>::new(config, life, None).expect("runtime on the fake platform");
     (rt, dir)
 }
 
