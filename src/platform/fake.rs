@@ -15,7 +15,7 @@ use super::groups::{
 use super::notify::{ChildEnd, Notify, NotifyError, NotifyPipe, NotifySocket};
 use super::procinfo::{ProcessInfo, Usage};
 use super::terminal::Terminal;
-use super::watch::{FileEvent, FileWatch, WatchError};
+use super::watch::{FileEvent, FileEvents, FileWatch, WatchError};
 use super::{confine, machine, StdinMode};
 use super::{Asks, Child, OsEvent, OutputPipe, Platform, SpawnSpec};
 use crate::limits::Resources;
@@ -364,7 +364,10 @@ impl FileWatch for FakePlatform {
         self.watched.remove(&unit);
     }
 
-    fn file_events(&mut self) -> Vec<FileEvent> {
-        std::mem::take(&mut self.file_changes)
+    fn file_events(&mut self) -> FileEvents {
+        FileEvents {
+            events: std::mem::take(&mut self.file_changes),
+            more: false,
+        }
     }
 }

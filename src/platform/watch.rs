@@ -9,10 +9,13 @@
 //!   the path and the cause; then nothing is watched for the unit. A unit holds at most
 //!   [`MAX_WATCHES_PER_UNIT`] watches (directories).
 //! - `unwatch_files(unit)` ends every watch of the unit; unknown units are no error.
-//! - `file_events()` turns a readiness of the source into [`FileEvent`]s; it never blocks
-//!   and drains what is there (mio is edge-triggered). A backend that lost events (a
-//!   queue overflow) reports a change of every watched unit. A watch that cannot follow
-//!   the tree any more (a new directory over the limit) is a `Failed`.
+//! - `file_events()` turns a readiness of the source into [`FileEvents`]; it never blocks.
+//!   It reads a bounded amount: `more` says that events are left, and the runtime calls
+//!   again before it sleeps (mio is edge-triggered: no new readiness would come for
+//!   them). Of each unit's changes it keeps the last ([`coalesce`]), so memory is bounded
+//!   by the number of units. A backend that lost events (a queue overflow) reports a
+//!   change of every watched unit. A watch that cannot follow the tree any more (a new
+//!   directory over the limit) is a `Failed`.
 //! - Watches cost nothing while nothing changes: no polling, no timers.
 //! - A backend without file watches refuses units asking for them through
 //!   `Platform::unsupported` (key `watch`) and returns `Unsupported` here.
@@ -37,6 +40,29 @@ pub enum FileEvent {
     Changed { unit: UnitId, path: PathBuf },
     /// The unit's watch cannot follow its paths any more; the backend dropped it.
     Failed { unit: UnitId, error: WatchError },
+}
+
+/// What one `file_events` call found.
+#[derive(Debug, Default)]
+pub struct FileEvents {
+    /// At most one `Changed` per unit (its last), and the failures.
+    pub events: Vec<FileEvent>,
+    /// Events are left unread: call again before sleeping.
+    pub more: bool,
+}
+
+/// Keeps only the last `Changed` of each unit (failures all stay), in their order.
+pub fn coalesce(events: &mut Vec<FileEvent>) {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept: Vec<FileEvent> = Vec::with_capacity(events.len());
+    for ev in events.drain(..).rev() {
+        match &ev {
+            FileEvent::Changed { unit, .. } if !seen.insert(*unit) => {}
+            _ => kept.push(ev),
+        }
+    }
+    kept.reverse();
+    *events = kept;
 }
 
 /// Why a path cannot be watched; every message names the path.
@@ -71,7 +97,7 @@ pub trait FileWatch {
         paths: &[PathBuf],
     ) -> Result<(), WatchError>;
     fn unwatch_files(&mut self, unit: UnitId);
-    fn file_events(&mut self) -> Vec<FileEvent>;
+    fn file_events(&mut self) -> FileEvents;
 }
 
 /// What a path is on disk (symlinks followed).
@@ -228,6 +254,36 @@ mod tests {
                 next: "app".into()
             }
         );
+    }
+
+    #[test]
+    fn only_the_last_change_of_each_unit_is_kept() {
+        let (a, b) = (UnitId::from_index(0), UnitId::from_index(1));
+        let changed = |unit, path: &str| FileEvent::Changed {
+            unit,
+            path: path.into(),
+        };
+        let mut events = vec![
+            changed(a, "/a/1"),
+            changed(b, "/b/1"),
+            FileEvent::Failed {
+                unit: a,
+                error: WatchError::TooMany {
+                    path: "/a".into(),
+                    limit: 1,
+                },
+            },
+            changed(a, "/a/2"),
+        ];
+        coalesce(&mut events);
+        let shown: Vec<String> = events
+            .iter()
+            .map(|e| match e {
+                FileEvent::Changed { path, .. } => path.display().to_string(),
+                FileEvent::Failed { .. } => "failed".into(),
+            })
+            .collect();
+        assert_eq!(shown, ["/b/1", "failed", "/a/2"]);
     }
 
     #[test]

@@ -30,6 +30,8 @@ const MAX_WAIT_FACTOR: u32 = 10;
 pub(super) struct Watches {
     watched: HashSet<UnitId>,
     pending: Debounce,
+    /// The platform has events left to read (its read budget ran out).
+    more: bool,
 }
 
 /// Changes waiting for their debounce, per unit.
@@ -131,7 +133,9 @@ impl<P: Backend> Runtime<P> {
     /// The platform's watch has something to say.
     pub(super) fn on_file_events(&mut self) {
         let now = self.now();
-        for ev in self.platform.file_events() {
+        let batch = self.platform.file_events();
+        self.watches.more = batch.more;
+        for ev in batch.events {
             let unit = match &ev {
                 FileEvent::Changed { unit, .. } | FileEvent::Failed { unit, .. } => *unit,
             };
@@ -160,13 +164,20 @@ impl<P: Backend> Runtime<P> {
         }
     }
 
-    /// When the next debounce ends.
+    /// When the next debounce ends; now while the platform has events left to read.
     pub(super) fn watch_deadline(&self) -> Option<Time> {
+        if self.watches.more {
+            return Some(self.now());
+        }
         self.watches.pending.next_deadline()
     }
 
-    /// Restarts the units whose debounce is over, if they are starting or running.
+    /// Reads what the platform left, then restarts the units whose debounce is over if
+    /// they are starting or running.
     pub(super) fn watch_tick(&mut self) {
+        if self.watches.more {
+            self.on_file_events();
+        }
         let now = self.now();
         for (unit, path) in self.watches.pending.take_due(now) {
             let u = self.engine.unit(unit);

@@ -18,7 +18,8 @@ use mio::{Interest, Registry, Token};
 
 use super::LinuxPlatform;
 use crate::platform::watch::{
-    normalize, plan, FileEvent, FileWatch, Kind, Plan, WatchError, MAX_WATCHES_PER_UNIT,
+    coalesce, normalize, plan, FileEvent, FileEvents, FileWatch, Kind, Plan, WatchError,
+    MAX_WATCHES_PER_UNIT,
 };
 use crate::proc::UnitId;
 
@@ -40,6 +41,8 @@ const ENTRY_MOVED: u32 =
     libc::IN_CREATE | libc::IN_MOVED_TO | libc::IN_DELETE | libc::IN_MOVED_FROM;
 /// Size of `struct inotify_event` before its name.
 const EVENT_HEADER: usize = 16;
+/// Buffers read per `file_events` call, so a flood of changes cannot hold the loop.
+const READ_BUDGET: usize = 64;
 /// Plans tried for a path that keeps changing while it is being set up.
 const SETUP_ATTEMPTS: usize = 8;
 
@@ -68,6 +71,8 @@ pub struct LinuxWatches {
     units: HashMap<UnitId, Vec<Target>>,
     /// Watches one unit may hold ([`MAX_WATCHES_PER_UNIT`]; tests lower it).
     limit: usize,
+    /// Reads per `file_events` call ([`READ_BUDGET`]; tests lower it).
+    budget: usize,
 }
 
 impl Default for LinuxWatches {
@@ -77,6 +82,7 @@ impl Default for LinuxWatches {
             wds: HashMap::new(),
             units: HashMap::new(),
             limit: MAX_WATCHES_PER_UNIT,
+            budget: READ_BUDGET,
         }
     }
 }
@@ -579,16 +585,26 @@ impl FileWatch for LinuxPlatform {
         self.watches.drop_unit(unit);
     }
 
-    fn file_events(&mut self) -> Vec<FileEvent> {
+    fn file_events(&mut self) -> FileEvents {
         let w = &mut self.watches;
         let mut out = Vec::new();
         let mut dirty = Vec::new();
+        let mut more = false;
         // Room for many events; one event is at most 16 + NAME_MAX + 1 bytes.
         let mut buf = [0u8; 16 << 10];
+        let mut reads = 0;
         loop {
+            if reads == w.budget {
+                more = true;
+                break;
+            }
             match w.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => w.on_buffer(&buf[..n], &mut out, &mut dirty),
+                Ok(n) => {
+                    reads += 1;
+                    w.on_buffer(&buf[..n], &mut out, &mut dirty);
+                    coalesce(&mut out);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
@@ -600,7 +616,8 @@ impl FileWatch for LinuxPlatform {
         for (unit, t) in dirty {
             w.refollow(unit, t, &mut out);
         }
-        out
+        coalesce(&mut out);
+        FileEvents { events: out, more }
     }
 }
 

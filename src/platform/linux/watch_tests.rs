@@ -48,8 +48,10 @@ impl Fixture {
 
     /// The paths reported changed for `unit` since the last call (other units' dropped).
     fn changes(&mut self, unit: UnitId) -> Vec<PathBuf> {
-        self.platform
-            .file_events()
+        let batch = self.platform.file_events();
+        assert!(!batch.more);
+        batch
+            .events
             .into_iter()
             .filter_map(|e| match e {
                 FileEvent::Changed { unit: u, path } if u == unit => Some(path),
@@ -180,7 +182,7 @@ fn units_share_a_directory_and_unwatching_one_keeps_the_other() {
     assert_eq!(f.watches_held(), 1, "one inotify watch per directory");
     f.platform.unwatch_files(U0);
     write(&f.p("shared/x"), "1");
-    let events = f.platform.file_events();
+    let events = f.platform.file_events().events;
     assert!(!events.is_empty());
     assert!(events
         .iter()
@@ -188,7 +190,7 @@ fn units_share_a_directory_and_unwatching_one_keeps_the_other() {
     f.platform.unwatch_files(U1);
     assert_eq!(f.watches_held(), 0);
     write(&f.p("shared/x"), "2");
-    assert!(f.platform.file_events().is_empty());
+    assert!(f.platform.file_events().events.is_empty());
 }
 
 #[test]
@@ -200,7 +202,7 @@ fn more_directories_than_the_limit_fail_naming_the_path() {
     }
     f.watch(U0, &["t"]).unwrap();
     fs::create_dir(f.p("t/d")).unwrap();
-    let events = f.platform.file_events();
+    let events = f.platform.file_events().events;
     let failed = events.iter().find_map(|e| match e {
         FileEvent::Failed { unit, error } if *unit == U0 => Some(error.to_string()),
         _ => None,
@@ -215,4 +217,31 @@ fn more_directories_than_the_limit_fail_naming_the_path() {
     let err = f.watch(U0, &["t"]).unwrap_err().to_string();
     assert!(err.contains("more than 4"), "{err}");
     assert_eq!(f.watches_held(), 0);
+}
+
+#[test]
+fn a_flood_is_read_in_bounded_batches_keeping_the_last_change() {
+    let mut f = Fixture::new();
+    fs::create_dir(f.p("flood")).unwrap();
+    f.watch(U0, &["flood"]).unwrap();
+    f.platform.watches.budget = 1;
+    // Thousands of events: more than one 16 KiB read.
+    for i in 0..1000 {
+        write(&f.p(&format!("flood/{i}")), "x");
+    }
+    let mut batches = 0;
+    let mut last = None;
+    loop {
+        let batch = f.platform.file_events();
+        assert!(batch.events.len() <= 1, "one change per unit per batch");
+        if let Some(FileEvent::Changed { path, .. }) = batch.events.into_iter().last() {
+            last = Some(path);
+        }
+        batches += 1;
+        if !batch.more {
+            break;
+        }
+    }
+    assert!(batches > 1, "read in several batches");
+    assert_eq!(last, Some(f.p("flood/999")));
 }

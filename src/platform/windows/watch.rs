@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use mio::{Registry, Token};
 
 use super::WindowsPlatform;
-use crate::platform::watch::{FileEvent, FileWatch, WatchError};
+use crate::platform::watch::{FileEvents, FileWatch, WatchError};
 use crate::proc::UnitId;
 
 impl FileWatch for WindowsPlatform {
@@ -25,7 +25,7 @@ impl FileWatch for WindowsPlatform {
 
     fn unwatch_files(&mut self, _: UnitId) {}
 
-    fn file_events(&mut self) -> Vec<FileEvent> {
-        Vec::new()
+    fn file_events(&mut self) -> FileEvents {
+        FileEvents::default()
     }
 }
