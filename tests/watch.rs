@@ -207,3 +207,36 @@ fn only_watched_changes_restart() {
     assert_eq!(watch_paths(&ev, "app"), [sup.p("watched/f")]);
     assert_eq!(spawns(&ev, "app"), 1);
 }
+
+// 7. A reload that changes the paths restarts the unit, which then watches the new ones
+//    only.
+#[test]
+fn a_reload_moves_the_watch_to_the_new_paths() {
+    let sup = Sup::prepare("watch-reload");
+    for d in ["old", "new"] {
+        fs::create_dir(sup.path(d)).unwrap();
+    }
+    let sup = start(sup, &[("app", &["old"])]);
+    let before = pid(&sup.status("app"));
+    sup.write_unit("app", &watching(&[&sup.path("new")]));
+    let (code, out, err) = sup.supctl(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let st = sup.wait_for(
+        "app",
+        |s| s["state"] == "running" && s["pid"].as_u64().is_some_and(|p| p != before),
+        WAIT,
+    );
+    let reloaded = pid(&st);
+    let mut events = sup.events();
+    fs::write(sup.path("old/f"), "1").unwrap();
+    let ev = witness(&sup, &mut events, 1);
+    assert_eq!(
+        pid(&sup.status("app")),
+        reloaded,
+        "the old path is not watched"
+    );
+    assert!(watch_paths(&ev, "app").is_empty());
+    fs::write(sup.path("new/f"), "1").unwrap();
+    let (ev, _) = restarted(&sup, &mut events, "app", 1, reloaded);
+    assert_eq!(watch_paths(&ev, "app"), [sup.p("new/f")]);
+}

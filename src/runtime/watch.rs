@@ -7,7 +7,7 @@
 //! Nothing runs while nothing changes: the platform's watch is an event source of the
 //! loop, and a deadline exists only while a change waits for its debounce.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,7 +28,8 @@ const MAX_WAIT_FACTOR: u32 = 10;
 /// The units watched now and their changes waiting for the debounce.
 #[derive(Debug, Default)]
 pub(super) struct Watches {
-    watched: HashSet<UnitId>,
+    /// The units watched now, with the paths they watch.
+    watched: HashMap<UnitId, Vec<PathBuf>>,
     pending: Debounce,
     /// The platform has events left to read (its read budget ran out).
     more: bool,
@@ -89,31 +90,36 @@ impl Debounce {
 }
 
 impl<P: Backend> Runtime<P> {
-    /// Starts watching the unit's `watch` paths, unless it has none or is watched
-    /// already. The error names the path: the unit must not run without its watch.
-    /// Called when the unit's main process is about to start; a reload may call it for
-    /// a unit it adds (then `unwatch_unit` first for one it changes).
+    /// Makes the unit's watch what its definition says: starts watching its `watch`
+    /// paths, watches other paths when the definition changed (a reload), or ends the
+    /// watch when it has none now. The error names the path: the unit must not run
+    /// without its watch. Called as the unit's main process is about to start, so a
+    /// reload that changes a unit needs no call of its own (its restart comes here).
     pub(super) fn watch_unit(&mut self, unit: UnitId) -> Result<(), String> {
-        if self.watches.watched.contains(&unit) {
-            return Ok(());
-        }
         let u = self.engine.unit(unit);
-        let Some(watch) = u.spec.as_ref().and_then(|s| s.watch.as_ref()) else {
+        let wanted = u.spec.as_ref().and_then(|s| s.watch.as_ref());
+        match (self.watches.watched.get(&unit), wanted) {
+            (Some(now), Some(w)) if *now == w.paths => return Ok(()),
+            (None, None) => return Ok(()),
+            _ => {}
+        }
+        let paths = wanted.map(|w| w.paths.clone());
+        self.unwatch_unit(unit);
+        let Some(paths) = paths else {
             return Ok(());
         };
-        let paths = watch.paths.clone();
         self.platform
             .watch_files(self.poll.registry(), WATCH_TOKEN, unit, &paths)
             .map_err(|e| e.to_string())?;
-        log::debug!("{}: watching {paths:?}", u.name);
-        self.watches.watched.insert(unit);
+        log::debug!("{}: watching {paths:?}", self.engine.unit(unit).name);
+        self.watches.watched.insert(unit, paths);
         Ok(())
     }
 
     /// Ends the unit's watch and forgets its pending change (a unit at rest, or one
-    /// that a reload removes or changes).
+    /// that is forgotten).
     pub(super) fn unwatch_unit(&mut self, unit: UnitId) {
-        if self.watches.watched.remove(&unit) {
+        if self.watches.watched.remove(&unit).is_some() {
             self.platform.unwatch_files(unit);
         }
         self.watches.pending.forget(unit);
@@ -139,7 +145,7 @@ impl<P: Backend> Runtime<P> {
             let unit = match &ev {
                 FileEvent::Changed { unit, .. } | FileEvent::Failed { unit, .. } => *unit,
             };
-            if !self.watches.watched.contains(&unit) {
+            if !self.watches.watched.contains_key(&unit) {
                 continue;
             }
             let u = self.engine.unit(unit);
