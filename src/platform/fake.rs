@@ -1,9 +1,9 @@
 //! A fake platform for tests of everything above the OS: records what it was asked to do
 //! and hands out pids, without creating processes.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
-
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mio::{Registry, Token};
@@ -15,6 +15,7 @@ use super::groups::{
 use super::notify::{ChildEnd, Notify, NotifyError, NotifyPipe, NotifySocket};
 use super::procinfo::{ProcessInfo, Usage};
 use super::terminal::Terminal;
+use super::watch::{FileEvent, FileEvents, FileWatch, WatchError};
 use super::{confine, machine, StdinMode};
 use super::{Asks, Child, OsEvent, OutputPipe, Platform, SpawnSpec};
 use crate::limits::Resources;
@@ -35,6 +36,12 @@ pub struct FakePlatform {
     pub fail_spawn: Option<String>,
     /// Exits that the next `reap` returns.
     pub exits: Vec<(Pid, Exit)>,
+    /// What each unit watches now (`FileWatch`).
+    pub watched: BTreeMap<UnitId, Vec<PathBuf>>,
+    /// File events that the next `file_events` returns.
+    pub file_changes: Vec<FileEvent>,
+    /// When set, watching fails, naming the first path.
+    pub refuse_watch: bool,
 }
 
 impl Default for FakePlatform {
@@ -44,6 +51,9 @@ impl Default for FakePlatform {
             next_pid: 1000,
             fail_spawn: None,
             exits: Vec::new(),
+            watched: BTreeMap::new(),
+            file_changes: Vec::new(),
+            refuse_watch: false,
         }
     }
 }
@@ -329,4 +339,35 @@ impl machine::Leftovers for FakePlatform {
         false
     }
     fn kill_all(&mut self, _: i32) {}
+}
+
+/// Watches are recorded; tests queue the events they want in `file_changes`.
+impl FileWatch for FakePlatform {
+    fn watch_files(
+        &mut self,
+        _: &Registry,
+        _: Token,
+        unit: UnitId,
+        paths: &[PathBuf],
+    ) -> Result<(), WatchError> {
+        if self.refuse_watch {
+            return Err(WatchError::Io {
+                path: paths.first().cloned().unwrap_or_default(),
+                source: std::io::ErrorKind::PermissionDenied.into(),
+            });
+        }
+        self.watched.insert(unit, paths.to_vec());
+        Ok(())
+    }
+
+    fn unwatch_files(&mut self, unit: UnitId) {
+        self.watched.remove(&unit);
+    }
+
+    fn file_events(&mut self) -> FileEvents {
+        FileEvents {
+            events: std::mem::take(&mut self.file_changes),
+            more: false,
+        }
+    }
 }

@@ -32,6 +32,7 @@ pub mod program;
 pub mod system;
 pub mod terminal;
 pub mod transport;
+pub mod watch;
 #[cfg(windows)]
 pub mod windows;
 
@@ -69,7 +70,8 @@ use crate::limits::Rlimit;
 use crate::proc::{Exit, Pid, Stop};
 
 /// Everything the runtime asks of a backend: the platform proper and its facilities
-/// (resource groups, terminal, readiness channels, process information, leftovers).
+/// (resource groups, terminal, readiness channels, process information, leftovers,
+/// file watches).
 /// The runtime is generic over it; [`Host`] is the one this build runs on, and
 /// `fake::FakePlatform` drives the runtime in tests.
 pub trait Backend:
@@ -79,6 +81,7 @@ pub trait Backend:
     + notify::Notify
     + procinfo::ProcessInfo
     + machine::Leftovers
+    + watch::FileWatch
     + Sized
 {
     /// A backend with nothing set up yet (`watch_events` comes next).
@@ -93,6 +96,7 @@ where
         + notify::Notify
         + procinfo::ProcessInfo
         + machine::Leftovers
+        + watch::FileWatch
         + Default,
 {
     fn create() -> Self {
@@ -151,7 +155,7 @@ pub enum StdinMode {
 pub struct Asks<'a> {
     /// The keys the unit sets that need an OS feature, by name: `user`, `group`,
     /// `umask`, `rlimits`, `no_new_privileges`, `namespaces`, `hostname`, `root`,
-    /// `private_tmp`, `capabilities`, `ready: notify`, `ready: fd`, `watchdog`.
+    /// `private_tmp`, `capabilities`, `ready: notify`, `ready: fd`, `watchdog`, `watch`.
     pub keys: &'a [&'static str],
     pub resources: &'a Resources,
     /// The unit runs in a slice.

@@ -21,6 +21,7 @@ pub fn os_keys(spec: &UnitSpec) -> Vec<&'static str> {
         ("ready: notify", spec.ready == Ready::Notify),
         ("ready: fd", matches!(spec.ready, Ready::Fd(_))),
         ("watchdog", spec.watchdog.is_some()),
+        ("watch", spec.watch.is_some()),
     ]
     .into_iter()
     .filter_map(|(key, set)| set.then_some(key))
@@ -40,13 +41,10 @@ pub fn with_asks<T>(spec: &UnitSpec, f: impl FnOnce(&Asks<'_>) -> T) -> T {
 /// Why `spec` cannot run with everything it asks for enforced: features of sup that are
 /// not built yet, then what the platform cannot honour.
 pub fn unsupported<P: Platform>(platform: &P, spec: &UnitSpec) -> Option<String> {
-    let later: Vec<&str> = [
-        ("instances", spec.instances != 1),
-        ("watch", spec.watch.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(key, set)| set.then_some(key))
-    .collect();
+    let later: Vec<&str> = [("instances", spec.instances != 1)]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect();
     if !later.is_empty() {
         return Some(format!(
             "{}: not supported yet by this build of sup",
@@ -73,6 +71,9 @@ mod tests {
         let spec = unit("exec: [x]\nuser: nobody\nnamespaces: [net]\nready: notify\n");
         assert_eq!(os_keys(&spec), ["user", "namespaces", "ready: notify"]);
         assert!(os_keys(&unit("exec: [x]\n")).is_empty());
+        // A backend without file watches refuses it by its key.
+        let spec = unit("exec: [x]\nwatch: {paths: [/etc/x]}\n");
+        assert_eq!(os_keys(&spec), ["watch"]);
     }
 
     #[test]

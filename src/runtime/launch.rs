@@ -155,6 +155,9 @@ impl<P: Backend> Runtime<P> {
             .spec
             .clone()
             .ok_or("unit file is invalid")?;
+        if role == Role::Main {
+            self.watch_unit(unit)?;
+        }
         let argv = match role {
             Role::Main => &spec.exec[..],
             Role::StopExec => spec.stop.exec.as_deref().unwrap_or_default(),

@@ -21,6 +21,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 mod transient;
+mod watch;
 
 pub use entry::MainCmd;
 pub use reexec::HANDOVER_CHECK;
@@ -140,6 +141,8 @@ pub struct Runtime<P: Backend = Host> {
     transients: transient::Transients,
     /// A reexec whose new program is being checked.
     reexec: Option<reexec::Pending<P::Pipe>>,
+    /// Units' file watches and their changes waiting for the debounce.
+    watches: watch::Watches,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
@@ -285,6 +288,7 @@ impl<P: Backend> Runtime<P> {
             relog: std::collections::HashSet::new(),
             transients: transient::Transients::default(),
             reexec: None,
+            watches: watch::Watches::default(),
         };
         if let Some(h) = handover {
             rt.take_over(h);
@@ -325,6 +329,7 @@ impl<P: Backend> Runtime<P> {
                     self.recovery_deadline(),
                     self.control_deadline(),
                     self.transients.next_deadline(),
+                    self.watch_deadline(),
                 ]
                 .into_iter()
                 .flatten()
@@ -341,6 +346,7 @@ impl<P: Backend> Runtime<P> {
                 self.guarded("an event", |rt| match ev.token() {
                     SIGNAL_TOKEN => rt.on_signals(),
                     LISTENER_TOKEN => rt.accept(),
+                    watch::WATCH_TOKEN => rt.on_file_events(),
                     t if CONSOLE_TOKENS.contains(&t) => rt.on_console_writable(t),
                     t if rt.pipes.contains_key(&t) => rt.read_pipe(t),
                     t if rt.iso_owns(t) => rt.on_iso_event(t),
@@ -359,6 +365,7 @@ impl<P: Backend> Runtime<P> {
             }
             self.run_probes();
             self.iso_tick();
+            self.guarded("file watches", |rt| rt.watch_tick());
             if self.recovery_deadline().is_some_and(|at| at <= self.now()) {
                 self.guarded("recovery", |rt| rt.recovery_step());
             }
@@ -551,6 +558,7 @@ impl<P: Backend> Runtime<P> {
             EventKind::State { from, to } => {
                 self.iso_state_changed(unit, *from, *to);
                 self.transient_state(unit);
+                self.watch_state_changed(unit, *to);
                 let u = self.engine.unit(unit);
                 let why = match (u.reason, &u.message) {
                     (Some(r), Some(m)) => format!(" ({r}: {m})"),

@@ -441,6 +441,10 @@ impl<P: Backend> Runtime<P> {
                 if let Err(e) = self.confinement(u, &spec, Role::Main) {
                     log::warn!("{}: reexec: its cgroup: {e}", spec.name);
                 }
+                // Watched files: watched again (a change during the handover is missed).
+                if let Err(e) = self.watch_unit(u) {
+                    log::warn!("{}: reexec: {e}", spec.name);
+                }
             }
             match (state, pid) {
                 (State::Starting, Some(pid)) => {

@@ -378,6 +378,7 @@ impl<P: Backend> Runtime<P> {
         self.log_problems.remove(&unit);
         self.relog.remove(&unit);
         self.unit_forgotten(unit);
+        self.unwatch_unit(unit);
         if let Some(out) = self.outputs.get_mut(unit.index()) {
             *out = None;
         }

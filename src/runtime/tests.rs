@@ -13,7 +13,7 @@ use crate::proc::{Exit, UnitId};
 const U0: UnitId = UnitId::from_index(0);
 
 /// A runtime over `units` (name, YAML) in a directory of its own, on the fake platform.
-fn runtime(units: &[(&str, &str)]) -> (Runtime<FakePlatform>, PathBuf) {
+pub(super) fn runtime(units: &[(&str, &str)]) -> (Runtime<FakePlatform>, PathBuf) {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "sup-rt-fake-{}-{}",
@@ -41,13 +41,13 @@ fn runtime(units: &[(&str, &str)]) -> (Runtime<FakePlatform>, PathBuf) {
 }
 
 /// Feeds the timer while a deadline is due (the loop would).
-fn run_timers(rt: &mut Runtime<FakePlatform>) {
+pub(super) fn run_timers(rt: &mut Runtime<FakePlatform>) {
     while rt.engine.next_deadline().is_some_and(|at| at <= rt.now()) {
         rt.feed(Input::Tick);
     }
 }
 
-fn spawns(rt: &Runtime<FakePlatform>) -> usize {
+pub(super) fn spawns(rt: &Runtime<FakePlatform>) -> usize {
     rt.platform
         .calls
         .iter()

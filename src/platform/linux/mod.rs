@@ -19,6 +19,7 @@ pub mod terminal;
 pub mod transport;
 pub mod users;
 pub mod vfork;
+pub mod watch;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -38,6 +39,8 @@ pub struct LinuxPlatform {
     sigfd: Option<OwnedFd>,
     /// The units' cgroups and their OOM watches (`ResourceGroups`).
     pub groups: groups::LinuxGroups,
+    /// The units' file watches (`FileWatch`).
+    pub watches: watch::LinuxWatches,
 }
 
 impl LinuxPlatform {

@@ -45,6 +45,7 @@ mod spawn;
 mod stdio;
 pub mod system;
 pub mod terminal;
+mod watch;
 
 #[cfg(test)]
 mod tests;
