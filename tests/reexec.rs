@@ -121,6 +121,32 @@ fn ten_reexecs_keep_every_unit_and_every_log_line() {
 }
 
 #[test]
+fn a_watched_unit_is_watched_again_after_a_reexec() {
+    let sup = Sup::prepare("reexec-watch");
+    let conf = sup.path("conf");
+    fs::create_dir(&conf).unwrap();
+    sup.write_unit(
+        "app",
+        &format!(
+            "exec: [sleep, '100000']\nwatch: {{paths: [{}], debounce: 100ms}}\n",
+            conf.display()
+        ),
+    );
+    let mut sup = sup;
+    sup.launch();
+    let old = sup.wait_state("app", "running")["pid"].as_u64().unwrap();
+    let (code, out, err) = sup.supctl(&["reexec"]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(sup.status("app")["pid"].as_u64(), Some(old));
+    fs::write(conf.join("app.conf"), "changed\n").unwrap();
+    sup.wait_for(
+        "app",
+        |s| s["state"] == "running" && s["pid"].as_u64().is_some_and(|p| p != old),
+        WAIT,
+    );
+}
+
+#[test]
 fn a_program_that_cannot_take_over_is_refused_and_nothing_changes() {
     let mut sup = Sup::prepare("reexec-bad");
     let bin = sup.path("bin");
