@@ -324,6 +324,17 @@ if launch "$c" --privileged --cgroupns=private "$img" /usr/bin/sup && wait_for 2
   podman exec "$c" dd if=/dev/zero of=/dev/null bs=64M count=1 >/dev/null 2>&1 &&
     ok "cgroupns=private: the same dd outside the unit succeeds (the limit did it)" ||
     bad "cgroupns=private: the same dd outside the unit succeeds" "dd failed outside the unit too"
+  # supctl reexec as the container's PID 1: same units, same processes, same cgroups.
+  before="$(field "$c" web pid) $(field "$c" ticker pid) $(field "$c" capped pid) $(field "$c" web cgroup)"
+  out=""
+  for i in 1 2 3; do out="$out$(podman exec "$c" supctl reexec 2>&1) "; done
+  after="$(field "$c" web pid) $(field "$c" ticker pid) $(field "$c" capped pid) $(field "$c" web cgroup)"
+  if [ "$before" = "$after" ] && [ "$(podman exec "$c" readlink /proc/1/exe)" = /usr/bin/sup ] &&
+    [ "$(field "$c" web restarts)" = 0 ]; then
+    ok "reexec: three supctl reexec as PID 1 keep every unit's process and cgroup ($after)"
+  else
+    bad "reexec: three supctl reexec as PID 1 keep every unit's process and cgroup" "before '$before', after '$after': $out"
+  fi
   podman stop -t 30 "$c" >/dev/null
   expect "cgroupns=private: podman stop: sup exits 0" 0 "$(podman inspect -f '{{.State.ExitCode}}' "$c")"
 else
