@@ -407,3 +407,77 @@ fn ended_runs_are_kept_up_to_the_retention_limit_and_forget_ended_drops_them() {
         .collect();
     assert_eq!(left, ["live"]);
 }
+
+#[test]
+fn reload_applies_slice_limits_and_quotas() {
+    require_root!();
+    if !cgroups_usable() {
+        eprintln!("skipped: no cgroup hierarchy with a memory controller");
+        return;
+    }
+    let sup = Sup::start(
+        "reload-slice",
+        &[
+            (
+                "batch",
+                "kind: slice\nmax_units: 2\nresources: {memory_max: 256M}\n",
+            ),
+            ("a", "exec: [sleep, '1000']\nslice: batch\n"),
+            ("b", "exec: [sleep, '1000']\nslice: batch\nenabled: false\n"),
+        ],
+    );
+    let a = sup.wait_state("a", "running");
+    let cg = a["cgroup"].as_str().unwrap().to_string();
+    let slice_cg = cg.rsplit_once('/').unwrap().0.to_string();
+    assert!(slice_cg.ends_with("batch.slice"), "{cg}");
+    assert_eq!(memory_limit(&slice_cg), 256 << 20);
+    // The slice's limit and quota change; the unit in it runs on.
+    sup.write_unit(
+        "batch",
+        "kind: slice\nmax_units: 1\nresources: {memory_max: 128M}\n",
+    );
+    let (code, report) = reload(&sup, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["unchanged"], 2, "{report}");
+    assert_eq!(memory_limit(&slice_cg), 128 << 20);
+    assert_eq!(sup.status("a")["pid"], a["pid"]);
+    // The new quota holds: a second unit in the slice is refused.
+    let (code, _, _) = sup.supctl(&["start", "b"]);
+    assert_eq!(code, 1);
+    let b = sup.status("b");
+    assert!(
+        b["message"].as_str().unwrap_or("").contains("max_units 1"),
+        "{b}"
+    );
+}
+
+#[test]
+fn run_properties_set_user_and_namespaces() {
+    require_root!();
+    let sup = Sup::start("run-isolation", &[]);
+    let (code, out, err) = sup.supctl(&["run", "--wait", "-p", "user=nobody", "--", "id", "-u"]);
+    assert_eq!(code, 0, "{err}");
+    let nobody = std::process::Command::new("id")
+        .args(["-u", "nobody"])
+        .output()
+        .unwrap();
+    assert_eq!(out.trim(), String::from_utf8_lossy(&nobody.stdout).trim());
+    // A new network namespace: only the loopback interface.
+    let (code, out, err) = sup.supctl(&[
+        "run",
+        "--wait",
+        "-p",
+        "namespaces=[net]",
+        "--",
+        "cat",
+        "/proc/net/dev",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let ifaces: Vec<&str> = out
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
+    assert_eq!(ifaces, ["lo"], "{out}");
+}
