@@ -391,18 +391,9 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
         Kind::Logs => unreachable!("logs is handled above"),
         Kind::Reload => unreachable!("reload is handled above"),
         Kind::Events => follow(&mut client, kind, json)?,
-        Kind::Run { wait: false } => {
-            if json {
-                out(&raw.to_string());
-            } else {
-                for r in reply.results.iter().flatten() {
-                    out(&r.unit);
-                }
-            }
-            EXIT_OK
-        }
         Kind::Run { wait: true } => run_wait(&mut client, json)?,
-        Kind::Forget => {
+        // The unit started (run), the units dropped (forget): one name a line.
+        Kind::Run { wait: false } | Kind::Forget => {
             if json {
                 out(&raw.to_string());
             } else {

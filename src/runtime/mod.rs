@@ -608,6 +608,15 @@ impl<P: Backend> Runtime<P> {
         Ok(())
     }
 
+    /// The tokens of the unit's output pipes still open.
+    fn unit_pipes(&self, unit: UnitId) -> Vec<Token> {
+        self.pipes
+            .iter()
+            .filter(|(_, p)| p.unit == unit)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
     /// Reads one pipe (up to the budget); on EOF it is closed.
     fn read_pipe(&mut self, token: Token) {
         let Some((unit, stream)) = self.pipes.get(&token).map(|p| (p.unit, p.stream)) else {

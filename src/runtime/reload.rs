@@ -356,13 +356,7 @@ impl<P: Backend> Runtime<P> {
 
     /// Drops everything the runtime keeps for a unit, then the unit itself.
     fn forget_unit(&mut self, unit: UnitId) {
-        let tokens: Vec<mio::Token> = self
-            .pipes
-            .iter()
-            .filter(|(_, p)| p.unit == unit)
-            .map(|(t, _)| *t)
-            .collect();
-        for t in tokens {
+        for t in self.unit_pipes(unit) {
             // What the last run wrote still reaches its log.
             self.read_pipe(t);
             if let Some(mut pipe) = self.pipes.remove(&t) {

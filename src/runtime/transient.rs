@@ -6,8 +6,6 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use mio::Token;
-
 use super::Runtime;
 use crate::ctl::proto::{ErrorCode, OpResult, Reply, Request, RunEnd};
 use crate::engine::{Input, State, Time};
@@ -222,13 +220,7 @@ impl<P: Backend> Runtime<P> {
     /// Reads what the unit's pipes hold now (its process has ended) and passes on its
     /// last partial lines, so whoever waits for it gets all of its output first.
     pub(super) fn drain_output(&mut self, unit: UnitId) {
-        let tokens: Vec<Token> = self
-            .pipes
-            .iter()
-            .filter(|(_, p)| p.unit == unit)
-            .map(|(t, _)| *t)
-            .collect();
-        for t in tokens {
+        for t in self.unit_pipes(unit) {
             // Bounded: a pipe whose writer lives on (a leftover child) is read once more
             // per round, up to 64 rounds of the budget.
             for _ in 0..64 {

@@ -563,8 +563,13 @@ impl<P: Backend> Runtime<P> {
         let tokens = self.tokens_following(|f| *f == Follow::Logs(unit) || *f == Follow::Run(unit));
         let name = self.engine.unit(unit).name.to_string();
         let line = encode(&StreamItem::Dropped(format!("{name} was removed")));
-        for t in tokens {
-            self.push_stream(t, &line);
+        self.end_streams(&tokens, &line);
+    }
+
+    /// Sends each stream its last item; their connections close once it is out.
+    fn end_streams(&mut self, tokens: &[Token], last: &[u8]) {
+        for &t in tokens {
+            self.push_stream(t, last);
             if let Some(conn) = self.conn(t) {
                 conn.follow = Follow::None;
                 conn.closing = true;
@@ -582,14 +587,7 @@ impl<P: Backend> Runtime<P> {
         }
         self.drain_output(unit);
         let line = encode(&StreamItem::RunEnd(end.clone()));
-        for t in tokens {
-            self.push_stream(t, &line);
-            if let Some(conn) = self.conn(t) {
-                conn.follow = Follow::None;
-                conn.closing = true;
-            }
-            self.queue(t);
-        }
+        self.end_streams(&tokens, &line);
     }
 
     pub(super) fn forward_log(&mut self, unit: UnitId, bytes: &[u8]) {
