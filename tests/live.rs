@@ -481,3 +481,29 @@ fn run_properties_set_user_and_namespaces() {
         .collect();
     assert_eq!(ifaces, ["lo"], "{out}");
 }
+
+#[test]
+fn a_unit_in_an_unknown_slice_fails_naming_it_and_touches_nothing_outside_sups_cgroup() {
+    require_root!();
+    let sup = Sup::start("run-noslice", &[]);
+    // A directory named like the unit at the root: an unknown slice once made the unit's
+    // cgroup path absolute, and sup removed such a directory.
+    let name = format!("sup-sentinel-{}", std::process::id());
+    let sentinel = std::path::Path::new("/").join(&name);
+    fs::create_dir_all(&sentinel).unwrap();
+    let (code, _, err) = sup.supctl(&[
+        "run",
+        "--wait",
+        "--name",
+        &name,
+        "-p",
+        "slice=nope",
+        "--",
+        "true",
+    ]);
+    let kept = sentinel.is_dir();
+    let _ = fs::remove_dir(&sentinel);
+    assert!(kept, "sup removed {}", sentinel.display());
+    assert_eq!(code, 126, "{err}");
+    assert!(err.contains("slice nope: no such slice"), "{err}");
+}

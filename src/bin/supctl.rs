@@ -468,7 +468,8 @@ fn run_exit_code(end: &sup::ctl::proto::RunEnd) -> u8 {
         }
         s
     };
-    if end.reason.as_deref() == Some("timeout") {
+    // Stopped at the --timeout deadline (a start_timeout is a failure, state failed).
+    if end.reason.as_deref() == Some("timeout") && end.state == "stopped" {
         eprintln!("supctl: {}", why());
         return 124;
     }
@@ -488,7 +489,8 @@ fn run_exit_code(end: &sup::ctl::proto::RunEnd) -> u8 {
                     if end
                         .message
                         .as_deref()
-                        .is_some_and(|m| m.contains("No such file")) =>
+                        // The command itself was not found (not its working_dir, …).
+                        .is_some_and(|m| m.starts_with("exec ") && m.contains("No such file")) =>
                 {
                     127
                 }

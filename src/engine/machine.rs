@@ -404,16 +404,23 @@ impl Engine {
         self.units[id.index()].file_error = None;
     }
 
+    /// The unit can be forgotten: it exists, is not live nor on its way up, and no
+    /// process of it is left (a `stop.exec` may outlive the main process).
+    pub fn forgettable(&self, id: UnitId) -> bool {
+        let i = id.index();
+        self.exists(id)
+            && !self.units[i].state.is_live()
+            && !self.units[i].going_up()
+            && !self.pids.values().any(|&(u, _)| u == i)
+    }
+
     /// Removes a unit that has no process left; false (and nothing done) while it has
     /// one. Its slot is reused by a later [`Engine::add`]; call [`Engine::rebuild`] after.
     pub fn forget(&mut self, id: UnitId) -> bool {
-        let i = id.index();
-        if !self.exists(id)
-            || self.units[i].state.is_live()
-            || self.pids.values().any(|&(u, _)| u == i)
-        {
+        if !self.forgettable(id) {
             return false;
         }
+        let i = id.index();
         self.timers.cancel(i);
         let mut gone = Unit::new(self.units[i].name.clone(), None);
         gone.vacant = true;
@@ -610,7 +617,7 @@ impl Engine {
             if std::mem::replace(&mut seen[i], true) {
                 continue;
             }
-            if i != target && !self.units[i].state.is_live() {
+            if (i != target && !self.units[i].state.is_live()) || self.units[i].retiring {
                 continue;
             }
             if self.units[i].state.is_live() {
@@ -618,6 +625,9 @@ impl Engine {
                 u.goal_up = false;
                 u.restart_on_stop = true;
                 u.stop_cause = None;
+                // Asked for, not a failure: the start limit and the backoff start afresh.
+                u.starts.clear();
+                u.failures = 0;
             } else {
                 self.request_start(i, true);
             }

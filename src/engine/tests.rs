@@ -879,3 +879,50 @@ fn a_deadline_stops_the_unit_with_reason_timeout() {
     s.feed(Input::Deadline(job));
     assert_eq!(s.state("job"), State::Stopped);
 }
+
+#[test]
+fn a_retiring_unit_is_not_restarted_and_is_forgotten_only_without_processes() {
+    let mut web = spec("web");
+    web.stop.exec = Some(vec!["/bin/stop".into()]);
+    let mut s = Sim::new(vec![web]);
+    s.feed(Input::StartEnabled);
+    let id = s.id("web");
+    s.feed(Input::Remove(id));
+    assert_eq!(s.state("web"), State::Stopping);
+    // The stop exec runs; the main process ends first.
+    s.exit("web", Exit::Signal(sig::TERM));
+    assert!(!s.state("web").is_live());
+    // The fake platform's pids count from 1001.
+    let stop_exec = (1000..1010)
+        .map(Pid::from_raw)
+        .find(|&p| s.e.pid_owner(p) == Some((id, Role::StopExec)))
+        .expect("the stop exec is still a process of the unit");
+    assert!(!s.e.forgettable(id), "not while its stop exec runs");
+    assert!(!s.e.forget(id));
+    s.feed(Input::Restart(id));
+    assert!(
+        !s.state("web").is_live(),
+        "a retiring unit is not restarted"
+    );
+    s.feed(Input::Exited {
+        pid: stop_exec,
+        exit: Exit::Code(0),
+    });
+    assert!(s.e.forgettable(id));
+    assert!(s.e.forget(id));
+}
+
+#[test]
+fn restarts_asked_for_do_not_count_toward_the_start_limit() {
+    let mut s = Sim::new(vec![spec("web")]);
+    s.feed(Input::StartEnabled);
+    let id = s.id("web");
+    for _ in 0..6 {
+        s.feed(Input::Restart(id));
+        s.exit("web", Exit::Signal(sig::TERM));
+        assert_eq!(s.state("web"), State::Running);
+    }
+    // A crash now restarts it (backoff), not `failed start-limit`.
+    s.exit("web", Exit::Code(1));
+    assert_eq!(s.state("web"), State::Backoff);
+}

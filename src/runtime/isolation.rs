@@ -26,6 +26,8 @@ pub struct Iso {
     slice_errors: HashMap<String, String>,
     /// Units whose group is still to be removed (processes were still leaving).
     remove_pending: HashSet<UnitId>,
+    /// Each unit's group path as it was made (a reexec adopts exactly these).
+    paths: HashMap<UnitId, String>,
 }
 
 impl Iso {
@@ -72,6 +74,16 @@ impl Iso {
         self.remove_pending.contains(&unit)
     }
 
+    /// The units' groups as made, and those still to be removed (for a reexec).
+    pub fn groups(&self) -> (Vec<(UnitId, String)>, Vec<UnitId>) {
+        let mut paths: Vec<(UnitId, String)> =
+            self.paths.iter().map(|(u, p)| (*u, p.clone())).collect();
+        paths.sort();
+        let mut pending: Vec<UnitId> = self.remove_pending.iter().copied().collect();
+        pending.sort();
+        (paths, pending)
+    }
+
     /// The group path of a slice (below sup's own).
     pub fn path_of(&self, name: &str) -> String {
         self.slice_path(name)
@@ -106,6 +118,7 @@ impl Iso {
     }
 
     fn unit_path(&self, spec: &UnitSpec) -> String {
+        // Never a path outside sup's cgroup: an unknown slice is refused before this.
         match &spec.slice {
             Some(s) => format!("{}/{}", self.slice_path(s.as_str()), spec.name),
             None => spec.name.to_string(),
@@ -126,6 +139,11 @@ impl<P: Backend> Runtime<P> {
             return Ok(Confinement::default());
         }
         if let Some(slice) = &spec.slice {
+            if self.iso.slice(slice.as_str()).is_none() {
+                return Err(format!(
+                    "slice {slice}: no such slice (no {slice}.yaml with kind: slice in the unit directory)"
+                ));
+            }
             self.check_quota(unit, slice.as_str())?;
             for s in self.iso.chain(slice.as_str()) {
                 if let Some(e) = self.iso.slice_errors.get(s.name.as_str()) {
@@ -148,6 +166,18 @@ impl<P: Backend> Runtime<P> {
             };
         }
         let path = self.iso.unit_path(spec);
+        let placement = self.make_group(unit, spec, &path)?;
+        c.place(placement);
+        Ok(c)
+    }
+
+    /// Makes (or, after a reexec, adopts) the unit's group at `path` with its limits.
+    fn make_group(
+        &mut self,
+        unit: UnitId,
+        spec: &UnitSpec,
+        path: &str,
+    ) -> Result<<P as ResourceGroups>::Placement, String> {
         let slices: Vec<&crate::unit::Resources> = spec
             .slice
             .as_ref()
@@ -157,7 +187,7 @@ impl<P: Backend> Runtime<P> {
             .map(|s| &s.resources)
             .collect();
         let req = GroupRequest {
-            path: &path,
+            path,
             resources: &spec.resources,
             slices: &slices,
         };
@@ -170,8 +200,25 @@ impl<P: Backend> Runtime<P> {
             .create_group(unit, req, &mut ev)
             .map_err(|e| e.to_string())?;
         self.iso.remove_pending.remove(&unit);
-        c.place(placement);
-        Ok(c)
+        self.iso.paths.insert(unit, path.to_string());
+        Ok(placement)
+    }
+
+    /// After a reexec: takes the unit's group at the path it was made at (whatever
+    /// its slices say now, with no quota check: the unit runs already); a group left to
+    /// remove is removed as soon as it can be.
+    pub(super) fn adopt_group(&mut self, unit: UnitId, path: &str, remove: bool) {
+        let Some(spec) = self.engine.unit(unit).spec.clone() else {
+            return;
+        };
+        if !self.platform.has_groups() {
+            return;
+        }
+        match self.make_group(unit, &spec, path) {
+            Ok(_) if remove => self.try_remove(unit),
+            Ok(_) => {}
+            Err(e) => log::warn!("{}: reexec: its cgroup {path}: {e}", spec.name),
+        }
     }
 
     fn check_quota(&self, unit: UnitId, slice: &str) -> Result<(), String> {
@@ -315,6 +362,7 @@ impl<P: Backend> Runtime<P> {
         match self.platform.remove_group(unit, self.poll.registry()) {
             Ok(true) => {
                 self.iso.remove_pending.remove(&unit);
+                self.iso.paths.remove(&unit);
             }
             Ok(false) => {
                 self.iso.remove_pending.insert(unit);

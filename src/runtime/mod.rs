@@ -141,6 +141,8 @@ pub struct Runtime<P: Backend = Host> {
     transients: transient::Transients,
     /// A reexec whose new program is being checked.
     reexec: Option<reexec::Pending<P::Pipe>>,
+    /// A reexec whose program passed the check, to hand over at the next turn.
+    reexec_ready: Option<reexec::Ready>,
     /// Units' file watches and their changes waiting for the debounce.
     watches: watch::Watches,
 }
@@ -288,6 +290,7 @@ impl<P: Backend> Runtime<P> {
             relog: std::collections::HashSet::new(),
             transients: transient::Transients::default(),
             reexec: None,
+            reexec_ready: None,
             watches: watch::Watches::default(),
         };
         if let Some(h) = handover {
@@ -318,7 +321,9 @@ impl<P: Backend> Runtime<P> {
             if over {
                 return;
             }
-            let timeout = if !self.pending_reads.is_empty() {
+            // Returns only if the exec failed (sup goes on as it was).
+            self.guarded("reexec", |rt| rt.reexec_now());
+            let timeout = if !self.pending_reads.is_empty() || self.reexec_ready.is_some() {
                 Some(Duration::ZERO)
             } else {
                 [
@@ -329,6 +334,7 @@ impl<P: Backend> Runtime<P> {
                     self.recovery_deadline(),
                     self.control_deadline(),
                     self.transients.next_deadline(),
+                    self.reexec_deadline(),
                     self.watch_deadline(),
                 ]
                 .into_iter()
@@ -378,6 +384,7 @@ impl<P: Backend> Runtime<P> {
             {
                 self.guarded("a deadline", |rt| rt.transient_tick());
             }
+            self.guarded("reexec", |rt| rt.reexec_tick());
             if self
                 .engine
                 .next_deadline()

@@ -29,7 +29,7 @@ use super::health::Health;
 use super::transient::Transients;
 use super::{Pipe, Runtime};
 use crate::ctl::proto::{ErrorCode, OpResult, Reply};
-use crate::engine::{EngineState, EventKind, Role, State};
+use crate::engine::{EngineState, EventKind, State};
 use crate::output::Stream;
 use crate::platform::handover;
 use crate::platform::notify::{NotifyPipe, NotifySocket};
@@ -40,11 +40,23 @@ use crate::unit::SliceSpec;
 /// What `sup --reexec-check` prints: the handover format this build reads and writes.
 pub const HANDOVER_CHECK: &str = "sup-handover 1";
 
+/// How long the new program's check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A reexec whose new program is being checked.
 pub(super) struct Pending<R> {
     requester: Token,
     pid: Pid,
     out: Option<R>,
+    exe: PathBuf,
+    deadline: crate::engine::Time,
+}
+
+/// A reexec whose program passed its check: handed over at the top of the next turn of
+/// the loop, once everything read in this one (exits reaped with the check's, signals)
+/// has been handled.
+pub(super) struct Ready {
+    requester: Token,
     exe: PathBuf,
 }
 
@@ -73,6 +85,9 @@ pub(super) struct Handover {
     forgetting: Vec<UnitId>,
     relog: Vec<UnitId>,
     slices: Vec<SliceSpec>,
+    /// Each unit's group path as made, and the groups still to be removed.
+    groups: Vec<(UnitId, String)>,
+    remove_pending: Vec<UnitId>,
     listener: Option<u64>,
     requester: Option<u64>,
     platform: String,
@@ -138,7 +153,7 @@ impl<P: Backend> Runtime<P> {
         if self.life.main.is_some() {
             return fail("not in entrypoint mode (the main command's terminal and job control are not carried yet)".into());
         }
-        if self.recovering() || self.reexec.is_some() {
+        if self.recovering() || self.reexec.is_some() || self.reexec_ready.is_some() {
             return Err(Reply::error(
                 ErrorCode::Busy,
                 "reexec: sup is busy (crash recovery or another reexec); try again in a moment",
@@ -164,13 +179,47 @@ impl<P: Backend> Runtime<P> {
             }
         };
         log::info!("reexec: checking {}", exe.display());
+        let deadline = self.now().saturating_add(CHECK_TIMEOUT);
         self.reexec = Some(Pending {
             requester: token,
             pid: child.pid,
             out: child.stdout,
             exe,
+            deadline,
         });
         Ok(None)
+    }
+
+    /// When the loop must wake for a check that does not end.
+    pub(super) fn reexec_deadline(&self) -> Option<crate::engine::Time> {
+        self.reexec.as_ref().map(|p| p.deadline)
+    }
+
+    /// A check that did not end in time: killed, and the reexec refused.
+    pub(super) fn reexec_tick(&mut self) {
+        if !self
+            .reexec
+            .as_ref()
+            .is_some_and(|p| p.deadline <= self.now())
+        {
+            return;
+        }
+        let Some(p) = self.reexec.take() else { return };
+        self.platform.signal(p.pid, crate::proc::Stop::Kill);
+        let why = format!(
+            "reexec: {} --reexec-check did not answer within {}s; nothing changed",
+            p.exe.display(),
+            CHECK_TIMEOUT.as_secs()
+        );
+        log::error!("{why}");
+        self.answer(p.requester, &Reply::error(ErrorCode::Failed, why));
+    }
+
+    /// A reexec whose check passed: hand over now (the top of a turn of the loop).
+    pub(super) fn reexec_now(&mut self) {
+        if let Some(ready) = self.reexec_ready.take() {
+            self.hand_over(ready.requester, &ready.exe);
+        }
     }
 
     /// The check of the new program ended (true: the pid was that check).
@@ -193,7 +242,10 @@ impl<P: Backend> Runtime<P> {
         }
         let said = String::from_utf8_lossy(&said).trim().to_string();
         if exit == Exit::Code(0) && said == HANDOVER_CHECK {
-            self.hand_over(pending.requester, &pending.exe);
+            self.reexec_ready = Some(Ready {
+                requester: pending.requester,
+                exe: pending.exe,
+            });
         } else {
             let ended = match exit {
                 Exit::Code(c) => format!("exit code {c}"),
@@ -306,6 +358,7 @@ impl<P: Backend> Runtime<P> {
             outputs.push((UnitId::from_index(i), out.handover()));
         }
         let now = self.now();
+        let (groups, remove_pending) = self.iso.groups();
         let h = Handover {
             format: HANDOVER_CHECK.to_string(),
             clock_zero: handover::monotonic_now().saturating_sub(now),
@@ -320,6 +373,8 @@ impl<P: Backend> Runtime<P> {
             forgetting: self.forgetting.clone(),
             relog: self.relog.iter().copied().collect(),
             slices: self.iso.slices().to_vec(),
+            groups,
+            remove_pending,
             listener,
             requester,
             platform: handover::carried_platform(),
@@ -429,7 +484,13 @@ impl<P: Backend> Runtime<P> {
                 Err(e) => registry_err("notify pipe", e),
             }
         }
-        // Groups, probes and checks of the units that run.
+        // Groups as they were made (whatever slices and quotas say now), then probes
+        // and checks of the units that run.
+        for (u, path) in &h.groups {
+            if self.engine.exists(*u) {
+                self.adopt_group(*u, path, h.remove_pending.contains(u));
+            }
+        }
         let ids: Vec<UnitId> = self.engine.ids().collect();
         for &u in &ids {
             let unit = self.engine.unit(u);
@@ -438,9 +499,6 @@ impl<P: Backend> Runtime<P> {
                 continue;
             };
             if state.is_live() && pid.is_some() {
-                if let Err(e) = self.confinement(u, &spec, Role::Main) {
-                    log::warn!("{}: reexec: its cgroup: {e}", spec.name);
-                }
                 // Watched files: watched again (a change during the handover is missed).
                 if let Err(e) = self.watch_unit(u) {
                     log::warn!("{}: reexec: {e}", spec.name);

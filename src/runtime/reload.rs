@@ -339,10 +339,7 @@ impl<P: Backend> Runtime<P> {
             .forgetting
             .iter()
             .copied()
-            .filter(|&u| {
-                let unit = self.engine.unit(u);
-                !unit.state.is_live() && !unit.going_up() && !self.iso.removal_pending(u)
-            })
+            .filter(|&u| self.engine.forgettable(u) && !self.iso.removal_pending(u))
             .collect();
         if ready.is_empty() {
             return;

@@ -182,6 +182,21 @@ pub fn open_at(dir: RawFd, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// A unit's or slice's cgroup path is relative and stays below sup's base: never an
+/// absolute path (which `mkdirat` would take from the root) nor one that climbs out.
+fn below_base(path: &str) -> Result<()> {
+    let p = Path::new(path);
+    let climbs = p
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)));
+    if path.is_empty() || climbs {
+        return Err(CgroupError::Other(format!(
+            "cgroup path {path:?} is not a relative path below sup's cgroup"
+        )));
+    }
+    Ok(())
+}
+
 /// `mkdir` of `rel` below the directory `dir`.
 fn mkdir_at(dir: RawFd, rel: &Path) -> io::Result<()> {
     let c = CString::new(rel.as_os_str().as_bytes())
@@ -292,6 +307,7 @@ impl Cgroups {
     ///
     /// Returns whether every dir of it was made just now (so its counters start at 0).
     pub fn create(&self, path: &str, joins: Joins) -> Result<bool> {
+        below_base(path)?;
         let mut made = true;
         for (h, fd) in self.joined(joins) {
             let dir = h.base.join(path);
@@ -382,6 +398,7 @@ impl Cgroups {
 
     /// Removes cgroup `path` in every hierarchy; `Ok(false)` while processes remain.
     pub fn remove(&self, path: &str) -> Result<bool> {
+        below_base(path)?;
         let mut gone = true;
         for dir in self.dirs(path) {
             match fs::remove_dir(&dir) {
