@@ -507,3 +507,42 @@ fn a_unit_in_an_unknown_slice_fails_naming_it_and_touches_nothing_outside_sups_c
     assert_eq!(code, 126, "{err}");
     assert!(err.contains("slice nope: no such slice"), "{err}");
 }
+
+#[test]
+fn run_wait_passes_on_every_line_of_a_fast_writer_and_waits_for_a_slow_reader() {
+    let sup = Sup::start("run-burst", &[]);
+    // 400000 lines (2.7 MB) as fast as seq writes them.
+    let (code, out, err) = sup.supctl(&["run", "--wait", "--", "seq", "1", "400000"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 400000, "{err}");
+    assert_eq!(lines[399999], "400000");
+    // A reader that takes its time: the unit waits for it, nothing is dropped.
+    let mut cmd = std::process::Command::new(SUPCTL);
+    cmd.arg("--socket")
+        .arg(&sup.socket)
+        .args(["run", "--wait", "--", "seq", "1", "300000"])
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut reads = 0;
+    loop {
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        reads += 1;
+        if reads < 200 {
+            // Slow at first: the unit's output piles up behind this reader.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let text = String::from_utf8(got).unwrap();
+    assert_eq!(text.lines().count(), 300000);
+    assert_eq!(text.lines().last(), Some("300000"));
+}

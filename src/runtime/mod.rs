@@ -48,6 +48,9 @@ const FIRST_DYNAMIC_TOKEN: usize = 16;
 const FINAL_DRAIN: Duration = Duration::from_secs(2);
 /// Bytes read from one pipe per turn of the loop, so one chatty unit cannot starve others.
 const PIPE_BUDGET: usize = 1 << 20;
+/// The same while a client follows the unit's output: what one read forwards stays well
+/// within a follower's bound, and the client's socket is written between reads.
+const TAP_BUDGET: usize = 64 << 10;
 
 /// How sup was asked to run.
 #[derive(Clone, Debug)]
@@ -141,6 +144,11 @@ pub struct Runtime<P: Backend = Host> {
     transients: transient::Transients,
     /// A reexec whose new program is being checked.
     reexec: Option<reexec::Pending<P::Pipe>>,
+    /// Output pipes not read because a `run --wait` client has not taken what it was
+    /// sent (read again once it has: `unpark_followed`).
+    follow_parked: Vec<(UnitId, Token)>,
+    /// Reading a unit's last output for its `run --wait` client: not held back.
+    draining: bool,
     /// A reexec whose program passed the check, to hand over at the next turn.
     reexec_ready: Option<reexec::Ready>,
     /// Units' file watches and their changes waiting for the debounce.
@@ -291,6 +299,8 @@ impl<P: Backend> Runtime<P> {
             transients: transient::Transients::default(),
             reexec: None,
             reexec_ready: None,
+            follow_parked: Vec::new(),
+            draining: false,
             watches: watch::Watches::default(),
         };
         if let Some(h) = handover {
@@ -377,6 +387,7 @@ impl<P: Backend> Runtime<P> {
             }
             self.guarded("state file", |rt| rt.write_state());
             self.guarded("the control socket", |rt| rt.control_tick());
+            self.unpark_followed();
             if self
                 .transients
                 .next_deadline()
@@ -629,15 +640,21 @@ impl<P: Backend> Runtime<P> {
         let Some((unit, stream)) = self.pipes.get(&token).map(|p| (p.unit, p.stream)) else {
             return;
         };
+        let followed = self.wants_tap(unit);
+        if followed && !self.draining && self.run_follower_full(unit) {
+            if !self.follow_parked.contains(&(unit, token)) {
+                self.follow_parked.push((unit, token));
+            }
+            return;
+        }
+        let budget = if followed { TAP_BUDGET } else { PIPE_BUDGET };
         let probe_tap = self.probes.wants_lines(unit);
-        let mut tap = (self.wants_tap(unit) || probe_tap).then(Vec::new);
+        let mut tap = (followed || probe_tap).then(Vec::new);
         let result = match (
             self.outputs[unit.index()].as_mut(),
             self.pipes.get_mut(&token),
         ) {
-            (Some(out), Some(pipe)) => {
-                out.read_from(stream, &mut pipe.fd, PIPE_BUDGET, tap.as_mut())
-            }
+            (Some(out), Some(pipe)) => out.read_from(stream, &mut pipe.fd, budget, tap.as_mut()),
             _ => Ok(ReadOutcome {
                 eof: true,
                 ..ReadOutcome::default()

@@ -220,6 +220,7 @@ impl<P: Backend> Runtime<P> {
     /// Reads what the unit's pipes hold now (its process has ended) and passes on its
     /// last partial lines, so whoever waits for it gets all of its output first.
     pub(super) fn drain_output(&mut self, unit: UnitId) {
+        self.draining = true;
         for t in self.unit_pipes(unit) {
             // Bounded: a pipe whose writer lives on (a leftover child) is read once more
             // per round, up to 64 rounds of the budget.
@@ -231,6 +232,7 @@ impl<P: Backend> Runtime<P> {
                 }
             }
         }
+        self.draining = false;
         let mut tap = Vec::new();
         if let Some(out) = self.outputs.get_mut(unit.index()).and_then(Option::as_mut) {
             for stream in [Stream::Stdout, Stream::Stderr] {

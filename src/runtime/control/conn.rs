@@ -29,6 +29,12 @@ pub(super) const TOTAL_BUDGET: usize = 16 << 20;
 pub(super) const FOLLOWER_LIMIT: usize = 1 << 20;
 /// ... or with more than this while the total budget is exceeded.
 pub(super) const FOLLOWER_SHARE: usize = 64 << 10;
+/// `run --wait`: above this much unsent output the unit's pipe is not read (the unit
+/// waits for the client, as for a terminal), so its output is never dropped.
+pub(super) const RUN_HOLD: usize = 256 << 10;
+/// `run --wait`: the bound of a follower's unsent output (the last read at the unit's end
+/// can add up to a pipe's capacity beyond [`RUN_HOLD`]).
+pub(super) const RUN_LIMIT: usize = 4 << 20;
 /// Requests handled for one connection per turn of the loop (then the others' turn).
 pub(super) const REQUESTS_PER_TURN: usize = 64;
 /// Time one connection may take per turn of the loop (then the others' turn): what a

@@ -23,7 +23,7 @@ use crate::platform::Backend;
 use crate::proc::UnitId;
 use conn::{
     Conn, Follow, NextLine, ReadOutcome, Usage, FOLLOWER_LIMIT, FOLLOWER_SHARE, LOG_BYTES_PER_TURN,
-    MAX_CONNECTIONS, REQUESTS_PER_TURN, TOTAL_BUDGET, TURN_TIME,
+    MAX_CONNECTIONS, REQUESTS_PER_TURN, RUN_HOLD, RUN_LIMIT, TOTAL_BUDGET, TURN_TIME,
 };
 use requests::encode;
 use requests::Waiter;
@@ -479,7 +479,9 @@ impl<P: Backend> Runtime<P> {
         if conn.closing || conn.gone {
             return;
         }
-        let limit = if over_total {
+        let limit = if matches!(conn.follow, Follow::Run(_)) {
+            RUN_LIMIT
+        } else if over_total {
             FOLLOWER_SHARE
         } else {
             FOLLOWER_LIMIT
@@ -555,6 +557,35 @@ impl<P: Backend> Runtime<P> {
                 .values()
                 .any(|c| c.follow == Follow::Logs(unit) || c.follow == Follow::Run(unit))
         })
+    }
+
+    /// A client waiting for the unit (`run --wait`) has more unsent output than it
+    /// should: the unit's pipes wait for it.
+    pub(super) fn run_follower_full(&self, unit: UnitId) -> bool {
+        self.control.as_ref().is_some_and(|s| {
+            s.conns
+                .values()
+                .any(|c| c.follow == Follow::Run(unit) && !c.gone && c.out.len() > RUN_HOLD)
+        })
+    }
+
+    /// Pipes that waited for a `run --wait` client are read again once it took its
+    /// output (or left).
+    pub(super) fn unpark_followed(&mut self) {
+        if self.follow_parked.is_empty() {
+            return;
+        }
+        let parked = std::mem::take(&mut self.follow_parked);
+        for (unit, token) in parked {
+            if !self.pipes.contains_key(&token) {
+                continue;
+            }
+            if self.run_follower_full(unit) {
+                self.follow_parked.push((unit, token));
+            } else if !self.pending_reads.contains(&token) {
+                self.pending_reads.push(token);
+            }
+        }
     }
 
     /// Ends every stream about the unit (it is going away): followers of its log get a
