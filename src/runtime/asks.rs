@@ -22,6 +22,7 @@ pub fn os_keys(spec: &UnitSpec) -> Vec<&'static str> {
         ("ready: fd", matches!(spec.ready, Ready::Fd(_))),
         ("watchdog", spec.watchdog.is_some()),
         ("watch", spec.watch.is_some()),
+        ("sockets", !spec.sockets.is_empty()),
     ]
     .into_iter()
     .filter_map(|(key, set)| set.then_some(key))

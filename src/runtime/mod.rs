@@ -17,6 +17,7 @@ mod probe;
 mod recover;
 mod reexec;
 mod reload;
+mod sockets;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -143,6 +144,8 @@ pub struct Runtime<P: Backend = Host> {
     reexec: Option<reexec::Pending<P::Pipe>>,
     /// Units' file watches and their changes waiting for the debounce.
     watches: watch::Watches,
+    /// Units' listening sockets (`sockets:`), kept across their restarts.
+    sockets: sockets::Sockets,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
@@ -289,6 +292,7 @@ impl<P: Backend> Runtime<P> {
             transients: transient::Transients::default(),
             reexec: None,
             watches: watch::Watches::default(),
+            sockets: sockets::Sockets::default(),
         };
         if let Some(h) = handover {
             rt.take_over(h);
@@ -559,6 +563,7 @@ impl<P: Backend> Runtime<P> {
                 self.iso_state_changed(unit, *from, *to);
                 self.transient_state(unit);
                 self.watch_state_changed(unit, *to);
+                self.sockets_state_changed(unit, *to);
                 let u = self.engine.unit(unit);
                 let why = match (u.reason, &u.message) {
                     (Some(r), Some(m)) => format!(" ({r}: {m})"),
