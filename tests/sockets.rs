@@ -397,3 +397,66 @@ fn a_reexec_keeps_the_sockets() {
     assert!(TcpStream::connect(addr).is_err());
     assert!(!unix.exists());
 }
+
+#[test]
+fn forty_sockets_arrive_in_order_with_a_readiness_fd_after_them() {
+    // More fds than the spawn's low slots: the child copies the whole fd table instead,
+    // and the sockets still land on 3, 4, … in order, the readiness fd after them.
+    let mut sup = Sup::prepare("sock-many");
+    let server = write_server(&sup);
+    let socks: Vec<String> = (0..40)
+        .map(|i| {
+            format!(
+                "{{listen: \"unix:{}\", name: s{i}}}",
+                sup.path(&format!("{i}.sock")).display()
+            )
+        })
+        .collect();
+    sup.write_unit(
+        "many",
+        &format!(
+            "exec: [bash, -c, 'echo >&50; exec python3 {server} {info}']\nready: {{fd: 50}}\nsockets: [{}]\n",
+            socks.join(", "),
+            info = sup.p("info")
+        ),
+    );
+    sup.launch();
+    sup.wait_state("many", "running");
+    let (fds, listen_pid, pid, names) = info(&sup, "info");
+    assert_eq!((fds, listen_pid), (40, pid));
+    let want: Vec<String> = (0..40).map(|i| format!("s{i}")).collect();
+    assert_eq!(names, want.join(":"));
+    for i in [0, 17, 39] {
+        let line = ask_unix(&sup.path(&format!("{i}.sock"))).unwrap();
+        assert_eq!(line, format!("{pid} {}", 3 + i));
+    }
+}
+
+#[test]
+fn in_a_pid_namespace_listen_pid_is_the_daemons_own() {
+    require_root!();
+    let mut sup = Sup::prepare("sock-pidns");
+    let server = write_server(&sup);
+    let port = free_port();
+    sup.write_unit(
+        "ns",
+        &format!(
+            "exec: [python3, {server}, {info}]\nnamespaces: [pid]\nsockets: [\"tcp:127.0.0.1:{port}\"]\n",
+            info = sup.p("info")
+        ),
+    );
+    sup.launch();
+    let s = sup.wait_for(
+        "ns",
+        |s| s["state"] == "running" || s["state"] == "failed",
+        WAIT,
+    );
+    if s["state"] == "failed" {
+        eprintln!("SKIP pid namespace: {s}");
+        return;
+    }
+    let (_, listen_pid, pid, _) = info(&sup, "info");
+    assert_eq!(listen_pid, pid, "the pid the daemon sees itself as");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert_eq!(ask_tcp(addr).unwrap(), format!("{pid} 3"));
+}

@@ -111,14 +111,6 @@ impl Listener {
         self.fd.as_raw_fd()
     }
 
-    /// The port the kernel chose for a TCP socket bound to port 0 (tests).
-    pub fn local_port(&self) -> Option<u16> {
-        let a = socket::getsockname::<socket::SockaddrStorage>(self.raw()).ok()?;
-        a.as_sockaddr_in()
-            .map(|v4| v4.port())
-            .or_else(|| a.as_sockaddr_in6().map(|v6| v6.port()))
-    }
-
     /// Keeps the socket open across a reexec.
     pub fn carry(&self) -> io::Result<u64> {
         crate::platform::handover::carry_fd(self.raw())

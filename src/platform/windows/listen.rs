@@ -27,10 +27,6 @@ impl Listener {
         match self.0 {}
     }
 
-    pub fn local_port(&self) -> Option<u16> {
-        match self.0 {}
-    }
-
     pub fn carry(&self) -> std::io::Result<u64> {
         match self.0 {}
     }
