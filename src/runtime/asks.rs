@@ -75,6 +75,9 @@ mod tests {
         // A backend without file watches refuses it by its key.
         let spec = unit("exec: [x]\nwatch: {paths: [/etc/x]}\n");
         assert_eq!(os_keys(&spec), ["watch"]);
+        // And sockets, by theirs.
+        let spec = unit("exec: [x]\nsockets: [\"tcp:127.0.0.1:80\"]\n");
+        assert_eq!(os_keys(&spec), ["sockets"]);
     }
 
     #[test]
