@@ -40,6 +40,10 @@ impl Sockets {
     }
 }
 
+#[cfg(test)]
+#[path = "sockets_tests.rs"]
+mod tests;
+
 impl<P: Backend> Runtime<P> {
     /// Makes the unit's open sockets those of its definition and returns them as the
     /// spawn passes them: `(fd, name)` in order. The error names the socket that cannot
