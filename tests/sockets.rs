@@ -460,3 +460,52 @@ fn in_a_pid_namespace_listen_pid_is_the_daemons_own() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert_eq!(ask_tcp(addr).unwrap(), format!("{pid} 3"));
 }
+
+/// Context switches of process `pid` so far (voluntary and not).
+fn switches(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("ctxt_switches"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn connections_to_a_units_sockets_never_wake_sup() {
+    // sup holds the sockets but does not watch or accept on them: 300 requests served
+    // by the unit cost sup nothing.
+    let mut sup = Sup::prepare("sock-idle");
+    let server = write_server(&sup);
+    let port = free_port();
+    let unix = sup.path("i.sock");
+    sup.write_unit(
+        "web",
+        &format!(
+            "exec: [python3, {server}, {info}]\nsockets: [\"tcp:127.0.0.1:{port}\", \"unix:{unix}\"]\n",
+            info = sup.p("info"),
+            unix = unix.display()
+        ),
+    );
+    sup.launch();
+    sup.wait_state("web", "running");
+    let pid = info(&sup, "info").2;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert_eq!(ask_tcp(addr).unwrap(), format!("{pid} 3"));
+    // Three tries: the first may still see sup finish with the last supctl connection
+    // (closed just before); a wakeup per connection would show in every one.
+    let woken: Vec<u64> = (0..3)
+        .map(|_| {
+            let before = switches(sup.pid());
+            for _ in 0..100 {
+                ask_tcp(addr).unwrap();
+                ask_unix(&unix).unwrap();
+            }
+            switches(sup.pid()) - before
+        })
+        .collect();
+    assert!(
+        woken.contains(&0),
+        "sup woke up for its units' connections: {woken:?}"
+    );
+}
