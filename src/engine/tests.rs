@@ -67,6 +67,7 @@ pub(crate) fn spec(name: &str) -> UnitSpec {
         },
         instances: 1,
         watch: None,
+        sockets: Vec::new(),
     }
 }
 

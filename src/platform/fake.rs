@@ -42,6 +42,8 @@ pub struct FakePlatform {
     pub file_changes: Vec<FileEvent>,
     /// When set, watching fails, naming the first path.
     pub refuse_watch: bool,
+    /// The listening sockets each spawn was given (`SpawnSpec::listen_fds`), in order.
+    pub listen: Vec<Vec<(i32, String)>>,
 }
 
 impl Default for FakePlatform {
@@ -54,6 +56,7 @@ impl Default for FakePlatform {
             watched: BTreeMap::new(),
             file_changes: Vec::new(),
             refuse_watch: false,
+            listen: Vec::new(),
         }
     }
 }
@@ -127,6 +130,7 @@ impl Platform for FakePlatform {
 
     fn spawn(&mut self, spec: &SpawnSpec) -> Result<Child<NoPipe>, String> {
         self.calls.push(Call::Spawn(spec.argv.clone()));
+        self.listen.push(spec.listen_fds.clone());
         if let Some(msg) = &self.fail_spawn {
             return Err(msg.clone());
         }

@@ -24,6 +24,7 @@ pub mod fake;
 pub mod groups;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod listen;
 pub mod machine;
 pub mod net;
 pub mod notify;
@@ -125,6 +126,12 @@ pub struct SpawnSpec {
     /// `(fd, n)`: the open descriptor `fd` (owned by the caller) becomes fd `n` of the
     /// new process, inherited across exec (the s6 readiness notification fd).
     pub pass_fd: Option<(i32, i32)>,
+    /// Listening sockets (open descriptors owned by the caller) with their names: they
+    /// become fds 3, 4, … of the new process in this order, which gets `LISTEN_FDS`,
+    /// `LISTEN_FDNAMES` (the names joined by `:`) and `LISTEN_PID` (its own pid, written
+    /// in the child after the fork) in its environment, replacing any there (systemd's
+    /// socket activation protocol). The caller keeps `pass_fd`'s number out of that range.
+    pub listen_fds: Vec<(i32, String)>,
     /// stdin, session and terminal (entrypoint mode's main process differs from units).
     pub stdin: StdinMode,
     /// When exec refuses the file as not a program (`ENOEXEC`: a script without `#!`),

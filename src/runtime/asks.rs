@@ -22,6 +22,7 @@ pub fn os_keys(spec: &UnitSpec) -> Vec<&'static str> {
         ("ready: fd", matches!(spec.ready, Ready::Fd(_))),
         ("watchdog", spec.watchdog.is_some()),
         ("watch", spec.watch.is_some()),
+        ("sockets", !spec.sockets.is_empty()),
     ]
     .into_iter()
     .filter_map(|(key, set)| set.then_some(key))
@@ -74,6 +75,9 @@ mod tests {
         // A backend without file watches refuses it by its key.
         let spec = unit("exec: [x]\nwatch: {paths: [/etc/x]}\n");
         assert_eq!(os_keys(&spec), ["watch"]);
+        // And sockets, by theirs.
+        let spec = unit("exec: [x]\nsockets: [\"tcp:127.0.0.1:80\"]\n");
+        assert_eq!(os_keys(&spec), ["sockets"]);
     }
 
     #[test]

@@ -155,9 +155,12 @@ impl<P: Backend> Runtime<P> {
             .spec
             .clone()
             .ok_or("unit file is invalid")?;
-        if role == Role::Main {
+        let listen_fds = if role == Role::Main {
             self.watch_unit(unit)?;
-        }
+            self.open_sockets(unit)?
+        } else {
+            Vec::new()
+        };
         let argv = match role {
             Role::Main => &spec.exec[..],
             Role::StopExec => spec.stop.exec.as_deref().unwrap_or_default(),
@@ -172,6 +175,7 @@ impl<P: Backend> Runtime<P> {
         };
         let req = SpawnSpec {
             pass_fd: notify_fd.as_ref().map(|(fd, n)| (fd.raw(), *n)),
+            listen_fds,
             confine,
             ..unit_spawn_spec(&spec, argv, env)
         };

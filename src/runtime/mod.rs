@@ -17,6 +17,7 @@ mod probe;
 mod recover;
 mod reexec;
 mod reload;
+mod sockets;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -153,6 +154,8 @@ pub struct Runtime<P: Backend = Host> {
     reexec_ready: Option<reexec::Ready>,
     /// Units' file watches and their changes waiting for the debounce.
     watches: watch::Watches,
+    /// Units' listening sockets (`sockets:`), kept across their restarts.
+    sockets: sockets::Sockets,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
@@ -302,6 +305,7 @@ impl<P: Backend> Runtime<P> {
             follow_parked: Vec::new(),
             draining: false,
             watches: watch::Watches::default(),
+            sockets: sockets::Sockets::default(),
         };
         if let Some(h) = handover {
             rt.take_over(h);
@@ -577,6 +581,7 @@ impl<P: Backend> Runtime<P> {
                 self.iso_state_changed(unit, *from, *to);
                 self.transient_state(unit);
                 self.watch_state_changed(unit, *to);
+                self.sockets_state_changed(unit, *to);
                 let u = self.engine.unit(unit);
                 let why = match (u.reason, &u.message) {
                     (Some(r), Some(m)) => format!(" ({r}: {m})"),

@@ -32,9 +32,11 @@ use crate::ctl::proto::{ErrorCode, OpResult, Reply};
 use crate::engine::{EngineState, EventKind, State};
 use crate::output::Stream;
 use crate::platform::handover;
+use crate::platform::listen::Listener;
 use crate::platform::notify::{NotifyPipe, NotifySocket};
 use crate::platform::{Backend, OutputPipe, SpawnSpec};
 use crate::proc::{Exit, Pid, UnitId};
+use crate::unit::spec::SocketSpec;
 use crate::unit::SliceSpec;
 
 /// What `sup --reexec-check` prints: the handover format this build reads and writes.
@@ -80,6 +82,9 @@ pub(super) struct Handover {
     pipes: Vec<CarriedPipe>,
     notify: Vec<(UnitId, u64, PathBuf)>,
     fd_pipes: Vec<(UnitId, u64)>,
+    /// Listening sockets of units (`sockets:`), as opened and their handles.
+    #[serde(default)]
+    sockets: Vec<(UnitId, Vec<(SocketSpec, u64)>)>,
     health: Vec<(UnitId, Option<Health>, Option<String>)>,
     transients: Transients,
     forgetting: Vec<UnitId>,
@@ -339,6 +344,14 @@ impl<P: Backend> Runtime<P> {
                 health.push((id, p.health, p.status_text.clone()));
             }
         }
+        let mut sockets = Vec::new();
+        for unit in self.sockets.units().collect::<Vec<_>>() {
+            let mut socks = Vec::new();
+            for (s, l) in self.sockets.of(unit) {
+                socks.push((s.clone(), keep(l.carry())?));
+            }
+            sockets.push((unit, socks));
+        }
         let listener = match self.control.as_ref() {
             Some(server) => Some(keep(server.carry())?),
             None => None,
@@ -368,6 +381,7 @@ impl<P: Backend> Runtime<P> {
             pipes,
             notify,
             fd_pipes,
+            sockets,
             health,
             transients: self.transients.clone(),
             forgetting: self.forgetting.clone(),
@@ -482,6 +496,18 @@ impl<P: Backend> Runtime<P> {
                     self.probes.unit_mut(unit).fd_pipe = Some((token, fp));
                 }
                 Err(e) => registry_err("notify pipe", e),
+            }
+        }
+        for (unit, socks) in h.sockets {
+            let mut open = Vec::new();
+            for (s, handle) in socks {
+                match Listener::adopt(handle, &s.listen) {
+                    Ok(l) => open.push((s, l)),
+                    Err(e) => registry_err("listening socket", e),
+                }
+            }
+            if self.engine.exists(unit) {
+                self.sockets.adopt(unit, open);
             }
         }
         // Groups as they were made (whatever slices and quotas say now), then probes

@@ -370,6 +370,7 @@ impl<P: Backend> Runtime<P> {
         self.relog.remove(&unit);
         self.unit_forgotten(unit);
         self.unwatch_unit(unit);
+        self.close_sockets(unit);
         if let Some(out) = self.outputs.get_mut(unit.index()) {
             *out = None;
         }

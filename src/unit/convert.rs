@@ -6,15 +6,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::limits::{
-    clip, MAX_ARG_LEN, MAX_ENV_FILES, MAX_EXEC_TOTAL, MAX_HEALTH_CHECKS, MAX_IO_MAX,
+    clip, MAX_ARG_LEN, MAX_ENV_FILES, MAX_EXEC_TOTAL, MAX_HEALTH_CHECKS, MAX_IO_MAX, MAX_SOCKETS,
     MAX_WATCH_PATHS,
 };
 use super::nested::{default_log, RawRestart, RawStop};
 use super::parse::key_position;
 use super::raw::{RawSlice, RawUnit};
 use super::spec::{
-    Namespace, OnUnhealthy, Ready, RestartPolicy, RestartSpec, Rlimit, SliceSpec, StopSpec,
-    UnitName, UnitSpec, UnitType,
+    Namespace, OnUnhealthy, Ready, RestartPolicy, RestartSpec, Rlimit, SliceSpec, SocketSpec,
+    StopSpec, UnitName, UnitSpec, UnitType,
 };
 
 /// The file being converted, for error positions and relative paths.
@@ -285,7 +285,18 @@ pub fn unit(
         log: raw.log.map_or_else(default_log, |l| l.0),
         instances: raw.instances.map_or(1, |i| i.u32()),
         watch: raw.watch.map(|w| w.0),
+        sockets: raw
+            .sockets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| SocketSpec {
+                listen: s.listen,
+                name: s.name.unwrap_or_else(|| ctx.name.to_string()),
+                backlog: s.backlog,
+            })
+            .collect(),
     };
+    check_sockets(ctx, &spec, errors);
     check_exec_sizes(ctx, &spec, errors);
     let counts = [
         ("health", spec.health.len(), MAX_HEALTH_CHECKS, "checks"),
@@ -302,6 +313,7 @@ pub fn unit(
             MAX_WATCH_PATHS,
             "paths",
         ),
+        ("sockets", spec.sockets.len(), MAX_SOCKETS, "sockets"),
     ];
     for (key, count, max, what) in counts {
         if count > max {
@@ -309,6 +321,27 @@ pub fn unit(
         }
     }
     errors.is_empty().then_some(spec)
+}
+
+/// A socket listed twice could not be bound twice; the readiness fd must not be one of
+/// the sockets' fds (3, 4, …).
+fn check_sockets(ctx: &Ctx, spec: &UnitSpec, errors: &mut Vec<String>) {
+    let mut seen = HashSet::new();
+    for s in &spec.sockets {
+        if !seen.insert(&s.listen) {
+            ctx.error(errors, "sockets", format!("{} is listed twice", s.listen));
+        }
+    }
+    if let Ready::Fd(n) = spec.ready {
+        let last = 2 + spec.sockets.len() as i32;
+        if (3..=last).contains(&n) {
+            ctx.error(
+                errors,
+                "ready",
+                format!("fd {n} is taken by sockets (fds 3 to {last}); use a higher one"),
+            );
+        }
+    }
 }
 
 fn restart_spec(

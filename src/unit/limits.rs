@@ -46,6 +46,9 @@ pub const MAX_WATCH_PATHS: usize = 1000;
 pub const MAX_ENV_FILES: usize = 64;
 pub const MAX_IO_MAX: usize = 64;
 
+/// `sockets` lists at most this many (fds 3 to 66 of the unit).
+pub const MAX_SOCKETS: usize = 64;
+
 /// One argument or one `NAME=VALUE` environment entry is at most 128 KiB - 1 bytes: the
 /// kernel's `MAX_ARG_STRLEN` (which counts the terminating NUL) refuses longer ones.
 pub const MAX_ARG_LEN: usize = 128 * 1024 - 1;

@@ -12,6 +12,7 @@ use super::shapes::{str_or_map, Argv, OneOrMany};
 use super::spec::{IoMax, LogSpec, LogTarget, Resources, RestartPolicy, WatchSpec};
 
 use super::limits::{MAX_BURST, MAX_PIDS, MAX_SIZE};
+use crate::platform::listen::ListenAddr;
 
 /// `restart`, with the policy left open (its default depends on the unit type).
 #[derive(Clone, Debug, PartialEq)]
@@ -284,6 +285,83 @@ impl<'de> Deserialize<'de> for WatchDe {
                 debounce: m.debounce.map_or(Duration::from_millis(500), |d| d.0),
             }))
         })
+    }
+}
+
+/// `backlog` of a socket when none is given.
+pub const DEFAULT_BACKLOG: u32 = 1024;
+
+/// A name in `LISTEN_FDNAMES`: what systemd accepts, narrowed to letters, digits and
+/// `_.-@` (no `:`, the separator), at most 255 bytes.
+fn socket_name(s: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "_.-@".contains(c);
+    if !s.is_empty() && s.len() <= 255 && s.chars().all(ok) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "invalid socket name {s:?} (letters, digits, '_', '.', '-', '@'; at most 255)"
+        ))
+    }
+}
+
+struct SocketName(String);
+
+impl<'de> Deserialize<'de> for SocketName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::de::from_text(d, "a socket name", socket_name).map(SocketName)
+    }
+}
+
+struct ListenDe(ListenAddr);
+
+impl<'de> Deserialize<'de> for ListenDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::de::from_text(
+            d,
+            "an address like \"tcp:127.0.0.1:8080\"",
+            ListenAddr::parse,
+        )
+        .map(ListenDe)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SocketMap {
+    listen: ListenDe,
+    name: Option<SocketName>,
+    backlog: Option<Int<1, 65535>>,
+}
+
+/// One item of `sockets`: `{listen, name, backlog}`, or just the address. The name is
+/// left open (its default is the unit's name).
+pub struct SocketDe {
+    pub listen: ListenAddr,
+    pub name: Option<String>,
+    pub backlog: u32,
+}
+
+impl<'de> Deserialize<'de> for SocketDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let word = |s: &str| {
+            Ok(SocketDe {
+                listen: ListenAddr::parse(s)?,
+                name: None,
+                backlog: DEFAULT_BACKLOG,
+            })
+        };
+        str_or_map(
+            d,
+            "a map {listen, name, backlog} or an address",
+            Some(word),
+            |m: SocketMap| {
+                Ok(SocketDe {
+                    listen: m.listen.0,
+                    name: m.name.map(|n| n.0),
+                    backlog: m.backlog.map_or(DEFAULT_BACKLOG, |b| b.u32()),
+                })
+            },
+        )
     }
 }
 

@@ -13,7 +13,7 @@ use super::de::{
     from_text, AbsPath, AnyPath, Capability, Dur, Hostname, Ident, Int, KindDe, Name, NamespaceDe,
     OnUnhealthyDe, RlimitName, RlimitValue, Text, Umask, UnitTypeDe,
 };
-use super::nested::{EnvMap, LogDe, RawRestart, RawStop, ResourcesDe, WatchDe};
+use super::nested::{EnvMap, LogDe, RawRestart, RawStop, ResourcesDe, SocketDe, WatchDe};
 use super::probes::{HealthDe, ReadyDe};
 use super::shapes::{Argv, OneOrMany};
 
@@ -100,6 +100,7 @@ top_level!(RawUnit, "unit key", {
     "log" => log: LogDe,
     "instances" => instances: Int<1, 10000>,
     "watch" => watch: WatchDe,
+    "sockets" => sockets: Vec<SocketDe>,
 });
 
 top_level!(RawSlice, "slice key", {

@@ -164,6 +164,15 @@ pub struct LogSpec {
     pub timestamps: bool,
 }
 
+/// One of `sockets`: a listening socket sup holds for the unit and passes to it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SocketSpec {
+    pub listen: crate::platform::listen::ListenAddr,
+    /// Its name in `LISTEN_FDNAMES` (default: the unit's name).
+    pub name: String,
+    pub backlog: u32,
+}
+
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WatchSpec {
     pub paths: Vec<PathBuf>,
@@ -215,6 +224,9 @@ pub struct UnitSpec {
     pub log: LogSpec,
     pub instances: u32,
     pub watch: Option<WatchSpec>,
+    /// `sockets`, in the order of their fds (3, 4, …).
+    #[serde(default)]
+    pub sockets: Vec<SocketSpec>,
 }
 
 /// A `kind: slice` file, validated.

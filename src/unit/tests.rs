@@ -13,6 +13,7 @@ mod limits;
 mod loading;
 mod robustness;
 mod scan;
+mod sockets;
 mod values;
 mod watchdog;
 

@@ -5,6 +5,7 @@ pub mod caps;
 pub mod cgroup;
 pub mod groups;
 pub mod isolate;
+pub mod listen;
 pub mod net;
 pub mod notify;
 pub mod outpipe;

@@ -48,6 +48,7 @@ enum Step {
     Setsid,
     Stdio,
     PassFd,
+    Sockets,
     Chdir,
     Rlimit,
     Setgroups,
@@ -61,8 +62,8 @@ impl Step {
     fn from_u32(n: u32) -> Option<Step> {
         use Step::*;
         [
-            Signals, Setsid, Stdio, PassFd, Chdir, Rlimit, Setgroups, Setgid, Setuid, NoNewPrivs,
-            Exec,
+            Signals, Setsid, Stdio, PassFd, Sockets, Chdir, Rlimit, Setgroups, Setgid, Setuid,
+            NoNewPrivs, Exec,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -224,10 +225,31 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child<PipeReader>, String> {
         .iter()
         .map(|a| cstring(a, "argument"))
         .collect::<Result<_, _>>()?;
-    let mut c_env: Vec<CString> = Vec::with_capacity(spec.env.len() + 3);
+    let mut c_env: Vec<CString> = Vec::with_capacity(spec.env.len() + 6);
+    let listening = !spec.listen_fds.is_empty();
     for (name, value) in spec.env.iter() {
+        if listening && LISTEN_VARS.iter().any(|v| name == OsStr::new(v)) {
+            continue;
+        }
         c_env.push(env_entry(name, value)?);
     }
+    // Socket activation: LISTEN_FDS and LISTEN_FDNAMES now, LISTEN_PID written by the
+    // child into `listen_pid` (its pid is known only there).
+    let mut listen_pid: Vec<u8> = Vec::new();
+    if listening {
+        let names: Vec<&str> = spec.listen_fds.iter().map(|(_, n)| n.as_str()).collect();
+        let count = spec.listen_fds.len().to_string();
+        c_env.push(env_entry("LISTEN_FDS".as_ref(), count.as_ref())?);
+        c_env.push(env_entry(
+            "LISTEN_FDNAMES".as_ref(),
+            names.join(":").as_ref(),
+        )?);
+        listen_pid.extend_from_slice(b"LISTEN_PID=");
+        // Room for the largest pid (10 digits) and the NUL.
+        listen_pid.extend_from_slice(&[0u8; 11]);
+    }
+    let listen_raw: Vec<RawFd> = spec.listen_fds.iter().map(|(fd, _)| *fd).collect();
+    let mut listen_tmp: Vec<RawFd> = vec![-1; listen_raw.len()];
     // Switching to a user sets its HOME, USER and LOGNAME unless the environment has them
     // (the runtime leaves sup's own out of a unit that switches user).
     if let (Some(c), true) = (&creds, spec.user.is_some()) {
@@ -247,6 +269,15 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child<PipeReader>, String> {
         v
     });
     let mut env_ptrs: Vec<*const libc::c_char> = c_env.iter().map(|c| c.as_ptr()).collect();
+    let listen_pid_digits: *mut u8 = if listening {
+        let entry = listen_pid.as_mut_ptr();
+        env_ptrs.push(entry.cast_const().cast());
+        // SAFETY: `listen_pid` holds "LISTEN_PID=" (11 bytes) and 11 more; the pointer
+        // stays inside it.
+        unsafe { entry.add(11) }
+    } else {
+        std::ptr::null_mut()
+    };
     env_ptrs.push(std::ptr::null());
     let c_dir = spec
         .working_dir
@@ -324,6 +355,9 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child<PipeReader>, String> {
         reset_signals: non_default_signals(),
         iso: &iso,
         pass_fd: spec.pass_fd,
+        listen_fds: &listen_raw,
+        listen_tmp: listen_tmp.as_mut_ptr(),
+        listen_pid: listen_pid_digits,
         cgroup_fds: &cgroup_fds,
         keep_below: None,
         sh_argv: sh_argv.as_ref().map(|v| v.as_ptr()),
@@ -434,6 +468,7 @@ fn describe(
         Some(Step::Rlimit) => format!("rlimits: {cause}"),
         Some(Step::NoNewPrivs) => format!("no_new_privileges: {cause}"),
         Some(Step::PassFd) => format!("ready fd: {cause}"),
+        Some(Step::Sockets) => format!("sockets: passing them to the process: {cause}"),
         Some(s) => format!("{s:?}: {cause}").to_lowercase(),
         None => format!("setup: {cause}"),
     }
@@ -480,6 +515,13 @@ pub(super) struct ChildSetup<'a> {
     pub(super) iso: &'a isolate::Prep,
     /// `(fd, n)`: make `fd` the child's fd `n`, without close-on-exec.
     pub(super) pass_fd: Option<(RawFd, RawFd)>,
+    /// Listening sockets, to become fds 3, 4, … in this order, without close-on-exec.
+    pub(super) listen_fds: &'a [RawFd],
+    /// Scratch room for as many fds as `listen_fds` (the child's temporary copies).
+    pub(super) listen_tmp: *mut RawFd,
+    /// Where the child writes its pid in decimal, NUL-terminated (11 bytes), the value
+    /// of the `LISTEN_PID=` entry of `envp`; null without sockets.
+    pub(super) listen_pid: *mut u8,
     /// `cgroup.procs` of the unit's cgroup(s): the child writes `0` to each first.
     pub(super) cgroup_fds: &'a [RawFd],
     /// Set when the child shares sup's fd table (CLONE_FILES): its first act is to keep
@@ -487,6 +529,32 @@ pub(super) struct ChildSetup<'a> {
     pub(super) keep_below: Option<RawFd>,
     /// `/bin/sh FILE ARGS...`, tried when exec fails with ENOEXEC (else None).
     pub(super) sh_argv: Option<*const *const libc::c_char>,
+}
+
+/// The variables of the socket activation protocol, replaced when sup passes sockets.
+const LISTEN_VARS: [&str; 3] = ["LISTEN_FDS", "LISTEN_FDNAMES", "LISTEN_PID"];
+
+/// Writes `n` in decimal at `out`, then a NUL (at most 11 bytes). Async-signal-safe.
+///
+/// # Safety
+/// `out` must be valid for 11 bytes of writes.
+unsafe fn write_decimal(out: *mut u8, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for (j, d) in digits[..len].iter().rev().enumerate() {
+        // SAFETY: j < 10, inside the 11 bytes the caller vouches for.
+        unsafe { *out.add(j) = *d };
+    }
+    // SAFETY: len <= 10.
+    unsafe { *out.add(len) = 0 };
 }
 
 /// The shell a file without `#!` runs with.
@@ -517,11 +585,14 @@ pub(super) unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
             }
         }
         let mut report = s.report;
-        if let Some((_, n)) = s.pass_fd {
-            // Fd `n` is about to be taken: move the report pipe out of its way first.
-            if report == n {
-                report = libc::fcntl(report, libc::F_DUPFD_CLOEXEC, n + 1);
-            }
+        // Fds 3.. (sockets) and `n` (readiness) are about to be taken: the fds the child
+        // still needs go to `top` or above first.
+        let listening = s.listen_fds.len() as RawFd;
+        let top = s.pass_fd.map_or(3, |(_, n)| n + 1).max(3 + listening);
+        let taken =
+            |fd: RawFd| s.pass_fd.is_some_and(|(_, n)| fd == n) || (3..3 + listening).contains(&fd);
+        if taken(report) {
+            report = libc::fcntl(report, libc::F_DUPFD_CLOEXEC, top);
         }
         let fail_n = |step: u32| -> ! {
             let errno = *libc::__errno_location();
@@ -586,6 +657,18 @@ pub(super) unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
         if let Err(step) = isolate::pid_init(s.iso, report) {
             iso_fail(step);
         }
+        if !s.listen_pid.is_null() {
+            write_decimal(s.listen_pid, libc::getpid() as u32);
+        }
+        // Sockets: copies above `top` first (a socket may sit where another goes),
+        // then each onto its number once the readiness fd is placed.
+        for (i, &fd) in s.listen_fds.iter().enumerate() {
+            let copy = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, top);
+            if copy == -1 {
+                fail(Step::Sockets);
+            }
+            *s.listen_tmp.add(i) = copy;
+        }
         if let Some((fd, n)) = s.pass_fd {
             // dup2 clears close-on-exec on `n`; when `fd` already is `n`, clear it by hand.
             let ok = if fd == n {
@@ -595,6 +678,13 @@ pub(super) unsafe fn child_main(s: &ChildSetup<'_>) -> ! {
             };
             if !ok {
                 fail(Step::PassFd);
+            }
+        }
+        for i in 0..s.listen_fds.len() {
+            // dup2 clears close-on-exec on the target; the copy (above `top`, never a
+            // target) closes at exec.
+            if libc::dup2(*s.listen_tmp.add(i), 3 + i as RawFd) == -1 {
+                fail(Step::Sockets);
             }
         }
         if let Some(dir) = s.dir {

@@ -26,7 +26,8 @@ use super::spawn::{child_main, ChildSetup};
 /// Stack of the child; it only runs `child_main` up to `execve`.
 const STACK: usize = 256 * 1024;
 /// How many slots: report pipe, stdin, stdout, stderr, the readiness fd and one
-/// `cgroup.procs` per cgroup v1 hierarchy fit.
+/// `cgroup.procs` per cgroup v1 hierarchy fit, and a few listening sockets (with more,
+/// the spawn copies the whole fd table).
 const SLOTS: usize = 32;
 
 /// Low fd numbers held open (on /dev/null) for the fds a child needs.
@@ -167,10 +168,15 @@ pub(super) fn spawn(setup: &ChildSetup<'_>) -> libc::pid_t {
             .iter()
             .map(|&fd| place(fd))
             .collect::<Option<_>>()?;
-        Some((report, stdin, stdout, stderr, pass_fd, cgroup))
+        let listen: Vec<RawFd> = setup
+            .listen_fds
+            .iter()
+            .map(|&fd| place(fd))
+            .collect::<Option<_>>()?;
+        Some((report, stdin, stdout, stderr, pass_fd, cgroup, listen))
     })();
     let pid = match &mapped {
-        Some((report, stdin, stdout, stderr, pass_fd, cgroup)) => {
+        Some((report, stdin, stdout, stderr, pass_fd, cgroup, listen)) => {
             let child = ChildSetup {
                 report: *report,
                 stdin: *stdin,
@@ -178,6 +184,7 @@ pub(super) fn spawn(setup: &ChildSetup<'_>) -> libc::pid_t {
                 stderr: *stderr,
                 pass_fd: *pass_fd,
                 cgroup_fds: cgroup,
+                listen_fds: listen,
                 keep_below: Some(res.keep_below),
                 ..*setup
             };

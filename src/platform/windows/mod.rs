@@ -35,6 +35,7 @@ pub mod groups;
 mod host;
 mod job;
 mod limits;
+pub mod listen;
 pub mod machine;
 pub mod net;
 pub mod notify;
