@@ -12,6 +12,7 @@ mod health;
 mod init;
 mod isolation;
 mod launch;
+mod metrics;
 mod notify;
 mod probe;
 mod recover;
@@ -64,6 +65,8 @@ pub struct Config {
     /// This sup is a new image taking over from the one before (`supctl reexec`): the
     /// handle of the state it left.
     pub handover: Option<u64>,
+    /// Serve `GET /metrics` on this address (`--metrics-listen`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Test builds only: `SUP_TEST_PANIC_UNIT=NAME` makes handling an exit of that unit
@@ -143,6 +146,8 @@ pub struct Runtime<P: Backend = Host> {
     reexec: Option<reexec::Pending<P::Pipe>>,
     /// Units' file watches and their changes waiting for the debounce.
     watches: watch::Watches,
+    /// sup's own counters and the metrics endpoint.
+    metrics: metrics::Metrics,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
@@ -289,7 +294,19 @@ impl<P: Backend> Runtime<P> {
             transients: transient::Transients::default(),
             reexec: None,
             watches: watch::Watches::default(),
+            metrics: metrics::Metrics::default(),
         };
+        if let Some(addr) = rt.config.metrics_listen {
+            // Fatal at a normal start; a machine's init or a sup taking over from a
+            // reexec carries on without the endpoint rather than stop.
+            if let Err(e) = rt.listen_metrics(addr) {
+                if handover.is_some() || rt.life.role == init::Role::Machine {
+                    log::error!("{e}; carrying on without the metrics endpoint");
+                } else {
+                    return Err(e);
+                }
+            }
+        }
         if let Some(h) = handover {
             rt.take_over(h);
         }
@@ -330,6 +347,7 @@ impl<P: Backend> Runtime<P> {
                     self.control_deadline(),
                     self.transients.next_deadline(),
                     self.watch_deadline(),
+                    self.metrics_deadline(),
                 ]
                 .into_iter()
                 .flatten()
@@ -342,6 +360,7 @@ impl<P: Backend> Runtime<P> {
                 }
                 continue;
             }
+            self.metrics.turns += 1;
             for ev in events.iter() {
                 self.guarded("an event", |rt| match ev.token() {
                     SIGNAL_TOKEN => rt.on_signals(),
@@ -352,6 +371,7 @@ impl<P: Backend> Runtime<P> {
                     t if rt.iso_owns(t) => rt.on_iso_event(t),
                     t if rt.recovery_owns(t) => rt.on_recovery_event(t),
                     t if rt.probes.source(t).is_some() => rt.on_probe_source(t),
+                    t if rt.metrics_owns(t) => rt.on_metrics_event(t),
                     t => rt.on_conn_event(
                         t,
                         ev.is_readable() || ev.is_read_closed(),
@@ -371,6 +391,7 @@ impl<P: Backend> Runtime<P> {
             }
             self.guarded("state file", |rt| rt.write_state());
             self.guarded("the control socket", |rt| rt.control_tick());
+            self.guarded("the metrics endpoint", |rt| rt.metrics_tick());
             if self
                 .transients
                 .next_deadline()
@@ -634,6 +655,9 @@ impl<P: Backend> Runtime<P> {
             self.forward_log(unit, &bytes);
         }
         self.note_log_problem(unit);
+        if let Ok(o) = &result {
+            self.metrics.log_bytes += o.bytes as u64;
+        }
         if let Ok(ReadOutcome {
             bytes, eof: false, ..
         }) = result
