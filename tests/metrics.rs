@@ -236,6 +236,27 @@ fn http_endpoint_answers_get_head_404_405_400() {
     if let Some((ok, said)) = promtool_check(&body) {
         assert!(ok, "promtool rejects GET /metrics: {said}\n{text}");
     }
+    // Requests within 0.5 s of a rendering get that one (sup's own counters, which
+    // change with every turn of the loop, are the same).
+    let t = Instant::now();
+    let mut first = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    first
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (_, _, second) = get(port, "/metrics");
+    let quick = t.elapsed() < Duration::from_millis(400);
+    let mut all = Vec::new();
+    first.read_to_end(&mut all).unwrap();
+    let (code, _, first) = split_response(&all);
+    assert_eq!(code, 200);
+    if quick {
+        assert_eq!(first, second, "a rendering was not reused");
+    } else {
+        eprintln!("not checked: the two requests were more than 0.4 s apart");
+    }
     // A query string is ignored; HEAD has the head only.
     assert_eq!(get(port, "/metrics?x=1").0, 200);
     let (code, head, body) = http(port, b"HEAD /metrics HTTP/1.0\r\n\r\n");

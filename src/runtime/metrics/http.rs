@@ -2,7 +2,8 @@
 //! loop itself (a mio listener, no thread). Read-only and bounded: a request head of at
 //! most [`MAX_REQUEST`] bytes, arriving within [`REQUEST_TIME`]; the response taken
 //! within [`RESPONSE_TIME`]; at most [`MAX_CONNS`] connections (a new one closes the
-//! oldest still sending its request). One request per connection (`Connection: close`).
+//! oldest still sending its request). One request per connection (`Connection: close`);
+//! what a client sends after its request is read and dropped, up to [`LINGER_BYTES`].
 //! Deadlines exist only while a connection is open: an idle endpoint costs no wakeup.
 
 use std::collections::HashMap;
@@ -29,6 +30,12 @@ pub(super) const RESPONSE_TIME: Duration = Duration::from_secs(10);
 /// After the response, time for the client to close (its leftovers are read and
 /// dropped, so closing does not reset the connection under the response).
 const LINGER_TIME: Duration = Duration::from_secs(2);
+/// What a client may still send after the response before it is cut off (read and
+/// dropped meanwhile).
+const LINGER_BYTES: usize = 64 * 1024;
+/// Requests within this long of a rendering are answered with it: however many
+/// clients ask, the loop renders at most twice a second for them.
+const REUSE_TIME: Duration = Duration::from_millis(500);
 /// Connections at once.
 pub(super) const MAX_CONNS: usize = 16;
 /// Connections accepted per turn of the loop.
@@ -50,6 +57,8 @@ struct Conn {
     head: Vec<u8>,
     out: Vec<u8>,
     sent: usize,
+    /// Bytes read and dropped after the response.
+    dropped: usize,
     phase: Phase,
     accepted: Time,
     deadline: Time,
@@ -170,6 +179,9 @@ pub(super) struct Server {
     conns: HashMap<Token, Conn>,
     /// The last accept stopped at its batch size: accept again next turn.
     accept_more: bool,
+    /// The last exposition rendered for a request, and when; dropped once no
+    /// connection is left or it is older than [`REUSE_TIME`].
+    last: Option<(Time, Vec<u8>)>,
 }
 
 impl Server {
@@ -180,6 +192,7 @@ impl Server {
             listener,
             conns: HashMap::new(),
             accept_more: false,
+            last: None,
         })
     }
 
@@ -235,7 +248,13 @@ impl Conn {
                         return Next::Answer(answer);
                     }
                 }
-                Ok(_) => {}
+                Ok(n) => {
+                    // A client that keeps sending would keep the loop here.
+                    self.dropped += n;
+                    if self.dropped > LINGER_BYTES {
+                        return Next::Close;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Wait,
                 Err(_) => return Next::Close,
@@ -307,6 +326,14 @@ impl<P: Backend> Runtime<P> {
             log::debug!("metrics endpoint: closing a connection past its deadline");
             server.close(token, self.poll.registry());
         }
+        if server.conns.is_empty()
+            || server
+                .last
+                .as_ref()
+                .is_some_and(|(at, _)| now.saturating_sub(*at) >= REUSE_TIME)
+        {
+            server.last = None;
+        }
         if std::mem::take(&mut server.accept_more) {
             self.metrics_accept();
         }
@@ -358,6 +385,7 @@ impl<P: Backend> Runtime<P> {
                     head: Vec::new(),
                     out: Vec::new(),
                     sent: 0,
+                    dropped: 0,
                     phase: Phase::Reading,
                     accepted: now,
                     deadline: now + REQUEST_TIME,
@@ -387,9 +415,21 @@ impl<P: Backend> Runtime<P> {
         };
         if let Next::Answer(answer) = next {
             // The exposition is built only for a complete, valid request.
-            let body = match answer {
-                Answer::Metrics { .. } => self.render_metrics(),
-                _ => Vec::new(),
+            let reuse = self.metrics.http.as_ref().and_then(|s| {
+                let (at, text) = s.last.as_ref()?;
+                (now.saturating_sub(*at) < REUSE_TIME).then(|| response(answer, text))
+            });
+            let out = match (answer, reuse) {
+                (Answer::Metrics { .. }, Some(out)) => out,
+                (Answer::Metrics { .. }, None) => {
+                    let text = self.render_metrics();
+                    let out = response(answer, &text);
+                    if let Some(server) = self.metrics.http.as_mut() {
+                        server.last = Some((now, text));
+                    }
+                    out
+                }
+                _ => response(answer, b""),
             };
             let Some(conn) = self
                 .metrics
@@ -400,7 +440,7 @@ impl<P: Backend> Runtime<P> {
                 return;
             };
             conn.head = Vec::new();
-            conn.out = response(answer, &body);
+            conn.out = out;
             conn.phase = Phase::Writing;
             conn.deadline = now + RESPONSE_TIME;
             next = conn.write(now);
