@@ -308,3 +308,55 @@ fn unit_families(e: &mut Exposition, rows: &[Row<'_>]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::Input;
+    use crate::proc::{Exit, UnitId};
+    use crate::runtime::tests::runtime;
+
+    #[test]
+    fn exposition_of_the_fake_runtime() {
+        let (mut rt, dir) =
+            runtime(&[("web", "exec: [web]\nrestart: {policy: always, delay: 0s}\n")]);
+        rt.feed(Input::StartEnabled);
+        let pid = rt.engine.unit(UnitId::from_index(0)).pid.unwrap();
+        rt.platform.exits.push((pid, Exit::Code(3)));
+        rt.on_signals();
+        crate::runtime::tests::run_timers(&mut rt);
+        rt.metrics.turns = 7;
+        let text = String::from_utf8(rt.render_metrics()).unwrap();
+        for line in [
+            "sup_unit_state{unit=\"web\",state=\"running\"} 1",
+            "sup_unit_state{unit=\"web\",state=\"backoff\"} 0",
+            "sup_unit_restarts_total{unit=\"web\"} 1",
+            "sup_unit_ready{unit=\"web\"} 1",
+            "sup_unit_health{unit=\"web\",health=\"unknown\"} 1",
+            "sup_unit_last_exit_code{unit=\"web\"} 3",
+            "sup_units 1",
+            "sup_loop_turns_total 7",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        // The fake platform has no groups and knows nothing of sup's own process: those
+        // families are left out, not written empty.
+        for absent in ["sup_unit_cpu_seconds_total", "process_open_fds", "signal"] {
+            assert!(!text.contains(absent), "{absent} in\n{text}");
+        }
+        // Every family: HELP, TYPE, then its samples.
+        let mut family = "";
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                family = rest.split(' ').next().unwrap();
+            } else if !line.starts_with("# HELP ") {
+                assert!(line.starts_with(family), "{line} after # TYPE {family}");
+            }
+        }
+        // The control reply carries the same lines.
+        let reply: serde_json::Value = serde_json::from_slice(&rt.metrics_reply()).unwrap();
+        let lines = reply["lines"].as_array().unwrap();
+        assert_eq!(lines.len(), text.lines().count());
+        assert_eq!(reply["ok"], true);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
