@@ -2,7 +2,8 @@
 # Installs what the test suite needs that a fresh Debian machine may lack (as root):
 # python3 (with yaml, and python-hcl2 from PyPI when pip may install it), setpriv, QEMU,
 # cpio, readelf, a static busybox, podman and runc (tests/container/run.sh), a C++
-# compiler (libFuzzer, for scripts/fuzz), and the package lists that scripts/vm-test.sh
+# compiler (libFuzzer, for scripts/fuzz), Prometheus and promtool (tests/metrics.rs),
+# and the package lists that scripts/vm-test.sh
 # needs to fetch the cloud kernel. Quick when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,13 +19,22 @@ command -v gcc >/dev/null || need+=(gcc)
 command -v podman >/dev/null || need+=(podman)
 command -v runc >/dev/null || need+=(runc)
 python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
+# Prometheus's server and promtool: tests/metrics.rs checks the exposition with both.
+# Optional (those tests print that they skip without them), so installed on their own
+# and without the recommended exporters.
+prom=()
+{ command -v prometheus >/dev/null && command -v promtool >/dev/null; } || prom+=(prometheus)
 command -v c++ >/dev/null || need+=(g++)
 { [ -x /bin/busybox ] && ! readelf -l /bin/busybox 2>/dev/null | grep -q INTERP; } || need+=(busybox-static)
-if [ ${#need[@]} -gt 0 ] || [ ! -s target/vm/vmlinuz ]; then
+if [ ${#need[@]} -gt 0 ] || [ ${#prom[@]} -gt 0 ] || [ ! -s target/vm/vmlinuz ]; then
   apt-get update -qq
 fi
 if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}"
+fi
+if [ ${#prom[@]} -gt 0 ]; then
+  apt-get install -y -qq --no-install-recommends "${prom[@]}" ||
+    echo "install-deps: prometheus not installed: tests/metrics.rs will skip its Prometheus checks"
 fi
 # The manifest check reads HCL with python-hcl2 when it is there, else with its own reader.
 # (A python3 that is not Debian's may not see python3-yaml: then PyYAML from PyPI.)

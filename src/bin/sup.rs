@@ -34,6 +34,10 @@ struct Cli {
     /// Entrypoint mode: time between SIGTERM and SIGKILL for processes left behind.
     #[arg(long, env = "SUP_GRACE", default_value = "5s", value_parser = parse_grace)]
     grace: Duration,
+    /// Serve the Prometheus metrics as `GET /metrics` over HTTP on this address
+    /// (`HOST:PORT`, `[V6ADDR]:PORT`, or `:PORT` for every IPv4 address).
+    #[arg(long = "metrics-listen", env = "SUP_METRICS_LISTEN", value_name = "ADDR", value_parser = parse_listen)]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Internal (reexec): take over from the previous image of sup, whose state is in
     /// this handle.
     #[arg(long = "reexec-state", value_name = "HANDLE", hide = true)]
@@ -56,6 +60,19 @@ enum Command {
 
 fn parse_grace(s: &str) -> Result<Duration, String> {
     sup::unit::values::parse_duration(s)
+}
+
+/// `--metrics-listen`: an address, a name to resolve (its first address), or `:PORT`.
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let full = match s.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => s.to_string(),
+    };
+    full.to_socket_addrs()
+        .map_err(|e| format!("{s}: {e} (expected HOST:PORT)"))?
+        .next()
+        .ok_or_else(|| format!("{s}: no address"))
 }
 
 fn main() -> ExitCode {
@@ -131,6 +148,7 @@ fn main() -> ExitCode {
         main: (!cli.main.is_empty()).then_some(sup::runtime::MainCmd { argv: cli.main }),
         grace: cli.grace,
         handover: cli.reexec_state,
+        metrics_listen: cli.metrics_listen,
     };
     if !sup::platform::system::is_privileged() && config.main.is_none() {
         log::warn!("running as a non-root user: units that ask for another user, raised limits or isolation will fail to start");

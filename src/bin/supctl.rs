@@ -366,8 +366,9 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
             if json {
                 out(&raw.to_string());
             } else {
-                for line in reply.lines.iter().flatten() {
-                    out(line);
+                // One write (`metrics` is thousands of lines).
+                if let Some(lines) = reply.lines.as_ref().filter(|l| !l.is_empty()) {
+                    out(&lines.join("\n"));
                 }
             }
             report_results(&reply, !json && kind == Kind::Generic)

@@ -1,8 +1,10 @@
-//! The control protocol (`proto`), the client side used by supctl (`client`).
+//! The control protocol (`proto`), the client side used by supctl (`client`), the
+//! Prometheus text format of `metrics` (`prom`).
 //! The server side lives in the runtime, which owns the event loop; the transport under
 //! both (Unix socket, named pipe) is `platform::transport`.
 
 pub mod client;
+pub mod prom;
 pub mod proto;
 
 use std::path::PathBuf;

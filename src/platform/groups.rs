@@ -95,6 +95,10 @@ pub struct StatsWanted {
     pub cpu: bool,
     pub pids: bool,
     pub oom: bool,
+    /// The memory peak, where the platform records one.
+    pub peak: bool,
+    /// Bytes read and written, where the platform counts them.
+    pub io: bool,
 }
 
 impl StatsWanted {
@@ -103,6 +107,8 @@ impl StatsWanted {
         cpu: true,
         pids: true,
         oom: true,
+        peak: true,
+        io: true,
     };
 }
 

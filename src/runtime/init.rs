@@ -368,6 +368,7 @@ mod tests {
             main: None,
             grace: Duration::from_secs(1),
             handover: None,
+            metrics_listen: None,
         };
         let life = Life::prepare(&config);
         let mut rt = Runtime::<crate::platform::Host>::new(config, life, None).unwrap();

@@ -429,6 +429,7 @@ impl<P: Backend> Runtime<P> {
             cpu: fields.contains(Fields::CPU_USEC),
             pids: fields.contains(Fields::PIDS),
             oom: fields.contains(Fields::OOM_KILLS),
+            ..StatsWanted::default()
         };
         Some((shown, self.platform.group_stats(unit, want)?))
     }

@@ -30,6 +30,7 @@ const NOT_INHERITED: &[&str] = &[
     "SUP_CGROUP",
     "SUP_CGROUP_ROOT",
     "SUP_USERNS_RANGE",
+    "SUP_METRICS_LISTEN",
 ];
 
 /// sup's environment as passed to units and to entrypoint mode's command, byte for byte

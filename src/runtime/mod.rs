@@ -12,6 +12,7 @@ mod health;
 mod init;
 mod isolation;
 mod launch;
+mod metrics;
 mod notify;
 mod probe;
 mod recover;
@@ -68,6 +69,8 @@ pub struct Config {
     /// This sup is a new image taking over from the one before (`supctl reexec`): the
     /// handle of the state it left.
     pub handover: Option<u64>,
+    /// Serve `GET /metrics` on this address (`--metrics-listen`).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Test builds only: `SUP_TEST_PANIC_UNIT=NAME` makes handling an exit of that unit
@@ -156,6 +159,8 @@ pub struct Runtime<P: Backend = Host> {
     watches: watch::Watches,
     /// Units' listening sockets (`sockets:`), kept across their restarts.
     sockets: sockets::Sockets,
+    /// sup's own counters and the metrics endpoint.
+    metrics: metrics::Metrics,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
@@ -306,7 +311,19 @@ impl<P: Backend> Runtime<P> {
             draining: false,
             watches: watch::Watches::default(),
             sockets: sockets::Sockets::default(),
+            metrics: metrics::Metrics::default(),
         };
+        if let Some(addr) = rt.config.metrics_listen {
+            // Fatal at a normal start; a machine's init or a sup taking over from a
+            // reexec carries on without the endpoint rather than stop.
+            if let Err(e) = rt.listen_metrics(addr) {
+                if handover.is_some() || rt.life.role == init::Role::Machine {
+                    log::error!("{e}; carrying on without the metrics endpoint");
+                } else {
+                    return Err(e);
+                }
+            }
+        }
         if let Some(h) = handover {
             rt.take_over(h);
         }
@@ -350,6 +367,7 @@ impl<P: Backend> Runtime<P> {
                     self.transients.next_deadline(),
                     self.reexec_deadline(),
                     self.watch_deadline(),
+                    self.metrics_deadline(),
                 ]
                 .into_iter()
                 .flatten()
@@ -362,6 +380,7 @@ impl<P: Backend> Runtime<P> {
                 }
                 continue;
             }
+            self.metrics.turns += 1;
             for ev in events.iter() {
                 self.guarded("an event", |rt| match ev.token() {
                     SIGNAL_TOKEN => rt.on_signals(),
@@ -372,6 +391,7 @@ impl<P: Backend> Runtime<P> {
                     t if rt.iso_owns(t) => rt.on_iso_event(t),
                     t if rt.recovery_owns(t) => rt.on_recovery_event(t),
                     t if rt.probes.source(t).is_some() => rt.on_probe_source(t),
+                    t if rt.metrics_owns(t) => rt.on_metrics_event(t),
                     t => rt.on_conn_event(
                         t,
                         ev.is_readable() || ev.is_read_closed(),
@@ -392,6 +412,7 @@ impl<P: Backend> Runtime<P> {
             self.guarded("state file", |rt| rt.write_state());
             self.guarded("the control socket", |rt| rt.control_tick());
             self.unpark_followed();
+            self.guarded("the metrics endpoint", |rt| rt.metrics_tick());
             if self
                 .transients
                 .next_deadline()
@@ -672,6 +693,9 @@ impl<P: Backend> Runtime<P> {
             self.forward_log(unit, &bytes);
         }
         self.note_log_problem(unit);
+        if let Ok(o) = &result {
+            self.metrics.log_bytes += o.bytes as u64;
+        }
         if let Ok(ReadOutcome {
             bytes, eof: false, ..
         }) = result

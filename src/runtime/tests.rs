@@ -33,6 +33,7 @@ pub(super) fn runtime(units: &[(&str, &str)]) -> (Runtime<FakePlatform>, PathBuf
         main: None,
         grace: Duration::from_secs(1),
         handover: None,
+        metrics_listen: None,
     };
     let life = init::Life::prepare(&config);
     let rt =

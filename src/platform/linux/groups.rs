@@ -62,7 +62,9 @@ impl From<Stats> for GroupStats {
             memory_bytes: s.memory_bytes,
             pids: s.pids,
             oom_kills: s.oom_kills,
-            ..GroupStats::default()
+            memory_peak: s.memory_peak,
+            io_read_bytes: s.io_read_bytes,
+            io_write_bytes: s.io_write_bytes,
         }
     }
 }
@@ -366,6 +368,12 @@ impl ResourceGroups for LinuxPlatform {
             .stats
             .read_only(want.memory, want.cpu, want.pids, want.oom && !watched);
         let mut out = GroupStats::from(stats);
+        if want.peak {
+            out.memory_peak = c.stats.memory_peak();
+        }
+        if want.io {
+            (out.io_read_bytes, out.io_write_bytes) = c.stats.io_bytes().unzip();
+        }
         if watched {
             out.oom_kills = Some(c.oom_seen);
         }

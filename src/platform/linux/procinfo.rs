@@ -1,7 +1,8 @@
-//! Process groups and their usage on Linux, read from `/proc/PID/stat`.
+//! Process groups and their usage on Linux, read from `/proc/PID/stat`; sup's own
+//! usage from `/proc/self` and `getrusage`.
 
 use super::LinuxPlatform;
-use crate::platform::procinfo::{ProcessInfo, Usage};
+use crate::platform::procinfo::{OwnUsage, ProcessInfo, Usage};
 use crate::proc::Pid;
 
 /// Memory (bytes, resident) and CPU time (µs, user + system) of every process in the
@@ -51,6 +52,33 @@ pub fn pgid_of(pid: u32) -> Option<u32> {
     stat_fields(&stat)?.get(2)?.parse().ok()
 }
 
+/// sup's own open fds (the entries of `/proc/self/fd`, less the one listing them), its
+/// resident memory (`/proc/self/statm`) and CPU time (`getrusage`).
+pub fn own_usage() -> OwnUsage {
+    let open_fds = std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|d| (d.count() as u64).saturating_sub(1));
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    let resident_bytes = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|pages| pages * page);
+    let cpu_usec = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .ok()
+        .map(|u| {
+            let us = |t: nix::sys::time::TimeVal| {
+                (t.tv_sec().max(0) as u64) * 1_000_000 + t.tv_usec().max(0) as u64
+            };
+            us(u.user_time()) + us(u.system_time())
+        });
+    OwnUsage {
+        open_fds,
+        resident_bytes,
+        cpu_usec,
+    }
+}
+
 impl ProcessInfo for LinuxPlatform {
     fn group_of(&self, pid: Pid) -> Option<Pid> {
         pgid_of(pid.raw()).map(Pid::from_raw)
@@ -58,6 +86,10 @@ impl ProcessInfo for LinuxPlatform {
 
     fn group_usage(&self, pgid: Pid) -> Option<Usage> {
         group_usage(pgid.raw())
+    }
+
+    fn own_usage(&self) -> OwnUsage {
+        own_usage()
     }
 }
 
@@ -72,6 +104,14 @@ mod tests {
         let usage = group_usage(pgid).expect("our own group exists");
         assert!(usage.memory > 0);
         assert_eq!(pgid_of(std::process::id()), Some(pgid));
+    }
+
+    #[test]
+    fn own_usage_is_known() {
+        let u = own_usage();
+        assert!(u.open_fds.is_some_and(|n| n >= 3), "{u:?}");
+        assert!(u.resident_bytes.is_some_and(|n| n > 0), "{u:?}");
+        assert!(u.cpu_usec.is_some(), "{u:?}");
     }
 
     #[test]

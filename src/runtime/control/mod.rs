@@ -520,6 +520,7 @@ impl<P: Backend> Runtime<P> {
     }
 
     pub(super) fn broadcast_event(&mut self, ev: Event) {
+        self.metrics.events += 1;
         let tokens = self.tokens_following(|f| *f == Follow::Events);
         if tokens.is_empty() {
             return;

@@ -255,7 +255,12 @@ impl<P: Backend> Runtime<P> {
             "run" => self.run(token, &req),
             "forget" => self.forget_request(&req).map(Some),
             "reexec" => self.reexec_request(token),
-            "scale" | "metrics" => Err(Reply::error(
+            "metrics" => {
+                let reply = self.metrics_reply();
+                self.send_built(token, reply);
+                Ok(None)
+            }
+            "scale" => Err(Reply::error(
                 ErrorCode::BadRequest,
                 format!("{}: not supported yet by this build of sup", req.cmd),
             )),
@@ -300,6 +305,17 @@ impl<P: Backend> Runtime<P> {
         write_status_reply(&mut buf, units, (!slices.is_empty()).then_some(&slices[..]));
         if let Some(conn) = self.conn(token) {
             conn.out.push_vec(buf);
+        }
+    }
+
+    /// Queues a reply built whole (`metrics`).
+    fn send_built(&mut self, token: Token, reply: Vec<u8>) {
+        let now = self.now();
+        if let Some(conn) = self.conn(token).filter(|c| !c.gone) {
+            if conn.out.is_empty() {
+                conn.progress = now;
+            }
+            conn.out.push_vec(reply);
         }
     }
 

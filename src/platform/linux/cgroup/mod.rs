@@ -94,6 +94,9 @@ pub struct Stats {
     pub cpu_usec: Option<u64>,
     pub pids: Option<u64>,
     pub oom_kills: Option<u64>,
+    pub memory_peak: Option<u64>,
+    pub io_read_bytes: Option<u64>,
+    pub io_write_bytes: Option<u64>,
 }
 
 /// Which optional v1 hierarchies a unit's cgroup joins. `cpu`, `blkio` and `pids` are

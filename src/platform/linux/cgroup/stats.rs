@@ -18,6 +18,49 @@ enum Parse {
     Keyed(&'static str),
 }
 
+/// How an IO counter file lists bytes per device.
+#[derive(Clone, Copy, Debug)]
+enum IoFormat {
+    /// v2 `io.stat`: `MAJ:MIN rbytes=N wbytes=N rios=N ...` per device.
+    V2,
+    /// v1 `blkio.throttle.io_service_bytes`: `MAJ:MIN Read N`, `MAJ:MIN Write N`, …,
+    /// `Total N`.
+    V1,
+}
+
+/// Bytes read and written, summed over the devices of an IO counter file.
+fn io_sums(text: &str, format: IoFormat) -> (u64, u64) {
+    let (mut read, mut written) = (0u64, 0u64);
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let _device = fields.next();
+        match format {
+            IoFormat::V2 => {
+                for f in fields {
+                    let n = |key: &str| f.strip_prefix(key)?.parse::<u64>().ok();
+                    if let Some(n) = n("rbytes=") {
+                        read = read.saturating_add(n);
+                    } else if let Some(n) = n("wbytes=") {
+                        written = written.saturating_add(n);
+                    }
+                }
+            }
+            IoFormat::V1 => {
+                let (Some(op), Some(n)) = (fields.next(), fields.next()) else {
+                    continue;
+                };
+                let n = n.parse::<u64>().unwrap_or(0);
+                match op {
+                    "Read" => read = read.saturating_add(n),
+                    "Write" => written = written.saturating_add(n),
+                    _ => {}
+                }
+            }
+        }
+    }
+    (read, written)
+}
+
 /// A counter file, opened at its first read and kept open. Starting a unit opens none:
 /// four opens per unit (each a kernfs lookup and a new inode) were a seventh of sup's
 /// CPU when starting 500 units, and most counters are read only by `supctl status -r`.
@@ -62,6 +105,11 @@ pub struct StatFiles {
     cpu: Slot,
     pids: Slot,
     oom: Slot,
+    /// The memory peak (v2 `memory.peak`, kernel 5.19 and later; v1
+    /// `memory.max_usage_in_bytes`).
+    peak: Slot,
+    /// Bytes read and written (v2 `io.stat`; v1 blkio, when the unit joins it).
+    io: Option<(Counter, IoFormat)>,
     /// Without a pids counter: a `cgroup.procs` to count lines of. The kernel's seq_file
     /// for it keeps its position when a read at offset 0 returned nothing: later reads
     /// at 0 then stay empty even once the cgroup has processes. So after an empty read
@@ -125,6 +173,22 @@ impl StatFiles {
         }
     }
 
+    /// The memory peak, where the kernel records it.
+    pub fn memory_peak(&self) -> Option<u64> {
+        read_slot(&self.peak)
+    }
+
+    /// Bytes read and written by the cgroup's processes, where the kernel counts them.
+    pub fn io_bytes(&self) -> Option<(u64, u64)> {
+        let (counter, format) = self.io.as_ref()?;
+        counter.with(|file| {
+            // A line per device: 16 KiB is well over a hundred devices.
+            let mut buf = vec![0u8; 16 * 1024];
+            let n = file.read_at(&mut buf, 0).ok()?;
+            Some(io_sums(std::str::from_utf8(&buf[..n]).ok()?, *format))
+        })
+    }
+
     /// The OOM kill count alone.
     pub fn oom_kills(&self) -> Option<u64> {
         read_slot(&self.oom)
@@ -150,6 +214,7 @@ impl StatFiles {
             cpu_usec: read(cpu, &self.cpu),
             pids: if pids { self.pids() } else { None },
             oom_kills: read(oom, &self.oom),
+            ..Stats::default()
         }
     }
 }
@@ -180,6 +245,8 @@ impl Cgroups {
                 cpu: slot("cpu", "cpu.stat", Parse::Keyed("usage_usec")),
                 pids: slot("pids", "pids.current", Parse::Number),
                 oom: slot("memory", "memory.events", Parse::Keyed("oom_kill")),
+                peak: slot("memory", "memory.peak", Parse::Number),
+                io: counter("io", "io.stat").map(|c| (c, IoFormat::V2)),
                 procs: None,
             },
             Version::V1 => StatFiles {
@@ -190,11 +257,33 @@ impl Cgroups {
                     .then(|| slot("pids", "pids.current", Parse::Number))
                     .flatten(),
                 oom: slot("memory", "memory.oom_control", Parse::Keyed("oom_kill")),
+                peak: slot("memory", "memory.max_usage_in_bytes", Parse::Number),
+                io: joins
+                    .io
+                    .then(|| counter("blkio", "blkio.throttle.io_service_bytes"))
+                    .flatten()
+                    .map(|c| (c, IoFormat::V1)),
                 // Without the pids hierarchy: the freezer's process list.
                 procs: (!joins.pids)
                     .then(|| counter("freezer", "cgroup.procs"))
                     .flatten(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_sums_over_devices() {
+        let v2 = "8:0 rbytes=4096 wbytes=100 rios=1 wios=1 dbytes=0 dios=0\n\
+                  8:16 rbytes=10 wbytes=5 rios=1 wios=1 dbytes=0 dios=0\n";
+        assert_eq!(io_sums(v2, IoFormat::V2), (4106, 105));
+        let v1 = "8:0 Read 4096\n8:0 Write 100\n8:0 Sync 0\n8:0 Async 4196\n8:0 Total 4196\n\
+                  8:16 Read 10\n8:16 Write 5\nTotal 4211\n";
+        assert_eq!(io_sums(v1, IoFormat::V1), (4106, 105));
+        assert_eq!(io_sums("", IoFormat::V2), (0, 0));
     }
 }

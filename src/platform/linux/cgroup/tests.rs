@@ -136,7 +136,8 @@ fn v2_layout_files_and_limits() {
             memory_bytes: Some(1234),
             cpu_usec: Some(99),
             pids: Some(3),
-            oom_kills: Some(2)
+            oom_kills: Some(2),
+            ..Stats::default()
         }
     );
     cg.freeze("web.slice/app", true).unwrap();
