@@ -220,3 +220,40 @@ fn a_check_that_never_answers_is_killed_and_the_reexec_refused() {
     let (code, out, err) = sup.supctl(&["reexec"]);
     assert_eq!(code, 0, "{out} {err}");
 }
+
+/// sup's soft and hard open-file limits from /proc/PID/limits.
+fn nofile_of(pid: u32) -> (String, String) {
+    let text = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    let f: Vec<&str> = line.split_whitespace().collect();
+    (f[3].to_string(), f[4].to_string())
+}
+
+#[test]
+fn sup_raises_its_open_file_limit_and_units_get_the_one_it_was_started_with() {
+    let mut sup = Sup::prepare("nofile");
+    let wrapper = sup.path("sup-wrapper");
+    fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nulimit -Sn 1000\nexec {SUP} \"$@\"\n"),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    sup.program = wrapper;
+    sup.launch();
+    let (soft, hard) = nofile_of(sup.pid());
+    assert_eq!(soft, hard, "sup's soft limit is raised to its hard one");
+    assert_ne!(soft, "1000");
+    for round in 0..2 {
+        let (code, out, err) = sup.supctl(&["run", "--wait", "--", "sh", "-c", "ulimit -Sn"]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.trim(), "1000", "round {round}");
+        // The same after a reexec (the limit sup was started with is carried).
+        let (code, out, err) = sup.supctl(&["reexec"]);
+        assert_eq!(code, 0, "{out} {err}");
+    }
+}

@@ -148,20 +148,37 @@ pub(crate) fn carried_cgroup_name() -> Option<String> {
     CGROUP_NAME.lock().ok().and_then(|n| n.clone())
 }
 
-/// What the backend itself must carry across the exec (sup's cgroup name), as text.
+/// What the backend itself must carry across the exec, as text: sup's cgroup name and
+/// the open-file limit sup was started with (children get it; sup's own is raised), as
+/// `NAME\nSOFT HARD`.
 pub fn carried_platform() -> String {
-    CGROUP_NAME
+    let name = CGROUP_NAME
         .lock()
         .ok()
         .and_then(|n| n.clone())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    match crate::platform::linux::system::nofile_for_children() {
+        Some(l) => format!("{name}\n{} {}", l.rlim_cur, l.rlim_max),
+        None => name,
+    }
 }
 
 /// In the new image, before the platform is created: what [`carried_platform`] gave.
 pub fn resume_platform(carried: &str) {
     ADOPTING.store(true, std::sync::atomic::Ordering::Relaxed);
-    if !carried.is_empty() {
-        remember_cgroup_name(carried);
+    let mut lines = carried.lines();
+    if let Some(name) = lines.next().filter(|n| !n.is_empty()) {
+        remember_cgroup_name(name);
+    }
+    let limit = lines.next().and_then(|l| {
+        let (soft, hard) = l.split_once(' ')?;
+        Some(libc::rlimit {
+            rlim_cur: soft.parse().ok()?,
+            rlim_max: hard.parse().ok()?,
+        })
+    });
+    if let Some(l) = limit {
+        crate::platform::linux::system::carry_nofile(l);
     }
 }
 

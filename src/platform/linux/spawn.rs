@@ -284,7 +284,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child<PipeReader>, String> {
         .as_ref()
         .map(|d| cstring(d, "working_dir"))
         .transpose()?;
-    let rlimits: Vec<(libc::c_int, libc::rlimit)> = spec
+    let mut rlimits: Vec<(libc::c_int, libc::rlimit)> = spec
         .rlimits
         .iter()
         .map(|r| {
@@ -297,6 +297,16 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child<PipeReader>, String> {
             )
         })
         .collect();
+    // sup raised its own open-file limit (it holds a few fds per unit); a child gets the
+    // one sup was started with, unless the unit sets `rlimits: {nofile: …}`.
+    if let Some(lim) = super::system::nofile_for_children() {
+        if !rlimits
+            .iter()
+            .any(|(r, _)| *r == libc::RLIMIT_NOFILE as libc::c_int)
+        {
+            rlimits.push((libc::RLIMIT_NOFILE as libc::c_int, lim));
+        }
+    }
     let groups: Vec<libc::gid_t> = creds.as_ref().map(|c| c.groups.clone()).unwrap_or_default();
 
     let io = |what: &str, e: std::io::Error| format!("{what}: {e}");

@@ -18,8 +18,61 @@ pub fn prepare(entrypoint: bool) {
             )
         };
     }
+    raise_nofile();
     // Low fd numbers for cheap spawns (see `vfork`).
     super::vfork::reserve_low_fds();
+}
+
+/// The open-file limit sup was started with, when sup raised its own (what children get).
+static NOFILE_AT_START: std::sync::OnceLock<libc::rlimit> = std::sync::OnceLock::new();
+
+/// sup holds a few descriptors per unit (log file, output pipes, cgroup files): a
+/// thousand units do not fit the usual soft limit of 1024 (PID 1 starts with the
+/// kernel's 1024/4096). The soft limit is raised to the hard one, and as root the hard
+/// one to the kernel's `fs.nr_open` first (as systemd does for itself). Children get the
+/// limit sup was started with ([`nofile_for_children`]).
+fn raise_nofile() {
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the live local `old`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) } != 0 {
+        return;
+    }
+    let mut new = old;
+    if is_privileged() {
+        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|t| t.trim().parse::<libc::rlim_t>().ok())
+            .unwrap_or(old.rlim_max);
+        new.rlim_max = old.rlim_max.max(nr_open);
+    }
+    new.rlim_cur = new.rlim_max;
+    // SAFETY: setrlimit reads one rlimit from the live local `new`.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } != 0 {
+        // Not allowed to raise the hard limit: raise the soft one only.
+        new.rlim_max = old.rlim_max;
+        new.rlim_cur = old.rlim_max;
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } != 0 {
+            return;
+        }
+    }
+    if new.rlim_cur != old.rlim_cur || new.rlim_max != old.rlim_max {
+        let _ = NOFILE_AT_START.set(old);
+    }
+}
+
+/// After a reexec: the open-file limit the first image of sup was started with.
+pub(crate) fn carry_nofile(limit: libc::rlimit) {
+    let _ = NOFILE_AT_START.set(limit);
+}
+
+/// The open-file limit a child gets when it sets none itself: the one sup was started
+/// with, if sup raised its own.
+pub fn nofile_for_children() -> Option<libc::rlimit> {
+    NOFILE_AT_START.get().copied()
 }
 
 pub fn is_privileged() -> bool {
