@@ -106,10 +106,12 @@ pub struct StatFiles {
     pids: Slot,
     oom: Slot,
     /// The memory peak (v2 `memory.peak`, kernel 5.19 and later; v1
-    /// `memory.max_usage_in_bytes`).
-    peak: Slot,
-    /// Bytes read and written (v2 `io.stat`; v1 blkio, when the unit joins it).
-    io: Option<(Counter, IoFormat)>,
+    /// `memory.max_usage_in_bytes`), beside the memory counter: made at its first read
+    /// (only metrics read it), so a unit's entry stays small.
+    peak: std::cell::OnceCell<Option<Box<(Counter, Parse)>>>,
+    /// Bytes read and written (v2 `io.stat`; v1 blkio, when the unit joins it); boxed,
+    /// as above.
+    io: Option<Box<(Counter, IoFormat)>>,
     /// Without a pids counter: a `cgroup.procs` to count lines of. The kernel's seq_file
     /// for it keeps its position when a read at offset 0 returned nothing: later reads
     /// at 0 then stay empty even once the cgroup has processes. So after an empty read
@@ -145,6 +147,10 @@ fn count_procs(procs: &Counter) -> Option<u64> {
 
 fn read_slot(slot: &Slot) -> Option<u64> {
     let (counter, parse) = slot.as_ref()?;
+    read_counter(counter, *parse)
+}
+
+fn read_counter(counter: &Counter, parse: Parse) -> Option<u64> {
     counter.with(|file| match parse {
         // One number and a newline: 21 bytes at most.
         Parse::Number => number(file),
@@ -175,12 +181,28 @@ impl StatFiles {
 
     /// The memory peak, where the kernel records it.
     pub fn memory_peak(&self) -> Option<u64> {
-        read_slot(&self.peak)
+        let peak = self.peak.get_or_init(|| {
+            let (memory, _) = self.memory.as_ref()?;
+            let file = match memory.rel.file_name()?.to_str()? {
+                "memory.current" => "memory.peak",
+                _ => "memory.max_usage_in_bytes",
+            };
+            Some(Box::new((
+                Counter {
+                    dir: memory.dir,
+                    rel: memory.rel.with_file_name(file),
+                    file: RefCell::new(None),
+                },
+                Parse::Number,
+            )))
+        });
+        let (counter, parse) = peak.as_deref()?;
+        read_counter(counter, *parse)
     }
 
     /// Bytes read and written by the cgroup's processes, where the kernel counts them.
     pub fn io_bytes(&self) -> Option<(u64, u64)> {
-        let (counter, format) = self.io.as_ref()?;
+        let (counter, format) = self.io.as_deref()?;
         counter.with(|file| {
             // A line per device: 16 KiB is well over a hundred devices.
             let mut buf = vec![0u8; 16 * 1024];
@@ -245,8 +267,8 @@ impl Cgroups {
                 cpu: slot("cpu", "cpu.stat", Parse::Keyed("usage_usec")),
                 pids: slot("pids", "pids.current", Parse::Number),
                 oom: slot("memory", "memory.events", Parse::Keyed("oom_kill")),
-                peak: slot("memory", "memory.peak", Parse::Number),
-                io: counter("io", "io.stat").map(|c| (c, IoFormat::V2)),
+                peak: Default::default(),
+                io: counter("io", "io.stat").map(|c| Box::new((c, IoFormat::V2))),
                 procs: None,
             },
             Version::V1 => StatFiles {
@@ -257,12 +279,12 @@ impl Cgroups {
                     .then(|| slot("pids", "pids.current", Parse::Number))
                     .flatten(),
                 oom: slot("memory", "memory.oom_control", Parse::Keyed("oom_kill")),
-                peak: slot("memory", "memory.max_usage_in_bytes", Parse::Number),
+                peak: Default::default(),
                 io: joins
                     .io
                     .then(|| counter("blkio", "blkio.throttle.io_service_bytes"))
                     .flatten()
-                    .map(|c| (c, IoFormat::V1)),
+                    .map(|c| Box::new((c, IoFormat::V1))),
                 // Without the pids hierarchy: the freezer's process list.
                 procs: (!joins.pids)
                     .then(|| counter("freezer", "cgroup.procs"))

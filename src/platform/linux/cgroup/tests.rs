@@ -250,6 +250,22 @@ fn v1_layout_files_and_limits() {
         &many,
     );
     assert_eq!(cg.open_stats("plain", Joins::default()).pids(), Some(600));
+    // The memory peak is read beside the memory counter, made at its first read.
+    touch(
+        &cg.dir("memory", "plain")
+            .unwrap()
+            .join("memory.usage_in_bytes"),
+        "4096\n",
+    );
+    touch(
+        &cg.dir("memory", "plain")
+            .unwrap()
+            .join("memory.max_usage_in_bytes"),
+        "8192\n",
+    );
+    let stats = cg.open_stats("plain", Joins::default());
+    assert_eq!(stats.memory_peak(), Some(8192));
+    assert_eq!(stats.memory_peak(), Some(8192));
     let only_cpu = Joins::of([&Resources {
         cpu_weight: Some(50),
         ..Resources::default()
