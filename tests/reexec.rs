@@ -154,9 +154,11 @@ fn place(src: &str, dst: &std::path::Path) {
     }
 }
 
-#[test]
-fn a_program_that_cannot_take_over_is_refused_and_nothing_changes() {
-    let mut sup = Sup::prepare("reexec-bad");
+/// sup started from its own copy of the program, running unit `a` (its pid), and how
+/// to "upgrade" that file as a package does (a new file renamed over it): to a script
+/// with the given text, or (`None`) back to the real sup.
+fn sup_from_its_own_file(tag: &str) -> (Sup, u64, impl Fn(Option<&str>)) {
+    let mut sup = Sup::prepare(tag);
     let bin = sup.path("bin");
     fs::create_dir(&bin).unwrap();
     let program = bin.join("sup");
@@ -165,11 +167,25 @@ fn a_program_that_cannot_take_over_is_refused_and_nothing_changes() {
     sup.write_unit("a", "exec: [sleep, '100000']\n");
     sup.launch();
     let a = sup.wait_state("a", "running")["pid"].as_u64().unwrap();
-    // An "upgrade" to something that is not sup: renamed over it, as a package does.
-    let fake = bin.join("sup.new");
-    fs::write(&fake, "#!/bin/sh\necho not-sup\n").unwrap();
-    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::rename(&fake, &program).unwrap();
+    let upgrade = move |script: Option<&str>| {
+        let new = bin.join("sup.new");
+        match script {
+            Some(text) => {
+                fs::write(&new, text).unwrap();
+                fs::set_permissions(&new, fs::Permissions::from_mode(0o755)).unwrap();
+            }
+            None => place(SUP, &new),
+        }
+        fs::rename(&new, &program).unwrap();
+    };
+    (sup, a, upgrade)
+}
+
+#[test]
+fn a_program_that_cannot_take_over_is_refused_and_nothing_changes() {
+    let (sup, a, upgrade) = sup_from_its_own_file("reexec-bad");
+    // An "upgrade" to something that is not sup.
+    upgrade(Some("#!/bin/sh\necho not-sup\n"));
     let (code, _, err) = sup.supctl(&["reexec"]);
     assert_eq!(code, 1, "{err}");
     // "cannot take over" (it ran and said something else), or "cannot be run" should
@@ -180,16 +196,14 @@ fn a_program_that_cannot_take_over_is_refused_and_nothing_changes() {
     );
     assert!(err.contains("nothing changed"), "{err}");
     // A file that cannot run at all.
-    fs::write(&fake, "not a program").unwrap();
-    fs::rename(&fake, &program).unwrap();
+    upgrade(Some("not a program"));
     let (code, _, err) = sup.supctl(&["reexec"]);
     assert_eq!(code, 1, "{err}");
     let s = sup.status("a");
     assert_eq!(s["pid"].as_u64(), Some(a));
     assert_eq!(s["state"], "running");
     // The real program back: the upgrade goes through.
-    place(SUP, &fake);
-    fs::rename(&fake, &program).unwrap();
+    upgrade(None);
     let (code, out, err) = sup.supctl(&["reexec"]);
     assert_eq!(code, 0, "{out} {err}");
     assert_eq!(sup.status("a")["pid"].as_u64(), Some(a));
@@ -197,26 +211,14 @@ fn a_program_that_cannot_take_over_is_refused_and_nothing_changes() {
 
 #[test]
 fn a_check_that_never_answers_is_killed_and_the_reexec_refused() {
-    let mut sup = Sup::prepare("reexec-hang");
-    let bin = sup.path("bin");
-    fs::create_dir(&bin).unwrap();
-    let program = bin.join("sup");
-    place(SUP, &program);
-    sup.program = program.clone();
-    sup.write_unit("a", "exec: [sleep, '100000']\n");
-    sup.launch();
-    let a = sup.wait_state("a", "running")["pid"].as_u64().unwrap();
-    let hang = bin.join("sup.new");
-    fs::write(&hang, "#!/bin/sh\nexec sleep 1000\n").unwrap();
-    fs::set_permissions(&hang, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::rename(&hang, &program).unwrap();
+    let (sup, a, upgrade) = sup_from_its_own_file("reexec-hang");
+    upgrade(Some("#!/bin/sh\nexec sleep 1000\n"));
     let (code, _, err) = sup.supctl(&["reexec"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("did not answer"), "{err}");
     assert_eq!(sup.status("a")["pid"].as_u64(), Some(a));
     // Not wedged: the next reexec (of a good program) goes through.
-    place(SUP, &hang);
-    fs::rename(&hang, &program).unwrap();
+    upgrade(None);
     let (code, out, err) = sup.supctl(&["reexec"]);
     assert_eq!(code, 0, "{out} {err}");
 }
