@@ -1,30 +1,13 @@
 //! The runtime's socket lifetime on the fake platform, with real (Unix) sockets: kept
 //! across restarts, replaced as a changed definition says, closed at rest.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::engine::Input;
-use crate::proc::{Exit, UnitId};
-use crate::runtime::tests::{run_timers, runtime, spawns};
+use crate::proc::UnitId;
+use crate::runtime::tests::{last_process_ends, runtime, spawns, spec};
 
 const U0: UnitId = UnitId::from_index(0);
-
-fn spec(text: &str) -> crate::unit::UnitSpec {
-    let name = crate::unit::UnitName::new("app").unwrap();
-    match crate::unit::parse::parse_file(Path::new("app.yaml"), &name, text) {
-        Ok(crate::unit::parse::Parsed::Unit(spec)) => *spec,
-        other => panic!("not a unit: {other:?}"),
-    }
-}
-
-fn exit(rt: &mut super::Runtime<crate::platform::fake::FakePlatform>) {
-    let pid = rt.platform.last_pid();
-    rt.platform
-        .exits
-        .push((pid, Exit::Signal(crate::proc::sig::TERM)));
-    rt.on_signals();
-    run_timers(rt);
-}
 
 #[test]
 fn sockets_live_from_the_first_start_until_the_unit_rests() {
@@ -48,7 +31,7 @@ fn sockets_live_from_the_first_start_until_the_unit_rests() {
     assert_eq!((given[0].1.as_str(), given[1].1.as_str()), ("app", "b"));
 
     // A crash: the same sockets go to the next process.
-    exit(&mut rt);
+    last_process_ends(&mut rt);
     assert_eq!(spawns(&rt), 2);
     assert_eq!(rt.platform.listen[1], given);
     assert!(a.exists());
@@ -63,7 +46,7 @@ fn sockets_live_from_the_first_start_until_the_unit_rests() {
     ));
     let _ = rt.engine.set_spec(U0, spec(&changed), None, now);
     rt.feed(Input::Restart(U0));
-    exit(&mut rt);
+    last_process_ends(&mut rt);
     assert_eq!(spawns(&rt), 3);
     let now_given = &rt.platform.listen[2];
     assert_eq!(now_given.len(), 2);
@@ -75,7 +58,7 @@ fn sockets_live_from_the_first_start_until_the_unit_rests() {
 
     // A stop for good closes them all.
     rt.feed(Input::StopAll);
-    exit(&mut rt);
+    last_process_ends(&mut rt);
     assert_eq!(rt.engine.unit(U0).state.as_str(), "stopped");
     assert!(rt.sockets.of(U0).is_empty());
     assert!(!a.exists() && !c.exists());

@@ -48,6 +48,26 @@ pub(super) fn run_timers(rt: &mut Runtime<FakePlatform>) {
     }
 }
 
+/// The spec of a unit named `app` from its file text.
+pub(super) fn spec(text: &str) -> crate::unit::UnitSpec {
+    let name = crate::unit::UnitName::new("app").unwrap();
+    match crate::unit::parse::parse_file(std::path::Path::new("app.yaml"), &name, text) {
+        Ok(crate::unit::parse::Parsed::Unit(spec)) => *spec,
+        other => panic!("not a unit: {other:?}"),
+    }
+}
+
+/// The last process started ends (SIGTERM) as the platform would report it, and the
+/// timers due run (a restart, say).
+pub(super) fn last_process_ends(rt: &mut Runtime<FakePlatform>) {
+    let pid = rt.platform.last_pid();
+    rt.platform
+        .exits
+        .push((pid, Exit::Signal(crate::proc::sig::TERM)));
+    rt.on_signals();
+    run_timers(rt);
+}
+
 pub(super) fn spawns(rt: &Runtime<FakePlatform>) -> usize {
     rt.platform
         .calls

@@ -8,7 +8,7 @@ use crate::engine::Input;
 use crate::platform::fake::Call;
 use crate::platform::watch::{FileEvent, WatchError};
 use crate::proc::{Exit, UnitId};
-use crate::runtime::tests::{run_timers, runtime, spawns};
+use crate::runtime::tests::{last_process_ends, run_timers, runtime, spawns, spec};
 
 const U0: UnitId = UnitId::from_index(0);
 const U1: UnitId = UnitId::from_index(1);
@@ -169,24 +169,6 @@ fn a_watch_the_platform_dropped_is_set_up_again_by_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn spec(text: &str) -> crate::unit::UnitSpec {
-    let name = crate::unit::UnitName::new("app").unwrap();
-    match crate::unit::parse::parse_file(std::path::Path::new("app.yaml"), &name, text) {
-        Ok(crate::unit::parse::Parsed::Unit(spec)) => *spec,
-        other => panic!("not a unit: {other:?}"),
-    }
-}
-
-/// Stops the unit's current process as the platform would report it, and lets it start.
-fn exit_and_restart(rt: &mut super::Runtime<crate::platform::fake::FakePlatform>) {
-    let pid = rt.platform.last_pid();
-    rt.platform
-        .exits
-        .push((pid, Exit::Signal(crate::proc::sig::TERM)));
-    rt.on_signals();
-    run_timers(rt);
-}
-
 #[test]
 fn a_changed_definition_is_watched_from_its_next_start() {
     let (mut rt, dir) = runtime(&[("app", WATCHED)]);
@@ -200,14 +182,14 @@ fn a_changed_definition_is_watched_from_its_next_start() {
         now,
     );
     rt.feed(Input::Restart(U0));
-    exit_and_restart(&mut rt);
+    last_process_ends(&mut rt);
     assert_eq!(spawns(&rt), 2);
     assert_eq!(rt.platform.watched[&U0], [PathBuf::from("/srv/other")]);
     // And without `watch` any more: nothing is watched.
     let now = rt.now();
     let _ = rt.engine.set_spec(U0, spec("exec: [app]\n"), None, now);
     rt.feed(Input::Restart(U0));
-    exit_and_restart(&mut rt);
+    last_process_ends(&mut rt);
     assert_eq!(spawns(&rt), 3);
     assert!(rt.platform.watched.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
