@@ -200,7 +200,9 @@ impl<P: Backend> Runtime<P> {
             .create_group(unit, req, &mut ev)
             .map_err(|e| e.to_string())?;
         self.iso.remove_pending.remove(&unit);
-        self.iso.paths.insert(unit, path.to_string());
+        if self.iso.paths.get(&unit).map(String::as_str) != Some(path) {
+            self.iso.paths.insert(unit, path.to_string());
+        }
         Ok(placement)
     }
 

@@ -398,15 +398,14 @@ impl<P: Backend> Runtime<P> {
         }
     }
 
+    fn metrics_conn(&mut self, token: Token) -> Option<&mut Conn> {
+        self.metrics.http.as_mut()?.conns.get_mut(&token)
+    }
+
     /// Moves a connection along: reads its request, answers it, writes the answer.
     fn metrics_serve(&mut self, token: Token) {
         let now = self.now();
-        let Some(conn) = self
-            .metrics
-            .http
-            .as_mut()
-            .and_then(|s| s.conns.get_mut(&token))
-        else {
+        let Some(conn) = self.metrics_conn(token) else {
             return;
         };
         let mut next = match conn.phase {
@@ -431,12 +430,7 @@ impl<P: Backend> Runtime<P> {
                 }
                 _ => response(answer, b""),
             };
-            let Some(conn) = self
-                .metrics
-                .http
-                .as_mut()
-                .and_then(|s| s.conns.get_mut(&token))
-            else {
+            let Some(conn) = self.metrics_conn(token) else {
                 return;
             };
             conn.head = Vec::new();
