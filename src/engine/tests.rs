@@ -66,6 +66,11 @@ pub(crate) fn spec(name: &str) -> UnitSpec {
             timestamps: true,
         },
         instances: 1,
+        pooled: false,
+        instance: None,
+        min_ready: None,
+        resources_total: None,
+        scale: None,
         watch: None,
         sockets: Vec::new(),
     }

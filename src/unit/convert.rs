@@ -284,6 +284,11 @@ pub fn unit(
         rlimits,
         log: raw.log.map_or_else(default_log, |l| l.0),
         instances: raw.instances.map_or(1, |i| i.u32()),
+        pooled: raw.instances.is_some(),
+        instance: None,
+        min_ready: None,
+        resources_total: None,
+        scale: None,
         watch: raw.watch.map(|w| w.0),
         sockets: raw
             .sockets

@@ -179,6 +179,31 @@ pub struct WatchSpec {
     pub debounce: Duration,
 }
 
+/// What `scale` measures on the instances' groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ScaleMetric {
+    /// Average CPU use per instance, in cores (1.0 = one core busy), over `window`.
+    Cpu,
+    /// Average memory per instance, in bytes, over `window`.
+    Memory,
+}
+
+/// `scale`: autoscaling of an instanced unit between `min` and `max` instances.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScaleSpec {
+    pub min: u32,
+    pub max: u32,
+    pub metric: ScaleMetric,
+    /// Add an instance when the average stays above this for `window` (cores for `cpu`,
+    /// bytes for `memory`).
+    pub up_above: f64,
+    /// Remove the newest instance when the average stays below this for `window`.
+    pub down_below: f64,
+    pub window: Duration,
+    /// At most one step per cooldown.
+    pub cooldown: Duration,
+}
+
 /// One unit file, validated.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UnitSpec {
@@ -223,6 +248,21 @@ pub struct UnitSpec {
     pub rlimits: Vec<Rlimit>,
     pub log: LogSpec,
     pub instances: u32,
+    /// The file asks for a pool (`instances` or `scale` given): its units are
+    /// `NAME@1` … `NAME@N`, even with one instance.
+    #[serde(default)]
+    pub pooled: bool,
+    /// Set on the spec of one instance of a pool: its number.
+    #[serde(default)]
+    pub instance: Option<u32>,
+    /// How many instances must be ready for units ordered after the pool (default all).
+    #[serde(default)]
+    pub min_ready: Option<u32>,
+    /// Limits on all instances together (the pool's own group).
+    #[serde(default)]
+    pub resources_total: Option<Resources>,
+    #[serde(default)]
+    pub scale: Option<ScaleSpec>,
     pub watch: Option<WatchSpec>,
     /// `sockets`, in the order of their fds (3, 4, …).
     #[serde(default)]
