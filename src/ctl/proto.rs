@@ -60,6 +60,12 @@ pub struct Request {
     /// forget: every ended transient unit.
     #[serde(default, skip_serializing_if = "is_false")]
     pub ended: bool,
+    /// scale: the number of instances, or `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<String>,
+    /// restart: one instance of a pool at a time, each waiting for its replacement.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rolling: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -523,6 +529,18 @@ pub struct Reply {
     /// reload: what was done (or, with `dry_run`, what would be).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reload: Option<Box<ReloadReport>>,
+    /// scale: the pool's count before and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<Box<ScaleReport>>,
+}
+
+/// What `scale` did: the pool's count before and after, and whether it is pinned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleReport {
+    pub unit: String,
+    pub from: u32,
+    pub to: u32,
+    pub pinned: bool,
 }
 
 /// What `reload` did, by unit name (each list sorted).

@@ -1,11 +1,16 @@
 //! The dependency graph: resolved `requires`/`wants`/`conflicts`/`on_failure` edges,
 //! ordering edges (`after`, `before`, and `requires`, which implies ordering), and cycles.
 
-use std::collections::HashMap;
-
 pub use crate::unit::deps::find_cycles;
 use crate::unit::deps::{ordering_edges, problems};
 use crate::unit::{UnitName, UnitSpec};
+
+/// What a dependency names: one unit, or a pool (all instances `NAME@N` of `NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Unit(usize),
+    Pool(usize),
+}
 
 /// Edges between units, by index. Built once per load.
 #[derive(Debug, Default, Clone)]
@@ -24,6 +29,13 @@ pub struct Graph {
     /// Why a unit can never start: an unknown required unit, or membership in a cycle
     /// (the rules `sup check` applies too: `unit::deps`).
     pub problems: Vec<Option<String>>,
+    /// The pool an instance belongs to (index into `pools`).
+    pub pool_of: Vec<Option<usize>>,
+    /// Each pool's instances.
+    pub pools: Vec<Vec<usize>>,
+    /// `requires` and `preds` with a pool's instances folded into one target.
+    pub req_targets: Vec<Vec<Target>>,
+    pub pred_targets: Vec<Vec<Target>>,
 }
 
 fn push_unique(v: &mut Vec<usize>, x: usize) {
@@ -36,11 +48,7 @@ impl Graph {
     /// `specs[i]` is `None` for units whose file was rejected (they have no edges).
     pub fn build(names: &[UnitName], specs: &[Option<&UnitSpec>]) -> Graph {
         let n = names.len();
-        let index: HashMap<&str, usize> = names
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.as_str(), i))
-            .collect();
+        let index = crate::unit::deps::name_index(names);
         let mut g = Graph {
             preds: vec![Vec::new(); n],
             succs: vec![Vec::new(); n],
@@ -50,11 +58,26 @@ impl Graph {
             conflicts: vec![Vec::new(); n],
             on_failure: vec![Vec::new(); n],
             problems: vec![None; n],
+            pool_of: vec![None; n],
+            pools: Vec::new(),
+            req_targets: Vec::new(),
+            pred_targets: Vec::new(),
         };
+        let mut pool_index: std::collections::HashMap<&str, usize> = Default::default();
+        for (i, name) in names.iter().enumerate() {
+            if name.as_str().contains('@') {
+                let p = *pool_index.entry(name.template()).or_insert_with(|| {
+                    g.pools.push(Vec::new());
+                    g.pools.len() - 1
+                });
+                g.pools[p].push(i);
+                g.pool_of[i] = Some(p);
+            }
+        }
         let resolve = |list: &[UnitName]| -> Vec<usize> {
             let mut out = Vec::new();
             for name in list {
-                if let Some(&j) = index.get(name.as_str()) {
+                for &j in index.get(name.as_str()).into_iter().flatten() {
                     push_unique(&mut out, j);
                 }
             }
@@ -86,7 +109,24 @@ impl Graph {
             .into_iter()
             .map(|p| p.map(|p| p.describe(names)))
             .collect();
+        g.req_targets = g.requires.iter().map(|l| g.fold(l)).collect();
+        g.pred_targets = g.preds.iter().map(|l| g.fold(l)).collect();
         g
+    }
+
+    /// The list with every pool's instances folded into one `Target::Pool`.
+    fn fold(&self, list: &[usize]) -> Vec<Target> {
+        let mut out: Vec<Target> = Vec::with_capacity(list.len());
+        for &j in list {
+            let t = match self.pool_of[j] {
+                Some(p) => Target::Pool(p),
+                None => Target::Unit(j),
+            };
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
     }
 
     /// The graph built over `order` (positions `0..order.len()`), moved to the engine's
@@ -103,6 +143,23 @@ impl Graph {
         for (k, p) in self.problems.into_iter().enumerate() {
             problems[order[k]] = p;
         }
+        let mut pool_of = vec![None; slots];
+        for (k, p) in self.pool_of.into_iter().enumerate() {
+            pool_of[order[k]] = p;
+        }
+        let targets = |v: Vec<Vec<Target>>| -> Vec<Vec<Target>> {
+            let mut out = vec![Vec::new(); slots];
+            for (k, list) in v.into_iter().enumerate() {
+                out[order[k]] = list
+                    .into_iter()
+                    .map(|t| match t {
+                        Target::Unit(j) => Target::Unit(order[j]),
+                        pool => pool,
+                    })
+                    .collect();
+            }
+            out
+        };
         Graph {
             preds: map(self.preds),
             succs: map(self.succs),
@@ -112,6 +169,14 @@ impl Graph {
             conflicts: map(self.conflicts),
             on_failure: map(self.on_failure),
             problems,
+            pool_of,
+            pools: self
+                .pools
+                .into_iter()
+                .map(|m| m.into_iter().map(|j| order[j]).collect())
+                .collect(),
+            req_targets: targets(self.req_targets),
+            pred_targets: targets(self.pred_targets),
         }
     }
 }

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use super::graph::Graph;
+use super::graph::{Graph, Target};
 use super::restart::{backoff_delay, human_duration, start_allowed, Rng};
 use super::state::{exit_reason, Reason, State};
 use super::timers::{TimerKind, Timers};
@@ -476,6 +476,7 @@ impl Engine {
             Input::Unhealthy { unit, .. } | Input::MainPid { unit, .. } => Some(unit.index()),
             Input::Internal { unit, .. } => Some(unit.index()),
             Input::Remove(i) | Input::Deadline(i) => Some(i.index()),
+            Input::StopUnits(ref list) => list.first().map(|i| i.index()),
             Input::StartEnabled | Input::StopAll | Input::Tick => None,
         };
         match input {
@@ -488,6 +489,10 @@ impl Engine {
             }
             Input::Start(i) => self.request_start(i.index(), true),
             Input::Stop(i) => self.request_stop(i.index(), None),
+            Input::StopUnits(list) => {
+                let list: Vec<usize> = list.iter().map(|i| i.index()).collect();
+                self.request_stop_many(&list, None);
+            }
             Input::Restart(i) => self.request_restart(i.index()),
             Input::StopAll => {
                 for u in &mut self.units {
@@ -588,8 +593,16 @@ impl Engine {
 
     /// Stops `target` with `cause` and, first, every unit that (transitively) requires it.
     fn request_stop(&mut self, target: usize, cause: Option<Reason>) {
+        self.request_stop_many(&[target], cause);
+    }
+
+    /// Stops the targets with `cause` and, first, every unit that (transitively) requires
+    /// one of them. An instance of a pool passes the stop on to the pool's dependents
+    /// only once too few of its instances stay up (see [`Engine::pool_min_up`]).
+    fn request_stop_many(&mut self, targets: &[usize], cause: Option<Reason>) {
         let mut seen = vec![false; self.units.len()];
-        let mut stack = vec![(target, cause)];
+        let mut stack: Vec<(usize, Option<Reason>)> =
+            targets.iter().rev().map(|&t| (t, cause)).collect();
         while let Some((i, cause)) = stack.pop() {
             if std::mem::replace(&mut seen[i], true) {
                 continue;
@@ -603,8 +616,101 @@ impl Engine {
             if u.stop_cause.is_none() {
                 u.stop_cause = cause;
             }
+            if let Some(p) = self.graph.pool_of[i] {
+                if self.pool_up(p) >= self.pool_min_up(p) {
+                    continue;
+                }
+            }
             for &d in &self.graph.required_by[i] {
                 stack.push((d, Some(Reason::Dependency)));
+            }
+        }
+    }
+
+    /// How many of the pool's instances must stay up for the units that require it:
+    /// `min_ready`, at least 1 and at most the pool's size.
+    fn pool_min_up(&self, p: usize) -> usize {
+        let members = &self.graph.pools[p];
+        let want = self.pool_min_ready(p).unwrap_or(1);
+        want.clamp(1, members.len().max(1))
+    }
+
+    fn pool_min_ready(&self, p: usize) -> Option<usize> {
+        self.graph.pools[p]
+            .iter()
+            .find_map(|&m| self.units[m].spec.as_ref())
+            .and_then(|s| s.min_ready)
+            .map(|m| m as usize)
+    }
+
+    /// The pool's instances that are going up (valid, with goal up).
+    fn pool_up(&self, p: usize) -> usize {
+        self.graph.pools[p]
+            .iter()
+            .filter(|&&m| self.units[m].state != State::Invalid && self.units[m].going_up())
+            .count()
+    }
+
+    /// The dependency is up enough for a unit that requires it.
+    fn target_up(&self, t: Target) -> bool {
+        match t {
+            Target::Unit(r) => {
+                let ru = &self.units[r];
+                ru.state != State::Invalid && ru.going_up()
+            }
+            Target::Pool(p) => self.pool_up(p) >= self.pool_min_up(p),
+        }
+    }
+
+    /// Why the dependency is not up (for the failure message).
+    fn target_down(&self, t: Target) -> String {
+        match t {
+            Target::Unit(r) => {
+                let ru = &self.units[r];
+                format!("required unit {} is {}", ru.name, ru.state)
+            }
+            Target::Pool(p) => {
+                let members = &self.graph.pools[p];
+                let name = members
+                    .first()
+                    .map_or("?", |&m| self.units[m].name.template());
+                format!(
+                    "required pool {name} has {} of {} instances up (needs {})",
+                    self.pool_up(p),
+                    members.len(),
+                    self.pool_min_up(p)
+                )
+            }
+        }
+    }
+
+    /// A unit ordered after the dependency must wait for it: it is going up and not
+    /// ready (a pool: fewer than `min_ready` (default all) of its instances going up are
+    /// ready), or it is still stopping.
+    fn target_blocks(&self, t: Target) -> bool {
+        match t {
+            Target::Unit(p) => {
+                let pu = &self.units[p];
+                (pu.going_up() && !pu.ready()) || (pu.state.is_live() && !pu.goal_up)
+            }
+            Target::Pool(p) => {
+                let members = &self.graph.pools[p];
+                let going = members
+                    .iter()
+                    .filter(|&&m| self.units[m].going_up())
+                    .count();
+                if going == 0 {
+                    return members.iter().any(|&m| {
+                        let mu = &self.units[m];
+                        mu.state.is_live() && !mu.goal_up
+                    });
+                }
+                let ready = members
+                    .iter()
+                    .filter(|&&m| self.units[m].going_up() && self.units[m].ready())
+                    .count();
+                let need = self.pool_min_ready(p).unwrap_or(members.len()).min(going);
+                ready < need
             }
         }
     }
@@ -620,6 +726,9 @@ impl Engine {
             if (i != target && !self.units[i].state.is_live()) || self.units[i].retiring {
                 continue;
             }
+            // The instances of a pool stand in for one another: restarting one (or all)
+            // leaves the units that require the pool running.
+            let pooled = self.graph.pool_of[i].is_some();
             if self.units[i].state.is_live() {
                 let u = &mut self.units[i];
                 u.goal_up = false;
@@ -631,7 +740,9 @@ impl Engine {
             } else {
                 self.request_start(i, true);
             }
-            stack.extend(self.graph.required_by[i].iter().copied());
+            if !pooled {
+                stack.extend(self.graph.required_by[i].iter().copied());
+            }
         }
     }
 
@@ -971,18 +1082,17 @@ impl Engine {
                     self.fail(i, Reason::Dependency, Some(problem));
                     return true;
                 }
-                for &r in &self.graph.requires[i] {
-                    let ru = &self.units[r];
-                    if ru.state == State::Invalid || !ru.going_up() {
-                        let msg = format!("required unit {} is {}", ru.name, ru.state);
+                for k in 0..self.graph.req_targets[i].len() {
+                    let t = self.graph.req_targets[i][k];
+                    if !self.target_up(t) {
+                        let msg = self.target_down(t);
                         self.fail(i, Reason::Dependency, Some(msg));
                         return true;
                     }
                 }
-                let blocked = self.graph.preds[i].iter().any(|&p| {
-                    let pu = &self.units[p];
-                    (pu.going_up() && !pu.ready()) || (pu.state.is_live() && !pu.goal_up)
-                });
+                let blocked = self.graph.pred_targets[i]
+                    .iter()
+                    .any(|&t| self.target_blocks(t));
                 if blocked {
                     return false;
                 }
@@ -1018,9 +1128,9 @@ impl Engine {
                 true
             }
             (true, State::Starting | State::Running | State::Paused) => {
-                let lost = self.graph.requires[i]
+                let lost = self.graph.req_targets[i]
                     .iter()
-                    .any(|&r| !self.units[r].going_up());
+                    .any(|&t| !self.target_up(t));
                 if lost {
                     self.request_stop(i, Some(Reason::Dependency));
                     return true;

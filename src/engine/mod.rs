@@ -40,6 +40,9 @@ pub enum Input {
     Start(UnitId),
     /// `supctl stop`: stop this unit and, first, the units that require it.
     Stop(UnitId),
+    /// `supctl stop POOL`: stop these units together (the instances of a pool), and first
+    /// the units that require them once too few of a pool's instances stay up.
+    StopUnits(Vec<UnitId>),
     /// `supctl restart`: stop this unit and its live dependents, then start them again.
     Restart(UnitId),
     /// Shutdown: stop everything in reverse dependency order.

@@ -42,15 +42,9 @@ pub fn with_asks<T>(spec: &UnitSpec, f: impl FnOnce(&Asks<'_>) -> T) -> T {
 /// Why `spec` cannot run with everything it asks for enforced: features of sup that are
 /// not built yet, then what the platform cannot honour.
 pub fn unsupported<P: Platform>(platform: &P, spec: &UnitSpec) -> Option<String> {
-    let later: Vec<&str> = [("instances", spec.instances != 1)]
-        .into_iter()
-        .filter_map(|(key, set)| set.then_some(key))
-        .collect();
-    if !later.is_empty() {
-        return Some(format!(
-            "{}: not supported yet by this build of sup",
-            later.join(", ")
-        ));
+    if spec.pooled && spec.instance.is_none() {
+        // Files are expanded into instances; only a transient unit gets here.
+        return Some("instances, scale: not for a transient unit (put it in a unit file)".into());
     }
     with_asks(spec, |asks| platform.unsupported(asks))
 }
@@ -84,8 +78,12 @@ mod tests {
     fn features_not_built_fail_the_unit_before_the_platform_is_asked() {
         let platform = crate::platform::fake::FakePlatform::new();
         let spec = unit("exec: [x]\ninstances: 2\n");
+        // An unexpanded pool (a transient unit asking for instances) is refused.
         let why = unsupported(&platform, &spec).expect("refused");
-        assert!(why.starts_with("instances: not supported yet"), "{why}");
+        assert!(
+            why.starts_with("instances, scale: not for a transient unit"),
+            "{why}"
+        );
         assert_eq!(unsupported(&platform, &unit("exec: [x]\n")), None);
     }
 }

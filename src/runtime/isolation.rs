@@ -119,10 +119,22 @@ impl Iso {
 
     fn unit_path(&self, spec: &UnitSpec) -> String {
         // Never a path outside sup's cgroup: an unknown slice is refused before this.
-        match &spec.slice {
-            Some(s) => format!("{}/{}", self.slice_path(s.as_str()), spec.name),
+        let own = match spec.instance {
+            // An instance's group is below its pool's.
+            Some(_) => format!("{}/{}", spec.name.template(), spec.name),
             None => spec.name.to_string(),
+        };
+        match &spec.slice {
+            Some(s) => format!("{}/{own}", self.slice_path(s.as_str())),
+            None => own,
         }
+    }
+
+    /// The group of the pool an instance belongs to (its parent).
+    fn pool_path(&self, spec: &UnitSpec) -> Option<String> {
+        spec.instance?;
+        let path = self.unit_path(spec);
+        path.rsplit_once('/').map(|(parent, _)| parent.to_string())
     }
 }
 
@@ -166,6 +178,14 @@ impl<P: Backend> Runtime<P> {
             };
         }
         let path = self.iso.unit_path(spec);
+        if let Some(pool) = self.iso.pool_path(spec) {
+            // The pool's group, with `resources_total` bounding all instances together.
+            let total = spec.resources_total.clone().unwrap_or_default();
+            let name = spec.name.template();
+            self.platform
+                .create_slice(name, &pool, &total)
+                .map_err(|e| format!("pool {name}: resources_total: {e}"))?;
+        }
         let placement = self.make_group(unit, spec, &path)?;
         c.place(placement);
         Ok(c)
@@ -178,13 +198,19 @@ impl<P: Backend> Runtime<P> {
         spec: &UnitSpec,
         path: &str,
     ) -> Result<<P as ResourceGroups>::Placement, String> {
+        // Limits above the unit's group, innermost first: its pool's total, its slices'.
         let slices: Vec<&crate::unit::Resources> = spec
-            .slice
-            .as_ref()
-            .map(|s| self.iso.chain(s.as_str()))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| &s.resources)
+            .resources_total
+            .iter()
+            .filter(|_| spec.instance.is_some())
+            .chain(
+                spec.slice
+                    .as_ref()
+                    .map(|s| self.iso.chain(s.as_str()))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| &s.resources),
+            )
             .collect();
         let req = GroupRequest {
             path,

@@ -14,6 +14,7 @@ mod isolation;
 mod launch;
 mod metrics;
 mod notify;
+mod pools;
 mod probe;
 mod recover;
 mod reexec;
@@ -161,6 +162,8 @@ pub struct Runtime<P: Backend = Host> {
     sockets: sockets::Sockets,
     /// sup's own counters and the metrics endpoint.
     metrics: metrics::Metrics,
+    /// Units with instances (`instances`, `scale`).
+    pools: pools::Pools,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
@@ -242,6 +245,15 @@ impl<P: Backend> Runtime<P> {
                 log::warn!("{}: will fail to start: {why}", spec.name);
             }
         }
+        let pools = match &mut handover {
+            Some(h) => h.take_pools(),
+            None => {
+                let (units, pools) =
+                    pools::Pools::default().expand(std::mem::take(&mut loaded.units));
+                loaded.units = units;
+                pools
+            }
+        };
         let engine = match &mut handover {
             Some(h) => Engine::restore(h.take_engine(), |s| asks::unsupported(&platform, s), seed),
             None => Engine::new(
@@ -312,6 +324,7 @@ impl<P: Backend> Runtime<P> {
             watches: watch::Watches::default(),
             sockets: sockets::Sockets::default(),
             metrics: metrics::Metrics::default(),
+            pools,
         };
         if let Some(addr) = rt.config.metrics_listen {
             // Fatal at a normal start; a machine's init or a sup taking over from a

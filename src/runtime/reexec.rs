@@ -96,9 +96,25 @@ pub(super) struct Handover {
     listener: Option<u64>,
     requester: Option<u64>,
     platform: String,
+    /// Pools: templates, counts, pinned.
+    #[serde(default)]
+    pools: super::pools::Pools,
 }
 
 impl Handover {
+    /// The pools (their autoscalers start over: what they measured is not carried).
+    pub(super) fn take_pools(&mut self) -> super::pools::Pools {
+        let mut pools = std::mem::take(&mut self.pools);
+        for pool in pools.map.values_mut() {
+            pool.autoscaler = pool
+                .template
+                .scale
+                .as_ref()
+                .map(super::pools::new_autoscaler);
+        }
+        pools
+    }
+
     pub(super) fn take_slices(&mut self) -> Vec<SliceSpec> {
         std::mem::take(&mut self.slices)
     }
@@ -392,6 +408,7 @@ impl<P: Backend> Runtime<P> {
             listener,
             requester,
             platform: handover::carried_platform(),
+            pools: self.pools.clone(),
         };
         let bytes = match serde_json::to_vec(&h) {
             Ok(b) => b,
@@ -498,11 +515,23 @@ impl<P: Backend> Runtime<P> {
                 Err(e) => registry_err("notify pipe", e),
             }
         }
+        // The instances of a pool carried one socket each under the same handle: one
+        // adoption, shared again.
+        let mut adopted: std::collections::HashMap<u64, std::rc::Rc<Listener>> =
+            std::collections::HashMap::new();
         for (unit, socks) in h.sockets {
             let mut open = Vec::new();
             for (s, handle) in socks {
+                if let Some(l) = adopted.get(&handle) {
+                    open.push((s, std::rc::Rc::clone(l)));
+                    continue;
+                }
                 match Listener::adopt(handle, &s.listen) {
-                    Ok(l) => open.push((s, l)),
+                    Ok(l) => {
+                        let l = std::rc::Rc::new(l);
+                        adopted.insert(handle, std::rc::Rc::clone(&l));
+                        open.push((s, l));
+                    }
                     Err(e) => registry_err("listening socket", e),
                 }
             }

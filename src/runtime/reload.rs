@@ -89,7 +89,8 @@ impl<P: Backend> Runtime<P> {
         };
         let mut changes = Vec::new();
         let mut seen: HashSet<UnitId> = HashSet::new();
-        for spec in loaded.units {
+        let (units, mut pools) = self.pools.expand(loaded.units);
+        for spec in units {
             let Some(id) = self.engine.lookup(spec.name.as_str()) else {
                 report.added.push(spec.name.to_string());
                 changes.push(Change::Add(spec));
@@ -147,6 +148,21 @@ impl<P: Backend> Runtime<P> {
                 unit: bad.name.clone(),
                 message: message.clone(),
             });
+            if let Some(members) = self.pool_members(&bad.name) {
+                // A pool whose file went bad runs on as it is, every instance with the
+                // file's error.
+                if let Some(old) = self.pools.get(&bad.name) {
+                    pools.map.insert(bad.name.clone(), old.clone());
+                }
+                for id in members {
+                    seen.insert(id);
+                    let u = self.engine.unit(id);
+                    if u.file_error.as_ref() != Some(&message) && u.state != State::Invalid {
+                        changes.push(Change::Invalid(id, message.clone()));
+                    }
+                }
+                continue;
+            }
             match self.engine.lookup(&bad.name) {
                 Some(id) if self.engine.unit(id).transient => {}
                 Some(id) => {
@@ -178,6 +194,7 @@ impl<P: Backend> Runtime<P> {
         report.updated.sort();
         report.invalid.sort_by(|a, b| a.unit.cmp(&b.unit));
         if !dry_run {
+            self.pools = pools;
             self.apply_slices(loaded.slices);
             self.apply_changes(changes, &mut report);
             log::info!(

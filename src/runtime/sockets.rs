@@ -10,28 +10,31 @@
 //! only renames it), closes those no longer listed and binds the new ones.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::Runtime;
 use crate::engine::State;
-use crate::platform::listen::Listener;
+use crate::platform::listen::{ListenAddr, Listener};
 use crate::platform::Backend;
 use crate::proc::UnitId;
 use crate::unit::spec::SocketSpec;
 
-/// The sockets sup holds open, per unit, in the order of the unit's definition.
+/// The sockets sup holds open, per unit, in the order of the unit's definition. The
+/// instances of a pool share one socket per address (the same `Rc`): it closes when the
+/// last of them lets it go.
 #[derive(Debug, Default)]
 pub(super) struct Sockets {
-    open: HashMap<UnitId, Vec<(SocketSpec, Listener)>>,
+    open: HashMap<UnitId, Vec<(SocketSpec, Rc<Listener>)>>,
 }
 
 impl Sockets {
     /// The unit's open sockets as `(what it was opened as, the socket)`.
-    pub(super) fn of(&self, unit: UnitId) -> &[(SocketSpec, Listener)] {
+    pub(super) fn of(&self, unit: UnitId) -> &[(SocketSpec, Rc<Listener>)] {
         self.open.get(&unit).map_or(&[], Vec::as_slice)
     }
 
     /// Adopts sockets carried across a reexec.
-    pub(super) fn adopt(&mut self, unit: UnitId, socks: Vec<(SocketSpec, Listener)>) {
+    pub(super) fn adopt(&mut self, unit: UnitId, socks: Vec<(SocketSpec, Rc<Listener>)>) {
         self.open.insert(unit, socks);
     }
 
@@ -70,15 +73,19 @@ impl<P: Backend> Runtime<P> {
                     }
                     l
                 }
-                None => {
-                    let l = Listener::open(&w.listen, w.backlog).map_err(what)?;
-                    log::debug!(
-                        "{}: listening on {} for it",
-                        self.engine.unit(unit).name,
-                        w.listen
-                    );
-                    l
-                }
+                None => match self.pool_socket(unit, &w.listen) {
+                    // Another instance of the pool holds it: the same socket.
+                    Some(l) => l,
+                    None => {
+                        let l = Rc::new(Listener::open(&w.listen, w.backlog).map_err(what)?);
+                        log::debug!(
+                            "{}: listening on {} for it",
+                            self.engine.unit(unit).name,
+                            w.listen
+                        );
+                        l
+                    }
+                },
             };
             now.push((w, listener));
         }
@@ -87,6 +94,24 @@ impl<P: Backend> Runtime<P> {
             self.sockets.open.insert(unit, now);
         }
         Ok(fds)
+    }
+
+    /// The socket on `addr` another instance of the unit's pool holds open.
+    fn pool_socket(&self, unit: UnitId, addr: &ListenAddr) -> Option<Rc<Listener>> {
+        let name = &self.engine.unit(unit).name;
+        if !name.as_str().contains('@') {
+            return None;
+        }
+        let pool = name.template();
+        self.sockets.open.iter().find_map(|(&other, socks)| {
+            if other == unit || self.engine.unit(other).name.template() != pool {
+                return None;
+            }
+            socks
+                .iter()
+                .find(|(s, _)| s.listen == *addr)
+                .map(|(_, l)| Rc::clone(l))
+        })
     }
 
     /// Closes the unit's sockets (a unit at rest, or one that is removed).

@@ -51,6 +51,52 @@ pub fn unit_status<P: Backend>(rt: &Runtime<P>, i: UnitId, fields: Fields) -> Un
     }
 }
 
+/// The summary line of a pool: its instances' counters summed.
+pub fn pool_status<'a, P: Backend>(
+    rt: &'a Runtime<P>,
+    line: &'a super::pools::PoolLine,
+    members: &[UnitId],
+    fields: Fields,
+) -> UnitStatusRef<'a> {
+    let mut sum = GroupStats::default();
+    let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a.saturating_add(b)),
+        (a, b) => a.or(b),
+    };
+    for &m in members {
+        if let Some((_, s)) = rt.cgroup_status(m, fields) {
+            sum.memory_bytes = add(sum.memory_bytes, s.memory_bytes);
+            sum.cpu_usec = add(sum.cpu_usec, s.cpu_usec);
+            sum.pids = add(sum.pids, s.pids);
+            sum.oom_kills = add(sum.oom_kills, s.oom_kills);
+        }
+    }
+    let pool = rt.pools.get(&line.name);
+    UnitStatusRef {
+        fields,
+        name: &line.name,
+        description: pool.and_then(|p| p.template.description.as_deref()),
+        state: line.state.as_str(),
+        reason: None,
+        message: Some(&line.message),
+        pid: None,
+        restarts: line.restarts,
+        ready: line.ready,
+        health: line.health,
+        exit: None,
+        since: Rfc3339(rt.wall(line.since)),
+        cgroup: None,
+        memory_bytes: sum.memory_bytes,
+        cpu_usec: sum.cpu_usec,
+        pids: sum.pids,
+        oom_kills: sum.oom_kills,
+        instances: Some(&line.instances),
+        status_text: None,
+        log_error: None,
+        transient: None,
+    }
+}
+
 pub fn event<P: Backend>(rt: &Runtime<P>, i: UnitId, kind: &EventKind) -> Event {
     let u = rt.engine.unit(i);
     let mut ev = Event {

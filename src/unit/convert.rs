@@ -283,12 +283,16 @@ pub fn unit(
         no_new_privileges: raw.no_new_privileges.unwrap_or(false),
         rlimits,
         log: raw.log.map_or_else(default_log, |l| l.0),
-        instances: raw.instances.map_or(1, |i| i.u32()),
-        pooled: raw.instances.is_some(),
+        instances: match (&raw.instances, &raw.scale) {
+            (Some(i), _) => i.u32(),
+            (None, Some(s)) => s.0.min,
+            (None, None) => 1,
+        },
+        pooled: raw.instances.is_some() || raw.scale.is_some(),
         instance: None,
-        min_ready: None,
-        resources_total: None,
-        scale: None,
+        min_ready: raw.min_ready.map(|m| m.u32()),
+        resources_total: raw.resources_total.map(|r| r.0),
+        scale: raw.scale.map(|s| s.0),
         watch: raw.watch.map(|w| w.0),
         sockets: raw
             .sockets
@@ -302,6 +306,7 @@ pub fn unit(
             .collect(),
     };
     check_sockets(ctx, &spec, errors);
+    check_pool(ctx, &spec, errors);
     check_exec_sizes(ctx, &spec, errors);
     let counts = [
         ("health", spec.health.len(), MAX_HEALTH_CHECKS, "checks"),
@@ -326,6 +331,37 @@ pub fn unit(
         }
     }
     errors.is_empty().then_some(spec)
+}
+
+/// The pool keys go with a pool, and `instances` lies within `scale`'s range.
+fn check_pool(ctx: &Ctx, spec: &UnitSpec, errors: &mut Vec<String>) {
+    if !spec.pooled {
+        for (key, set) in [
+            ("min_ready", spec.min_ready.is_some()),
+            ("resources_total", spec.resources_total.is_some()),
+        ] {
+            if set {
+                ctx.error(
+                    errors,
+                    key,
+                    "only for a unit with instances (add instances: N or scale)",
+                );
+            }
+        }
+        return;
+    }
+    if let Some(scale) = &spec.scale {
+        if !(scale.min..=scale.max).contains(&spec.instances) {
+            ctx.error(
+                errors,
+                "instances",
+                format!(
+                    "instances {} is outside scale's range {}..{}",
+                    spec.instances, scale.min, scale.max
+                ),
+            );
+        }
+    }
 }
 
 /// A socket listed twice could not be bound twice; the readiness fd must not be one of

@@ -33,24 +33,20 @@ impl Via {
 /// `specs[i]` is `None` for a rejected file (it has no edges); names outside `names`
 /// are left out.
 pub fn ordering_edges(names: &[UnitName], specs: &[Option<&UnitSpec>]) -> Vec<Vec<(usize, Via)>> {
-    let index: HashMap<&str, usize> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i))
-        .collect();
+    let index = name_index(names);
     let mut edges: Vec<Vec<(usize, Via)>> = vec![Vec::new(); names.len()];
     for (i, spec) in specs.iter().enumerate() {
         let Some(spec) = spec else { continue };
         let lists = [(&spec.requires, Via::Requires), (&spec.after, Via::After)];
         for (list, via) in lists {
             for name in list {
-                if let Some(&j) = index.get(name.as_str()) {
+                for &j in index.get(name.as_str()).into_iter().flatten() {
                     edges[i].push((j, via));
                 }
             }
         }
         for name in &spec.before {
-            if let Some(&j) = index.get(name.as_str()) {
+            for &j in index.get(name.as_str()).into_iter().flatten() {
                 edges[j].push((i, Via::Before));
             }
         }
@@ -60,6 +56,19 @@ pub fn ordering_edges(names: &[UnitName], specs: &[Option<&UnitSpec>]) -> Vec<Ve
         list.dedup_by_key(|(j, _)| *j);
     }
     edges
+}
+
+/// Units by the names that reach them: its own, and for an instance `NAME@N` of a pool
+/// also `NAME` (a dependency on a pool is one on all its instances).
+pub fn name_index(names: &[UnitName]) -> HashMap<&str, Vec<usize>> {
+    let mut index: HashMap<&str, Vec<usize>> = HashMap::with_capacity(names.len());
+    for (i, n) in names.iter().enumerate() {
+        index.entry(n.as_str()).or_default().push(i);
+        if n.as_str().contains('@') {
+            index.entry(n.template()).or_default().push(i);
+        }
+    }
+    index
 }
 
 /// Why a unit can never start.
@@ -109,7 +118,7 @@ pub fn problems(
     specs: &[Option<&UnitSpec>],
     edges: &[Vec<(usize, Via)>],
 ) -> Vec<Option<DepProblem>> {
-    let known: HashMap<&str, ()> = names.iter().map(|n| (n.as_str(), ())).collect();
+    let known = name_index(names);
     let mut out: Vec<Option<DepProblem>> = specs
         .iter()
         .map(|spec| {

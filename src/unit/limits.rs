@@ -49,6 +49,9 @@ pub const MAX_IO_MAX: usize = 64;
 /// `sockets` lists at most this many (fds 3 to 66 of the unit).
 pub const MAX_SOCKETS: usize = 64;
 
+/// `instances`, `scale.min`/`scale.max` and `min_ready` are at most this many.
+pub const MAX_INSTANCES: u32 = 10_000;
+
 /// One argument or one `NAME=VALUE` environment entry is at most 128 KiB - 1 bytes: the
 /// kernel's `MAX_ARG_STRLEN` (which counts the terminating NUL) refuses longer ones.
 pub const MAX_ARG_LEN: usize = 128 * 1024 - 1;

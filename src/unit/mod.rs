@@ -18,6 +18,7 @@ pub mod limits;
 pub mod load;
 mod nested;
 pub mod parse;
+pub mod pool;
 mod probes;
 mod raw;
 mod scan;

@@ -9,7 +9,9 @@ use serde::Deserialize;
 
 use super::de::{AbsPath, Cpu, Dur, Int, PolicyDe, Size};
 use super::shapes::{str_or_map, Argv, OneOrMany};
-use super::spec::{IoMax, LogSpec, LogTarget, Resources, RestartPolicy, WatchSpec};
+use super::spec::{
+    IoMax, LogSpec, LogTarget, Resources, RestartPolicy, ScaleMetric, ScaleSpec, WatchSpec,
+};
 
 use super::limits::{MAX_BURST, MAX_PIDS, MAX_SIZE};
 use crate::platform::listen::ListenAddr;
@@ -285,6 +287,77 @@ impl<'de> Deserialize<'de> for WatchDe {
                 debounce: m.debounce.map_or(Duration::from_millis(500), |d| d.0),
             }))
         })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScaleMap {
+    min: Int<1, { super::limits::MAX_INSTANCES as u64 }>,
+    max: Int<1, { super::limits::MAX_INSTANCES as u64 }>,
+    metric: Option<super::de::Text>,
+    up_above: super::de::Text,
+    down_below: super::de::Text,
+    window: Option<Dur>,
+    cooldown: Option<Dur>,
+}
+
+/// `scale`: `{min, max, metric: cpu | memory, up_above, down_below, window, cooldown}`.
+/// Thresholds are CPU amounts (`"80%"` of one core, `"1.5"` cores) for `cpu` and sizes
+/// for `memory`.
+pub struct ScaleDe(pub ScaleSpec);
+
+impl<'de> Deserialize<'de> for ScaleDe {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        str_or_map(
+            d,
+            "a map {min, max, metric, up_above, down_below, window, cooldown}",
+            None,
+            |m: ScaleMap| {
+                let metric = match m.metric.as_ref().map_or("cpu", |t| t.0.as_str()) {
+                    "cpu" => ScaleMetric::Cpu,
+                    "memory" => ScaleMetric::Memory,
+                    other => {
+                        return Err(format!("metric: {other:?} is not cpu or memory"));
+                    }
+                };
+                let threshold = |key: &str, text: &str| -> Result<f64, String> {
+                    match metric {
+                        ScaleMetric::Cpu => super::values::parse_cpu(text).map_err(|e| {
+                            format!("{key}: {e} (metric cpu: a CPU amount like \"80%\")")
+                        }),
+                        ScaleMetric::Memory => super::values::parse_size(text)
+                            .map(|b| b as f64)
+                            .map_err(|e| format!("{key}: {e} (metric memory: a size like 256M)")),
+                    }
+                };
+                let up_above = threshold("up_above", &m.up_above.0)?;
+                let down_below = threshold("down_below", &m.down_below.0)?;
+                let (min, max) = (m.min.u32(), m.max.u32());
+                if min > max {
+                    return Err(format!("min {min} is above max {max}"));
+                }
+                if down_below >= up_above {
+                    return Err(format!(
+                        "down_below ({}) must be below up_above ({})",
+                        m.down_below.0, m.up_above.0
+                    ));
+                }
+                let window = m.window.map_or(Duration::from_secs(30), |d| d.0);
+                if window < Duration::from_secs(1) {
+                    return Err("window: at least 1s".to_string());
+                }
+                Ok(ScaleDe(ScaleSpec {
+                    min,
+                    max,
+                    metric,
+                    up_above,
+                    down_below,
+                    window,
+                    cooldown: m.cooldown.map_or(Duration::from_secs(60), |d| d.0),
+                }))
+            },
+        )
     }
 }
 

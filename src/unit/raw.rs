@@ -13,7 +13,7 @@ use super::de::{
     from_text, AbsPath, AnyPath, Capability, Dur, Hostname, Ident, Int, KindDe, Name, NamespaceDe,
     OnUnhealthyDe, RlimitName, RlimitValue, Text, Umask, UnitTypeDe,
 };
-use super::nested::{EnvMap, LogDe, RawRestart, RawStop, ResourcesDe, SocketDe, WatchDe};
+use super::nested::{EnvMap, LogDe, RawRestart, RawStop, ResourcesDe, ScaleDe, SocketDe, WatchDe};
 use super::probes::{HealthDe, ReadyDe};
 use super::shapes::{Argv, OneOrMany};
 
@@ -98,7 +98,10 @@ top_level!(RawUnit, "unit key", {
     "no_new_privileges" => no_new_privileges: bool,
     "rlimits" => rlimits: RlimitMap,
     "log" => log: LogDe,
-    "instances" => instances: Int<1, 10000>,
+    "instances" => instances: Int<1, { super::limits::MAX_INSTANCES as u64 }>,
+    "min_ready" => min_ready: Int<1, { super::limits::MAX_INSTANCES as u64 }>,
+    "scale" => scale: ScaleDe,
+    "resources_total" => resources_total: ResourcesDe,
     "watch" => watch: WatchDe,
     "sockets" => sockets: Vec<SocketDe>,
 });

@@ -19,13 +19,32 @@ enum Op {
     Start,
     Stop,
     Restart,
+    /// One step of `restart --rolling`: like restart, but a replacement that goes to
+    /// backoff has failed (the roll stops).
+    Roll,
 }
 
-/// A blocking start/stop/restart: answered once every unit reached an outcome.
+/// A blocking start/stop/restart/scale: answered once every unit reached an outcome.
 pub(super) struct Waiter {
-    op: Op,
-    /// (unit, its `since` when the request was made)
-    units: Vec<(UnitId, Time)>,
+    /// (unit, its `since` when the request was made, what is awaited)
+    units: Vec<(UnitId, Time, Op)>,
+    /// `restart --rolling`: the instances still to restart, one after another.
+    roll: std::collections::VecDeque<UnitId>,
+    /// Outcomes of the roll's earlier steps.
+    done: Vec<OpResult>,
+    /// `scale`: what it did (in the reply).
+    scale: Option<crate::ctl::proto::ScaleReport>,
+}
+
+impl Waiter {
+    fn new(units: Vec<(UnitId, Time, Op)>) -> Waiter {
+        Waiter {
+            units,
+            roll: Default::default(),
+            done: Vec::new(),
+            scale: None,
+        }
+    }
 }
 
 fn parse_signal(s: &str) -> Option<i32> {
@@ -60,13 +79,13 @@ impl<P: Backend> Runtime<P> {
             .map(|(t, _)| *t)
             .collect();
         for token in waiting {
-            let Some(waiter) = self.conn(token).and_then(|c| c.waiter.take()) else {
+            let Some(mut waiter) = self.conn(token).and_then(|c| c.waiter.take()) else {
                 continue;
             };
             let settled = waiter
                 .units
                 .iter()
-                .all(|&(u, since)| self.outcome(waiter.op, u, since).is_some());
+                .all(|&(u, since, op)| self.outcome(op, u, since).is_some());
             if !settled {
                 if let Some(conn) = self.conn(token) {
                     conn.waiter = Some(waiter);
@@ -76,21 +95,67 @@ impl<P: Backend> Runtime<P> {
             let results: Vec<OpResult> = waiter
                 .units
                 .iter()
-                .map(|&(u, since)| {
-                    self.op_result(u, self.outcome(waiter.op, u, since).unwrap_or(false))
+                .map(|&(u, since, op)| {
+                    self.op_result(u, self.outcome(op, u, since).unwrap_or(false))
                 })
                 .collect();
-            let reply = self.results_reply(results);
+            let ok = results.iter().all(|r| r.ok);
+            waiter.done.extend(results);
+            if ok {
+                if let Some(next) = self.next_roll_step(&mut waiter.roll) {
+                    waiter.units = vec![next];
+                    if let Some(conn) = self.conn(token) {
+                        conn.waiter = Some(waiter);
+                    }
+                    continue;
+                }
+            }
+            let mut reply = self.results_reply(std::mem::take(&mut waiter.done));
+            if !waiter.roll.is_empty() {
+                let left: Vec<String> = waiter
+                    .roll
+                    .iter()
+                    .filter(|&&u| self.engine.exists(u))
+                    .map(|&u| self.engine.unit(u).name.to_string())
+                    .collect();
+                let why = reply
+                    .error
+                    .as_ref()
+                    .map(|e| e.message.clone())
+                    .unwrap_or_default();
+                reply.error = Some(Box::new(crate::ctl::proto::ErrorReply {
+                    code: ErrorCode::Failed,
+                    message: format!(
+                        "rolling restart stopped: {why}; not restarted: {}",
+                        if left.is_empty() {
+                            "none".into()
+                        } else {
+                            left.join(", ")
+                        }
+                    ),
+                }));
+            }
+            reply.scale = waiter.scale.take().map(Box::new);
             self.send(token, &encode(&reply));
         }
     }
 
     /// `Some(success)` once the unit reached an outcome for `op`, else `None`.
     fn outcome(&self, op: Op, unit: UnitId, since: Time) -> Option<bool> {
+        if !self.engine.exists(unit) {
+            // Forgotten (an instance removed by scale): it stopped.
+            return Some(op == Op::Stop);
+        }
         let u = self.engine.unit(unit);
         let changed = u.since != since;
         match (op, u.state) {
             (_, State::Invalid) => Some(false),
+            (Op::Roll, _) if !changed => None,
+            (Op::Roll, State::Running | State::Done) => Some(true),
+            (Op::Roll, State::Backoff | State::Failed | State::Stopped | State::Inactive) => {
+                Some(false)
+            }
+            (Op::Roll, _) => None,
             (Op::Stop, State::Stopped | State::Failed | State::Inactive | State::Done) => {
                 Some(true)
             }
@@ -133,15 +198,36 @@ impl<P: Backend> Runtime<P> {
         reply
     }
 
+    /// The named units; a pool's name stands for all its instances.
     fn resolve_units(&self, names: &[String]) -> Result<Vec<UnitId>, Reply> {
-        names
-            .iter()
-            .map(|n| {
-                self.engine.lookup(n).ok_or_else(|| {
-                    Reply::error(ErrorCode::NoSuchUnit, format!("no such unit: {n}"))
-                })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            if let Some(members) = self.pool_members(n) {
+                out.extend(members);
+                continue;
+            }
+            out.push(self.engine.lookup(n).ok_or_else(|| {
+                Reply::error(ErrorCode::NoSuchUnit, format!("no such unit: {n}"))
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// The next instance a rolling restart restarts (skipping those gone or not
+    /// running), already told to restart.
+    fn next_roll_step(
+        &mut self,
+        roll: &mut std::collections::VecDeque<UnitId>,
+    ) -> Option<(UnitId, Time, Op)> {
+        while let Some(u) = roll.pop_front() {
+            if !self.engine.exists(u) || !self.engine.unit(u).state.is_live() {
+                continue;
+            }
+            let since = self.engine.unit(u).since;
+            self.feed(Input::Restart(u));
+            return Some((u, since, Op::Roll));
+        }
+        None
     }
 
     /// Why a unit does not count as healthy, or None when it does: a service is running,
@@ -218,7 +304,13 @@ impl<P: Backend> Runtime<P> {
         }
         let result = match req.cmd.as_str() {
             "status" => self.resolve_units(&req.units).map(|ids| {
-                self.send_status(token, &ids, req.units.is_empty(), Fields::requested(&req));
+                let pools: Vec<String> = req
+                    .units
+                    .iter()
+                    .filter(|n| self.pools.get(n).is_some())
+                    .cloned()
+                    .collect();
+                self.send_status(token, &ids, &pools, req.units.is_empty(), Fields::requested(&req));
                 None
             }),
             "start" | "restart" | "reload" | "run" if self.recovering() => Err(Reply::error(
@@ -260,10 +352,11 @@ impl<P: Backend> Runtime<P> {
                 self.send_built(token, reply);
                 Ok(None)
             }
-            "scale" => Err(Reply::error(
-                ErrorCode::BadRequest,
-                format!("{}: not supported yet by this build of sup", req.cmd),
+            "scale" if self.shutting_down => Err(Reply::error(
+                ErrorCode::Failed,
+                "scale: sup is shutting down".to_string(),
             )),
+            "scale" => self.scale(token, &req),
             other => Err(Reply::error(
                 ErrorCode::BadRequest,
                 format!("unknown command {other:?}"),
@@ -277,7 +370,16 @@ impl<P: Backend> Runtime<P> {
 
     /// Writes the reply to `status` straight into the connection's buffer: `fields` of
     /// the named units, or with `all` of every unit, plus the slices.
-    fn send_status(&mut self, token: Token, ids: &[UnitId], all: bool, fields: Fields) {
+    /// A pool named in `pools` (or, with `all`, every pool) gets its summary line before
+    /// its first instance.
+    fn send_status(
+        &mut self,
+        token: Token,
+        ids: &[UnitId],
+        pools: &[String],
+        all: bool,
+        fields: Fields,
+    ) {
         let now = self.now();
         let Some(conn) = self.conn(token).filter(|c| !c.gone) else {
             return;
@@ -301,7 +403,38 @@ impl<P: Backend> Runtime<P> {
         } else {
             ids
         };
-        let units = ids.iter().map(|&id| status::unit_status(self, id, fields));
+        let lines: Vec<(crate::runtime::pools::PoolLine, Vec<UnitId>)> = if all {
+            self.pools
+                .map
+                .keys()
+                .filter_map(|n| Some((self.pool_line(n)?, self.pool_members(n)?)))
+                .collect()
+        } else {
+            pools
+                .iter()
+                .filter_map(|n| Some((self.pool_line(n)?, self.pool_members(n)?)))
+                .collect()
+        };
+        let mut rows: Vec<Result<UnitId, usize>> = Vec::with_capacity(ids.len() + lines.len());
+        let mut shown = vec![false; lines.len()];
+        for &id in ids {
+            if let Some(k) = lines.iter().position(|(_, m)| m.contains(&id)) {
+                if !std::mem::replace(&mut shown[k], true) {
+                    rows.push(Err(k));
+                }
+            }
+            rows.push(Ok(id));
+        }
+        // A pool scaled to nothing still has its line.
+        for (k, done) in shown.iter().enumerate() {
+            if !done {
+                rows.push(Err(k));
+            }
+        }
+        let units = rows.iter().map(|row| match *row {
+            Ok(id) => status::unit_status(self, id, fields),
+            Err(k) => status::pool_status(self, &lines[k].0, &lines[k].1, fields),
+        });
         write_status_reply(&mut buf, units, (!slices.is_empty()).then_some(&slices[..]));
         if let Some(conn) = self.conn(token) {
             conn.out.push_vec(buf);
@@ -326,21 +459,30 @@ impl<P: Backend> Runtime<P> {
                 format!("{} needs at least one unit", req.cmd),
             ));
         }
+        if req.rolling {
+            return self.rolling_restart(token, req);
+        }
         let ids = self.resolve_units(&req.units)?;
         let op = match req.cmd.as_str() {
             "start" => Op::Start,
             "stop" => Op::Stop,
             _ => Op::Restart,
         };
-        let before: Vec<(UnitId, Time)> = ids
+        let before: Vec<(UnitId, Time, Op)> = ids
             .iter()
-            .map(|&u| (u, self.engine.unit(u).since))
+            .map(|&u| (u, self.engine.unit(u).since, op))
             .collect();
+        // A pool stops as one: the units that require it stop first, once.
+        for name in &req.units {
+            if let (Op::Stop, Some(members)) = (op, self.pool_members(name)) {
+                self.feed(Input::StopUnits(members));
+            }
+        }
         for &u in &ids {
             self.feed(match op {
                 Op::Start => Input::Start(u),
                 Op::Stop => Input::Stop(u),
-                Op::Restart => Input::Restart(u),
+                Op::Restart | Op::Roll => Input::Restart(u),
             });
         }
         if req.no_block {
@@ -351,7 +493,83 @@ impl<P: Backend> Runtime<P> {
             return Ok(Some(self.results_reply(results)));
         }
         if let Some(conn) = self.conn(token) {
-            conn.waiter = Some(Waiter { op, units: before });
+            conn.waiter = Some(Waiter::new(before));
+        }
+        self.check_waiters();
+        Ok(None)
+    }
+
+    /// `restart --rolling POOL`: its running instances restart one at a time, each
+    /// once the one before is running (ready) again; a replacement that fails (or goes
+    /// to backoff) ends the roll, and the reply names those not restarted.
+    fn rolling_restart(&mut self, token: Token, req: &Request) -> Result<Option<Reply>, Reply> {
+        let [name] = req.units.as_slice() else {
+            return Err(Reply::error(
+                ErrorCode::BadRequest,
+                "restart --rolling takes exactly one pool".to_string(),
+            ));
+        };
+        let Some(members) = self.pool_members(name) else {
+            return Err(match self.engine.lookup(name) {
+                Some(_) => Reply::error(
+                    ErrorCode::BadRequest,
+                    format!("restart --rolling: {name} is not a pool (no instances or scale key)"),
+                ),
+                None => Reply::error(ErrorCode::NoSuchUnit, format!("no such unit: {name}")),
+            });
+        };
+        if req.no_block {
+            return Err(Reply::error(
+                ErrorCode::BadRequest,
+                "restart --rolling waits for each step; --no-block is not for it".to_string(),
+            ));
+        }
+        let mut roll: std::collections::VecDeque<UnitId> = members.into_iter().collect();
+        let Some(first) = self.next_roll_step(&mut roll) else {
+            let mut reply = Reply::ok();
+            reply.results = Some(Vec::new());
+            return Ok(Some(reply));
+        };
+        if let Some(conn) = self.conn(token) {
+            let mut w = Waiter::new(vec![first]);
+            w.roll = roll;
+            conn.waiter = Some(w);
+        }
+        self.check_waiters();
+        Ok(None)
+    }
+
+    /// `scale POOL N|auto`: answered once new instances run and removed ones stopped.
+    fn scale(&mut self, token: Token, req: &Request) -> Result<Option<Reply>, Reply> {
+        let ([name], Some(count)) = (req.units.as_slice(), req.count.as_deref()) else {
+            return Err(Reply::error(
+                ErrorCode::BadRequest,
+                "scale takes one pool and a count (N or auto)".to_string(),
+            ));
+        };
+        let (added, removed, report) = self.scale_request(name, count)?;
+        let mut units: Vec<(UnitId, Time, Op)> = Vec::new();
+        for u in added {
+            units.push((u, self.engine.unit(u).since, Op::Start));
+        }
+        for u in removed {
+            let since = if self.engine.exists(u) {
+                self.engine.unit(u).since
+            } else {
+                Time::ZERO
+            };
+            units.push((u, since, Op::Stop));
+        }
+        if req.no_block || units.is_empty() {
+            let mut reply = Reply::ok();
+            reply.results = Some(Vec::new());
+            reply.scale = Some(Box::new(report));
+            return Ok(Some(reply));
+        }
+        if let Some(conn) = self.conn(token) {
+            let mut w = Waiter::new(units);
+            w.scale = Some(report);
+            conn.waiter = Some(w);
         }
         self.check_waiters();
         Ok(None)
