@@ -3,6 +3,7 @@
 //! touches the OS and never reads the clock, so every transition is testable with a
 //! fake clock in microseconds.
 
+pub mod autoscale;
 pub mod graph;
 mod machine;
 pub mod restart;
