@@ -61,6 +61,16 @@ struct OpArgs {
     units: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+struct RestartArgs {
+    /// A pool's instances one at a time, each once the one before is ready again; stops
+    /// at the first that fails
+    #[arg(long)]
+    rolling: bool,
+    #[command(flatten)]
+    op: OpArgs,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Show the state of all units, or of the named ones (with their memory, CPU and
@@ -77,8 +87,21 @@ enum Cmd {
     Start(OpArgs),
     /// Stop units and wait until they are stopped
     Stop(OpArgs),
-    /// Restart units and wait for the outcome
-    Restart(OpArgs),
+    /// Restart units and wait for the outcome (a pool: all its instances, or with
+    /// --rolling one at a time)
+    Restart(RestartArgs),
+    /// Set the number of instances of a pool (pinned), or hand it back to its `scale`
+    /// key with `auto`; waits until new instances run and removed ones stopped
+    Scale {
+        #[arg(value_name = "UNIT")]
+        unit: String,
+        /// A number of instances, or auto
+        #[arg(value_name = "N|auto")]
+        count: String,
+        /// Return at once instead of waiting for the outcome
+        #[arg(long)]
+        no_block: bool,
+    },
     /// Send a signal to every process of a unit
     Kill {
         /// Signal name or number [default: SIGTERM]
@@ -241,7 +264,21 @@ fn build_request(cmd: Cmd) -> (Request, Kind) {
         }
         Cmd::Start(a) => op("start", a),
         Cmd::Stop(a) => op("stop", a),
-        Cmd::Restart(a) => op("restart", a),
+        Cmd::Restart(a) => {
+            let (mut r, kind) = op("restart", a.op);
+            r.rolling = a.rolling;
+            (r, kind)
+        }
+        Cmd::Scale {
+            unit,
+            count,
+            no_block,
+        } => {
+            let mut r = with_units("scale", vec![unit]);
+            r.count = Some(count);
+            r.no_block = no_block;
+            (r, Kind::Op)
+        }
         Cmd::Kill { signal, unit } => {
             let mut r = with_units("kill", vec![unit]);
             r.signal = signal;
@@ -370,6 +407,17 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
                 if let Some(lines) = reply.lines.as_ref().filter(|l| !l.is_empty()) {
                     out(&lines.join("\n"));
                 }
+            }
+            if let (Some(s), false) = (reply.scale.as_deref(), json) {
+                let pinned = if s.pinned {
+                    " (pinned)"
+                } else {
+                    " (autoscale)"
+                };
+                out(&format!(
+                    "{}: {} -> {} instances{pinned}",
+                    s.unit, s.from, s.to
+                ));
             }
             report_results(&reply, !json && kind == Kind::Generic)
         }

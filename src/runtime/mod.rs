@@ -381,6 +381,7 @@ impl<P: Backend> Runtime<P> {
                     self.reexec_deadline(),
                     self.watch_deadline(),
                     self.metrics_deadline(),
+                    self.pools_deadline(),
                 ]
                 .into_iter()
                 .flatten()
@@ -434,6 +435,9 @@ impl<P: Backend> Runtime<P> {
                 self.guarded("a deadline", |rt| rt.transient_tick());
             }
             self.guarded("reexec", |rt| rt.reexec_tick());
+            if self.pools_deadline().is_some_and(|at| at <= self.now()) {
+                self.guarded("autoscaling", |rt| rt.pools_tick());
+            }
             if self
                 .engine
                 .next_deadline()

@@ -16,24 +16,7 @@ use crate::unit::limits::MAX_INSTANCES;
 use crate::unit::pool::expand;
 use crate::unit::UnitSpec;
 
-// Until the autoscaler lands: the surface the pools use.
-mod autoscale {
-    use crate::engine::Time;
-    use crate::unit::ScaleSpec;
-
-    #[derive(Debug, Clone)]
-    pub struct Autoscaler;
-
-    impl Autoscaler {
-        pub fn new(_spec: &ScaleSpec) -> Autoscaler {
-            Autoscaler
-        }
-        pub fn explain(&self) -> String {
-            String::new()
-        }
-        pub fn reset(&mut self, _now: Time) {}
-    }
-}
+use crate::engine::autoscale;
 
 /// One pool.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -51,6 +34,9 @@ pub(super) struct Pool {
     /// The autoscaler of a pool with `scale` (rebuilt after a reexec).
     #[serde(skip)]
     pub autoscaler: Option<autoscale::Autoscaler>,
+    /// When the autoscaler takes its next reading (`None`: at once).
+    #[serde(skip)]
+    pub next_reading: Option<crate::engine::Time>,
 }
 
 pub(super) fn new_autoscaler(spec: &crate::unit::ScaleSpec) -> autoscale::Autoscaler {
@@ -103,6 +89,7 @@ impl Pools {
                     pinned,
                     last,
                     autoscaler,
+                    next_reading: None,
                 },
             );
         }
@@ -190,7 +177,7 @@ impl<P: Backend> Runtime<P> {
         if pool.pinned {
             message.push_str(" (pinned by supctl scale)");
         } else if let Some(a) = &pool.autoscaler {
-            message.push_str(&format!(" (autoscale: {})", a.explain()));
+            message.push_str(&format!(" (autoscale: {})", a.explain(self.now())));
         }
         if let Some(last) = &pool.last {
             message.push_str(&format!("; last change: {last}"));
@@ -211,6 +198,71 @@ impl<P: Backend> Runtime<P> {
             message,
             instances: units.iter().map(|u| u.name.to_string()).collect(),
         })
+    }
+
+    /// When the loop must wake for an autoscaler's reading: only for pools that have one,
+    /// are not pinned and are up (an idle sup without such pools never wakes for this).
+    pub(super) fn pools_deadline(&self) -> Option<crate::engine::Time> {
+        self.pools
+            .map
+            .iter()
+            .filter(|(_, p)| p.autoscaler.is_some() && !p.pinned)
+            .filter(|(name, _)| self.pool_up(name))
+            .map(|(_, p)| p.next_reading.unwrap_or_default())
+            .min()
+    }
+
+    /// A pool is up when one of its instances is going up.
+    fn pool_up(&self, name: &str) -> bool {
+        self.pool_members(name)
+            .is_some_and(|m| m.iter().any(|&u| self.engine.unit(u).going_up()))
+    }
+
+    /// Takes the due autoscalers' readings and carries out their decisions.
+    pub(super) fn pools_tick(&mut self) {
+        let now = self.now();
+        let due: Vec<String> = self
+            .pools
+            .map
+            .iter()
+            .filter(|(_, p)| p.autoscaler.is_some() && !p.pinned)
+            .filter(|(_, p)| p.next_reading.map_or(true, |at| at <= now))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in due {
+            if !self.pool_up(&name) {
+                continue;
+            }
+            let members = self.pool_members(&name).unwrap_or_default();
+            let mut reading = autoscale::Reading {
+                at: now,
+                cpu_usec: 0,
+                memory_bytes: 0,
+                running: 0,
+            };
+            for &m in &members {
+                if self.engine.unit(m).state != State::Running {
+                    continue;
+                }
+                if let Some((memory, cpu)) = self.cgroup_usage(m) {
+                    reading.cpu_usec = reading.cpu_usec.saturating_add(cpu);
+                    reading.memory_bytes = reading.memory_bytes.saturating_add(memory);
+                    reading.running += 1;
+                }
+            }
+            let Some(pool) = self.pools.map.get_mut(&name) else {
+                continue;
+            };
+            let count = pool.count;
+            let Some(a) = pool.autoscaler.as_mut() else {
+                continue;
+            };
+            pool.next_reading = Some(now.saturating_add(a.interval()));
+            if let Some(d) = a.observe(reading, count) {
+                let why = format!("{} -> {}: {}", d.from, d.to, d.why);
+                self.set_pool_count(&name, d.to, why);
+            }
+        }
     }
 
     /// Sends a `scale` event for the pool.
@@ -272,12 +324,14 @@ impl<P: Backend> Runtime<P> {
         }
         let to: u32 = match count.parse() {
             Ok(n) if n <= MAX_INSTANCES => n,
-            _ => return Err(Reply::error(
-                ErrorCode::BadRequest,
-                format!(
+            _ => {
+                return Err(Reply::error(
+                    ErrorCode::BadRequest,
+                    format!(
                     "scale: {count:?} is not a number of instances (0 to {MAX_INSTANCES}) or auto"
                 ),
-            )),
+                ))
+            }
         };
         pool.pinned = true;
         let from = pool.count;
