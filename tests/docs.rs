@@ -57,7 +57,12 @@ fn table_keys(text: &str) -> Vec<(usize, String, bool)> {
         if !in_table || t.starts_with("|---") {
             continue;
         }
-        let first = t.trim_start_matches('|').split('|').next().unwrap_or("").trim();
+        let first = t
+            .trim_start_matches('|')
+            .split('|')
+            .next()
+            .unwrap_or("")
+            .trim();
         let key = first.trim_matches('`').to_string();
         out.push((i + 1, key, pending));
     }
@@ -111,7 +116,11 @@ fn every_nested_map_of_the_parser_is_listed() {
     for key in sup::unit::keys::unit_top_keys() {
         for value in ["{zz_probe: 1}", "[{zz_probe: 1}]"] {
             let file = dir.join("probe.yaml");
-            let exec = if *key == "exec" { "" } else { "exec: [/bin/true]\n" };
+            let exec = if *key == "exec" {
+                ""
+            } else {
+                "exec: [/bin/true]\n"
+            };
             fs::write(&file, format!("{exec}{key}: {value}\n")).unwrap();
             let (_, out) = sup_check(&dir);
             let refused_inside = out.contains("\"zz_probe\"") && out.contains(*key);
@@ -180,9 +189,9 @@ fn yaml_blocks(file: &str, text: &str) -> Vec<Block> {
 
 /// The unit files of a block, split at `# file: NAME.yaml` lines.
 fn unit_files(text: &str) -> Option<Vec<(String, String)>> {
-    let is_unit = text.lines().any(|l| {
-        l.starts_with("exec:") || l.starts_with("kind:") || l.starts_with("# file: ")
-    });
+    let is_unit = text
+        .lines()
+        .any(|l| l.starts_with("exec:") || l.starts_with("kind:") || l.starts_with("# file: "));
     if !is_unit {
         return None;
     }
