@@ -21,6 +21,8 @@ echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== the platform seam (scripts/seam-check)"
 scripts/seam-check
+echo "== docs (scripts/doc-check)"
+scripts/doc-check
 echo "== cargo test"
 cargo test --all-targets -- --test-threads=2
 echo "== static build (scripts/build-static.sh)"

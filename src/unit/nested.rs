@@ -440,3 +440,18 @@ impl<'de> Deserialize<'de> for SocketDe {
 
 /// `env`: names checked as keys, any scalar value kept as its text.
 pub type EnvMap = super::shapes::DistinctMap<super::de::EnvName, super::de::EnvValue>;
+
+/// The keys of each nested map read here, by dotted prefix, for `unit::keys`.
+pub(super) fn nested_keys() -> Vec<(&'static str, &'static [&'static str])> {
+    use super::keys::fields_of;
+    vec![
+        ("restart", fields_of::<RestartMap>()),
+        ("restart.limit", fields_of::<LimitMap>()),
+        ("stop", fields_of::<RawStop>()),
+        ("resources", fields_of::<ResourcesMap>()),
+        ("resources.io_max", fields_of::<IoMaxMap>()),
+        ("log", fields_of::<LogMap>()),
+        ("watch", fields_of::<WatchMap>()),
+        ("sockets", fields_of::<SocketMap>()),
+    ]
+}

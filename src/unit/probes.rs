@@ -153,3 +153,8 @@ impl<'de> Deserialize<'de> for HealthDe {
         d.deserialize_map(V)
     }
 }
+
+/// The keys of `ready` and of a `health` item, for `unit::keys`.
+pub(super) fn probe_keys() -> Vec<(&'static str, &'static [&'static str])> {
+    vec![("ready", READY_KEYS), ("health", HEALTH_KEYS)]
+}
