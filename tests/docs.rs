@@ -63,8 +63,10 @@ fn table_keys(text: &str) -> Vec<(usize, String, bool)> {
             .next()
             .unwrap_or("")
             .trim();
-        let key = first.trim_matches('`').to_string();
-        out.push((i + 1, key, pending));
+        // A row may name several keys that share a description: `a`, `b`.
+        for key in first.split(", ") {
+            out.push((i + 1, key.trim().trim_matches('`').to_string(), pending));
+        }
     }
     out
 }

@@ -453,5 +453,8 @@ pub(super) fn nested_keys() -> Vec<(&'static str, &'static [&'static str])> {
         ("log", fields_of::<LogMap>()),
         ("watch", fields_of::<WatchMap>()),
         ("sockets", fields_of::<SocketMap>()),
+        ("resources_total", fields_of::<ResourcesMap>()),
+        ("resources_total.io_max", fields_of::<IoMaxMap>()),
+        ("scale", fields_of::<ScaleMap>()),
     ]
 }
