@@ -10,6 +10,7 @@ use crate::proc::sig;
 use crate::unit::*;
 
 mod health;
+mod pools;
 mod prop;
 
 pub(crate) fn spec(name: &str) -> UnitSpec {

@@ -26,6 +26,10 @@ pub fn instance_spec(template: &UnitSpec, n: u32) -> UnitSpec {
     let mut spec = template.clone();
     spec.name = template.name.instance(n);
     spec.instance = Some(n);
+    // The count and the autoscaler are the pool's: changing them leaves instances as
+    // they are.
+    spec.instances = 1;
+    spec.scale = None;
     for arg in &mut spec.exec {
         if arg.contains(INSTANCE_VAR) {
             *arg = fill(arg, &num);

@@ -283,7 +283,22 @@ impl<P: Backend> Runtime<P> {
 
     fn one_unit(&self, req: &Request) -> Result<UnitId, Reply> {
         match req.units.as_slice() {
-            [name] => self.resolve_units(std::slice::from_ref(name)).map(|v| v[0]),
+            [name] => match self.pool_members(name) {
+                Some(members) => Err(Reply::error(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "{} takes one unit and {name} is a pool: name one of its instances ({})",
+                        req.cmd,
+                        crate::unit::deps::short_list(
+                            &members
+                                .iter()
+                                .map(|&m| self.engine.unit(m).name.as_str())
+                                .collect::<Vec<_>>()
+                        )
+                    ),
+                )),
+                None => self.resolve_units(std::slice::from_ref(name)).map(|v| v[0]),
+            },
             _ => Err(Reply::error(
                 ErrorCode::BadRequest,
                 format!("{} takes exactly one unit", req.cmd),
@@ -335,10 +350,7 @@ impl<P: Backend> Runtime<P> {
                 self.request_end(crate::runtime::init::action_for(&req.cmd));
                 Ok(Some(Reply::ok()))
             }
-            "pause" | "resume" => self
-                .one_unit(&req)
-                .and_then(|u| self.pause_resume(u, req.cmd == "pause"))
-                .map(Some),
+            "pause" | "resume" => self.pause_resume_request(&req).map(Some),
             "reload" | "run" if self.shutting_down => Err(Reply::error(
                 ErrorCode::Failed,
                 format!("{}: sup is shutting down", req.cmd),
@@ -575,7 +587,55 @@ impl<P: Backend> Runtime<P> {
         Ok(None)
     }
 
+    /// The instances of the pool a one-unit command names, if it names a pool.
+    fn named_pool(&self, req: &Request) -> Option<Vec<UnitId>> {
+        match req.units.as_slice() {
+            [name] => self.pool_members(name),
+            _ => None,
+        }
+    }
+
+    /// `pause`/`resume` of one unit, or of every instance of a pool (each one's outcome).
+    fn pause_resume_request(&mut self, req: &Request) -> Result<Reply, Reply> {
+        let pause = req.cmd == "pause";
+        let Some(members) = self.named_pool(req) else {
+            return self.one_unit(req).and_then(|u| self.pause_resume(u, pause));
+        };
+        let mut results = Vec::new();
+        for m in members {
+            match self.pause_resume(m, pause) {
+                Ok(reply) => results.extend(reply.results.unwrap_or_default()),
+                Err(reply) => results.push(OpResult {
+                    unit: self.engine.unit(m).name.to_string(),
+                    ok: false,
+                    state: self.engine.unit(m).state.as_str().into(),
+                    message: reply.error.map(|e| e.message),
+                }),
+            }
+        }
+        Ok(self.results_reply(results))
+    }
+
     fn kill(&mut self, req: &Request) -> Result<Reply, Reply> {
+        if let Some(members) = self.named_pool(req) {
+            // Every instance that has a process.
+            let mut results = Vec::new();
+            for m in members {
+                if self.engine.unit(m).pid.is_some() {
+                    let mut one = req.clone();
+                    one.units = vec![self.engine.unit(m).name.to_string()];
+                    let reply = self.kill(&one)?;
+                    results.extend(reply.results.unwrap_or_default());
+                }
+            }
+            if results.is_empty() {
+                return Err(Reply::error(
+                    ErrorCode::Failed,
+                    format!("{} has no running instance", req.units[0]),
+                ));
+            }
+            return Ok(self.results_reply(results));
+        }
         let u = self.one_unit(req)?;
         let name = req.signal.as_deref().unwrap_or("SIGTERM");
         let sig = parse_signal(name).ok_or_else(|| {

@@ -89,8 +89,54 @@ impl<P: Backend> Runtime<P> {
         // About 1.2 KiB per unit (the one-hot state and health take most of it).
         let mut e = Exposition::with_capacity(rows.len() * 1280 + 4096);
         unit_families(&mut e, &rows);
+        self.pool_families(&mut e);
         self.own_families(&mut e, rows.len());
         e.into_bytes()
+    }
+
+    /// Pools: instances that exist and the count they are to have (written only when
+    /// there are pools). The instances' own figures are in the unit families.
+    fn pool_families(&self, e: &mut Exposition) {
+        if self.pools.map.is_empty() {
+            return;
+        }
+        let pools: Vec<(&str, usize, u32, usize)> = self
+            .pools
+            .map
+            .iter()
+            .map(|(name, p)| {
+                let members = self.pool_members(name).unwrap_or_default();
+                let ready = members
+                    .iter()
+                    .filter(|&&m| self.engine.unit(m).ready())
+                    .count();
+                (name.as_str(), members.len(), p.count, ready)
+            })
+            .collect();
+        e.family(
+            "sup_pool_instances",
+            Kind::Gauge,
+            "Instances the pool has now (NAME@1 …).",
+        );
+        for (name, have, _, _) in &pools {
+            e.sample(&[("unit", name)], *have as u64);
+        }
+        e.family(
+            "sup_pool_target_instances",
+            Kind::Gauge,
+            "Instances the pool is to have (its file, supctl scale, or its autoscaler).",
+        );
+        for (name, _, target, _) in &pools {
+            e.sample(&[("unit", name)], u64::from(*target));
+        }
+        e.family(
+            "sup_pool_ready_instances",
+            Kind::Gauge,
+            "Instances of the pool that are ready.",
+        );
+        for (name, _, _, ready) in &pools {
+            e.sample(&[("unit", name)], *ready as u64);
+        }
     }
 
     fn own_families(&self, e: &mut Exposition, units: usize) {
