@@ -616,3 +616,32 @@ fn a_reexec_keeps_the_pool_its_count_and_its_instances() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(names(&sup.status_all()), ["w", "w@1"]);
 }
+
+#[test]
+fn a_slice_quota_counts_instances() {
+    require_root!();
+    let mut sup = Sup::prepare("pool-quota");
+    sup.write_unit("pair", "kind: slice\nmax_units: 2\n");
+    sup.write_unit(
+        "w",
+        "exec: [sleep, '1000']\ninstances: 3\nslice: pair\nrestart: never\n",
+    );
+    sup.launch();
+    // Two instances take the slice's two places; the third is refused, naming the quota.
+    let failed = (1..=3)
+        .map(|n| {
+            sup.wait_for(
+                &format!("w@{n}"),
+                |s| s["state"] == "running" || s["state"] == "failed",
+                WAIT,
+            )
+        })
+        .filter(|s| s["state"] == "failed")
+        .collect::<Vec<_>>();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let msg = failed[0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("slice pair: quota max_units 2 reached"),
+        "{msg}"
+    );
+}

@@ -12,7 +12,9 @@ job "sup-example" {
       port "http" {
         to = 8080
       }
-      # port "metrics" { to = 9100 }   # later issue: sup --metrics-listen
+      port "metrics" {
+        to = 9100
+      }
     }
 
     task "sup" {
@@ -24,9 +26,8 @@ job "sup-example" {
         # unit in reverse dependency order and sup exits 0.
         # Entrypoint mode instead: args = ["--grace", "5s", "--", "/app", "--flag"].
         entrypoint = ["/usr/bin/sup"]
-        args       = ["--grace", "5s"]
-        # args     = ["--grace", "5s", "--metrics-listen", "0.0.0.0:9100"]   # later issue
-        ports      = ["http"]
+        args       = ["--grace", "5s", "--metrics-listen", "0.0.0.0:9100"]
+        ports      = ["http", "metrics"]
         # Per-unit cgroups (units with `resources`) need a writable cgroup in the
         # container; without it such units fail with a message naming what is missing.
         # privileged = true   # also needs allow_privileged in the docker plugin config
@@ -75,14 +76,13 @@ job "sup-example" {
         }
       }
 
-      # Prometheus via Consul service discovery. NOT IN THIS BUILD YET: the metrics
-      # endpoint (sup --metrics-listen) comes with a later issue.
-      # service {
-      #   name     = "sup-example-metrics"
-      #   port     = "metrics"
-      #   provider = "consul"
-      #   tags     = ["prometheus", "metrics_path=/metrics"]
-      # }
+      # Prometheus via Consul service discovery of sup's metrics endpoint.
+      service {
+        name     = "sup-example-metrics"
+        port     = "metrics"
+        provider = "consul"
+        tags     = ["prometheus", "metrics_path=/metrics"]
+      }
     }
   }
 }
