@@ -39,10 +39,13 @@ fn unit_processes(sup: &Sup) -> Vec<i32> {
 /// `pause`: one unit is paused (frozen) when sup is killed (needs the freezer cgroup).
 fn recover(tag: &str, env: &[(&OsStr, &OsStr)], pause: bool) {
     let mut sup = Sup::prepare(tag);
-    let names: Vec<String> = (0..UNITS).map(|i| format!("u{i:02}")).collect();
+    let mut names: Vec<String> = (0..UNITS).map(|i| format!("u{i:02}")).collect();
     for n in &names {
         sup.write_unit(n, "exec: [\"sleep\", \"1000\"]\n");
     }
+    // A pool: its instances' groups are one level deeper (below the pool's).
+    sup.write_unit("pool", "exec: [\"sleep\", \"1000\"]\ninstances: 2\n");
+    names.extend(["pool@1".to_string(), "pool@2".to_string()]);
     sup.launch_with_env(env);
     let old: Vec<i32> = names
         .iter()
@@ -70,9 +73,10 @@ fn recover(tag: &str, env: &[(&OsStr, &OsStr)], pause: bool) {
     }
     // Exactly one process per unit: nothing runs twice.
     assert!(
-        wait_until(|| unit_processes(&sup).len() == UNITS, WAIT),
-        "{} unit processes, want {UNITS}",
-        unit_processes(&sup).len()
+        wait_until(|| unit_processes(&sup).len() == names.len(), WAIT),
+        "{} unit processes, want {}",
+        unit_processes(&sup).len(),
+        names.len()
     );
     let log = sup.stderr_log();
     assert!(
