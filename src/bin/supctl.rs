@@ -40,7 +40,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Parser, Debug)]
 #[command(name = "supctl", version, about = "Control a running sup supervisor")]
-struct Cli {
+pub struct Cli {
     /// Control socket of sup [default: /run/sup/control.sock for root,
     /// $XDG_RUNTIME_DIR/sup/control.sock otherwise; on Windows the named pipe \\.\pipe\sup]
     #[arg(long, env = "SUP_SOCKET", value_name = "PATH", global = true)]
@@ -57,6 +57,7 @@ struct OpArgs {
     /// Return at once instead of waiting for the outcome
     #[arg(long)]
     no_block: bool,
+    /// Unit names (as in `supctl status`; an instance is NAME@N)
     #[arg(value_name = "UNIT", required = true)]
     units: Vec<String>,
 }
@@ -70,6 +71,7 @@ enum Cmd {
         /// three cgroup counters per unit for them)
         #[arg(short = 'r', long)]
         resources: bool,
+        /// Only these units (exit 3 if one does not exist, 1 if one is failed or invalid)
         #[arg(value_name = "UNIT")]
         units: Vec<String>,
     },
@@ -84,6 +86,7 @@ enum Cmd {
         /// Signal name or number [default: SIGTERM]
         #[arg(short = 's', long, value_name = "SIGNAL")]
         signal: Option<String>,
+        /// The unit to signal
         #[arg(value_name = "UNIT")]
         unit: String,
     },
@@ -103,6 +106,7 @@ enum Cmd {
     /// Exit 0 if the units (without UNIT: every enabled unit) are running, ready and not
     /// unhealthy (oneshots: done), 1 otherwise, naming those that are not
     Health {
+        /// The units to check [default: every enabled unit]
         #[arg(value_name = "UNIT")]
         units: Vec<String>,
     },
@@ -148,16 +152,19 @@ enum Cmd {
         /// Every ended transient unit
         #[arg(long)]
         ended: bool,
+        /// Ended transient units to drop
         #[arg(value_name = "UNIT", required_unless_present = "ended")]
         units: Vec<String>,
     },
     /// Freeze a unit
     Pause {
+        /// The unit to freeze
         #[arg(value_name = "UNIT")]
         unit: String,
     },
     /// Thaw a paused unit
     Resume {
+        /// The unit to thaw
         #[arg(value_name = "UNIT")]
         unit: String,
     },
