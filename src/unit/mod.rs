@@ -20,6 +20,7 @@ mod nested;
 pub mod parse;
 mod probes;
 mod raw;
+pub mod render;
 mod scan;
 mod shapes;
 pub mod spec;

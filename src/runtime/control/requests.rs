@@ -195,6 +195,30 @@ impl<P: Backend> Runtime<P> {
         Ok(reply)
     }
 
+    /// `cat UNIT`: the unit's effective configuration as a unit file (defaults filled in),
+    /// one line of YAML per `lines` entry; a unit whose file was rejected has none.
+    fn cat(&self, u: UnitId) -> Result<Reply, Reply> {
+        let unit = self.engine.unit(u);
+        let Some(spec) = &unit.spec else {
+            return Err(Reply::error(
+                ErrorCode::Failed,
+                format!(
+                    "{}: the unit file is invalid: {}",
+                    unit.name,
+                    unit.message.as_deref().unwrap_or("no detail")
+                ),
+            ));
+        };
+        let mut reply = Reply::ok();
+        reply.lines = Some(
+            crate::unit::render::unit_yaml(spec)
+                .lines()
+                .map(String::from)
+                .collect(),
+        );
+        Ok(reply)
+    }
+
     fn one_unit(&self, req: &Request) -> Result<UnitId, Reply> {
         match req.units.as_slice() {
             [name] => self.resolve_units(std::slice::from_ref(name)).map(|v| v[0]),
@@ -238,6 +262,7 @@ impl<P: Backend> Runtime<P> {
                 Some(Reply::ok())
             }),
             "health" => self.health(&req).map(Some),
+            "cat" => self.one_unit(&req).and_then(|u| self.cat(u)).map(Some),
             "shutdown" | "poweroff" | "reboot" | "halt" => {
                 log::info!("{} requested over the control socket", req.cmd);
                 self.request_end(crate::runtime::init::action_for(&req.cmd));
