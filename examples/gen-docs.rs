@@ -165,11 +165,14 @@ fn units_page(md: &str) -> String {
     );
     let mut in_code = false;
     let mut in_comment = false;
+    // The paragraph being read: its lines, and how it starts (`.PP`, or `.IP` for an
+    // item of a list; the lines after an item's first belong to it until a blank line).
     let mut para = Vec::<String>::new();
+    let mut head = String::new();
     let mut header: Option<Vec<String>> = None;
-    let flush = |para: &mut Vec<String>, out: &mut String| {
+    let flush = |para: &mut Vec<String>, head: &String, out: &mut String| {
         if !para.is_empty() {
-            out.push_str(".PP\n");
+            out.push_str(head);
             out.push_str(&inline(&para.join(" ")));
             out.push('\n');
             para.clear();
@@ -192,18 +195,18 @@ fn units_page(md: &str) -> String {
         }
         let t = line.trim();
         if t.starts_with("<!--") {
-            flush(&mut para, &mut out);
+            flush(&mut para, &head, &mut out);
             in_comment = !t.contains("-->");
             continue;
         }
         if t.starts_with("```") {
-            flush(&mut para, &mut out);
+            flush(&mut para, &head, &mut out);
             out.push_str(".PP\n.RS 4\n.EX\n");
             in_code = true;
             continue;
         }
         if let Some(cells) = table_row(t) {
-            flush(&mut para, &mut out);
+            flush(&mut para, &head, &mut out);
             if cells
                 .iter()
                 .all(|c| !c.is_empty() && c.chars().all(|ch| matches!(ch, '-' | ':')))
@@ -218,33 +221,47 @@ fn units_page(md: &str) -> String {
         }
         header = None;
         if let Some(h) = t.strip_prefix("# ") {
-            flush(&mut para, &mut out);
+            flush(&mut para, &head, &mut out);
             let _ = h;
             if !described {
                 out.push_str(".SH DESCRIPTION\n");
                 described = true;
             }
         } else if let Some(h) = t.strip_prefix("## ") {
-            flush(&mut para, &mut out);
+            flush(&mut para, &head, &mut out);
             out.push_str(&format!(".SH {}\n", inline(&h.to_uppercase())));
         } else if let Some(h) = t.strip_prefix("### ") {
-            flush(&mut para, &mut out);
+            flush(&mut para, &head, &mut out);
             out.push_str(&format!(".SS {}\n", inline(h)));
         } else if t.is_empty() {
-            flush(&mut para, &mut out);
+            flush(&mut para, &head, &mut out);
         } else if let Some(item) = t.strip_prefix("- ").or_else(|| t.strip_prefix("* ")) {
-            flush(&mut para, &mut out);
-            out.push_str(&format!(".IP \\(bu 2\n{}\n", inline(item)));
+            flush(&mut para, &head, &mut out);
+            head = ".IP \\(bu 2\n".into();
+            para.push(item.to_string());
+        } else if let Some((n, item)) = numbered(t) {
+            flush(&mut para, &head, &mut out);
+            head = format!(".IP {n}. 4\n");
+            para.push(item.to_string());
         } else {
+            if para.is_empty() {
+                head = ".PP\n".into();
+            }
             para.push(t.to_string());
         }
     }
-    flush(&mut para, &mut out);
+    flush(&mut para, &head, &mut out);
     if in_code {
         out.push_str(".EE\n.RE\n");
     }
     out.push_str(".SH SEE ALSO\n\\fBsup\\fR(8), \\fBsupctl\\fR(1)\n");
     out
+}
+
+/// `3. text` → (3, text).
+fn numbered(line: &str) -> Option<(u32, &str)> {
+    let (n, rest) = line.split_once(". ")?;
+    Some((n.parse().ok()?, rest))
 }
 
 /// The cells of a markdown table row (`| a | b |`), `\|` kept inside a cell.
