@@ -173,7 +173,8 @@ fn path(p: &std::path::Path) -> Value {
     p.display().to_string().into()
 }
 
-/// `10s`, `2m`, `1h`, `250ms` when exact; otherwise decimal seconds.
+/// `10s`, `60s`, `2m`, `1h`, `250ms` when exact (as the reference writes the defaults);
+/// otherwise decimal seconds.
 pub fn duration(d: Duration) -> Value {
     if d.subsec_nanos() % 1_000_000 != 0 {
         return format!("{}s", d.as_secs_f64()).into();
@@ -183,7 +184,7 @@ pub fn duration(d: Duration) -> Value {
         "0s".to_string()
     } else if ms % 3_600_000 == 0 {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms % 60_000 == 0 && ms > 60_000 {
         format!("{}m", ms / 60_000)
     } else if ms % 1000 == 0 {
         format!("{}s", ms / 1000)
@@ -469,6 +470,9 @@ sockets: [{listen: "tcp:127.0.0.1:8080", name: http, backlog: 64}, "unix:/run/we
             assert!(yaml.lines().any(|l| l == line), "no {line:?} in\n{yaml}");
         }
         assert_eq!(duration(Duration::from_millis(1500)), Value::from("1500ms"));
+        assert_eq!(duration(Duration::from_secs(60)), Value::from("60s"));
+        assert_eq!(duration(Duration::from_secs(180)), Value::from("3m"));
+        assert_eq!(duration(Duration::from_secs(7200)), Value::from("2h"));
         assert_eq!(size(3 << 30), Value::from("3G"));
         assert_eq!(size(1000), Value::from(1000u64));
     }
