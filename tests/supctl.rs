@@ -394,6 +394,18 @@ fn cat_prints_the_effective_configuration() {
     let mut lines = out.lines();
     let head = lines.next().unwrap();
     assert!(head.starts_with('#') && head.contains("web.yaml"), "{out}");
+    // The keys in the order of the reference, not sorted.
+    assert_eq!(lines.next(), Some("exec:"), "{out}");
+    assert_eq!(
+        out.lines().find(|l| !l.starts_with(['#', ' ', '-'])),
+        Some("exec:")
+    );
+    let keys: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with(['#', ' ', '-']))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(&keys[..4], ["exec", "type", "enabled", "env"], "{out}");
     for want in [
         "- /bin/sh",
         "- sleep 600",
@@ -444,6 +456,7 @@ fn cat_prints_the_effective_configuration() {
     assert_eq!(code, 0, "{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["unit"], "adhoc");
+    assert_eq!(doc["source"], "transient");
     assert_eq!(doc["config"]["exec"], json!(["sleep", "600"]));
     assert_eq!(doc["config"]["env"]["A"], "1");
     assert_eq!(doc["config"]["stop"]["timeout"], "3s");
@@ -561,7 +574,7 @@ fn logs_of_several_units_merge_by_time() {
     let mut follow = std::process::Command::new(common::SUPCTL)
         .arg("--socket")
         .arg(&sup.socket)
-        .args(["logs", "-f", "-n", "0", "a", "b"])
+        .args(["logs", "-f", "-n", "1", "a", "b"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -575,8 +588,16 @@ fn logs_of_several_units_merge_by_time() {
         }
     });
     let mut seen = Vec::new();
-    for (marker, want) in [("b-go", " b: b-go-live"), ("a-go", " a: a-go-live")] {
-        std::fs::write(sup.path(marker), "").unwrap();
+    // The last line of the merge comes once both units are followed: from then on every
+    // new line is streamed.
+    for (marker, want) in [
+        (None, " a: a five"),
+        (Some("b-go"), " b: b-go-live"),
+        (Some("a-go"), " a: a-go-live"),
+    ] {
+        if let Some(marker) = marker {
+            std::fs::write(sup.path(marker), "").unwrap();
+        }
         let deadline = std::time::Instant::now() + common::WAIT;
         while !seen.iter().any(|l: &String| l.ends_with(want)) {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -594,6 +615,6 @@ fn logs_of_several_units_merge_by_time() {
     assert!(
         seen.iter()
             .all(|l| !l.contains(" one") && !l.contains(" four")),
-        "-n 0 printed old lines: {seen:?}"
+        "-n 1 printed older lines: {seen:?}"
     );
 }

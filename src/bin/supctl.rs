@@ -227,7 +227,7 @@ enum Kind {
     },
     Op,
     Logs,
-    /// `cat`: the YAML lines of the reply (`--json`: as one JSON object).
+    /// `cat`: the configuration as a unit file (YAML; `--json`: the reply's object).
     Cat,
     Events,
     Health,
@@ -365,6 +365,10 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
             Ok(EXIT_OK)
         };
     }
+    if kind == Kind::Cat {
+        client.send(req)?;
+        return cat(&client.read_reply_line()?, json);
+    }
     let Response { reply, json: raw } = client.call(req)?;
 
     if kind == Kind::Reload {
@@ -414,21 +418,7 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
             }
         }
         Kind::Logs => unreachable!("logs is handled above"),
-        Kind::Cat => {
-            let lines = reply.lines.unwrap_or_default();
-            if json {
-                let unit = req.units.first().cloned().unwrap_or_default();
-                match serde_yaml::from_str::<Value>(&lines.join("\n")) {
-                    Ok(config) => out(&json!({ "unit": unit, "config": config }).to_string()),
-                    Err(e) => {
-                        return Ok(fail(&format!("unreadable configuration: {e}"), EXIT_FAILED))
-                    }
-                }
-            } else {
-                out(&lines.join("\n"));
-            }
-            EXIT_OK
-        }
+        Kind::Cat => unreachable!("cat is handled above"),
         Kind::Reload => unreachable!("reload is handled above"),
         Kind::Events => follow(&mut client, kind, json)?,
         Kind::Run { wait: true } => run_wait(&mut client, json)?,
@@ -571,6 +561,34 @@ fn print_unit_line(unit: &str, line: &str, json: bool) {
     } else {
         out(&format!("{unit}: {line}"));
     }
+}
+
+/// Prints the reply to `cat`: the configuration as a unit file, or with `--json` the
+/// reply's `config` object. Parsed from the reply line itself, so the keys keep sup's
+/// order (the order of the key reference).
+fn cat(line: &[u8], json: bool) -> Result<u8, ClientError> {
+    let resp = parse_reply(line)?;
+    if !resp.reply.ok {
+        return Ok(report_error(&resp.reply, &resp.json, Kind::Cat, json));
+    }
+    #[derive(Deserialize)]
+    struct CatReply {
+        config: Option<sup::ctl::proto::UnitConfig>,
+    }
+    let reply: CatReply =
+        serde_json::from_slice(line).map_err(|source| ClientError::BadReply { source })?;
+    let Some(config) = reply.config else {
+        return Ok(fail("sup sent no configuration", EXIT_FAILED));
+    };
+    if json {
+        match serde_json::to_string(&config) {
+            Ok(text) => out(&text),
+            Err(e) => return Ok(fail(&format!("cannot print: {e}"), EXIT_FAILED)),
+        }
+    } else {
+        out(sup::unit::render::config_yaml(&config).trim_end());
+    }
+    Ok(EXIT_OK)
 }
 
 /// Prints stream items until sup closes the connection.

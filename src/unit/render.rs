@@ -1,27 +1,51 @@
 //! A unit's effective configuration written back as a unit file (`supctl cat`): every key
 //! with its value, defaults filled in, in the syntax of unit files (durations like `10s`,
 //! sizes like `64M`, signal names), so the text reads as the reference does and parses
-//! back to the same spec.
+//! back to the same spec. sup builds the map ([`unit_config`], sent as JSON); supctl
+//! writes it as YAML ([`config_yaml`]), so sup carries no YAML writer.
 
 use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
 use super::spec::*;
+use crate::ctl::proto::UnitConfig;
 
-/// The unit-file YAML of `spec`, after a comment line naming where it came from.
-pub fn unit_yaml(spec: &UnitSpec) -> String {
-    let origin = spec.path.display().to_string();
-    let head = match origin.strip_prefix("transient:") {
-        Some(_) => format!(
+/// What `cat` answers for `spec`.
+pub fn unit_config(spec: &UnitSpec) -> UnitConfig {
+    let path = spec.path.display().to_string();
+    UnitConfig {
+        unit: spec.name.to_string(),
+        source: if path.starts_with("transient:") {
+            "transient".into()
+        } else {
+            path
+        },
+        config: Value::Mapping(unit_map(spec)),
+    }
+}
+
+/// The unit-file YAML of a `cat` reply, after a comment line naming where it came from.
+pub fn config_yaml(c: &UnitConfig) -> String {
+    let head = if c.source == "transient" {
+        format!(
             "# {}: transient unit (supctl run), defaults filled in\n",
-            spec.name
-        ),
-        None => format!("# {origin}: effective configuration, defaults filled in\n"),
+            c.unit
+        )
+    } else {
+        format!(
+            "# {}: effective configuration, defaults filled in\n",
+            c.source
+        )
     };
-    let body = serde_yaml::to_string(&Value::Mapping(unit_map(spec)))
+    let body = serde_yaml::to_string(&c.config)
         .unwrap_or_else(|e| format!("# cannot write the configuration: {e}\n"));
     head + &body
+}
+
+/// [`config_yaml`] of [`unit_config`].
+pub fn unit_yaml(spec: &UnitSpec) -> String {
+    config_yaml(&unit_config(spec))
 }
 
 /// The keys of a unit file, in the order of the key reference.
@@ -446,6 +470,10 @@ sockets: [{listen: "tcp:127.0.0.1:8080", name: http, backlog: 64}, "unix:/run/we
         ] {
             let spec = parse(text);
             let yaml = unit_yaml(&spec);
+            // As it goes over the socket: JSON, the key order kept.
+            let wire = serde_json::to_string(&unit_config(&spec)).unwrap();
+            let back: UnitConfig = serde_json::from_str(&wire).unwrap();
+            assert_eq!(config_yaml(&back), yaml);
             assert!(yaml.starts_with("# /etc/sup.d/web.yaml: "), "{yaml}");
             assert_eq!(parse(&yaml), spec, "written back:\n{yaml}");
         }

@@ -195,8 +195,9 @@ impl<P: Backend> Runtime<P> {
         Ok(reply)
     }
 
-    /// `cat UNIT`: the unit's effective configuration as a unit file (defaults filled in),
-    /// one line of YAML per `lines` entry; a unit whose file was rejected has none.
+    /// `cat UNIT`: the unit's effective configuration as the keys of a unit file, defaults
+    /// filled in (supctl writes it as YAML: the YAML writer stays out of sup); a unit whose
+    /// file was rejected has none.
     fn cat(&self, u: UnitId) -> Result<Reply, Reply> {
         let unit = self.engine.unit(u);
         let Some(spec) = &unit.spec else {
@@ -210,12 +211,7 @@ impl<P: Backend> Runtime<P> {
             ));
         };
         let mut reply = Reply::ok();
-        reply.lines = Some(
-            crate::unit::render::unit_yaml(spec)
-                .lines()
-                .map(String::from)
-                .collect(),
-        );
+        reply.config = Some(Box::new(crate::unit::render::unit_config(spec)));
         Ok(reply)
     }
 
