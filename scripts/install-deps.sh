@@ -18,6 +18,9 @@ command -v readelf >/dev/null || need+=(binutils)
 command -v gcc >/dev/null || need+=(gcc)
 command -v podman >/dev/null || need+=(podman)
 command -v runc >/dev/null || need+=(runc)
+# tests/docs.rs renders the man pages; scripts/package builds the .deb (dpkg-deb).
+command -v man >/dev/null || need+=(man-db)
+command -v groff >/dev/null || need+=(groff-base)
 python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 # Prometheus's server and promtool: tests/metrics.rs checks the exposition with both.
 # Optional (those tests print that they skip without them), so installed on their own

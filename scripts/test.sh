@@ -35,6 +35,8 @@ else
 fi
 echo "== sup in containers: podman + runc (tests/container/run.sh)"
 tests/container/run.sh
+echo "== the Debian package: scripts/package, installed into an empty root (tests/package/run.sh)"
+tests/package/run.sh
 echo "== fuzzing (scripts/fuzz ${SUP_FUZZ_SECONDS:-60}: each target for that many seconds)"
 scripts/fuzz "${SUP_FUZZ_SECONDS:-60}"
 echo "== VM boot with sup as PID 1 (scripts/vm-test.sh)"

@@ -183,7 +183,10 @@ struct RunningSup {
 impl RunningSup {
     fn status(&self, unit: &str) -> Option<Value> {
         let (code, out, _) = supctl_at(&self.socket, &["--json", "status", unit]);
-        let doc: Value = serde_json::from_str(&out).ok().filter(|_| code == 0)?;
+        // 1: the unit is failed or invalid (its status is printed all the same).
+        let doc: Value = serde_json::from_str(&out)
+            .ok()
+            .filter(|_| code == 0 || code == 1)?;
         Some(doc["units"][0].clone())
     }
 

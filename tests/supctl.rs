@@ -147,7 +147,8 @@ fn status_table_and_json() {
         &["status", "web"],
     ] {
         let ((code, out, _), req) = Fake::new(vec![reply.clone()]).run(args);
-        assert_eq!(code, 0);
+        // Named units of which one (the fake answers with both) is invalid: exit 1.
+        assert_eq!(code, if args[1] == "web" { 1 } else { 0 });
         let mut want = table_request(true);
         if args[1] == "web" {
             want["units"] = json!(["web"]);
@@ -186,7 +187,8 @@ fn status_table_and_json() {
     assert_eq!(err.trim(), "supctl: it is bad-request");
 
     let ((code, out, _), req) = Fake::new(vec![reply.clone()]).run(&["--json", "status", "web"]);
-    assert_eq!(code, 0);
+    // The fake answers with the invalid unit too: exit 1.
+    assert_eq!(code, 1);
     assert_eq!(req, json!({"v": 1, "cmd": "status", "units": ["web"]}));
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc, json!({"units": reply["units"]}));
@@ -368,4 +370,251 @@ fn bad_replies() {
     assert_eq!(code, 1, "{err}");
     let ((code, _, err), _) = Fake::new(vec![json!({"v": 2, "ok": true})]).run(&["status"]);
     assert_eq!(code, 1, "{err}");
+}
+
+// --- against a real sup ------------------------------------------------------------------
+
+/// `cat`: a unit file's effective configuration, defaults filled in, as a unit file that
+/// loads to the same configuration; a transient unit's too; errors for a unit that does not
+/// exist (3) or whose file is invalid (1).
+#[test]
+fn cat_prints_the_effective_configuration() {
+    let sup = common::Sup::start(
+        "cat",
+        &[
+            (
+                "web",
+                "exec: sleep 600\nrestart: always\nresources: {memory_max: 64M}\nenv: {PORT: '8080'}\n",
+            ),
+            ("broken", "exec: [true]\nbogus: 1\n"),
+        ],
+    );
+    let (code, out, err) = sup.supctl(&["cat", "web"]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let head = lines.next().unwrap();
+    assert!(head.starts_with('#') && head.contains("web.yaml"), "{out}");
+    // The keys in the order of the reference, not sorted.
+    assert_eq!(lines.next(), Some("exec:"), "{out}");
+    assert_eq!(
+        out.lines().find(|l| !l.starts_with(['#', ' ', '-'])),
+        Some("exec:")
+    );
+    let keys: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with(['#', ' ', '-']))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(&keys[..4], ["exec", "type", "enabled", "env"], "{out}");
+    for want in [
+        "- /bin/sh",
+        "- sleep 600",
+        "  policy: always",
+        "  max_delay: 30s",
+        "  signal: SIGTERM",
+        "  timeout: 10s",
+        "start_timeout: 90s",
+        "  memory_max: 64M",
+        "  PORT: '8080'",
+        "enabled: true",
+        "instances: 1",
+    ] {
+        assert!(out.lines().any(|l| l == want), "no {want:?} in\n{out}");
+    }
+    // Written as a unit file of its own it loads, and reads back the same.
+    sup.write_unit("copy", &out);
+    // (exit 1: `broken` is still invalid)
+    let (_, report, err) = sup.supctl(&["reload"]);
+    assert!(
+        report
+            .lines()
+            .any(|l| l.starts_with("added") && l.ends_with(" copy")),
+        "{report}\n{err}"
+    );
+    let (code, copy, err) = sup.supctl(&["cat", "copy"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        copy.lines().skip(1).collect::<Vec<_>>(),
+        out.lines().skip(1).collect::<Vec<_>>()
+    );
+
+    // A transient unit has no file: sup answers from its definition.
+    let (code, _, err) = sup.supctl(&[
+        "run",
+        "--name",
+        "adhoc",
+        "-p",
+        "env.A=1",
+        "-p",
+        "stop.timeout=3s",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = sup.supctl(&["--json", "cat", "adhoc"]);
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["unit"], "adhoc");
+    assert_eq!(doc["source"], "transient");
+    assert_eq!(doc["config"]["exec"], json!(["sleep", "600"]));
+    assert_eq!(doc["config"]["env"]["A"], "1");
+    assert_eq!(doc["config"]["stop"]["timeout"], "3s");
+    // (transient units do not restart unless asked)
+    assert_eq!(doc["config"]["restart"]["policy"], "never");
+    let (_, out, _) = sup.supctl(&["cat", "adhoc"]);
+    assert!(out.starts_with("# adhoc: transient unit"), "{out}");
+
+    let (code, _, err) = sup.supctl(&["cat", "nope"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("no such unit: nope"), "{err}");
+    let (code, _, err) = sup.supctl(&["cat", "broken"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("broken.yaml:2:1"), "{err}");
+}
+
+/// `status UNIT...`: 0 when the named units are well, 1 when one is failed or invalid,
+/// 3 when one does not exist; the listing of all units exits 0 whatever their states.
+#[test]
+fn status_exit_codes() {
+    let sup = common::Sup::start(
+        "status-codes",
+        &[
+            ("up", "exec: sleep 600\n"),
+            ("down", "exec: 'exit 3'\ntype: oneshot\n"),
+            ("broken", "exec: [true]\nbogus: 1\n"),
+        ],
+    );
+    sup.wait_state("up", "running");
+    sup.wait_state("down", "failed");
+    for (args, want) in [
+        (&["status", "up"][..], 0),
+        (&["status", "down"], 1),
+        (&["status", "up", "down"], 1),
+        (&["status", "broken"], 1),
+        (&["status", "nope"], 3),
+        (&["status", "up", "nope"], 3),
+        (&["status"], 0),
+        (&["--json", "status", "up"], 0),
+        (&["--json", "status", "down"], 1),
+        (&["--json", "status", "nope"], 3),
+        (&["--json", "status"], 0),
+    ] {
+        let (code, out, err) = sup.supctl(args);
+        assert_eq!(code, want, "supctl {args:?}\n{out}\n{err}");
+    }
+    let (_, _, err) = sup.supctl(&["status", "nope"]);
+    assert!(err.contains("no such unit: nope"), "{err}");
+}
+
+/// `logs A B`: the lines of both merged by their timestamps, each naming its unit, a line
+/// without a timestamp kept after the line before it; `-n` counts merged lines; `-f`
+/// follows both.
+#[test]
+fn logs_of_several_units_merge_by_time() {
+    let mut sup = common::Sup::prepare("logs-merge");
+    // Log files with lines already in them: sup appends to them.
+    let a = sup.path("a.log");
+    let b = sup.path("b.log");
+    std::fs::write(
+        &a,
+        "2026-01-01T10:00:01.000000Z a one\n2026-01-01T10:00:03.000000Z a three\nno time, after a three\n2026-01-01T10:00:05.000000Z a five\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &b,
+        "2026-01-01T10:00:02.000000Z b two\n2026-01-01T10:00:04.000000Z b four\n",
+    )
+    .unwrap();
+    let unit = |log: &std::path::Path, marker: &str| {
+        format!(
+            "exec: [sh, -c, 'while [ ! -e {m} ]; do sleep 0.02; done; echo {name}-live; exec sleep 600']\nlog: {{file: {}}}\n",
+            log.display(),
+            m = sup.p(marker),
+            name = marker,
+        )
+    };
+    sup.write_unit("a", &unit(&a, "a-go"));
+    sup.write_unit("b", &unit(&b, "b-go"));
+    sup.launch();
+
+    let (code, out, err) = sup.supctl(&["logs", "a", "b"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "2026-01-01T10:00:01.000000Z a: a one",
+            "2026-01-01T10:00:02.000000Z b: b two",
+            "2026-01-01T10:00:03.000000Z a: a three",
+            "a: no time, after a three",
+            "2026-01-01T10:00:04.000000Z b: b four",
+            "2026-01-01T10:00:05.000000Z a: a five",
+        ]
+    );
+    // The last 3 lines of each, merged, the last 3 of that.
+    let (code, out, _) = sup.supctl(&["logs", "-n", "3", "b", "a"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "a: no time, after a three",
+            "2026-01-01T10:00:04.000000Z b: b four",
+            "2026-01-01T10:00:05.000000Z a: a five",
+        ]
+    );
+    let (code, out, _) = sup.supctl(&["--json", "logs", "-n", "1", "a", "b"]);
+    assert_eq!(code, 0);
+    let doc: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(doc["unit"], "a");
+    assert_eq!(doc["line"], "2026-01-01T10:00:05.000000Z a five");
+    let (code, _, err) = sup.supctl(&["logs", "a", "nope"]);
+    assert_eq!(code, 3, "{err}");
+
+    // Following both: the new lines of each, as they are written.
+    let mut follow = std::process::Command::new(common::SUPCTL)
+        .arg("--socket")
+        .arg(&sup.socket)
+        .args(["logs", "-f", "-n", "1", "a", "b"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    // The last line of the merge comes once both units are followed: from then on every
+    // new line is streamed.
+    for (marker, want) in [
+        (None, " a: a five"),
+        (Some("b-go"), " b: b-go-live"),
+        (Some("a-go"), " a: a-go-live"),
+    ] {
+        if let Some(marker) = marker {
+            std::fs::write(sup.path(marker), "").unwrap();
+        }
+        let deadline = std::time::Instant::now() + common::WAIT;
+        while !seen.iter().any(|l: &String| l.ends_with(want)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => seen.push(line),
+                Err(_) => panic!(
+                    "no line ending {want:?} within {:?}: {seen:?}",
+                    common::WAIT
+                ),
+            }
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(
+        seen.iter()
+            .all(|l| !l.contains(" one") && !l.contains(" four")),
+        "-n 1 printed older lines: {seen:?}"
+    );
 }

@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
     version,
     about = "A small, event-driven init and process supervisor"
 )]
-struct Cli {
+pub struct Cli {
     /// Unit directory.
     #[arg(long, env = "SUP_UNITS", default_value = "/etc/sup.d", global = true)]
     units: PathBuf,

@@ -5,7 +5,8 @@
 //! - 0 success;
 //! - 1 the operation failed: a `failed` or `permission-denied` reply, an `OpResult` with
 //!   `ok: false`, `health` answering not healthy, a dropped stream, an unreadable reply,
-//!   `check` finding problems;
+//!   `check` finding problems, `status UNIT...` naming a unit that is `failed` or
+//!   `invalid` (as `systemctl is-failed`);
 //! - 2 usage error (clap) or a `bad-request` reply;
 //! - 3 a `no-such-unit` reply;
 //! - 4 cannot reach sup: no socket, connection refused, permission denied or timeout on
@@ -40,7 +41,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Parser, Debug)]
 #[command(name = "supctl", version, about = "Control a running sup supervisor")]
-struct Cli {
+pub struct Cli {
     /// Control socket of sup [default: /run/sup/control.sock for root,
     /// $XDG_RUNTIME_DIR/sup/control.sock otherwise; on Windows the named pipe \\.\pipe\sup]
     #[arg(long, env = "SUP_SOCKET", value_name = "PATH", global = true)]
@@ -57,6 +58,7 @@ struct OpArgs {
     /// Return at once instead of waiting for the outcome
     #[arg(long)]
     no_block: bool,
+    /// Unit names (as in `supctl status`; an instance is NAME@N)
     #[arg(value_name = "UNIT", required = true)]
     units: Vec<String>,
 }
@@ -80,8 +82,16 @@ enum Cmd {
         /// three cgroup counters per unit for them)
         #[arg(short = 'r', long)]
         resources: bool,
+        /// Only these units (exit 3 if one does not exist, 1 if one is failed or invalid)
         #[arg(value_name = "UNIT")]
         units: Vec<String>,
+    },
+    /// Print a unit's effective configuration as a unit file (YAML), every default filled
+    /// in; for transient units too
+    Cat {
+        /// The unit to show
+        #[arg(value_name = "UNIT")]
+        unit: String,
     },
     /// Start units and wait until they are running (oneshots: done) or failed
     Start(OpArgs),
@@ -107,10 +117,12 @@ enum Cmd {
         /// Signal name or number [default: SIGTERM]
         #[arg(short = 's', long, value_name = "SIGNAL")]
         signal: Option<String>,
+        /// The unit to signal
         #[arg(value_name = "UNIT")]
         unit: String,
     },
-    /// Show the last lines of a unit's output
+    /// Show the last lines of a unit's output; of several units, merged by time (each line
+    /// then names its unit)
     Logs {
         /// How many lines
         #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 50)]
@@ -118,14 +130,16 @@ enum Cmd {
         /// Keep printing new lines as they come
         #[arg(short = 'f', long)]
         follow: bool,
-        #[arg(value_name = "UNIT")]
-        unit: String,
+        /// The units whose output to show
+        #[arg(value_name = "UNIT", required = true)]
+        units: Vec<String>,
     },
     /// Stream lifecycle, health and OOM events
     Events,
     /// Exit 0 if the units (without UNIT: every enabled unit) are running, ready and not
     /// unhealthy (oneshots: done), 1 otherwise, naming those that are not
     Health {
+        /// The units to check [default: every enabled unit]
         #[arg(value_name = "UNIT")]
         units: Vec<String>,
     },
@@ -171,16 +185,19 @@ enum Cmd {
         /// Every ended transient unit
         #[arg(long)]
         ended: bool,
+        /// Ended transient units to drop
         #[arg(value_name = "UNIT", required_unless_present = "ended")]
         units: Vec<String>,
     },
     /// Freeze a unit
     Pause {
+        /// The unit to freeze
         #[arg(value_name = "UNIT")]
         unit: String,
     },
     /// Thaw a paused unit
     Resume {
+        /// The unit to thaw
         #[arg(value_name = "UNIT")]
         unit: String,
     },
@@ -233,6 +250,8 @@ enum Kind {
     },
     Op,
     Logs,
+    /// `cat`: the configuration as a unit file (YAML; `--json`: the reply's object).
+    Cat,
     Events,
     Health,
     Reload,
@@ -284,12 +303,13 @@ fn build_request(cmd: Cmd) -> (Request, Kind) {
             r.signal = signal;
             (r, Kind::Op)
         }
+        Cmd::Cat { unit } => (with_units("cat", vec![unit]), Kind::Cat),
         Cmd::Logs {
             lines,
             follow,
-            unit,
+            units,
         } => {
-            let mut r = with_units("logs", vec![unit]);
+            let mut r = with_units("logs", units);
             r.lines = Some(lines);
             r.follow = follow;
             (r, Kind::Logs)
@@ -343,9 +363,10 @@ fn build_request(cmd: Cmd) -> (Request, Kind) {
 fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, ClientError> {
     let mut client = Client::connect(socket, Some(CONNECT_TIMEOUT))?;
     if let Kind::Status { resources } = kind {
+        let named = !req.units.is_empty();
         if json {
             client.send(req)?;
-            return status(&client.read_reply_line()?, json, resources, false)
+            return status(&client.read_reply_line()?, json, resources, false, named)
                 .map(Option::unwrap_or_default);
         }
         // The table asks only for its columns, so sup reads fewer counters.
@@ -355,14 +376,17 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
             .chain(if resources { &RESOURCE_FIELDS[..] } else { &[] });
         table_req.fields = Some(fields.map(|f| f.to_string()).collect());
         client.send(&table_req)?;
-        if let Some(code) = status(&client.read_reply_line()?, json, resources, true)? {
+        if let Some(code) = status(&client.read_reply_line()?, json, resources, true, named)? {
             return Ok(code);
         }
         // A sup from before `fields` rejects the request: ask again without.
         let mut client = Client::connect(socket, Some(CONNECT_TIMEOUT))?;
         client.send(req)?;
-        return status(&client.read_reply_line()?, json, resources, false)
+        return status(&client.read_reply_line()?, json, resources, false, named)
             .map(Option::unwrap_or_default);
+    }
+    if kind == Kind::Logs && req.units.len() > 1 {
+        return merged_logs(socket, req, json);
     }
     if kind == Kind::Logs {
         // Printed as they are parsed: a reply of any number of lines in bounded memory.
@@ -377,6 +401,10 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
         } else {
             Ok(EXIT_OK)
         };
+    }
+    if kind == Kind::Cat {
+        client.send(req)?;
+        return cat(&client.read_reply_line()?, json);
     }
     let Response { reply, json: raw } = client.call(req)?;
 
@@ -438,6 +466,7 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
             }
         }
         Kind::Logs => unreachable!("logs is handled above"),
+        Kind::Cat => unreachable!("cat is handled above"),
         Kind::Reload => unreachable!("reload is handled above"),
         Kind::Events => follow(&mut client, kind, json)?,
         Kind::Run { wait: true } => run_wait(&mut client, json)?,
@@ -454,6 +483,160 @@ fn execute(socket: &Path, req: &Request, kind: Kind, json: bool) -> Result<u8, C
         }
     };
     Ok(code)
+}
+
+/// `logs` of several units: each unit's last lines (one connection each), merged by the
+/// timestamp that starts each line (`2026-11-27T13:00:00.123456Z `), then with `--follow`
+/// the new lines of all of them as they come. Each line names its unit after its
+/// timestamp (`TIME UNIT: text`; `--json`: `{"unit", "line"}`). A line without a timestamp
+/// (`log.timestamps: false`, or a line too long to carry one) stays with the line before
+/// it in its unit (the one after it when it comes first); a unit without any timestamp
+/// comes before the others. `-n N`: the last N lines of the merge.
+fn merged_logs(socket: &Path, req: &Request, json: bool) -> Result<u8, ClientError> {
+    let mut tails: Vec<Vec<String>> = Vec::new();
+    let mut clients = Vec::new();
+    for unit in &req.units {
+        let mut one = req.clone();
+        one.units = vec![unit.clone()];
+        let mut client = Client::connect(socket, Some(CONNECT_TIMEOUT))?;
+        client.send(&one)?;
+        let mut lines = Vec::new();
+        let Response { reply, json: raw } = client.read_reply_lines(&mut |line| {
+            lines.push(line.to_string());
+        })?;
+        if !reply.ok {
+            return Ok(report_error(&reply, &raw, Kind::Logs, json));
+        }
+        tails.push(lines);
+        clients.push(client);
+    }
+    let merged = merge_by_time(&tails);
+    let skip = merged.len().saturating_sub(req.lines.unwrap_or(50));
+    for &(unit, line) in &merged[skip..] {
+        print_unit_line(&req.units[unit], &tails[unit][line], json);
+    }
+    if !req.follow {
+        return Ok(EXIT_OK);
+    }
+    // New lines are printed as each unit's stream delivers them: in time order as far as
+    // they arrive in it.
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Result<Option<String>, String>)>();
+    for (unit, mut client) in clients.into_iter().enumerate() {
+        let tx = tx.clone();
+        std::thread::spawn(move || loop {
+            let item = match client.read_item() {
+                Ok(Some(msg)) => match msg.item {
+                    StreamItem::Line(line) => Ok(Some(line)),
+                    StreamItem::Dropped(why) => Err(format!("sup ended the stream: {why}")),
+                    _ => continue,
+                },
+                Ok(None) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            };
+            let end = !matches!(item, Ok(Some(_)));
+            if tx.send((unit, item)).is_err() || end {
+                return;
+            }
+        });
+    }
+    drop(tx);
+    let mut open = req.units.len();
+    while open > 0 {
+        let Ok((unit, item)) = rx.recv() else { break };
+        match item {
+            Ok(Some(line)) => print_unit_line(&req.units[unit], &line, json),
+            Ok(None) => open -= 1,
+            Err(e) => return Ok(fail(&e, EXIT_FAILED)),
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// The RFC 3339 UTC timestamp sup writes at the start of a log line, if it has one.
+fn line_time(line: &str) -> Option<&str> {
+    let b = line.as_bytes();
+    let pattern = b"dddd-dd-ddTdd:dd:dd.ddddddZ ";
+    if b.len() < pattern.len() {
+        return None;
+    }
+    let ok = pattern.iter().zip(b).all(|(&p, &c)| match p {
+        b'd' => c.is_ascii_digit(),
+        _ => c == p,
+    });
+    ok.then(|| &line[..pattern.len() - 1])
+}
+
+/// The order of the merged lines: (unit, line) pairs. Each unit's lines keep their order;
+/// between units the earliest time goes first (ties: the unit named first). A line
+/// without a time takes the time of the line before it in its unit, or of the first line
+/// after it with one; a unit without any time sorts first.
+fn merge_by_time(tails: &[Vec<String>]) -> Vec<(usize, usize)> {
+    let times: Vec<Vec<&str>> = tails
+        .iter()
+        .map(|lines| {
+            let first = lines.iter().find_map(|l| line_time(l)).unwrap_or("");
+            let mut last = first;
+            lines
+                .iter()
+                .map(|l| {
+                    if let Some(t) = line_time(l) {
+                        last = t;
+                    }
+                    last
+                })
+                .collect()
+        })
+        .collect();
+    let mut next = vec![0usize; tails.len()];
+    let mut order = Vec::with_capacity(tails.iter().map(Vec::len).sum());
+    loop {
+        let pick = (0..tails.len())
+            .filter(|&u| next[u] < tails[u].len())
+            .min_by_key(|&u| (times[u][next[u]], u));
+        let Some(u) = pick else { break };
+        order.push((u, next[u]));
+        next[u] += 1;
+    }
+    order
+}
+
+/// A line of a merged log: `TIME UNIT: text` (or `UNIT: line` without a time).
+fn print_unit_line(unit: &str, line: &str, json: bool) {
+    if json {
+        out(&json!({ "unit": unit, "line": line }).to_string());
+    } else if let Some(t) = line_time(line) {
+        out(&format!("{t} {unit}: {}", &line[t.len() + 1..]));
+    } else {
+        out(&format!("{unit}: {line}"));
+    }
+}
+
+/// Prints the reply to `cat`: the configuration as a unit file, or with `--json` the
+/// reply's `config` object. Parsed from the reply line itself, so the keys keep sup's
+/// order (the order of the key reference).
+fn cat(line: &[u8], json: bool) -> Result<u8, ClientError> {
+    let resp = parse_reply(line)?;
+    if !resp.reply.ok {
+        return Ok(report_error(&resp.reply, &resp.json, Kind::Cat, json));
+    }
+    #[derive(Deserialize)]
+    struct CatReply {
+        config: Option<sup::ctl::proto::UnitConfig>,
+    }
+    let reply: CatReply =
+        serde_json::from_slice(line).map_err(|source| ClientError::BadReply { source })?;
+    let Some(config) = reply.config else {
+        return Ok(fail("sup sent no configuration", EXIT_FAILED));
+    };
+    if json {
+        match serde_json::to_string(&config) {
+            Ok(text) => out(&text),
+            Err(e) => return Ok(fail(&format!("cannot print: {e}"), EXIT_FAILED)),
+        }
+    } else {
+        out(sup::unit::render::config_yaml(&config).trim_end());
+    }
+    Ok(EXIT_OK)
 }
 
 /// Prints stream items until sup closes the connection.
@@ -742,12 +925,15 @@ const RESOURCE_FIELDS: [&str; 3] = ["memory_bytes", "cpu_usec", "pids"];
 /// `"slices"` when sup sent them, and returns the exit code. The reply is parsed only as
 /// far as the output needs (hundreds of units make it large); an error reply goes the
 /// general way. `resources`: the table shows its MEMORY, CPU and PIDS columns. With
-/// `may_retry` a `bad-request` is not reported but gives `None`.
+/// `may_retry` a `bad-request` is not reported but gives `None`. `named`: the request
+/// named its units, so a failed or invalid one among them exits 1 (as
+/// `systemctl is-failed`; a unit that does not exist: 3, from sup's `no-such-unit`).
 fn status(
     line: &[u8],
     json: bool,
     resources: bool,
     may_retry: bool,
+    named: bool,
 ) -> Result<Option<u8>, ClientError> {
     fn parse<'a, T: Deserialize<'a>>(line: &'a [u8]) -> Result<T, ClientError> {
         serde_json::from_slice(line).map_err(|source| ClientError::BadReply { source })
@@ -771,12 +957,20 @@ fn status(
             json,
         ))))
     };
+    let failed;
     if json {
         let doc: StatusJson = parse(line)?;
         if let Some(code) = check(doc.v, doc.ok)? {
             return Ok(code);
         }
         let units = doc.units.map_or("[]", RawValue::get);
+        #[derive(Deserialize)]
+        struct State<'a> {
+            #[serde(borrow)]
+            state: Text<'a>,
+        }
+        let states: Vec<State> = parse(units.as_bytes())?;
+        failed = states.iter().any(|u| is_failed(u.state.as_str()));
         match doc.slices {
             Some(slices) => out(&format!(
                 "{{\"units\":{units},\"slices\":{}}}",
@@ -789,10 +983,22 @@ fn status(
         if let Some(code) = check(doc.v, doc.ok)? {
             return Ok(code);
         }
-        doc.units.unwrap_or_default().print(resources);
+        let table = doc.units.unwrap_or_default();
+        table.print(resources);
+        failed = table.failed;
         print_slices(doc.slices.as_deref().unwrap_or_default());
     }
-    Ok(Some(EXIT_OK))
+    Ok(Some(if named && failed {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }))
+}
+
+/// The states `status UNIT...` exits 1 for: the unit gave up (`failed`) or its file was
+/// rejected (`invalid`).
+fn is_failed(state: &str) -> bool {
+    matches!(state, "failed" | "invalid")
 }
 
 /// The unit table, filled row by row while the reply is parsed (a status of hundreds of
@@ -804,6 +1010,8 @@ struct Table {
     /// Lines under a row (a status text, a failed unit's message), each starting with
     /// a newline: (row, text).
     notes: Vec<(usize, String)>,
+    /// Whether a unit is failed or invalid ([`is_failed`]).
+    failed: bool,
 }
 
 const COLUMNS: usize = 10;
@@ -822,6 +1030,7 @@ impl Default for Table {
             ends: Vec::new(),
             widths: TABLE_HEADER.map(str::len),
             notes: Vec::new(),
+            failed: false,
         }
     }
 }
@@ -852,6 +1061,7 @@ impl<'de> Deserialize<'de> for Table {
 
 impl Table {
     fn push(&mut self, u: &UnitRow) {
+        self.failed |= is_failed(u.state.as_str());
         let arena = &mut self.arena;
         let mut row = [0; COLUMNS];
         let mut start = arena.len();

@@ -532,6 +532,9 @@ pub struct Reply {
     /// scale: the pool's count before and after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<Box<ScaleReport>>,
+    /// cat: the unit's effective configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Box<UnitConfig>>,
 }
 
 /// What `scale` did: the pool's count before and after, and whether it is pinned.
@@ -541,6 +544,18 @@ pub struct ScaleReport {
     pub from: u32,
     pub to: u32,
     pub pinned: bool,
+}
+
+/// A unit's effective configuration (`cat`): the keys of a unit file with every default
+/// filled in, values as a unit file writes them (`10s`, `64M`, `SIGTERM`), in the order of
+/// the key reference (`unit::render`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitConfig {
+    pub unit: String,
+    /// The unit file it was loaded from, or `transient` for a unit of `supctl run`.
+    pub source: String,
+    /// A map of unit keys (a JSON object; its key order is meaningful).
+    pub config: serde_yaml::Value,
 }
 
 /// What `reload` did, by unit name (each list sorted).

@@ -22,6 +22,7 @@ pub mod parse;
 pub mod pool;
 mod probes;
 mod raw;
+pub mod render;
 mod scan;
 mod shapes;
 pub mod spec;

@@ -256,7 +256,8 @@ impl Sup {
     /// `supctl --json status UNIT` → the unit's status object, or why it could not be had.
     pub fn try_status(&self, unit: &str) -> Result<Value, String> {
         let (code, out, err) = self.supctl(&["--json", "status", unit]);
-        if code != 0 {
+        // 1: the unit is failed or invalid (its status is printed all the same).
+        if code != 0 && code != 1 {
             return Err(format!("supctl status {unit} exited {code}: {err}"));
         }
         let doc: Value =

@@ -281,6 +281,26 @@ impl<P: Backend> Runtime<P> {
         Ok(reply)
     }
 
+    /// `cat UNIT`: the unit's effective configuration as the keys of a unit file, defaults
+    /// filled in (supctl writes it as YAML: the YAML writer stays out of sup); a unit whose
+    /// file was rejected has none.
+    fn cat(&self, u: UnitId) -> Result<Reply, Reply> {
+        let unit = self.engine.unit(u);
+        let Some(spec) = &unit.spec else {
+            return Err(Reply::error(
+                ErrorCode::Failed,
+                format!(
+                    "{}: the unit file is invalid: {}",
+                    unit.name,
+                    unit.message.as_deref().unwrap_or("no detail")
+                ),
+            ));
+        };
+        let mut reply = Reply::ok();
+        reply.config = Some(Box::new(crate::unit::render::unit_config(spec)));
+        Ok(reply)
+    }
+
     fn one_unit(&self, req: &Request) -> Result<UnitId, Reply> {
         match req.units.as_slice() {
             [name] => match self.pool_members(name) {
@@ -345,6 +365,18 @@ impl<P: Backend> Runtime<P> {
                 Some(Reply::ok())
             }),
             "health" => self.health(&req).map(Some),
+            "cat" => match req.units.as_slice() {
+                // A pool: its unit file, as the template of its instances.
+                [name] if self.pools.get(name).is_some() => {
+                    let mut reply = Reply::ok();
+                    reply.config = self
+                        .pools
+                        .get(name)
+                        .map(|p| Box::new(crate::unit::render::unit_config(&p.template)));
+                    Ok(Some(reply))
+                }
+                _ => self.one_unit(&req).and_then(|u| self.cat(u)).map(Some),
+            },
             "shutdown" | "poweroff" | "reboot" | "halt" => {
                 log::info!("{} requested over the control socket", req.cmd);
                 self.request_end(crate::runtime::init::action_for(&req.cmd));
