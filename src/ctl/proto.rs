@@ -504,9 +504,10 @@ pub struct Reply {
     /// control handlers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Box<ErrorReply>>,
-    /// status
+    /// status. Boxed like `slices` (status replies are written by `write_status_reply`).
+    #[allow(clippy::box_collection)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub units: Option<Vec<UnitStatus>>,
+    pub units: Option<Box<Vec<UnitStatus>>>,
     /// status: the slices (when there are any). Boxed so `Reply` stays small (it is the
     /// error type of the control handlers).
     #[allow(clippy::box_collection)]
@@ -760,7 +761,7 @@ mod tests {
         }];
         for with_slices in [false, true] {
             let mut reply = Reply::ok();
-            reply.units = Some(units.clone());
+            reply.units = Some(Box::new(units.clone()));
             if with_slices {
                 reply.slices = Some(Box::new(slices.clone()));
             }
@@ -798,7 +799,7 @@ mod tests {
         let mut empty = Vec::new();
         write_status_reply(&mut empty, [], None);
         let mut reply = Reply::ok();
-        reply.units = Some(Vec::new());
+        reply.units = Some(Box::new(Vec::new()));
         assert_eq!(
             empty,
             [serde_json::to_vec(&reply).unwrap(), b"\n".to_vec()].concat()
