@@ -615,6 +615,13 @@ fn a_reexec_keeps_the_pool_its_count_and_its_instances() {
     let (code, _, err) = sup.supctl(&["reload"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(names(&sup.status_all()), ["w", "w@1"]);
+    // cat: the pool's file, or one instance.
+    let (code, out, err) = sup.supctl(&["cat", "w"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l == "instances: 2"), "{out}");
+    let (code, out, err) = sup.supctl(&["cat", "w@1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("instances"), "{out}");
 }
 
 #[test]

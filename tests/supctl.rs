@@ -417,7 +417,6 @@ fn cat_prints_the_effective_configuration() {
         "  memory_max: 64M",
         "  PORT: '8080'",
         "enabled: true",
-        "instances: 1",
     ] {
         assert!(out.lines().any(|l| l == want), "no {want:?} in\n{out}");
     }
