@@ -119,7 +119,7 @@ pub fn convert_bytes(label: &str, file_name: &str, bytes: &[u8]) -> Result<Impor
     }
     yaml.push_str(&emit::to_yaml(&converted.keys));
     self_check(&converted.name, &yaml).map_err(|e| Failed {
-        error: format!("{label}:1: error: the converted unit does not pass sup's checks (a bug in the import, please report it): {e}"),
+        error: format!("{label}:1: error: the converted unit is not valid for sup: {e}"),
         warnings: warnings.clone(),
     })?;
     Ok(Imported {
