@@ -295,13 +295,18 @@ pub fn convert(r: &mut Reader, parts: &names::Parts) -> Result<Converted, Note> 
     }
 
     // Process settings
-    if let Some((u, line)) = &user {
-        let u = expand(r, *line, u);
-        put("user", Y::Str(u));
-    }
-    if let Some((g, line)) = &group {
-        let g = expand(r, *line, g);
-        put("group", Y::Str(g));
+    for (key, who) in [("user", &user), ("group", &group)] {
+        if let Some((name, line)) = who {
+            let name = expand(r, *line, name);
+            if name.is_empty() {
+                r.warn(
+                    *line,
+                    format!("{key}: empty once the specifiers are expanded; not imported"),
+                );
+            } else {
+                put(key, Y::Str(name));
+            }
+        }
     }
     if let Some(e) = r.last("Service", "WorkingDirectory") {
         let mut dir = expand(r, e.line, &e.value);

@@ -153,6 +153,14 @@ fn self_check(name: &str, yaml: &str) -> Result<(), String> {
 /// Reads and converts one file.
 pub fn convert_file(path: &Path) -> Result<Imported, Failed> {
     let label = path.display().to_string();
+    if std::fs::canonicalize(path).is_ok_and(|p| p == Path::new("/dev/null")) {
+        return Err(Failed {
+            error: format!(
+                "{label}: error: a masked unit (a link to /dev/null): nothing to import"
+            ),
+            warnings: Vec::new(),
+        });
+    }
     let bytes =
         crate::unit::envfile::read_small_regular(path, MAX_UNIT_FILE).map_err(|e| Failed {
             error: format!("{label}: error: cannot read: {e}"),

@@ -504,6 +504,15 @@ fn names_and_dependencies() {
         "{:#?}",
         i.warnings
     );
+    let i = import_as("user@.service", "[Service]\nUser=%i\nExecStart=/bin/x\n");
+    assert_eq!(spec(&i).user, None);
+    assert!(
+        i.warnings
+            .iter()
+            .any(|w| w.starts_with("user@.service:2: warning: user: empty")),
+        "{:#?}",
+        i.warnings
+    );
 }
 
 #[test]
