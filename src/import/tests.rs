@@ -622,3 +622,59 @@ fn output_quotes_what_yaml_would_misread() {
     assert_eq!(u.env["YES"], "no");
     assert_eq!(u.env["N"], "007");
 }
+
+#[test]
+fn restart_limits_and_optional_files() {
+    // Old-style StartLimit* in [Service]; one given, the other is systemd's default.
+    let u = spec(&import(
+        "[Service]\nExecStart=/bin/d\nRestart=on-failure\nStartLimitBurst=7\n[Install]\nWantedBy=a.target\n",
+    ));
+    assert_eq!(u.restart.policy, RestartPolicy::OnFailure);
+    assert_eq!(u.restart.limit_burst, 7);
+    assert_eq!(u.restart.limit_interval, Duration::from_secs(10));
+    // Interval 0: no limit in systemd, the loosest limit in sup.
+    let i = import("[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/d\nRestart=always\nRestartSec=45s\n");
+    let u = spec(&i);
+    assert_eq!(u.restart.limit_burst, 10_000);
+    assert_eq!(u.restart.delay, Duration::from_secs(45));
+    assert_eq!(u.restart.max_delay, Duration::from_secs(45));
+    assert_warning(&i, 2, "StartLimitIntervalSec=0");
+    // on-success has no equivalent.
+    let i = import("[Service]\nExecStart=/bin/d\nRestart=on-success\n");
+    assert_eq!(spec(&i).restart.policy, RestartPolicy::Never);
+    assert_warning(&i, 3, "Restart=on-success");
+    // An optional env file that is missing here is left out; a required one is kept.
+    let i = import(
+        "[Service]\nExecStart=/bin/d\nEnvironmentFile=-/nonexistent/sup-import-test\nEnvironmentFile=/etc/d.env\n",
+    );
+    assert_eq!(spec(&i).env_file, [Path::new("/etc/d.env")]);
+    assert_warning(
+        &i,
+        3,
+        "optional and missing on this machine, so not imported",
+    );
+    // KillMode=mixed is what sup does: no warning; the others warn.
+    let i = import("[Service]\nExecStart=/bin/d\nKillMode=mixed\n[Install]\nWantedBy=a.target\n");
+    assert!(i.warnings.is_empty(), "{:#?}", i.warnings);
+    let i = import("[Service]\nExecStart=/bin/d\nKillMode=control-group\n");
+    assert_warning(&i, 3, "KillMode=control-group");
+}
+
+#[test]
+fn rlimits_of_every_kind() {
+    let u = spec(&import(
+        "[Service]\nExecStart=/bin/d\nLimitCPU=1h\nLimitSTACK=8M:infinity\nLimitNICE=-5\nLimitRTTIME=2s\nLimitNPROC=100:200\n",
+    ));
+    let get = |r: RlimitResource| {
+        let l = u.rlimits.iter().find(|l| l.resource == r).unwrap();
+        (l.soft, l.hard)
+    };
+    assert_eq!(get(RlimitResource::Cpu), (3600, 3600));
+    assert_eq!(get(RlimitResource::Stack), (8 << 20, u64::MAX));
+    assert_eq!(get(RlimitResource::Nice), (25, 25));
+    assert_eq!(get(RlimitResource::Rttime), (2_000_000, 2_000_000));
+    assert_eq!(get(RlimitResource::Nproc), (100, 200));
+    let i = import("[Service]\nExecStart=/bin/d\nLimitNOFILE=lots\n");
+    assert!(spec(&i).rlimits.is_empty());
+    assert_warning(&i, 3, "LimitNOFILE=: invalid number");
+}
