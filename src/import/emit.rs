@@ -12,6 +12,8 @@ pub enum Y {
     List(Vec<String>),
     /// A block map, keys in order.
     Map(Vec<(String, Y)>),
+    /// A block list of maps of scalars.
+    Maps(Vec<Vec<(String, Y)>>),
 }
 
 /// The YAML text of a top-level map.
@@ -42,6 +44,16 @@ fn write_map(out: &mut String, map: &[(String, Y)], indent: usize) {
             Y::List(items) => {
                 let items: Vec<String> = items.iter().map(|s| scalar(s, true)).collect();
                 out.push_str(&format!(" [{}]\n", items.join(", ")));
+            }
+            Y::Maps(items) => {
+                out.push('\n');
+                for item in items {
+                    let mut inner = String::new();
+                    write_map(&mut inner, item, indent + 4);
+                    // The first key goes after the dash.
+                    let inner = inner.get(indent + 4..).unwrap_or_default();
+                    out.push_str(&format!("{}  - {inner}", " ".repeat(indent)));
+                }
             }
         }
     }

@@ -1072,7 +1072,84 @@ fn resources(r: &mut Reader) -> Vec<(String, Y)> {
             ),
         }
     }
+    let io = io_max(r);
+    if !io.is_empty() {
+        out.push(("io_max".to_string(), Y::Maps(io)));
+    }
     out
+}
+
+/// `IO{Read,Write}{Bandwidth,IOPS}Max=DEVICE VALUE` → `resources.io_max`, one entry per
+/// device. systemd reads these sizes with 1000-based suffixes.
+fn io_max(r: &mut Reader) -> Vec<Vec<(String, Y)>> {
+    let mut devices: Vec<(String, Vec<(String, Y)>)> = Vec::new();
+    for (key, field) in [
+        ("IOReadBandwidthMax", "rbps"),
+        ("IOWriteBandwidthMax", "wbps"),
+        ("IOReadIOPSMax", "riops"),
+        ("IOWriteIOPSMax", "wiops"),
+    ] {
+        for e in r.accumulated("Service", key) {
+            let Some((device, value)) = e.value.rsplit_once([' ', '\t']) else {
+                r.warn(
+                    e.line,
+                    format!("{key}={}: expected DEVICE VALUE; not imported", e.value),
+                );
+                continue;
+            };
+            let device = device.trim();
+            if !device.starts_with("/dev/") {
+                r.warn(e.line, format!("{key}={}: sup needs a block device (/dev/...), not a file on it; not imported", e.value));
+                continue;
+            }
+            let value = value.trim();
+            if value == "infinity" {
+                continue;
+            }
+            let Some(n) =
+                decimal_size(value).filter(|n| *n >= 1 && *n <= crate::unit::limits::MAX_SIZE)
+            else {
+                r.warn(
+                    e.line,
+                    format!("{key}={}: invalid value {value:?}; not imported", e.value),
+                );
+                continue;
+            };
+            let entry = match devices.iter_mut().find(|(d, _)| d == device) {
+                Some(entry) => entry,
+                None => {
+                    devices.push((device.to_string(), Vec::new()));
+                    devices.last_mut().expect("just pushed")
+                }
+            };
+            entry.1.retain(|(k, _)| k != field);
+            entry.1.push((field.to_string(), Y::Int(n)));
+        }
+    }
+    devices
+        .into_iter()
+        .map(|(device, mut fields)| {
+            fields.insert(0, ("device".to_string(), Y::Str(device)));
+            fields
+        })
+        .collect()
+}
+
+/// A number with an optional 1000-based suffix `K M G T`.
+fn decimal_size(s: &str) -> Option<u64> {
+    let (number, mult) = match s.chars().last()? {
+        'K' => (&s[..s.len() - 1], 1e3),
+        'M' => (&s[..s.len() - 1], 1e6),
+        'G' => (&s[..s.len() - 1], 1e9),
+        'T' => (&s[..s.len() - 1], 1e12),
+        _ => (s, 1.0),
+    };
+    if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let v: f64 = number.parse().ok()?;
+    let v = v * mult;
+    (v.is_finite() && v < u64::MAX as f64).then(|| v.round() as u64)
 }
 
 /// `CapabilityBoundingSet=` and `AmbientCapabilities=` → `capabilities`, the set the

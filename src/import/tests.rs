@@ -678,3 +678,19 @@ fn rlimits_of_every_kind() {
     assert!(spec(&i).rlimits.is_empty());
     assert_warning(&i, 3, "LimitNOFILE=: invalid number");
 }
+
+#[test]
+fn io_limits_per_device() {
+    let i = import(
+        "[Service]\nExecStart=/bin/d\nIOReadBandwidthMax=/dev/sda 10M\nIOWriteBandwidthMax=/dev/sda 1G\nIOWriteIOPSMax=/dev/vdb 500\nIOReadBandwidthMax=/var/log 5M\n",
+    );
+    let u = spec(&i);
+    let io = &u.resources.io_max;
+    assert_eq!(io.len(), 2, "{}", i.yaml);
+    assert_eq!(io[0].device, Path::new("/dev/sda"));
+    assert_eq!(io[0].rbps, Some(10_000_000));
+    assert_eq!(io[0].wbps, Some(1_000_000_000));
+    assert_eq!(io[1].device, Path::new("/dev/vdb"));
+    assert_eq!(io[1].wiops, Some(500));
+    assert_warning(&i, 6, "sup needs a block device");
+}
