@@ -2,15 +2,19 @@
 //!
 //! `ini` reads the unit file syntax, `words` systemd's quoting, `command` the `Exec*=`
 //! command lines (prefixes, specifiers, variables), `values` time spans and sizes,
-//! `names` unit names, `map` the directives → sup keys (every directive not mapped is a
-//! warning `FILE:LINE: warning: …`), `emit` the YAML. The result is checked with sup's
-//! own unit parser before it is written. docs/import.md is the user's view.
+//! `names` unit names, `map` (with `reader`, `exec`, `limits`) the directives → sup keys
+//! (every directive not mapped is a warning `FILE:LINE: warning: …`), `emit` the YAML.
+//! The result is checked with sup's own unit parser before it is written. docs/import.md
+//! is the user's view.
 
 mod command;
 mod emit;
+mod exec;
 mod ini;
+mod limits;
 mod map;
 mod names;
+mod reader;
 mod values;
 mod words;
 
