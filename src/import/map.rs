@@ -225,7 +225,7 @@ pub fn convert(r: &mut Reader, parts: &names::Parts) -> Result<Converted, Note> 
         ("OnFailure", "on_failure"),
         ("BindsTo", "requires"),
     ] {
-        let list = dependencies(r, key, &spec);
+        let list = dependencies(r, key, &spec, &name);
         if key == "BindsTo" && !list.is_empty() {
             let line = r.last("Unit", "BindsTo").map_or(1, |e| e.line);
             r.warn(line, "BindsTo=: imported as requires (sup also stops this unit when a required one stops or fails, but not when it merely becomes inactive)".to_string());
@@ -424,11 +424,15 @@ fn env_files(r: &mut Reader, spec: &Specifiers) -> Vec<String> {
 
 /// Dependency names: services become sup names, other unit types are dropped with a
 /// warning.
-fn dependencies(r: &mut Reader, key: &str, spec: &Specifiers) -> Vec<String> {
+fn dependencies(r: &mut Reader, key: &str, spec: &Specifiers, own: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (word, line) in r.words("Unit", key) {
         let word = spec.expand(&word, &mut |_| {});
         match names::dependency(&word) {
+            Ok(n) if n == own => r.warn(
+                line,
+                format!("{key}={word}: names this unit itself; dropped"),
+            ),
             Ok(n) => {
                 if !out.contains(&n) {
                     out.push(n);

@@ -694,3 +694,12 @@ fn io_limits_per_device() {
     assert_eq!(io[1].wiops, Some(500));
     assert_warning(&i, 6, "sup needs a block device");
 }
+
+#[test]
+fn a_unit_naming_itself_is_not_its_own_dependency() {
+    let i = import("[Unit]\nAfter=t.service other.service\n[Service]\nExecStart=/bin/d\n");
+    let u = spec(&i);
+    assert_eq!(u.after.len(), 1);
+    assert_eq!(u.after[0].as_str(), "other");
+    assert_warning(&i, 2, "After=t.service: names this unit itself; dropped");
+}
