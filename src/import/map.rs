@@ -122,7 +122,7 @@ pub fn convert(r: &mut Reader, parts: &names::Parts) -> Result<Converted, Note> 
     }
 
     // Commands
-    let exec = main_exec(r, &spec, oneshot, user.is_some())?;
+    let exec = main_exec(r, &spec, oneshot, !names::is_root(spec.user.as_deref()))?;
     put("exec", exec);
     if notify {
         put("ready", Y::Str("notify".to_string()));

@@ -410,6 +410,12 @@ fn variables_go_through_the_shell() {
     let i = import("[Service]\nUser=u\nExecStart=/bin/d\nRuntimeDirectory=d\n");
     assert_eq!(spec(&i).exec, ["/bin/d"]);
     assert_warning(&i, 4, "RuntimeDirectory=d: sup does not create /run/d");
+    // root (named) can.
+    let i = import("[Service]\nUser=root\nExecStart=/bin/d\nRuntimeDirectory=d\n");
+    assert_eq!(
+        spec(&i).exec,
+        ["/bin/sh", "-c", "mkdir -p -m 0755 /run/d && exec /bin/d"]
+    );
 }
 
 #[test]
