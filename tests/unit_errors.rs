@@ -83,3 +83,54 @@ fn every_problem_of_a_file_is_logged_with_the_file_as_prefix() {
     // (nothing changed in it).
     assert_eq!(lines_about(&sup, &bad).len(), 3);
 }
+
+#[test]
+fn sup_check_says_which_block_a_mis_indented_line_broke() {
+    let dir = unique_dir("unit-errors-indent");
+    let files = [
+        (
+            "restart",
+            "exec: [sleep, \"1\"]\nrestart:\n  policy: always\n   delay: 1s\n",
+            ":4:9: bad indentation: line 4 is indented more than \"policy\" (line 3) in the block of \"restart\" (line 2)",
+        ),
+        (
+            "resources",
+            "exec: [sleep, \"1\"]\nresources:\n  memory_max: 64M\n cpu_max: 50%\n",
+            ":4:2: bad indentation: line 4 is indented 1 space, but the keys of \"resources\" (line 2) are indented 2",
+        ),
+        (
+            "health",
+            "exec: [sleep, \"1\"]\nhealth:\n  - exec: [\"true\"]\n  interval: 1s\n",
+            ":4:3: bad indentation: line 4 breaks the list of \"health\" (line 2)",
+        ),
+        (
+            "flat",
+            "exec: [sleep, \"1\"]\nstop:\nsignal: INT\n",
+            ":3:1: unknown unit key \"signal\" (signal belongs in the stop block",
+        ),
+        (
+            "systemd",
+            "[Service]\nExecStart=/bin/sleep 1\n",
+            ":1:1: this is a systemd unit file (INI), not a sup unit (YAML): convert it with `sup import FILE.service`",
+        ),
+    ];
+    for (name, text, _) in &files {
+        fs::write(dir.join(format!("{name}.yaml")), text).unwrap();
+    }
+    let mut cmd = std::process::Command::new(SUP);
+    cmd.env_remove("SUP_UNITS")
+        .arg("check")
+        .arg("--units")
+        .arg(&dir);
+    let (code, out, err) = run_bounded(cmd, SUPCTL_TIMEOUT);
+    assert_eq!(code, 1, "{out}{err}");
+    for (name, _, needle) in &files {
+        let file = dir.join(format!("{name}.yaml")).display().to_string();
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&format!("{file}{needle}"))),
+            "no {file}{needle} in:\n{out}"
+        );
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
