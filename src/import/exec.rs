@@ -315,6 +315,7 @@ pub(super) fn stop(
     r: &mut Reader,
     spec: &Specifiers,
     timeout_sec: Option<&Entry>,
+    oneshot: bool,
 ) -> Vec<(String, Y)> {
     let mut map = Vec::new();
     let mut signal = None;
@@ -325,6 +326,11 @@ pub(super) fn stop(
         }
     }
     let stops = commands(r, "ExecStop", spec);
+    if oneshot {
+        if let Some((_, line)) = stops.first() {
+            r.warn(*line, "ExecStop= of a oneshot: sup runs stop.exec only while the unit's process runs, not when a finished (done) oneshot is stopped".to_string());
+        }
+    }
     let mut exec: Option<Y> = None;
     if stops.len() == 1 {
         if let Some(sig) = kill_mainpid(&stops[0].0) {

@@ -203,7 +203,7 @@ pub fn convert(r: &mut Reader, parts: &names::Parts) -> Result<Converted, Note> 
         ),
         None => {}
     }
-    let stop = stop(r, &spec, timeout_sec);
+    let stop = stop(r, &spec, timeout_sec, oneshot);
     put("stop", Y::Map(stop));
     if let Some(e) = r.last("Service", "WatchdogSec") {
         if let Some(d) = duration(r, e, false) {

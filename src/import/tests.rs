@@ -554,6 +554,12 @@ fn stop_commands() {
         ["/bin/sh", "-c", "/bin/d stop; /bin/cleanup $MAINPID"]
     );
     assert_warning(&i, 4, "does not set $MAINPID");
+    let i = import("[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/sbin/fw load\nExecStop=/sbin/fw flush\n");
+    assert_eq!(
+        spec(&i).stop.exec.as_deref().unwrap(),
+        ["/sbin/fw", "flush"]
+    );
+    assert_warning(&i, 5, "ExecStop= of a oneshot");
 }
 
 #[test]
