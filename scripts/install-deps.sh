@@ -48,3 +48,21 @@ python3 -c 'import hcl2' 2>/dev/null || python3 -m pip install -q --disable-pip-
 if command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 fi
+# tests/import.rs: real systemd unit files (fetched with apt-get download, not installed)
+# and two daemons that it runs from imported units, installed without starting them.
+daemons=()
+[ -x /usr/sbin/cron ] || daemons+=(cron)
+[ -x /usr/sbin/rsyslogd ] || daemons+=(rsyslog)
+if [ ${#daemons[@]} -gt 0 ]; then
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${daemons[@]}"; } ||
+    echo "install-deps: ${daemons[*]} not installed: tests/import.rs will not run them"
+  if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
+fi
+bash scripts/systemd-units.sh || { apt-get update -qq && bash scripts/systemd-units.sh; } ||
+  echo "install-deps: no Debian unit files: tests/import.rs will skip the real units"

@@ -9,6 +9,7 @@
 
 pub mod ctl;
 pub mod engine;
+pub mod import;
 pub mod limits;
 pub mod output;
 pub mod platform;

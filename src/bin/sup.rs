@@ -56,6 +56,19 @@ pub struct Cli {
 enum Command {
     /// Validate every unit file; print each problem as FILE:LINE:COL: message.
     Check,
+    /// Convert systemd .service files to sup unit files; warn (FILE:LINE) for every
+    /// directive not imported.
+    Import {
+        /// systemd unit files (NAME.service)
+        #[arg(value_name = "FILE.service", required = true)]
+        files: Vec<PathBuf>,
+        /// Write DIR/NAME.yaml for each file instead of printing the YAML
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// With --out: replace files that exist
+        #[arg(long, requires = "out")]
+        force: bool,
+    },
 }
 
 fn parse_grace(s: &str) -> Result<Duration, String> {
@@ -87,6 +100,15 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
+    if let Some(Command::Import { files, out, force }) = &cli.command {
+        return ExitCode::from(sup::import::run(
+            files,
+            out.as_deref(),
+            *force,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        ));
+    }
     if cli.reexec_check {
         println!("{}", sup::runtime::HANDOVER_CHECK);
         return ExitCode::SUCCESS;

@@ -230,7 +230,7 @@ impl<P: Backend> Runtime<P> {
             },
         };
         for bad in &loaded.invalid {
-            log::error!("{}", bad.message);
+            log_file_problems(&bad.message);
         }
         let iso = isolation::Iso::new(&mut platform, std::mem::take(&mut loaded.slices));
         let seed = u64::from(std::process::id())
@@ -830,5 +830,13 @@ impl<P: Backend> Runtime<P> {
         }
         self.iso_finish();
         log::info!("all units stopped; exiting");
+    }
+}
+
+/// Logs the problems of a rejected unit file one per record, so that each line of sup's
+/// log carries the same prefix: `sup: error: FILE:LINE:COL: message`.
+pub(crate) fn log_file_problems(message: &str) {
+    for line in message.lines() {
+        log::error!("{line}");
     }
 }

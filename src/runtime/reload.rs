@@ -176,8 +176,10 @@ impl<P: Backend> Runtime<P> {
                 }
                 None => {
                     // A name that is not a unit name cannot be a unit: reported only.
-                    if let Ok(name) = UnitName::new(&bad.name) {
-                        changes.push(Change::AddInvalid(name, message));
+                    match UnitName::new(&bad.name) {
+                        Ok(name) => changes.push(Change::AddInvalid(name, message)),
+                        Err(_) if !dry_run => super::log_file_problems(&message),
+                        Err(_) => {}
                     }
                 }
             }
@@ -274,6 +276,7 @@ impl<P: Backend> Runtime<P> {
                     }
                 }
                 Change::AddInvalid(name, message) => {
+                    super::log_file_problems(&message);
                     self.engine.add(name, Err(message), None, false, now);
                 }
                 Change::Restart(id, spec) => {
@@ -322,7 +325,7 @@ impl<P: Backend> Runtime<P> {
                     }
                 }
                 Change::Invalid(id, message) => {
-                    log::error!("{message}");
+                    super::log_file_problems(&message);
                     self.forgetting.retain(|&u| u != id);
                     effects.extend(self.engine.set_invalid(id, message, now));
                 }

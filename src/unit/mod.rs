@@ -14,6 +14,7 @@ mod de;
 pub mod deps;
 pub mod envfile;
 mod files;
+mod hints;
 pub mod keys;
 pub mod limits;
 pub mod load;

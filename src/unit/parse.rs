@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::convert;
+use super::hints;
 use super::limits::{clip, MAX_ERRORS, MAX_FILE_SIZE};
 use super::raw::{RawSlice, RawUnit, ReadCtx, Top, TopLevel};
 use super::scan::prescan;
@@ -52,7 +53,17 @@ fn parse_text(file: &str, path: &Path, name: &UnitName, text: &str) -> Result<Pa
             clip(&e.to_string())
         )]);
     }
-    let shape: Shape = serde_yaml::from_str(text).map_err(|e| vec![format_error(file, &e)])?;
+    let systemd = || {
+        hints::looks_like_systemd(text)
+            .map(|line| vec![format!("{file}:{line}:1: {}", hints::SYSTEMD_FILE)])
+    };
+    let shape: Shape = serde_yaml::from_str(text)
+        .map_err(|e| systemd().unwrap_or_else(|| vec![syntax_error(file, text, &e)]))?;
+    if !matches!(shape, Shape::Map { .. }) {
+        if let Some(errors) = systemd() {
+            return Err(errors);
+        }
+    }
     let is_slice = match shape {
         Shape::Map { slice } => slice,
         Shape::Empty => {
@@ -155,6 +166,36 @@ fn read_all<T: TopLevel>(file: &str, text: &str) -> (Option<T>, Vec<String>, Has
     }
 }
 
+/// YAML syntax errors that come from indentation.
+const INDENTATION_ERRORS: &[&str] = &[
+    "mapping values are not allowed",
+    "did not find expected key",
+    "did not find expected '-' indicator",
+    "cannot start any token",
+    "block sequence entries are not allowed",
+];
+
+/// `format_error` for a syntax error, saying which block a mis-indented line broke.
+fn syntax_error(file: &str, text: &str, e: &serde_yaml::Error) -> String {
+    let plain = format_error(file, e);
+    let message = e.to_string();
+    let hint = e
+        .location()
+        .filter(|_| INDENTATION_ERRORS.iter().any(|m| message.contains(m)))
+        .and_then(|loc| hints::indentation_hint(text, loc.line()));
+    match (hint, e.location()) {
+        (Some(hint), Some(loc)) => {
+            let prefix = format!("{file}:{}:{}: ", loc.line(), loc.column());
+            let yaml = plain.strip_prefix(&prefix).unwrap_or(&plain);
+            format!(
+                "{prefix}{}",
+                clip(&format!("bad indentation: {hint} ({yaml})"))
+            )
+        }
+        _ => plain,
+    }
+}
+
 /// `FILE:LINE:COL: message` for a serde_yaml error, with serde's wording made plainer.
 pub fn format_error(file: &str, e: &serde_yaml::Error) -> String {
     let mut message = e.to_string();
@@ -226,6 +267,9 @@ fn plain_message(message: &str) -> String {
 
 /// `unknown WHAT "x" (did you mean "y"?)`, or listing the valid keys when there are few.
 pub fn unknown_key_message(key: &str, keys: &[&str], what: &str) -> String {
+    if let Some(hint) = hints::key_hint(key, what, keys) {
+        return format!("unknown {what} {key:?} ({hint})");
+    }
     // The distance is at least the difference in length: skip the keys (and the huge
     // words) that cannot be within 2 edits.
     let best = keys

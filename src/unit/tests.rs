@@ -9,6 +9,7 @@ use super::spec::*;
 
 mod errors;
 mod feature_errors;
+mod hints;
 mod limits;
 mod loading;
 mod robustness;
