@@ -18,6 +18,9 @@ use crate::platform::Backend;
 use crate::proc::{Pid, Stop, UnitId};
 use crate::unit::{SliceSpec, UnitSpec};
 
+/// How long counters read for `status` are served again (documented in docs/supctl.md).
+pub(super) const STATUS_STATS_AGE: std::time::Duration = std::time::Duration::from_millis(1000);
+
 /// Isolation state of the runtime.
 #[derive(Debug, Default)]
 pub struct Iso {
@@ -226,6 +229,7 @@ impl<P: Backend> Runtime<P> {
             .create_group(unit, req, &mut ev)
             .map_err(|e| e.to_string())?;
         self.iso.remove_pending.remove(&unit);
+        self.forget_status_stats(unit);
         if self.iso.paths.get(&unit).map(String::as_str) != Some(path) {
             self.iso.paths.insert(unit, path.to_string());
         }
@@ -459,7 +463,30 @@ impl<P: Backend> Runtime<P> {
             oom: fields.contains(Fields::OOM_KILLS),
             ..StatsWanted::default()
         };
-        Some((shown, self.platform.group_stats(unit, want)?))
+        if want == StatsWanted::default() {
+            return Some((shown, GroupStats::default()));
+        }
+        // Counters read for status in the last STATUS_STATS_AGE serve again: a script
+        // asking status of every unit in a loop costs one read per counter per interval.
+        let now = self.now();
+        let mut cache = self.status_stats.borrow_mut();
+        if let Some((at, had, stats)) = cache.get(&unit) {
+            let covers = (had.memory || !want.memory)
+                && (had.cpu || !want.cpu)
+                && (had.pids || !want.pids)
+                && (had.oom || !want.oom);
+            if covers && now.saturating_sub(*at) < STATUS_STATS_AGE {
+                return Some((shown, *stats));
+            }
+        }
+        let stats = self.platform.group_stats(unit, want)?;
+        cache.insert(unit, (now, want, stats));
+        Some((shown, stats))
+    }
+
+    /// Counters of status read again for this unit (its group is new, or it is gone).
+    pub(super) fn forget_status_stats(&self, unit: UnitId) {
+        self.status_stats.borrow_mut().remove(&unit);
     }
 
     /// Memory and CPU of the unit's group, when it has one (for resource health checks).

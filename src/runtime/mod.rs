@@ -164,6 +164,17 @@ pub struct Runtime<P: Backend = Host> {
     metrics: metrics::Metrics,
     /// Units with instances (`instances`, `scale`).
     pools: pools::Pools,
+    /// Counters last read for `status`, per unit: (when, which, values).
+    status_stats: std::cell::RefCell<
+        HashMap<
+            UnitId,
+            (
+                Time,
+                crate::platform::groups::StatsWanted,
+                crate::platform::groups::GroupStats,
+            ),
+        >,
+    >,
 }
 
 /// Runs sup until it is told to stop; returns the process exit code.
@@ -325,6 +336,7 @@ impl<P: Backend> Runtime<P> {
             sockets: sockets::Sockets::default(),
             metrics: metrics::Metrics::default(),
             pools,
+            status_stats: Default::default(),
         };
         if let Some(addr) = rt.config.metrics_listen {
             // Fatal at a normal start; a machine's init or a sup taking over from a

@@ -389,6 +389,7 @@ impl<P: Backend> Runtime<P> {
         self.log_problems.remove(&unit);
         self.relog.remove(&unit);
         self.unit_forgotten(unit);
+        self.forget_status_stats(unit);
         self.unwatch_unit(unit);
         self.close_sockets(unit);
         if let Some(out) = self.outputs.get_mut(unit.index()) {
