@@ -422,6 +422,9 @@ fn a_rolling_restart_under_load_fails_no_request() {
         })
         .collect();
     let (code, out, err) = sup.supctl(&["restart", "--rolling", "web"]);
+    // Scaling up and down under the same load: no request fails either.
+    let (up, _, up_err) = sup.supctl(&["scale", "web", "5"]);
+    let (down, _, down_err) = sup.supctl(&["scale", "web", "3"]);
     stop.store(true, Ordering::Relaxed);
     let mut answered = 0;
     for c in clients {
@@ -430,8 +433,10 @@ fn a_rolling_restart_under_load_fails_no_request() {
         answered += ok;
     }
     assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(up, 0, "scale 5: {up_err}");
+    assert_eq!(down, 0, "scale 3: {down_err}");
     assert!(answered > 0);
-    eprintln!("{answered} requests answered during the rolling restart, none failed");
+    eprintln!("{answered} requests answered during the rolling restart and scaling 3 -> 5 -> 3, none failed");
     // Every instance is new …
     for n in 1..=3 {
         let now = pid(&sup, &format!("web@{n}"));
