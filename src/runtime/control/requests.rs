@@ -348,7 +348,7 @@ impl<P: Backend> Runtime<P> {
                 self.send_status(token, &ids, &pools, req.units.is_empty(), Fields::requested(&req));
                 None
             }),
-            "start" | "restart" | "reload" | "run" if self.recovering() => Err(Reply::error(
+            "start" | "restart" | "reload" | "run" | "scale" if self.recovering() => Err(Reply::error(
                 ErrorCode::Busy,
                 format!(
                     "{}: sup is still stopping what a previous sup left running (crash recovery); try again in a moment",
