@@ -21,15 +21,6 @@ use common::*;
 const BURN: &str = "exec: [\"sh\", \"-c\", \"while :; do :; done\"]\n";
 const IDLE: &str = "exec: [\"sleep\", \"1000\"]\n";
 
-/// A port free now on 127.0.0.1.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// sup with `units`, serving metrics (through `SUP_METRICS_LISTEN`) on a free port.
 fn sup_with_metrics(tag: &str, units: &[(&str, &str)]) -> (Sup, u16) {
     let mut sup = Sup::prepare(tag);

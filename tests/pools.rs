@@ -8,8 +8,8 @@
 #[macro_use]
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,30 +43,6 @@ while True:
         c.close()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 "#;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn ask(addr: SocketAddr) -> Result<String, String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(b"hello\n").map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(s)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    if line.ends_with('\n') {
-        Ok(line.trim().to_string())
-    } else {
-        Err(format!("no answer (got {line:?})"))
-    }
-}
 
 /// `promtool check metrics` accepts the text (skipped, said, without promtool).
 fn promtool_accepts(text: &str) {
@@ -402,7 +378,7 @@ fn a_rolling_restart_under_load_fails_no_request() {
         sup.wait_state(&format!("web@{n}"), "running");
     }
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    ask(addr).expect("a first answer");
+    ask_tcp(addr).expect("a first answer");
     let before: Vec<u64> = (1..=3).map(|n| pid(&sup, &format!("web@{n}"))).collect();
     let mut events = sup.events();
     let stop = Arc::new(AtomicBool::new(false));
@@ -412,7 +388,7 @@ fn a_rolling_restart_under_load_fails_no_request() {
             std::thread::spawn(move || {
                 let (mut ok, mut failed) = (0u32, Vec::new());
                 while !stop.load(Ordering::Relaxed) {
-                    match ask(addr) {
+                    match ask_tcp(addr) {
                         Ok(_) => ok += 1,
                         Err(e) => failed.push(e),
                     }
@@ -470,7 +446,7 @@ fn a_rolling_restart_under_load_fails_no_request() {
     let first = socket_of("web@1");
     assert!(first.starts_with("socket:["), "{first}");
     assert_eq!(socket_of("web@4"), first);
-    ask(addr).expect("an answer with four instances");
+    ask_tcp(addr).expect("an answer with four instances");
 }
 
 #[test]

@@ -7,7 +7,6 @@
 #[macro_use]
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -54,37 +53,6 @@ fn write_server(sup: &Sup) -> String {
     let path = sup.path("server.py");
     std::fs::write(&path, SERVER).unwrap();
     path.display().to_string()
-}
-
-/// A port nobody listens on now (bound then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One request: the answer line (`PID FD`), or why there was none.
-fn ask(stream: impl Read + Write) -> Result<String, String> {
-    let mut stream = stream;
-    stream.write_all(b"hello\n").map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(stream)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    if line.ends_with('\n') {
-        Ok(line.trim().to_string())
-    } else {
-        Err(format!("no answer (got {line:?})"))
-    }
-}
-
-fn ask_tcp(addr: SocketAddr) -> Result<String, String> {
-    let s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    ask(s)
 }
 
 fn ask_unix(path: &Path) -> Result<String, String> {

@@ -299,49 +299,43 @@ impl<P: Backend> Runtime<P> {
                 None => Reply::error(ErrorCode::NoSuchUnit, format!("no such unit: {name}")),
             });
         };
-        if count == "auto" {
+        let (to, pinned) = if count == "auto" {
             let Some(scale) = pool.template.scale.clone() else {
                 return Err(Reply::error(
                     ErrorCode::BadRequest,
                     format!("{name} has no scale key: nothing to hand the count back to"),
                 ));
             };
-            pool.pinned = false;
-            let to = pool.count.clamp(scale.min, scale.max);
             if let Some(a) = pool.autoscaler.as_mut() {
                 a.reset(now);
             }
-            let from = pool.count;
-            let msg = format!("{from} -> {to} (supctl scale {name} auto)");
-            let (up, down) = self.set_pool_count(name, to, msg);
-            let report = ScaleReport {
-                unit: name.to_string(),
-                from,
-                to,
-                pinned: false,
-            };
-            return Ok((up, down, report));
-        }
-        let to: u32 = match count.parse() {
-            Ok(n) if n <= MAX_INSTANCES => n,
-            _ => {
-                return Err(Reply::error(
-                    ErrorCode::BadRequest,
-                    format!(
-                    "scale: {count:?} is not a number of instances (0 to {MAX_INSTANCES}) or auto"
-                ),
-                ))
+            (pool.count.clamp(scale.min, scale.max), false)
+        } else {
+            match count.parse() {
+                Ok(n) if n <= MAX_INSTANCES => (n, true),
+                _ => {
+                    return Err(Reply::error(
+                        ErrorCode::BadRequest,
+                        format!(
+                            "scale: {count:?} is not a number of instances (0 to {MAX_INSTANCES}) or auto"
+                        ),
+                    ))
+                }
             }
         };
-        pool.pinned = true;
+        pool.pinned = pinned;
         let from = pool.count;
-        let msg = format!("{from} -> {to} (supctl scale {name} {to}, pinned)");
+        let msg = if pinned {
+            format!("{from} -> {to} (supctl scale {name} {to}, pinned)")
+        } else {
+            format!("{from} -> {to} (supctl scale {name} auto)")
+        };
         let (up, down) = self.set_pool_count(name, to, msg);
         let report = ScaleReport {
             unit: name.to_string(),
             from,
             to,
-            pinned: true,
+            pinned,
         };
         Ok((up, down, report))
     }

@@ -602,3 +602,37 @@ fn rfc3339_parsing() {
     assert_eq!(proc_state("12 (a) b) Z 1 2"), Some('Z'));
     assert_eq!(proc_ppid("12 (a) b) Z 1 2"), Some(1));
 }
+
+/// A port nobody listens on now on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One request to a line server: sends `hello\n`, returns the answer line (trimmed), or
+/// why there was none.
+pub fn ask(stream: impl std::io::Read + std::io::Write) -> Result<String, String> {
+    use std::io::BufRead;
+    let mut stream = stream;
+    stream.write_all(b"hello\n").map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    if line.ends_with('\n') {
+        Ok(line.trim().to_string())
+    } else {
+        Err(format!("no answer (got {line:?})"))
+    }
+}
+
+/// [`ask`] over TCP (connect and answer bounded).
+pub fn ask_tcp(addr: std::net::SocketAddr) -> Result<String, String> {
+    let s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    ask(s)
+}
