@@ -73,6 +73,37 @@ struct Counter {
     file: RefCell<Option<File>>,
 }
 
+thread_local! {
+    /// Counter files kept open now (all units), and how many may be: an eighth of the
+    /// open-file limit, so that with thousands of units `status -r` cannot use up sup's
+    /// descriptors (which its units' pipes and the control socket need). Beyond it a
+    /// counter is opened, read and closed each time.
+    static KEPT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    static KEEP_AT_MOST: usize = keep_at_most();
+}
+
+fn keep_at_most() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limit into `lim`, a valid out-pointer.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        1024
+    };
+    usize::try_from(soft / 8).unwrap_or(usize::MAX)
+}
+
+impl Drop for Counter {
+    fn drop(&mut self) {
+        if self.file.get_mut().is_some() {
+            KEPT.with(|k| k.set(k.get().saturating_sub(1)));
+        }
+    }
+}
+
 impl Counter {
     fn open(&self) -> Option<File> {
         match self.dir {
@@ -81,18 +112,27 @@ impl Counter {
         }
     }
 
-    /// `f` on the open file; a file that cannot be opened is tried again next time.
+    /// `f` on the open file; a file that cannot be opened is tried again next time. It
+    /// is kept open while fewer than [`KEEP_AT_MOST`] counter files are.
     fn with<R>(&self, f: impl FnOnce(&File) -> Option<R>) -> Option<R> {
         let mut slot = self.file.borrow_mut();
-        if slot.is_none() {
-            *slot = self.open();
+        if let Some(file) = slot.as_ref() {
+            return f(file);
         }
-        f(slot.as_ref()?)
+        let file = self.open()?;
+        let result = f(&file);
+        if KEPT.with(|k| k.get()) < KEEP_AT_MOST.with(|m| *m) {
+            KEPT.with(|k| k.set(k.get() + 1));
+            *slot = Some(file);
+        }
+        result
     }
 
     /// Closes the file: the next read opens it anew.
     fn close(&self) {
-        *self.file.borrow_mut() = None;
+        if self.file.borrow_mut().take().is_some() {
+            KEPT.with(|k| k.set(k.get().saturating_sub(1)));
+        }
     }
 }
 
@@ -307,5 +347,43 @@ mod tests {
                   8:16 Read 10\n8:16 Write 5\nTotal 4211\n";
         assert_eq!(io_sums(v1, IoFormat::V1), (4106, 105));
         assert_eq!(io_sums("", IoFormat::V2), (0, 0));
+    }
+
+    #[test]
+    fn counter_files_are_kept_open_only_up_to_the_budget() {
+        let path = std::env::temp_dir().join(format!("sup-counter-{}", std::process::id()));
+        std::fs::write(&path, "42\n").unwrap();
+        let counter = || Counter {
+            dir: None,
+            rel: path.clone(),
+            file: RefCell::new(None),
+        };
+        let read = |c: &Counter| {
+            c.with(|f| {
+                let mut buf = [0u8; 8];
+                let n = f.read_at(&mut buf, 0).ok()?;
+                std::str::from_utf8(&buf[..n])
+                    .ok()?
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+        };
+        let kept = || KEPT.with(|k| k.get());
+        // Below the budget: kept open, and let go when dropped.
+        let before = kept();
+        let a = counter();
+        assert_eq!(read(&a), Some(42));
+        assert!(a.file.borrow().is_some());
+        assert_eq!(kept(), before + 1);
+        drop(a);
+        assert_eq!(kept(), before);
+        // At the budget: read all the same, not kept.
+        KEPT.with(|k| k.set(KEEP_AT_MOST.with(|m| *m)));
+        let b = counter();
+        assert_eq!(read(&b), Some(42));
+        assert!(b.file.borrow().is_none());
+        KEPT.with(|k| k.set(before));
+        let _ = std::fs::remove_file(&path);
     }
 }
