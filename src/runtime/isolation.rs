@@ -204,8 +204,9 @@ impl<P: Backend> Runtime<P> {
         // Limits above the unit's group, innermost first: its pool's total, its slices'.
         let slices: Vec<&crate::unit::Resources> = spec
             .resources_total
-            .iter()
+            .as_deref()
             .filter(|_| spec.instance.is_some())
+            .into_iter()
             .chain(
                 spec.slice
                     .as_ref()

@@ -55,6 +55,10 @@ impl Pools {
     /// or moved by its autoscaler within a `scale` range that is still there; otherwise
     /// the file's `instances`).
     pub fn expand(&self, specs: Vec<UnitSpec>) -> (Vec<UnitSpec>, Pools) {
+        if !specs.iter().any(|s| s.pooled) {
+            // No pool: the specs as they are (no copy of every spec).
+            return (specs, Pools::default());
+        }
         let mut units = Vec::with_capacity(specs.len());
         let mut next = Pools::default();
         for spec in specs {
@@ -80,7 +84,7 @@ impl Pools {
                 Some(o) if same_keys => o.autoscaler.clone(),
                 _ => None,
             }
-            .or_else(|| spec.scale.as_ref().map(autoscale::Autoscaler::new));
+            .or_else(|| spec.scale.as_deref().map(autoscale::Autoscaler::new));
             next.map.insert(
                 name,
                 Pool {

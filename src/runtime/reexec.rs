@@ -110,7 +110,7 @@ impl Handover {
                 .template
                 .scale
                 .as_ref()
-                .map(super::pools::new_autoscaler);
+                .map(|s| super::pools::new_autoscaler(s));
         }
         pools
     }

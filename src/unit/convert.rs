@@ -291,8 +291,8 @@ pub fn unit(
         pooled: raw.instances.is_some() || raw.scale.is_some(),
         instance: None,
         min_ready: raw.min_ready.map(|m| m.u32()),
-        resources_total: raw.resources_total.map(|r| r.0),
-        scale: raw.scale.map(|s| s.0),
+        resources_total: raw.resources_total.map(|r| Box::new(r.0)),
+        scale: raw.scale.map(|s| Box::new(s.0)),
         watch: raw.watch.map(|w| w.0),
         sockets: raw
             .sockets

@@ -258,11 +258,12 @@ pub struct UnitSpec {
     /// How many instances must be ready for units ordered after the pool (default all).
     #[serde(default)]
     pub min_ready: Option<u32>,
-    /// Limits on all instances together (the pool's own group).
+    /// Limits on all instances together (the pool's own group). Boxed, like `scale`:
+    /// most units have neither, and a spec stays small.
     #[serde(default)]
-    pub resources_total: Option<Resources>,
+    pub resources_total: Option<Box<Resources>>,
     #[serde(default)]
-    pub scale: Option<ScaleSpec>,
+    pub scale: Option<Box<ScaleSpec>>,
     pub watch: Option<WatchSpec>,
     /// `sockets`, in the order of their fds (3, 4, …).
     #[serde(default)]
