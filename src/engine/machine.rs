@@ -470,7 +470,9 @@ impl Engine {
         self.now = now;
         self.touching = match &input {
             Input::Start(i) | Input::Stop(i) | Input::Restart(i) => Some(i.index()),
-            Input::Spawned { unit, .. } | Input::SpawnFailed { unit, .. } => Some(unit.index()),
+            Input::Spawned { unit, .. }
+            | Input::SpawnFailed { unit, .. }
+            | Input::SpawnShort { unit, .. } => Some(unit.index()),
             Input::Exited { pid, .. } => self.pids.get(pid).map(|(u, _)| *u),
             Input::Oom(i) | Input::Pause(i) | Input::Resume(i) | Input::Ready(i) => Some(i.index()),
             Input::Unhealthy { unit, .. } | Input::MainPid { unit, .. } => Some(unit.index()),
@@ -506,6 +508,18 @@ impl Engine {
                 role,
                 message,
             } => self.on_spawn_failed(unit.index(), role, message),
+            Input::SpawnShort { unit, message } => {
+                let i = unit.index();
+                if self.units[i].state == State::Starting && self.units[i].pid.is_none() {
+                    log::warn!(
+                        "{}: {message}; trying again by its restart policy",
+                        self.units[i].name
+                    );
+                    self.units[i].exit = None;
+                    self.units[i].message = Some(message);
+                    self.run_ended(i, true, Reason::Exec);
+                }
+            }
             Input::Exited { pid, exit } => self.on_exit(pid, exit),
             Input::Tick => {
                 while let Some((unit, kind)) = self.timers.pop_due(now) {

@@ -58,6 +58,13 @@ pub enum Input {
         role: Role,
         message: String,
     },
+    /// The main process could not be started for want of a resource that may come back
+    /// (sup is out of file descriptors): the run counts as failed and the restart policy
+    /// decides (a retry after the restart delay), instead of failing the unit for good.
+    SpawnShort {
+        unit: UnitId,
+        message: String,
+    },
     /// A child was reaped (it may belong to no unit: an orphan).
     Exited {
         pid: Pid,

@@ -594,6 +594,57 @@ fn spawn_failure_fails_with_exec_reason() {
 }
 
 #[test]
+fn a_spawn_short_of_descriptors_is_retried_by_the_restart_policy() {
+    let mut e = Engine::new(vec![spec("w")], vec![], |_| None, 7);
+    let id = e.lookup("w").unwrap();
+    let spawns = |fx: &[Effect]| {
+        fx.iter()
+            .filter(|f| {
+                matches!(
+                    f,
+                    Effect::Spawn {
+                        role: Role::Main,
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    let fx = e.handle(Input::StartEnabled, Duration::ZERO);
+    assert_eq!(spawns(&fx), 1);
+    let message = "pipe: Too many open files".to_string();
+    e.handle(Input::SpawnShort { unit: id, message }, ms(1));
+    // Not failed for good: a restart is scheduled (on-failure, first delay 100ms ± 10%).
+    assert_eq!(e.unit(id).state, State::Backoff);
+    assert_eq!(e.unit(id).reason, Some(Reason::Exec));
+    let at = e.next_deadline().expect("a backoff timer");
+    let fx = e.handle(Input::Tick, at);
+    assert_eq!(spawns(&fx), 1, "tried again after the delay");
+    e.handle(
+        Input::Spawned {
+            unit: id,
+            role: Role::Main,
+            pid: Pid::from_raw(4242),
+        },
+        at,
+    );
+    assert_eq!(e.unit(id).state, State::Running);
+    // With restart: never, it fails (reason exec) as any spawn failure does.
+    let mut never = spec("n");
+    never.restart.policy = RestartPolicy::Never;
+    let mut e = Engine::new(vec![never], vec![], |_| None, 7);
+    let id = e.lookup("n").unwrap();
+    e.handle(Input::StartEnabled, Duration::ZERO);
+    let message = "pipe: Too many open files".to_string();
+    e.handle(Input::SpawnShort { unit: id, message }, ms(1));
+    assert_eq!(e.unit(id).state, State::Failed);
+    assert_eq!(
+        e.unit(id).message.as_deref(),
+        Some("pipe: Too many open files")
+    );
+}
+
+#[test]
 fn unsupported_feature_fails_instead_of_running() {
     let specs = vec![spec("w")];
     let mut e = Engine::new(

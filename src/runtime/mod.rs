@@ -595,6 +595,14 @@ impl<P: Backend> Runtime<P> {
         match fx {
             Effect::Spawn { unit, role } => match self.launch(unit, role) {
                 Ok(pid) => queue.push_back(Input::Spawned { unit, role, pid }),
+                // Out of descriptors (sup's or the system's): may pass; the restart
+                // policy retries it.
+                Err(message)
+                    if role == crate::engine::Role::Main
+                        && message.contains("Too many open files") =>
+                {
+                    queue.push_back(Input::SpawnShort { unit, message })
+                }
                 Err(message) => queue.push_back(Input::SpawnFailed {
                     unit,
                     role,
