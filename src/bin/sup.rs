@@ -58,17 +58,7 @@ enum Command {
     Check,
     /// Convert systemd .service files to sup unit files; warn (FILE:LINE) for every
     /// directive not imported.
-    Import {
-        /// systemd unit files (NAME.service)
-        #[arg(value_name = "FILE.service", required = true)]
-        files: Vec<PathBuf>,
-        /// Write DIR/NAME.yaml for each file instead of printing the YAML
-        #[arg(long, value_name = "DIR")]
-        out: Option<PathBuf>,
-        /// With --out: replace files that exist
-        #[arg(long, requires = "out")]
-        force: bool,
-    },
+    Import(sup::import::ImportArgs),
 }
 
 fn parse_grace(s: &str) -> Result<Duration, String> {
@@ -100,14 +90,8 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     };
-    if let Some(Command::Import { files, out, force }) = &cli.command {
-        return ExitCode::from(sup::import::run(
-            files,
-            out.as_deref(),
-            *force,
-            &mut std::io::stdout().lock(),
-            &mut std::io::stderr().lock(),
-        ));
+    if let Some(Command::Import(args)) = &cli.command {
+        return ExitCode::from(args.run());
     }
     if cli.reexec_check {
         println!("{}", sup::runtime::HANDOVER_CHECK);

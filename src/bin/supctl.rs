@@ -73,20 +73,6 @@ struct RestartArgs {
     op: OpArgs,
 }
 
-/// `import` (the same in `sup import`).
-#[derive(Args, Debug)]
-struct ImportArgs {
-    /// systemd unit files (NAME.service)
-    #[arg(value_name = "FILE.service", required = true)]
-    files: Vec<PathBuf>,
-    /// Write DIR/NAME.yaml for each file instead of printing the YAML
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-    /// With --out: replace files that exist
-    #[arg(long, requires = "out")]
-    force: bool,
-}
-
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Show the state of all units, or of the named ones (with their memory, CPU and
@@ -165,7 +151,7 @@ enum Cmd {
     },
     /// Convert systemd .service files to sup unit files (no sup needed); warn
     /// (FILE:LINE) for every directive not imported
-    Import(ImportArgs),
+    Import(sup::import::ImportArgs),
     /// Re-read the unit directory: start new units, stop removed ones, restart changed
     /// ones, apply changed limits in place; say what was done (exit 1 if a file is invalid)
     Reload {
@@ -244,15 +230,7 @@ fn run(cli: Cli) -> u8 {
     let json = cli.json;
     let (req, kind) = match cli.command {
         Cmd::Check { dir } => return check(&dir, json),
-        Cmd::Import(a) => {
-            return sup::import::run(
-                &a.files,
-                a.out.as_deref(),
-                a.force,
-                &mut io::stdout().lock(),
-                &mut io::stderr().lock(),
-            )
-        }
+        Cmd::Import(a) => return a.run(),
         cmd => build_request(cmd),
     };
     match execute(&socket, &req, kind, json) {

@@ -181,6 +181,33 @@ pub fn convert_file(path: &Path) -> Result<Imported, Failed> {
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 
+/// The arguments of `supctl import` and `sup import` (one definition for both).
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// systemd unit files (NAME.service)
+    #[arg(value_name = "FILE.service", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write DIR/NAME.yaml for each file instead of printing the YAML
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// With --out: replace files that exist
+    #[arg(long, requires = "out")]
+    pub force: bool,
+}
+
+impl ImportArgs {
+    /// Converts the files (stdout, stderr of this process); the exit code.
+    pub fn run(&self) -> u8 {
+        run(
+            &self.files,
+            self.out.as_deref(),
+            self.force,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        )
+    }
+}
+
 /// The `import` command of both binaries: converts each file; with `out`, writes
 /// `OUT/NAME.yaml` (an existing file only with `force`), else prints the YAML. Warnings and
 /// errors go to `err`. Exit 0 when every file was converted, 1 otherwise.
